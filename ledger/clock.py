@@ -1,0 +1,50 @@
+"""Instants in the ledger: parsing user input and the canonical text stored in events.
+
+Every time is UTC. Stored text is ``YYYY-MM-DDTHH:MM:SSZ`` (with ``.ffffff`` only when
+the instant has a fraction of a second); ``recorded_at`` always carries microseconds so
+that it is strictly increasing and sorts as text.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+MICROSECOND = timedelta(microseconds=1)
+
+
+class BadTime(ValueError):
+    """A time that is not an RFC 3339 / ISO 8601 date or datetime."""
+
+
+def parse_instant(text: str, field: str = "time") -> datetime:
+    """Parse a date or datetime into an aware UTC datetime (a date means 00:00 UTC)."""
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadTime(
+            f"{field} {text!r} is not an RFC 3339 date or datetime; "
+            "use e.g. 2026-02-06 or 2026-02-06T14:30:00Z"
+        ) from None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def format_instant(value: datetime) -> str:
+    """Canonical stored text of an instant."""
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_recorded(value: datetime) -> str:
+    """Canonical text of ``recorded_at``: fixed width, always with microseconds."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

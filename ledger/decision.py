@@ -1,0 +1,659 @@
+"""Decisions: the rules of model.md 1-5 as pure functions over current state.
+
+``decide(event, stream, world)`` returns nothing or raises :class:`Refused`;
+``evolve(stream, event)`` folds an accepted event into the stream's state. Neither does
+I/O or reads a clock: the application normalizes events (times, defaults) first and
+hands in a :class:`World` that can look up other streams and the thresholds in force.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Callable, Iterable, Protocol
+
+import msgspec
+
+from ledger import events as ev
+from ledger.clock import BadTime, format_instant, format_recorded, parse_instant
+
+OFFER_VALIDITY = timedelta(days=85)
+
+RULES = {
+    "1": "references",
+    "2": "order",
+    "3": "congressional notification",
+    "4": "offers and deliveries",
+    "5": "decisions carry a rationale",
+    "policy": "policy parameters",
+    "idempotency": "idempotency",
+}
+
+
+class LedgerError(Exception):
+    """Base of every error the ledger reports to a user."""
+
+
+class Invalid(LedgerError):
+    """The input is not a well-formed event."""
+
+
+class Refused(LedgerError):
+    """A well-formed event that a rule of the ledger refuses."""
+
+    def __init__(self, rule: str, message: str):
+        self.rule = rule
+        self.message = message
+        super().__init__(f"refused by {self.rule_name}: {message}")
+
+    @property
+    def rule_name(self) -> str:
+        label = RULES[self.rule]
+        return f"rule {self.rule} ({label})" if self.rule.isdigit() else label
+
+
+# --- state -------------------------------------------------------------------------
+
+
+class CaseState(msgspec.Struct, frozen=True, kw_only=True):
+    case: str
+    partner: str
+    platform: str
+    quantity: int
+    estimated_value_usd: int
+    channel: str
+    mde: bool
+    construction: bool
+    filed_at: datetime
+    last_effective_at: datetime
+    stage: str = "filed"
+    resume_stage: str | None = None
+    cleared_by: tuple[str, ...] = ()
+    holds: tuple[str, ...] = ()
+    notified_at: datetime | None = None
+    transmittal: str | None = None
+    notified_value_usd: int | None = None
+    emergency: bool = False
+    offer_value_usd: int | None = None
+    offer_expires_at: datetime | None = None
+    delivered: int = 0
+    priority_class: str = "normal"
+
+    @property
+    def quantity_left(self) -> int:
+        return self.quantity - self.delivered
+
+
+class Stream(msgspec.Struct, frozen=True):
+    """One stream's state: its events in order and, for a case, the folded case."""
+
+    key: str
+    version: int = 0
+    events: tuple[ev.Event, ...] = ()
+    case: CaseState | None = None
+
+
+OPEN_STAGES = frozenset(
+    {
+        "filed",
+        "review-cleared",
+        "congressional-review",
+        "notified",
+        "offered",
+        "accepted",
+        "implemented",
+        "delivering",
+        "suspended",
+    }
+)
+TERMINAL_STAGES = frozenset({"closed", "cancelled", "expired"})
+
+# For each case event: the stages it may follow (rule 2).
+ALLOWED_FROM: dict[type[ev.Event], frozenset[str]] = {
+    ev.CaseReviewCleared: frozenset({"filed", "review-cleared"}),
+    ev.CongressionalReviewStarted: frozenset({"review-cleared"}),
+    ev.HoldPlaced: frozenset({"congressional-review"}),
+    ev.HoldLifted: frozenset({"congressional-review"}),
+    ev.CongressionalNotified: frozenset({"review-cleared", "congressional-review"}),
+    ev.EmergencyDeclared: frozenset(
+        {"filed", "review-cleared", "congressional-review", "notified"}
+    ),
+    ev.OfferIssued: frozenset({"review-cleared", "congressional-review", "notified"}),
+    ev.OfferAccepted: frozenset({"offered"}),
+    ev.OfferExpired: frozenset({"offered"}),
+    ev.CaseImplemented: frozenset({"accepted"}),
+    ev.DeliveryRecorded: frozenset({"implemented", "delivering"}),
+    ev.CaseClosed: frozenset({"implemented", "delivering"}),
+    ev.CaseCancelled: OPEN_STAGES,
+    ev.CaseSuspended: OPEN_STAGES - {"suspended"},
+    ev.CaseResumed: frozenset({"suspended"}),
+    ev.CaseReprioritized: OPEN_STAGES,
+    ev.EndUseCheckRecorded: OPEN_STAGES | TERMINAL_STAGES,
+}
+
+STAGE_AFTER: dict[type[ev.Event], str] = {
+    ev.CaseReviewCleared: "review-cleared",
+    ev.CongressionalReviewStarted: "congressional-review",
+    ev.CongressionalNotified: "notified",
+    ev.OfferIssued: "offered",
+    ev.OfferAccepted: "accepted",
+    ev.OfferExpired: "expired",
+    ev.CaseImplemented: "implemented",
+    ev.DeliveryRecorded: "delivering",
+    ev.CaseClosed: "closed",
+    ev.CaseCancelled: "cancelled",
+    ev.CaseSuspended: "suspended",
+}
+
+# What a user appends to move a case on from each stage (for error messages).
+NEXT_STEP = {
+    "filed": "CaseReviewCleared",
+    "review-cleared": "CongressionalReviewStarted, CongressionalNotified or OfferIssued",
+    "congressional-review": "HoldPlaced, HoldLifted or CongressionalNotified",
+    "notified": "OfferIssued",
+    "offered": "OfferAccepted or OfferExpired",
+    "accepted": "CaseImplemented",
+    "implemented": "DeliveryRecorded",
+    "delivering": "DeliveryRecorded or CaseClosed",
+    "suspended": "CaseResumed",
+}
+
+
+@lru_cache(maxsize=65536)
+def instant(text: str) -> datetime:
+    """Parse a stored (already normalized) time; cached, it is read often."""
+    return parse_instant(text)
+
+
+def effective(event: ev.Event) -> datetime:
+    return instant(event.effective_at)
+
+
+# --- the world a decision may look at -------------------------------------------------
+
+
+class World(Protocol):
+    def stream(self, key: str) -> Stream: ...
+
+    def thresholds_at(self, when: datetime) -> ev.Thresholds: ...
+
+
+class MemoryWorld:
+    """A :class:`World` folded from events in memory, optionally over a loader.
+
+    The application uses it as the overlay of one batch: streams come from the store
+    the first time they are asked for, and the batch's own events are applied on top,
+    so a batch may register a partner and file a case for it.
+    """
+
+    def __init__(
+        self,
+        load_stream: Callable[[str], Stream] | None = None,
+        load_thresholds: Callable[[], list[ev.NotificationThresholdsSet]] | None = None,
+    ):
+        self._load_stream = load_stream or Stream
+        self._load_thresholds = load_thresholds or list
+        self._streams: dict[str, Stream] = {}
+        self._thresholds: list[ev.NotificationThresholdsSet] | None = None
+
+    def stream(self, key: str) -> Stream:
+        found = self._streams.get(key)
+        if found is None:
+            found = self._streams[key] = self._load_stream(key)
+        return found
+
+    def thresholds_at(self, when: datetime) -> ev.Thresholds:
+        if self._thresholds is None:
+            self._thresholds = list(self._load_thresholds())
+        in_force = ev.DEFAULT_THRESHOLDS
+        latest: datetime | None = None
+        # Log order breaks ties between sets effective at the same instant.
+        for item in self._thresholds:
+            at = effective(item)
+            if at <= when and (latest is None or at >= latest):
+                in_force, latest = item.groups, at
+        return in_force
+
+    def apply(self, event: ev.Event) -> Stream:
+        key = event.stream
+        state = self._streams[key] = evolve(self.stream(key), event)
+        if isinstance(event, ev.NotificationThresholdsSet) and self._thresholds is not None:
+            self._thresholds.append(event)
+        return state
+
+    @classmethod
+    def of(cls, events: Iterable[ev.Event]) -> MemoryWorld:
+        world = cls()
+        for event in events:
+            world.apply(event)
+        return world
+
+
+# --- normalization --------------------------------------------------------------------
+
+
+def normalize(event: ev.Event, recorded_at: datetime) -> ev.Event:
+    """Stamp ``recorded_at``, make every time canonical UTC and fill time defaults."""
+    if event.recorded_at is not None:
+        raise Invalid(
+            "recorded_at is set by the ledger when an event is appended; "
+            "remove it from the input"
+        )
+    try:
+        at = (
+            parse_instant(event.effective_at, "effective_at")
+            if event.effective_at is not None
+            else recorded_at
+        )
+        changes: dict = {
+            "effective_at": format_instant(at),
+            "recorded_at": format_recorded(recorded_at),
+        }
+        if isinstance(event, ev.OfferIssued):
+            expires = (
+                parse_instant(event.offer_expires_at, "offer_expires_at")
+                if event.offer_expires_at is not None
+                else at + OFFER_VALIDITY
+            )
+            changes["offer_expires_at"] = format_instant(expires)
+    except BadTime as error:
+        raise Invalid(str(error)) from None
+    return msgspec.structs.replace(event, **changes)
+
+
+def find_duplicate(stream: Stream, event: ev.Event, explicit_time: bool) -> int | None:
+    """The version at which this idempotency key was appended, if it was.
+
+    The same key with different content is refused: a key names one event.
+    Keys are scoped to the event's stream.
+    """
+    key = event.idempotency_key
+    if key is None:
+        return None
+    for version, earlier in enumerate(stream.events, start=1):
+        if earlier.idempotency_key != key:
+            continue
+        changes = {"recorded_at": None}
+        if not explicit_time:
+            changes["effective_at"] = earlier.effective_at
+        if isinstance(event, ev.OfferIssued) and event.offer_expires_at is None:
+            changes["offer_expires_at"] = earlier.offer_expires_at
+        candidate = msgspec.structs.replace(event, **changes)
+        if msgspec.structs.replace(earlier, recorded_at=None) != candidate:
+            raise Refused(
+                "idempotency",
+                f"idempotency key {key!r} was already used for a different event "
+                f"(version {version} of {stream.key}); use a new key for a new event",
+            )
+        return version
+    return None
+
+
+# --- decide -----------------------------------------------------------------------------
+
+
+def decide(event: ev.Event, stream: Stream, world: World) -> None:
+    """Refuse the event if a rule forbids it, given its stream and the world."""
+    if event.DECISION and not (event.rationale and event.rationale.strip()):
+        raise Refused(
+            "5",
+            f"{type(event).__name__} is a decision: give a rationale saying why it "
+            "was taken (--rationale, or \"rationale\" in JSON)",
+        )
+    if isinstance(event, ev.PartnerEvent):
+        _decide_partner(event, stream)
+    elif isinstance(event, ev.PlatformEvent):
+        _decide_platform(event, stream)
+    elif isinstance(event, ev.CaseEvent):
+        _decide_case(event, stream, world)
+    else:
+        _decide_policy(event)
+
+
+def _kinds(stream: Stream) -> set[type]:
+    return {type(e) for e in stream.events}
+
+
+def _decide_partner(event: ev.PartnerEvent, stream: Stream) -> None:
+    if isinstance(event, ev.PartnerRegistered):
+        if stream.version:
+            raise Refused(
+                "1",
+                f"partner {event.partner} is already registered; change it with "
+                "NotificationGroupChanged or the other partner events",
+            )
+        return
+    if not stream.version:
+        raise Refused(
+            "1",
+            f"partner {event.partner} is not registered; append PartnerRegistered "
+            "for it first",
+        )
+    view = partner_view(stream)
+    name = type(event).__name__
+    if isinstance(event, ev.PartnerSuspended) and view.suspended:
+        raise Refused("2", f"partner {event.partner} is already suspended")
+    if isinstance(event, ev.PartnerReinstated) and not view.suspended:
+        raise Refused("2", f"{name}: partner {event.partner} is not suspended")
+    if isinstance(event, ev.PriorityOverrideGranted) and view.override:
+        raise Refused(
+            "2", f"partner {event.partner} already has a priority override in force"
+        )
+    if isinstance(event, ev.PriorityOverrideRevoked) and not view.override:
+        raise Refused(
+            "2", f"{name}: partner {event.partner} has no priority override in force"
+        )
+
+
+def _decide_platform(event: ev.PlatformEvent, stream: Stream) -> None:
+    if isinstance(event, ev.PlatformListed):
+        if stream.version:
+            raise Refused("1", f"platform {event.platform} is already listed")
+        return
+    if not stream.version:
+        raise Refused(
+            "1",
+            f"platform {event.platform} is not listed; append PlatformListed for it "
+            "first",
+        )
+    if isinstance(event, ev.PlatformWithdrawn) and ev.PlatformWithdrawn in _kinds(stream):
+        raise Refused("2", f"platform {event.platform} is already withdrawn")
+
+
+def _decide_policy(event: ev.Event) -> None:
+    if isinstance(event, ev.PriorityPolicyAdopted):
+        w = event.weights
+        total = w.investment + w.strategic + w.economic
+        if abs(total - 1.0) > 1e-9:
+            raise Refused(
+                "policy",
+                f"weights must add up to 1 (investment {w.investment} + strategic "
+                f"{w.strategic} + economic {w.economic} = {total:g})",
+            )
+        if event.tiers.tier1 < event.tiers.tier2:
+            raise Refused(
+                "policy",
+                f"tiers.tier1 ({event.tiers.tier1}) must be at least tiers.tier2 "
+                f"({event.tiers.tier2})",
+            )
+
+
+class PartnerView(msgspec.Struct, frozen=True):
+    registered: bool = False
+    name: str = ""
+    notification_group: str = "other"
+    middle_east: bool = False
+    suspended: bool = False
+    override: bool = False
+
+
+def partner_view(stream: Stream, at: datetime | None = None) -> PartnerView:
+    """The partner's facts in force at ``at`` (all recorded facts when None).
+
+    Registration counts whatever its effective time: a partner exists once registered.
+    """
+    view = PartnerView()
+    for e in stream.events:
+        if isinstance(e, ev.PartnerRegistered):
+            view = PartnerView(
+                registered=True,
+                name=e.name,
+                notification_group=e.notification_group,
+                middle_east=e.middle_east,
+            )
+            continue
+        if at is not None and effective(e) > at:
+            continue
+        if isinstance(e, ev.NotificationGroupChanged):
+            view = msgspec.structs.replace(view, notification_group=e.notification_group)
+        elif isinstance(e, (ev.PartnerSuspended, ev.PartnerReinstated)):
+            view = msgspec.structs.replace(
+                view, suspended=isinstance(e, ev.PartnerSuspended)
+            )
+        elif isinstance(e, (ev.PriorityOverrideGranted, ev.PriorityOverrideRevoked)):
+            view = msgspec.structs.replace(
+                view, override=isinstance(e, ev.PriorityOverrideGranted)
+            )
+    return view
+
+
+def platform_withdrawn(stream: Stream, at: datetime) -> bool:
+    return any(
+        isinstance(e, ev.PlatformWithdrawn) and effective(e) <= at for e in stream.events
+    )
+
+
+def notification_threshold(case: CaseState, group: ev.GroupThresholds) -> tuple[str, int]:
+    """Which 36(b) threshold applies to the case, and its amount."""
+    if case.construction:
+        return "design and construction", group.construction_usd
+    if case.mde:
+        return "major defense equipment", group.mde_usd
+    return "defense articles and services", group.articles_usd
+
+
+def _usd(amount: int) -> str:
+    return f"${amount:,}"
+
+
+def _day(at: datetime) -> str:
+    return format_instant(at)[:10] if at.hour == at.minute == at.second == 0 else (
+        format_instant(at)
+    )
+
+
+def _decide_case(event: ev.CaseEvent, stream: Stream, world: World) -> None:
+    name = type(event).__name__
+    at = effective(event)
+    if isinstance(event, ev.CaseFiled):
+        if stream.version:
+            raise Refused("2", f"case {event.case} is already filed")
+        partner = world.stream(f"partner:{event.partner}")
+        if not partner.version:
+            raise Refused(
+                "1",
+                f"partner {event.partner} is not registered; append PartnerRegistered "
+                "for it first",
+            )
+        platform = world.stream(f"platform:{event.platform}")
+        if not platform.version:
+            raise Refused(
+                "1",
+                f"platform {event.platform} is not listed; append PlatformListed for "
+                "it first",
+            )
+        if partner_view(partner, at).suspended:
+            raise Refused(
+                "1",
+                f"partner {event.partner} is suspended on {_day(at)}: no new cases "
+                "until PartnerReinstated",
+            )
+        if platform_withdrawn(platform, at):
+            raise Refused(
+                "1",
+                f"platform {event.platform} is withdrawn on {_day(at)}: no new cases "
+                "for it",
+            )
+        return
+
+    case = stream.case
+    if case is None:
+        raise Refused(
+            "1", f"case {event.case} is not filed; append CaseFiled for it first"
+        )
+    if at < case.last_effective_at:
+        raise Refused(
+            "2",
+            f"effective_at {_day(at)} is before the case's previous event "
+            f"(effective {_day(case.last_effective_at)}); a case's events are "
+            "effective in order",
+        )
+    allowed = ALLOWED_FROM[type(event)]
+    if case.stage not in allowed:
+        if case.stage in TERMINAL_STAGES and not isinstance(event, ev.EndUseCheckRecorded):
+            raise Refused("2", f"case {case.case} is {case.stage}; {name} cannot follow")
+        if isinstance(event, ev.DeliveryRecorded):
+            raise Refused(
+                "4",
+                f"deliveries only after CaseImplemented; case {case.case} is at stage "
+                f"{case.stage}",
+            )
+        hint = NEXT_STEP.get(case.stage)
+        raise Refused(
+            "2",
+            f"{name} cannot follow stage {case.stage} of case {case.case}"
+            + (f"; next is {hint}" if hint else ""),
+        )
+
+    if isinstance(event, ev.CaseReviewCleared) and event.office in case.cleared_by:
+        raise Refused("2", f"case {case.case} was already cleared by {event.office}")
+    elif isinstance(event, ev.HoldPlaced) and event.office in case.holds:
+        raise Refused("2", f"{event.office} already holds case {case.case}")
+    elif isinstance(event, ev.HoldLifted) and event.office not in case.holds:
+        raise Refused(
+            "2",
+            f"{event.office} has no hold on case {case.case}"
+            + (f" (held by {', '.join(case.holds)})" if case.holds else ""),
+        )
+    elif isinstance(event, ev.CongressionalNotified) and case.holds:
+        raise Refused(
+            "3",
+            f"case {case.case} is held by {', '.join(case.holds)}; an unlifted hold "
+            "blocks CongressionalNotified — append HoldLifted first",
+        )
+    elif isinstance(event, ev.EmergencyDeclared) and case.emergency:
+        raise Refused("2", f"an emergency is already declared for case {case.case}")
+    elif isinstance(event, ev.OfferIssued):
+        _decide_offer(event, case, at, world)
+    elif isinstance(event, ev.OfferAccepted):
+        if case.offer_expires_at is not None and at > case.offer_expires_at:
+            raise Refused(
+                "4",
+                f"the offer for case {case.case} expired at "
+                f"{_day(case.offer_expires_at)}; acceptance on {_day(at)} is too late "
+                "(record OfferExpired)",
+            )
+    elif isinstance(event, ev.OfferExpired):
+        if case.offer_expires_at is not None and at < case.offer_expires_at:
+            raise Refused(
+                "4",
+                f"the offer for case {case.case} is open until "
+                f"{_day(case.offer_expires_at)}; it cannot expire on {_day(at)}",
+            )
+    elif isinstance(event, ev.DeliveryRecorded):
+        if event.quantity > case.quantity_left:
+            raise Refused(
+                "4",
+                f"a delivery of {event.quantity} would exceed the quantity of case "
+                f"{case.case}: {case.delivered} of {case.quantity} delivered, "
+                f"{case.quantity_left} left",
+            )
+    elif isinstance(event, ev.CaseClosed):
+        if case.delivered < case.quantity:
+            raise Refused(
+                "2",
+                f"case {case.case} closes once fully delivered: {case.delivered} of "
+                f"{case.quantity} delivered (cancel it with CaseCancelled instead)",
+            )
+    elif isinstance(event, ev.EndUseCheckRecorded) and case.delivered == 0:
+        raise Refused(
+            "2",
+            f"nothing of case {case.case} has been delivered yet; end-use checks "
+            "follow a DeliveryRecorded",
+        )
+
+
+def _decide_offer(
+    event: ev.OfferIssued, case: CaseState, at: datetime, world: World
+) -> None:
+    expires = instant(event.offer_expires_at)
+    if expires <= at:
+        raise Refused(
+            "4",
+            f"offer_expires_at {_day(expires)} must be after the offer's effective_at "
+            f"{_day(at)}",
+        )
+    partner_stream = world.stream(f"partner:{case.partner}")
+    group = partner_view(partner_stream, at).notification_group
+    kind, threshold = notification_threshold(case, world.thresholds_at(at).group(group))
+    if event.value_usd < threshold:
+        return
+    needed = (
+        f"an offer of {_usd(event.value_usd)} to {case.partner} meets the {group} "
+        f"{kind} threshold of {_usd(threshold)} in force on {_day(at)}"
+    )
+    if case.notified_at is None:
+        raise Refused("3", f"{needed}: append CongressionalNotified first")
+    if case.emergency:
+        return
+    notified_group = partner_view(partner_stream, case.notified_at).notification_group
+    days = world.thresholds_at(case.notified_at).group(notified_group).review_days
+    ends = case.notified_at + timedelta(days=days)
+    if at < ends:
+        raise Refused(
+            "3",
+            f"{needed}; its {days}-day review period began with CongressionalNotified on "
+            f"{_day(case.notified_at)} and ends on {_day(ends)} — offer on or after "
+            "that date, or record EmergencyDeclared",
+        )
+
+
+# --- evolve -----------------------------------------------------------------------------
+
+
+def evolve(stream: Stream, event: ev.Event) -> Stream:
+    """The stream's state after an accepted event."""
+    case = stream.case
+    if isinstance(event, ev.CaseFiled):
+        at = effective(event)
+        case = CaseState(
+            case=event.case,
+            partner=event.partner,
+            platform=event.platform,
+            quantity=event.quantity,
+            estimated_value_usd=event.estimated_value_usd,
+            channel=event.channel,
+            mde=event.mde,
+            construction=event.construction,
+            filed_at=at,
+            last_effective_at=at,
+        )
+    elif case is not None:
+        case = _evolve_case(case, event)
+    return Stream(stream.key, stream.version + 1, (*stream.events, event), case)
+
+
+def _evolve_case(case: CaseState, event: ev.Event) -> CaseState:
+    at = effective(event)
+    changes: dict = {"last_effective_at": max(at, case.last_effective_at)}
+    stage = STAGE_AFTER.get(type(event))
+    if stage is not None:
+        changes["stage"] = stage
+    if isinstance(event, ev.CaseReviewCleared):
+        changes["cleared_by"] = (*case.cleared_by, event.office)
+    elif isinstance(event, ev.HoldPlaced):
+        changes["holds"] = (*case.holds, event.office)
+    elif isinstance(event, ev.HoldLifted):
+        changes["holds"] = tuple(o for o in case.holds if o != event.office)
+    elif isinstance(event, ev.CongressionalNotified):
+        changes.update(
+            notified_at=at,
+            transmittal=event.transmittal,
+            notified_value_usd=event.notified_value_usd,
+        )
+    elif isinstance(event, ev.EmergencyDeclared):
+        changes["emergency"] = True
+    elif isinstance(event, ev.OfferIssued):
+        changes.update(
+            offer_value_usd=event.value_usd,
+            offer_expires_at=instant(event.offer_expires_at),
+        )
+    elif isinstance(event, ev.DeliveryRecorded):
+        changes["delivered"] = case.delivered + event.quantity
+    elif isinstance(event, ev.CaseSuspended):
+        changes["resume_stage"] = case.stage
+    elif isinstance(event, ev.CaseResumed):
+        changes.update(stage=case.resume_stage, resume_stage=None)
+    elif isinstance(event, ev.CaseReprioritized):
+        changes["priority_class"] = event.priority_class
+    return msgspec.structs.replace(case, **changes)

@@ -1,0 +1,453 @@
+"""Every event of the ledger: strict msgspec Structs in one tagged union keyed by ``type``.
+
+This module is the public vocabulary of ``model.md``: class names are the ``type`` tags
+and are stored with every event, so an event class is never renamed, moved or given a
+field without a default. A new meaning gets a new class.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal, Union
+
+import msgspec
+from msgspec import Meta
+
+# --- identifiers and value types -------------------------------------------------
+
+PartnerId = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Z][A-Z0-9]{1,9}$",
+        description="ISO 3166-1 alpha-3 code (POL, JPN) or organisation code (NATO, NSPA)",
+    ),
+]
+PlatformId = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z0-9][a-z0-9.-]{0,63}$",
+        description="catalog slug, lower case (f-35a, pac-3-mse, m1a2-sepv3)",
+    ),
+]
+CaseId = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="case identifier chosen by the filer (PL-B-AHA)",
+    ),
+]
+PolicyId = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z0-9][a-z0-9.-]{0,63}$",
+        description="policy slug (fcfs-legacy, america-first-2026, aeca-36b)",
+    ),
+]
+Text = Annotated[str, Meta(min_length=1, max_length=4000)]
+Actor = Annotated[
+    str,
+    Meta(
+        pattern=r"^\S+$",
+        max_length=200,
+        description="who acted, e.g. dsca.cwd.jsmith or state.pm-rsat",
+    ),
+]
+Time = Annotated[
+    str,
+    Meta(
+        min_length=10,
+        max_length=40,
+        description="RFC 3339 / ISO 8601 date or datetime, UTC (2026-02-06 or "
+        "2026-02-06T14:30:00Z)",
+    ),
+]
+Usd = Annotated[int, Meta(ge=0, description="whole U.S. dollars")]
+PositiveUsd = Annotated[int, Meta(gt=0, description="whole U.S. dollars")]
+Quantity = Annotated[int, Meta(gt=0, le=10_000_000, description="units")]
+Fraction = Annotated[float, Meta(ge=0.0, le=1.0)]
+
+NotificationGroup = Literal["NATO+", "other"]
+Office = Literal["SFRC-chair", "SFRC-ranking", "HFAC-chair", "HFAC-ranking"]
+PriorityClass = Literal["expedited", "normal", "deferred"]
+PRIORITY_CLASSES: tuple[str, ...] = ("expedited", "normal", "deferred")
+
+
+# --- the envelope ------------------------------------------------------------------
+
+
+class Event(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    tag_field="type",
+    tag=True,
+    forbid_unknown_fields=True,
+):
+    """The envelope every event carries. ``type`` is the class name."""
+
+    actor: Actor
+    rationale: Text | None = None
+    reference: Annotated[str, Meta(max_length=500)] | None = None
+    effective_at: Time | None = None
+    recorded_at: Time | None = None
+    idempotency_key: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+
+    # Which stream the event belongs to: the name of the field that holds its id.
+    STREAM: ClassVar[str] = ""
+    # A decision (model.md "(D)"): needs a rationale.
+    DECISION: ClassVar[bool] = False
+
+    @property
+    def stream_id(self) -> str:
+        return getattr(self, self.STREAM)
+
+    @property
+    def stream(self) -> str:
+        """The stream key, e.g. ``case:PL-B-AHA``: the originator id in the store."""
+        return f"{self.STREAM}:{self.stream_id}"
+
+
+class PartnerEvent(Event, frozen=True, kw_only=True):
+    STREAM: ClassVar[str] = "partner"
+    partner: PartnerId
+
+
+class PlatformEvent(Event, frozen=True, kw_only=True):
+    STREAM: ClassVar[str] = "platform"
+    platform: PlatformId
+
+
+class CaseEvent(Event, frozen=True, kw_only=True):
+    STREAM: ClassVar[str] = "case"
+    case: CaseId
+
+
+class PolicyEvent(Event, frozen=True, kw_only=True):
+    STREAM: ClassVar[str] = "policy"
+    policy: PolicyId
+
+
+# --- partner ------------------------------------------------------------------------
+
+
+class PartnerRegistered(PartnerEvent, frozen=True, kw_only=True):
+    name: Text
+    region: Text
+    notification_group: NotificationGroup
+    nato_member: bool = False
+    middle_east: Annotated[bool, Meta(description="QME certification applies")] = False
+
+
+class DefenseSpendingReported(PartnerEvent, frozen=True, kw_only=True):
+    year: Annotated[int, Meta(ge=1945, le=2100)]
+    pct_gdp: Annotated[float, Meta(ge=0.0, le=100.0, description="% of GDP")]
+    source: Annotated[str, Meta(min_length=1, max_length=40, description="NATO, SIPRI…")]
+    amount_usd: Usd | None = None
+
+
+class StrategicValueAssessed(PartnerEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+    score: Annotated[float, Meta(ge=0.0, le=1.0, description="strategic value, 0-1")]
+    factors: tuple[Annotated[str, Meta(min_length=1, max_length=60)], ...] = ()
+
+
+class EconomicContributionRecorded(PartnerEvent, frozen=True, kw_only=True):
+    kind: Literal[
+        "production-investment", "co-production", "advance-payment", "co-funded-contract"
+    ]
+    amount_usd: PositiveUsd
+    description: Text
+
+
+class NotificationGroupChanged(PartnerEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+    notification_group: NotificationGroup
+
+
+class PriorityOverrideGranted(PartnerEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+    legal_basis: Text
+
+
+class PriorityOverrideRevoked(PartnerEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+
+
+class PartnerSuspended(PartnerEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+
+
+class PartnerReinstated(PartnerEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+
+
+# --- platform -----------------------------------------------------------------------
+
+
+class PlatformListed(PlatformEvent, frozen=True, kw_only=True):
+    name: Text
+    prime: Text
+    category: Text
+    unit_cost_usd: Usd | None = None
+
+
+class ProductionCapacitySet(PlatformEvent, frozen=True, kw_only=True):
+    units_per_month: Annotated[float, Meta(ge=0.0, le=1_000_000.0)]
+
+
+class CatalogPriorityChanged(PlatformEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+    prioritized: bool
+    edition: Text
+
+
+class EEUMDesignationChanged(PlatformEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+    designated: bool
+    criteria: Text | None = None
+
+
+class PlatformWithdrawn(PlatformEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+
+
+# --- case ---------------------------------------------------------------------------
+
+
+class CaseFiled(CaseEvent, frozen=True, kw_only=True):
+    partner: PartnerId
+    platform: PlatformId
+    quantity: Quantity
+    estimated_value_usd: Usd
+    channel: Literal["FMS", "DCS"]
+    mde: Annotated[bool, Meta(description="major defense equipment")] = False
+    construction: Annotated[
+        bool, Meta(description="design and construction services (own threshold)")
+    ] = False
+
+
+class CaseReviewCleared(CaseEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+    office: Annotated[
+        str,
+        Meta(min_length=1, max_length=60, description="implementing agency, DSCA, State"),
+    ]
+
+
+class CongressionalReviewStarted(CaseEvent, frozen=True, kw_only=True):
+    pass
+
+
+class HoldPlaced(CaseEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+    office: Office
+
+
+class HoldLifted(CaseEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+    office: Office
+
+
+class CongressionalNotified(CaseEvent, frozen=True, kw_only=True):
+    transmittal: Annotated[str, Meta(min_length=1, max_length=40)]
+    notified_value_usd: Usd
+    qme_certified: bool | None = None
+
+
+class EmergencyDeclared(CaseEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+
+
+class OfferIssued(CaseEvent, frozen=True, kw_only=True):
+    value_usd: Usd
+    offer_expires_at: Time | None = None
+
+
+class OfferAccepted(CaseEvent, frozen=True, kw_only=True):
+    deposit_usd: Usd | None = None
+
+
+class OfferExpired(CaseEvent, frozen=True, kw_only=True):
+    pass
+
+
+class CaseImplemented(CaseEvent, frozen=True, kw_only=True):
+    pass
+
+
+class DeliveryRecorded(CaseEvent, frozen=True, kw_only=True):
+    quantity: Quantity
+
+
+class EndUseCheckRecorded(CaseEvent, frozen=True, kw_only=True):
+    kind: Literal[
+        "routine", "eeum-initial-inventory", "eeum-annual-inventory", "physical-security"
+    ]
+    result: Literal["compliant", "discrepancy", "item-lost"]
+    findings: Text | None = None
+
+
+class CaseSuspended(CaseEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+
+
+class CaseResumed(CaseEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+
+
+class CaseClosed(CaseEvent, frozen=True, kw_only=True):
+    pass
+
+
+class CaseCancelled(CaseEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+    by: Literal["purchaser", "us"]
+
+
+class CaseReprioritized(CaseEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+    priority_class: PriorityClass
+    authority: Text
+
+
+# --- policy -------------------------------------------------------------------------
+
+
+class Weights(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    investment: Fraction = 0.4
+    strategic: Fraction = 0.3
+    economic: Fraction = 0.3
+
+
+class Targets(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pct_gdp: Annotated[float, Meta(gt=0.0, le=100.0)] = 5.0
+    economic_usd: PositiveUsd = 5_000_000_000
+
+
+class Tiers(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    tier1: Fraction = 0.70
+    tier2: Fraction = 0.45
+
+
+class PriorityPolicyAdopted(PolicyEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+    mode: Literal["fcfs", "scored"]
+    name: Text | None = None
+    legal_basis: Text | None = None
+    weights: Weights = Weights()
+    targets: Targets = Targets()
+    tiers: Tiers = Tiers()
+
+
+class GroupThresholds(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    mde_usd: Usd
+    articles_usd: Usd
+    construction_usd: Usd
+    review_days: Annotated[int, Meta(ge=0, le=365)]
+
+
+class Thresholds(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename={"nato_plus": "NATO+"}
+):
+    nato_plus: GroupThresholds
+    other: GroupThresholds
+
+    def group(self, name: str) -> GroupThresholds:
+        return self.nato_plus if name == "NATO+" else self.other
+
+
+# AECA 36(b) defaults (model.md; research.md section 2.1).
+DEFAULT_THRESHOLDS = Thresholds(
+    nato_plus=GroupThresholds(
+        mde_usd=25_000_000,
+        articles_usd=100_000_000,
+        construction_usd=300_000_000,
+        review_days=15,
+    ),
+    other=GroupThresholds(
+        mde_usd=14_000_000,
+        articles_usd=50_000_000,
+        construction_usd=200_000_000,
+        review_days=30,
+    ),
+)
+
+
+class NotificationThresholdsSet(PolicyEvent, frozen=True, kw_only=True):
+    DECISION: ClassVar[bool] = True
+    groups: Thresholds
+
+
+LedgerEvent = Union[  # noqa: UP007 - a Union object is what msgspec decodes into
+    PartnerRegistered,
+    DefenseSpendingReported,
+    StrategicValueAssessed,
+    EconomicContributionRecorded,
+    NotificationGroupChanged,
+    PriorityOverrideGranted,
+    PriorityOverrideRevoked,
+    PartnerSuspended,
+    PartnerReinstated,
+    PlatformListed,
+    ProductionCapacitySet,
+    CatalogPriorityChanged,
+    EEUMDesignationChanged,
+    PlatformWithdrawn,
+    CaseFiled,
+    CaseReviewCleared,
+    CongressionalReviewStarted,
+    HoldPlaced,
+    HoldLifted,
+    CongressionalNotified,
+    EmergencyDeclared,
+    OfferIssued,
+    OfferAccepted,
+    OfferExpired,
+    CaseImplemented,
+    DeliveryRecorded,
+    EndUseCheckRecorded,
+    CaseSuspended,
+    CaseResumed,
+    CaseClosed,
+    CaseCancelled,
+    CaseReprioritized,
+    PriorityPolicyAdopted,
+    NotificationThresholdsSet,
+]
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.__name__: cls for cls in LedgerEvent.__args__}
+STREAM_KINDS: tuple[str, ...] = ("partner", "platform", "case", "policy")
+
+ENVELOPE_FIELDS: tuple[str, ...] = (
+    "actor",
+    "rationale",
+    "reference",
+    "effective_at",
+    "recorded_at",
+    "idempotency_key",
+)
+
+# Built once and reused (msgspec perf tips).
+decoder = msgspec.json.Decoder(LedgerEvent)
+encoder = msgspec.json.Encoder()
+
+
+def payload_fields(cls: type[Event]) -> tuple[str, ...]:
+    """The fields of an event type that are not part of the envelope, in order."""
+    return tuple(f for f in cls.__struct_fields__ if f not in ENVELOPE_FIELDS)
+
+
+def input_schema() -> dict:
+    """JSON Schema of one line of ``append`` input (``recorded_at`` is refused there)."""
+    schema = msgspec.json.schema(LedgerEvent)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "arms-ledger event (one JSON Lines record)"
+    for name in EVENT_TYPES:
+        definition = schema["$defs"][name]
+        definition["properties"].pop("recorded_at", None)
+        definition["description"] = (
+            f"{name}: a {EVENT_TYPES[name].STREAM} event"
+            + (" (a decision: rationale required)" if EVENT_TYPES[name].DECISION else "")
+        )
+        if EVENT_TYPES[name].DECISION:
+            definition["required"] = sorted({*definition.get("required", []), "rationale"})
+    return schema
