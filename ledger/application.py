@@ -18,10 +18,7 @@ from eventsourcing.persistence import IntegrityError
 from ledger import events as ev
 from ledger.clock import MICROSECOND, format_instant, now
 from ledger.decision import (
-    Invalid,
-    LedgerError,
     MemoryWorld,
-    Refused,
     Stream,
     decide,
     evolve,
@@ -29,25 +26,19 @@ from ledger.decision import (
     instant,
     normalize,
 )
-from ledger.store import Pending, RecordedAtConflict, Recorded, sqlite_env
+from ledger.errors import (
+    BatchRefused,
+    Conflict,
+    Invalid,
+    LedgerError,
+    NoLedger,
+    Refused,
+)
+from ledger.store import Pending, Recorded, RecordedAtConflict, sqlite_env
 
 FORMAT = 1
 META_FILE = "ledger.json"
 EVENTS_DB = "events.db"
-
-
-class BatchRefused(LedgerError):
-    """An event of a batch was invalid or refused; nothing of the batch was written."""
-
-    def __init__(self, index: int, type_name: str | None, cause: LedgerError):
-        self.index = index
-        self.type_name = type_name
-        self.cause = cause
-        super().__init__(str(cause))
-
-
-class Conflict(LedgerError):
-    """Other writers kept changing the same streams; nothing was written."""
 
 
 class Skipped(msgspec.Struct, frozen=True):
@@ -84,7 +75,7 @@ class Ledger(Application[str]):
         read) re-runs the decisions on the new state, at most ``retries`` times.
         """
         floor: datetime | None = None
-        for attempt in range(retries + 1):
+        for _ in range(retries + 1):
             last = self.recorder.last_recorded_at()
             start = clock()
             for bound in (floor, instant(last) + MICROSECOND if last else None):
@@ -92,7 +83,7 @@ class Ledger(Application[str]):
                     start = bound
             try:
                 return self._append(
-                    events, lambda i, _: start + i * MICROSECOND, explicit_stamps=False
+                    events, lambda i, _, t=start: t + i * MICROSECOND, explicit_stamps=False
                 )
             except IntegrityError:
                 continue
@@ -206,10 +197,6 @@ class Ledger(Application[str]):
 
 
 # --- the ledger's location ---------------------------------------------------------------
-
-
-class NoLedger(LedgerError):
-    pass
 
 
 def create(path: Path) -> Ledger:

@@ -8,49 +8,18 @@ hands in a :class:`World` that can look up other streams and the thresholds in f
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 import msgspec
 
 from ledger import events as ev
 from ledger.clock import BadTime, format_instant, format_recorded, parse_instant
+from ledger.errors import Invalid, Refused
 
 OFFER_VALIDITY = timedelta(days=85)
-
-RULES = {
-    "1": "references",
-    "2": "order",
-    "3": "congressional notification",
-    "4": "offers and deliveries",
-    "5": "decisions carry a rationale",
-    "policy": "policy parameters",
-    "idempotency": "idempotency",
-}
-
-
-class LedgerError(Exception):
-    """Base of every error the ledger reports to a user."""
-
-
-class Invalid(LedgerError):
-    """The input is not a well-formed event."""
-
-
-class Refused(LedgerError):
-    """A well-formed event that a rule of the ledger refuses."""
-
-    def __init__(self, rule: str, message: str):
-        self.rule = rule
-        self.message = message
-        super().__init__(f"refused by {self.rule_name}: {message}")
-
-    @property
-    def rule_name(self) -> str:
-        label = RULES[self.rule]
-        return f"rule {self.rule} ({label})" if self.rule.isdigit() else label
-
 
 # --- state -------------------------------------------------------------------------
 
@@ -657,3 +626,68 @@ def _evolve_case(case: CaseState, event: ev.Event) -> CaseState:
     elif isinstance(event, ev.CaseReprioritized):
         changes["priority_class"] = event.priority_class
     return msgspec.structs.replace(case, **changes)
+
+
+# --- describing a stream's state --------------------------------------------------------
+
+
+def describe(stream: Stream) -> dict:
+    """A stream's state as plain data (what ``arms-ledger history`` shows)."""
+    out: dict = {"stream": stream.key, "version": stream.version}
+    if stream.case is not None:
+        case = msgspec.to_builtins(stream.case)
+        case["quantity_left"] = stream.case.quantity_left
+        return out | case
+    kind = stream.key.partition(":")[0]
+    last: dict[type, ev.Event] = {type(e): e for e in stream.events}
+    if kind == "partner":
+        view = partner_view(stream)
+        out |= msgspec.to_builtins(view)
+        spending = latest_spending(stream)
+        if spending is not None:
+            out |= {
+                "pct_gdp": spending.pct_gdp,
+                "pct_gdp_year": spending.year,
+                "pct_gdp_source": spending.source,
+            }
+        assessed = last.get(ev.StrategicValueAssessed)
+        out["strategic_score"] = assessed.score if assessed else None
+        out["economic_contributions_usd"] = sum(
+            e.amount_usd
+            for e in stream.events
+            if isinstance(e, ev.EconomicContributionRecorded)
+        )
+    elif kind == "platform":
+        listed = last.get(ev.PlatformListed)
+        capacity = last.get(ev.ProductionCapacitySet)
+        catalog = last.get(ev.CatalogPriorityChanged)
+        eeum = last.get(ev.EEUMDesignationChanged)
+        out |= {
+            "name": listed.name if listed else None,
+            "prime": listed.prime if listed else None,
+            "category": listed.category if listed else None,
+            "units_per_month": capacity.units_per_month if capacity else None,
+            "prioritized": catalog.prioritized if catalog else False,
+            "catalog_edition": catalog.edition if catalog else None,
+            "eeum": eeum.designated if eeum else False,
+            "withdrawn": ev.PlatformWithdrawn in last,
+        }
+    elif stream.events:
+        latest = stream.events[-1]
+        out |= {
+            k: v
+            for k, v in msgspec.to_builtins(latest).items()
+            if k not in ev.ENVELOPE_FIELDS
+        }
+    return out
+
+
+def latest_spending(stream: Stream) -> ev.DefenseSpendingReported | None:
+    """The report in force: the latest year; for the same year, the one recorded last."""
+    found = None
+    for e in stream.events:
+        if isinstance(e, ev.DefenseSpendingReported) and (
+            found is None or e.year >= found.year
+        ):
+            found = e
+    return found

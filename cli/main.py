@@ -1,0 +1,542 @@
+"""The ``arms-ledger`` command: a thin shell over ``ledger`` (write) and ``projections``.
+
+Exit codes: 0 success, 1 refused or failed (``Error: …`` on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+from eventsourcing.persistence import PersistenceError
+
+from cli.output import output_options, write_rows
+from ledger import events as ev
+from ledger.application import Ledger, create, open_ledger
+from ledger.clock import BadTime, parse_instant
+from ledger.decision import Stream as StreamState
+from ledger.decision import describe, evolve
+from ledger.errors import BatchRefused, Invalid, LedgerError
+from ledger.store import Recorded
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def default_ledger_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "arms-ledger"
+
+
+class LedgerGroup(click.Group):
+    """Turns the ledger's errors into one-line ``Error: …`` messages, exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as error:
+            raise click.ClickException(str(error)) from None
+        except PersistenceError as error:
+            raise click.ClickException(
+                f"the event store failed: {error}; check the ledger's location and "
+                "that no other process holds it locked"
+            ) from None
+
+
+class Env:
+    """What every command shares: where the ledger is, opened on first use."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._ledger: Ledger | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = open_ledger(self.path)
+        return self._ledger
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+@click.group(cls=LedgerGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="arms-ledger")
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ARMS_LEDGER",
+    default=default_ledger_path,
+    show_default="$ARMS_LEDGER, else ~/.local/share/arms-ledger",
+    help="The ledger's directory.",
+)
+@click.pass_context
+def cli(ctx: click.Context, ledger_path: Path) -> None:
+    """An event-sourced ledger of U.S. arms-transfer decisions.
+
+    Every partner update, case filing, catalog change and reprioritization is an
+    immutable, attributed event; queues and audit trails are rebuilt from the log.
+
+    \b
+    Start with:
+      arms-ledger demo                      # a demo ledger from the fixtures
+      arms-ledger init                      # an empty ledger of your own
+      arms-ledger append events.jsonl       # append JSON Lines, all or nothing
+      arms-ledger log --type HoldPlaced     # read the log
+    """
+    env = Env(ledger_path)
+    ctx.obj = env
+    ctx.call_on_close(env.close)
+
+
+@cli.command()
+@pass_env
+def init(env: Env) -> None:
+    """Create an empty ledger in the --ledger directory."""
+    create(env.path).close()
+    click.echo(f"Created an empty ledger at {env.path}")
+
+
+# --- append ------------------------------------------------------------------------------
+
+
+def decode_line(line: bytes, number: int) -> ev.Event:
+    """One JSON Lines record as an event; errors name the line and the event type."""
+    try:
+        return ev.decoder.decode(line)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise Invalid(f"line {number}{_type_of(line)}: {_explain(error)}") from None
+
+
+def _type_of(line: bytes) -> str:
+    try:
+        value = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return ""
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return f" ({value['type']})"
+    return ""
+
+
+def _explain(error: Exception) -> str:
+    text = str(error)
+    if text.startswith("Invalid value") and text.endswith("`$.type`"):
+        return (
+            f"unknown event type{text[len('Invalid value'):-len(' - at `$.type`')]}; "
+            "`arms-ledger schema --types` lists the event types"
+        )
+    if text == "Object missing required field `type`":
+        return 'no "type"; every event names its type, e.g. "type": "CaseFiled"'
+    if isinstance(error, msgspec.DecodeError):
+        return f"malformed JSON ({text}); each line must be one JSON object"
+    return f"{text} (`arms-ledger schema TYPE` shows the fields of each type)"
+
+
+def read_events(lines: Iterable[bytes]) -> Iterator[tuple[int, ev.Event]]:
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield number, decode_line(line, number)
+
+
+def format_positions(positions: list[int]) -> str:
+    """1, 2, 3, 7 -> '1-3, 7'."""
+    ranges: list[list[int]] = []
+    for p in positions:
+        if ranges and p == ranges[-1][1] + 1:
+            ranges[-1][1] = p
+        else:
+            ranges.append([p, p])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def append_batch(
+    ledger: Ledger, numbered: list[tuple[int, ev.Event]], *, as_json: bool = False
+) -> None:
+    """Append decoded events and report; errors name the input line."""
+    try:
+        result = ledger.append([e for _, e in numbered])
+    except BatchRefused as error:
+        number = numbered[error.index][0]
+        raise LedgerError(
+            f"line {number} ({error.type_name}) {error.cause}. Nothing was appended."
+            if not isinstance(error.cause, Invalid)
+            else f"line {number} ({error.type_name}): {error.cause}. Nothing was appended."
+        ) from None
+    if as_json:
+        click.echo(
+            msgspec.json.encode(
+                {
+                    "appended": len(result.positions),
+                    "positions": result.positions,
+                    "skipped": [
+                        {"line": numbered[s.index][0], "stream": s.stream, "version": s.version}
+                        for s in result.skipped
+                    ],
+                }
+            )
+        )
+        return
+    n = len(result.positions)
+    if n:
+        click.echo(
+            f"Appended {n} event{'s' if n != 1 else ''} at "
+            f"position{'s' if n != 1 else ''} {format_positions(result.positions)}."
+        )
+    else:
+        click.echo("Appended nothing.")
+    for s in result.skipped:
+        click.echo(
+            f"Skipped line {numbered[s.index][0]}: its idempotency key was already "
+            f"appended as version {s.version} of {s.stream}."
+        )
+
+
+@cli.command()
+@click.argument("file", type=click.File("rb"))
+@click.option("--json", "as_json", is_flag=True, help="Report as a JSON object.")
+@click.option("--silent", is_flag=True, help="No progress bar.")
+@pass_env
+def append(env: Env, file: Any, as_json: bool, silent: bool) -> None:
+    """Append the events in FILE (JSON Lines; - for stdin), all or nothing.
+
+    Each line is one event: "type", the envelope (actor, rationale, reference,
+    effective_at, idempotency_key) and the payload side by side. The whole batch is
+    validated first; if any line is malformed or refused, nothing is appended and the
+    error names the line, the event type and the rule.
+
+    \b
+    Example:
+      arms-ledger append cases.jsonl
+      echo '{"type":"CaseClosed","case":"PL-B-AHA","actor":"usasac"}' \\
+        | arms-ledger append -
+    """
+    ledger = env.ledger
+    lines = file.read().splitlines()
+    show = not silent and len(lines) >= 1000
+    with click.progressbar(
+        length=len(lines),
+        label="Reading",
+        file=sys.stderr if show else open(os.devnull, "w"),  # noqa: SIM115
+    ) as bar:
+        numbered = []
+        try:
+            for number, event in read_events(lines):
+                numbered.append((number, event))
+                if number % 1000 == 0:
+                    bar.update(1000)
+        except Invalid as error:
+            raise LedgerError(f"{error}. Nothing was appended.") from None
+        bar.update(len(lines) % 1000)
+    if not numbered:
+        raise LedgerError("no events in the input; give one JSON object per line")
+    if show:
+        click.echo(f"Validating and appending {len(numbered)} events…", err=True)
+    append_batch(ledger, numbered, as_json=as_json)
+
+
+# --- reading the log --------------------------------------------------------------------------
+
+
+def event_row(recorded: Recorded) -> dict[str, Any]:
+    """The exported shape of an event: its position, then the event as stored."""
+    return {"position": recorded.position} | msgspec.to_builtins(recorded.event)
+
+
+def _time_option(value: str | None, name: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value, name)
+    except BadTime as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def resolve_stream(ledger: Ledger, ident: str) -> str:
+    """``case:PL-B-AHA`` as given, or the one stream kind that has id ``PL-B-AHA``."""
+    kind, sep, _ = ident.partition(":")
+    if sep:
+        if kind not in ev.STREAM_KINDS:
+            raise LedgerError(
+                f"unknown stream kind {kind!r}; use one of {', '.join(ev.STREAM_KINDS)}"
+            )
+        return ident
+    found = [
+        f"{k}:{ident}"
+        for k in ev.STREAM_KINDS
+        if next(iter(ledger.events.get(f"{k}:{ident}", limit=1)), None) is not None
+    ]
+    if not found:
+        raise LedgerError(
+            f"no partner, platform, case or policy {ident!r} in the ledger; "
+            "`arms-ledger log` lists what there is"
+        )
+    if len(found) > 1:
+        raise LedgerError(f"{ident!r} is ambiguous: say {' or '.join(found)}")
+    return found[0]
+
+
+TABLE_COLUMNS = ("position", "effective_at", "type", "stream", "actor", "details")
+
+
+def table_row(recorded: Recorded) -> dict[str, Any]:
+    e = recorded.event
+    payload = {
+        f: getattr(e, f) for f in ev.payload_fields(type(e)) if f != e.STREAM
+    }
+    details = " ".join(
+        f"{k}={msgspec.json.encode(v).decode() if not isinstance(v, str) else v}"
+        for k, v in payload.items()
+        if v is not None
+    )
+    if e.rationale:
+        details = f"{details} — {e.rationale}" if details else e.rationale
+    return {
+        "position": recorded.position,
+        "version": recorded.version,
+        "effective_at": e.effective_at,
+        "recorded_at": e.recorded_at,
+        "type": type(e).__name__,
+        "stream": recorded.stream,
+        "actor": e.actor,
+        "details": details,
+    }
+
+
+def show_events(records: Iterable[Recorded], fmt: str, columns=TABLE_COLUMNS) -> int:
+    if fmt == "table":
+        return write_rows((table_row(r) for r in records), fmt, columns)
+    return write_rows((event_row(r) for r in records), fmt)
+
+
+@cli.command("log")
+@click.option("--stream", "stream", help="Only this stream: case:PL-B-AHA, or an id.")
+@click.option("--type", "types", multiple=True, help="Only this event type (repeatable).")
+@click.option("--actor", help="Only events by this actor.")
+@click.option("--since", help="Effective at or after this time.")
+@click.option("--until", help="Effective at or before this time.")
+@click.option("--recorded-since", help="Recorded at or after this time.")
+@click.option("--recorded-until", help="Recorded at or before this time.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
+@output_options
+@pass_env
+def log_command(
+    env: Env,
+    stream: str | None,
+    types: tuple[str, ...],
+    actor: str | None,
+    since: str | None,
+    until: str | None,
+    recorded_since: str | None,
+    recorded_until: str | None,
+    limit: int | None,
+    fmt: str,
+) -> None:
+    """List the log in order, with filters.
+
+    \b
+    Example:
+      arms-ledger log --type HoldPlaced --type HoldLifted
+      arms-ledger log --stream case:TR-D-SAF --json
+      arms-ledger log --actor usd-as.dsca --since 2026-02-06 --csv
+    """
+    unknown = [t for t in types if t not in ev.EVENT_TYPES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown event type {unknown[0]!r}; `arms-ledger schema --types` lists them",
+            param_hint="--type",
+        )
+    bounds = [
+        (_time_option(since, "--since"), _time_option(until, "--until"), "effective_at"),
+        (
+            _time_option(recorded_since, "--recorded-since"),
+            _time_option(recorded_until, "--recorded-until"),
+            "recorded_at",
+        ),
+    ]
+    ledger = env.ledger
+    if stream is not None:
+        records: Iterable[Recorded] = ledger.stream_records(resolve_stream(ledger, stream))
+        if types:
+            records = (r for r in records if type(r.event).__name__ in types)
+    else:
+        records = ledger.read(types=types)
+
+    def wanted(r: Recorded) -> bool:
+        if actor is not None and r.event.actor != actor:
+            return False
+        for low, high, field in bounds:
+            if low is None and high is None:
+                continue
+            at = parse_instant(getattr(r.event, field))
+            if (low is not None and at < low) or (high is not None and at > high):
+                return False
+        return True
+
+    selected = (r for r in records if wanted(r))
+    if limit is not None:
+        selected = (r for _, r in zip(range(limit), selected, strict=False))
+    show_events(selected, fmt)
+
+
+@cli.command()
+@click.argument("stream_id", metavar="ID")
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    help="Show the stream as of this version (its first N events).",
+)
+@click.option("--state", "state_only", is_flag=True, help="Show only the state.")
+@output_options
+@pass_env
+def history(
+    env: Env, stream_id: str, version: int | None, state_only: bool, fmt: str
+) -> None:
+    """Show one stream's events and its state, at its latest or any version.
+
+    ID is a stream (case:PL-B-AHA, partner:POL, platform:ah-64e, policy:fcfs-legacy)
+    or a bare id when only one kind of stream has it.
+
+    \b
+    Example:
+      arms-ledger history PL-B-AHA
+      arms-ledger history case:PL-B-AHA --version 3 --state --json
+    """
+    ledger = env.ledger
+    key = resolve_stream(ledger, stream_id)
+    records = ledger.stream_records(key)
+    if version is not None:
+        if version > len(records):
+            raise LedgerError(f"{key} has {len(records)} events; there is no version {version}")
+        records = records[:version]
+    state = StreamState(key)
+    for r in records:
+        state = evolve(state, r.event)
+    described = describe(state)
+    if state_only:
+        if fmt == "table":
+            write_rows(
+                ({"field": k, "value": v} for k, v in described.items()), fmt, ("field", "value")
+            )
+        else:
+            write_rows([described], fmt)
+        return
+    if fmt != "table":
+        write_rows(({"version": r.version} | event_row(r) for r in records), fmt)
+        return
+    show_events(records, fmt, ("version", *TABLE_COLUMNS[:2], *TABLE_COLUMNS[2:3], "actor", "details"))
+    click.echo()
+    click.echo(f"State of {key} at version {state.version}:")
+    write_rows(({"field": k, "value": v} for k, v in described.items()), fmt, ("field", "value"))
+
+
+# --- schema -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("type_name", metavar="[TYPE]", required=False)
+@click.option("--types", "list_types", is_flag=True, help="List the event types.")
+def schema(type_name: str | None, list_types: bool) -> None:
+    """Print the JSON Schema of the input format (of one event TYPE if given).
+
+    The schema is generated from the event Structs; ledger/schema.json is a copy.
+    """
+    if list_types:
+        for name, cls in ev.EVENT_TYPES.items():
+            click.echo(f"{name:30} {cls.STREAM:9} {'decision' if cls.DECISION else ''}".rstrip())
+        return
+    full = ev.input_schema()
+    if type_name is None:
+        click.echo(msgspec.json.format(msgspec.json.encode(full), indent=2))
+        return
+    if type_name not in ev.EVENT_TYPES:
+        raise click.BadParameter(
+            f"unknown event type {type_name!r}; `arms-ledger schema --types` lists them",
+            param_hint="TYPE",
+        )
+    one = {"$defs": full["$defs"], "$ref": f"#/$defs/{type_name}"}
+    click.echo(msgspec.json.format(msgspec.json.encode(one), indent=2))
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+SCENARIO = Path(__file__).resolve().parent.parent / "fixtures" / "scenario.jsonl"
+
+
+def load_history(ledger: Ledger, path: Path) -> int:
+    """Load a recorded history (the fixtures' format) into an empty ledger."""
+    numbered = list(read_events(path.read_bytes().splitlines()))
+    try:
+        result = ledger.import_history([e for _, e in numbered])
+    except BatchRefused as error:
+        raise LedgerError(
+            f"{path} line {numbered[error.index][0]} ({error.type_name}): {error.cause}"
+        ) from None
+    return len(result.positions)
+
+
+@cli.command()
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Build the demo ledger here (a new directory) and keep it.",
+)
+def demo(keep: Path | None) -> None:
+    """Build the fixture scenario into a fresh ledger and show what it holds.
+
+    Without --keep the ledger lives in a temporary directory that is removed after.
+    """
+    from cli.summary import print_summary
+
+    workdir = None
+    if keep is None:
+        workdir = Path(tempfile.mkdtemp(prefix="arms-ledger-demo-"))
+        path = workdir / "ledger"
+    else:
+        path = keep
+    try:
+        ledger = create(path)
+        started = time.perf_counter()
+        count = load_history(ledger, SCENARIO)
+        took = time.perf_counter() - started
+        click.echo(f"Loaded {count} events from fixtures/scenario.jsonl in {took:.2f} s.")
+        print_summary(ledger)
+        ledger.close()
+        if keep is None:
+            click.echo(
+                "\nThe demo ledger was temporary. Keep one to explore it:\n"
+                "  arms-ledger demo --keep ./demo-ledger\n"
+                "  arms-ledger --ledger ./demo-ledger log --type HoldPlaced"
+            )
+        else:
+            click.echo(
+                f"\nExplore it:\n"
+                f"  arms-ledger --ledger {keep} log --type HoldPlaced --type HoldLifted\n"
+                f"  arms-ledger --ledger {keep} history PL-B-AHA\n"
+                f"  arms-ledger --ledger {keep} log --type CaseReprioritized --json"
+            )
+    finally:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _register_typed_commands() -> None:
+    from cli.typed import GROUPS
+
+    for group in GROUPS:
+        cli.add_command(group)
+
+
+_register_typed_commands()

@@ -1,0 +1,239 @@
+"""Typed commands, so nobody writes JSON by hand for the frequent decisions.
+
+Each command appends one event; its options are generated from the event's Struct
+(names, types, choices, defaults, descriptions), so the CLI cannot drift from the schema.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import click
+import msgspec
+import msgspec.inspect as mi
+
+from ledger import events as ev
+from ledger.errors import BatchRefused, LedgerError
+
+# (group, command, event, help) — the order is the order of the help listing.
+COMMANDS: list[tuple[str, str, type[ev.Event], str]] = [
+    ("case", "file", ev.CaseFiled, "File a case: a letter of request for a platform."),
+    ("case", "clear", ev.CaseReviewCleared, "Record that an office cleared the case's review."),
+    ("case", "start-review", ev.CongressionalReviewStarted, "Start informal congressional review."),
+    ("case", "hold", ev.HoldPlaced, "Record a hold placed by a committee office."),
+    ("case", "lift-hold", ev.HoldLifted, "Record that a committee office lifted its hold."),
+    ("case", "notify", ev.CongressionalNotified, "Record the formal notification to Congress."),
+    ("case", "emergency", ev.EmergencyDeclared, "Declare an emergency (waives the review period)."),
+    ("case", "offer", ev.OfferIssued, "Issue the offer (LOA)."),
+    ("case", "accept", ev.OfferAccepted, "Record the partner's acceptance of the offer."),
+    ("case", "expire", ev.OfferExpired, "Record that the offer expired unaccepted."),
+    ("case", "implement", ev.CaseImplemented, "Record that the case is implemented."),
+    ("case", "deliver", ev.DeliveryRecorded, "Record a (partial) delivery."),
+    ("case", "check", ev.EndUseCheckRecorded, "Record an end-use check."),
+    ("case", "suspend", ev.CaseSuspended, "Suspend the case."),
+    ("case", "resume", ev.CaseResumed, "Resume a suspended case."),
+    ("case", "close", ev.CaseClosed, "Close a fully delivered case."),
+    ("case", "cancel", ev.CaseCancelled, "Cancel the case."),
+    ("case", "reprioritize", ev.CaseReprioritized, "Move the case to a priority class."),
+    ("partner", "register", ev.PartnerRegistered, "Register a partner."),
+    ("partner", "spending", ev.DefenseSpendingReported, "Record reported defense spending."),
+    ("partner", "assess", ev.StrategicValueAssessed, "Assess the partner's strategic value."),
+    ("partner", "contribution", ev.EconomicContributionRecorded, "Record an economic contribution."),
+    ("partner", "group", ev.NotificationGroupChanged, "Change the notification group."),
+    ("partner", "override", ev.PriorityOverrideGranted, "Grant a priority override."),
+    ("partner", "revoke-override", ev.PriorityOverrideRevoked, "Revoke the priority override."),
+    ("partner", "suspend", ev.PartnerSuspended, "Suspend the partner (no new cases)."),
+    ("partner", "reinstate", ev.PartnerReinstated, "Reinstate a suspended partner."),
+    ("platform", "add", ev.PlatformListed, "List a platform in the catalog."),
+    ("platform", "capacity", ev.ProductionCapacitySet, "Set the production capacity in force."),
+    ("platform", "catalog", ev.CatalogPriorityChanged, "Put the platform in or out of a priority catalog."),
+    ("platform", "eeum", ev.EEUMDesignationChanged, "Designate or de-designate for EEUM."),
+    ("platform", "withdraw", ev.PlatformWithdrawn, "Withdraw the platform (no new cases)."),
+    ("policy", "adopt", ev.PriorityPolicyAdopted, "Adopt a priority policy (the latest is in force)."),
+    ("policy", "thresholds", ev.NotificationThresholdsSet, "Set the notification thresholds."),
+]
+
+GROUP_HELP = {
+    "case": "Move a case through its stages: file, clear, notify, offer, deliver, close…",
+    "partner": "Record partner facts and decisions: spending, strategic value, overrides…",
+    "platform": "Maintain the catalog: platforms, capacity, priority catalog, EEUM.",
+    "policy": "Adopt priority policies and notification thresholds.",
+}
+
+
+def _unwrap(t: mi.Type) -> tuple[mi.Type, str | None, bool]:
+    """The underlying type, its description, and whether None is allowed."""
+    description = None
+    optional = False
+    while True:
+        if isinstance(t, mi.Metadata):
+            description = (t.extra_json_schema or {}).get("description", description)
+            t = t.type
+        elif isinstance(t, mi.UnionType):
+            rest = [x for x in t.types if not isinstance(x, mi.NoneType)]
+            optional = len(rest) < len(t.types)
+            t = rest[0]
+        else:
+            return t, description, optional
+
+
+def _describe_constraints(t: mi.Type) -> str:
+    bits = []
+    for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+        value = getattr(t, attr, None)
+        if value is not None:
+            bits.append(f"{sign} {value:g}" if isinstance(value, float) else f"{sign} {value}")
+    return f" ({', '.join(bits)})" if bits else ""
+
+
+class Field(msgspec.Struct):
+    path: tuple[str, ...]  # JSON keys from the event down to the value
+    dest: str  # click parameter name
+    option: str  # --option-name
+
+
+def _options(
+    info: mi.StructType, path: tuple[str, ...], names: tuple[str, ...]
+) -> tuple[list[click.Option], list[Field]]:
+    options: list[click.Option] = []
+    fields: list[Field] = []
+    for f in info.fields:
+        t, description, optional = _unwrap(f.type)
+        key_path = (*path, f.encode_name)
+        name_path = names if f.name == "groups" else (*names, f.name)
+        if isinstance(t, mi.StructType):
+            sub_options, sub_fields = _options(t, key_path, name_path if f.name != "groups" else names)
+            options += sub_options
+            fields += sub_fields
+            continue
+        option = "--" + "-".join(name_path).replace("_", "-")
+        dest = "f__" + "__".join(name_path)
+        required = f.required and not optional
+        help_text = (description or "") + _describe_constraints(t)
+        if not required and f.default not in (msgspec.NODEFAULT, None):
+            help_text += f" [default: {f.default}]"
+        kwargs: dict[str, Any] = {"help": help_text.strip() or None, "required": required}
+        if isinstance(t, mi.BoolType):
+            decl = f"{option}/--no-{option[2:]}"
+            kwargs["default"] = None
+            options.append(click.Option([decl, dest], **kwargs))
+        else:
+            if isinstance(t, mi.LiteralType):
+                kwargs["type"] = click.Choice([str(v) for v in t.values])
+            elif isinstance(t, mi.IntType):
+                kwargs["type"] = click.INT
+            elif isinstance(t, mi.FloatType):
+                kwargs["type"] = click.FLOAT
+            elif isinstance(t, mi.VarTupleType):
+                kwargs["multiple"] = True
+                kwargs["help"] = (kwargs["help"] or "") + " (repeatable)"
+            options.append(click.Option([option, dest], **kwargs))
+        fields.append(Field(key_path, dest, option))
+    return options, fields
+
+
+ENVELOPE_OPTIONS = [
+    click.Option(
+        ["--actor"],
+        envvar="ARMS_LEDGER_ACTOR",
+        required=True,
+        help="Who acts, e.g. dsca.cwd.jsmith [env: ARMS_LEDGER_ACTOR].",
+    ),
+    click.Option(["--rationale"], help="Why (required for decisions)."),
+    click.Option(["--reference"], help="Transmittal number, document id or address."),
+    click.Option(
+        ["--effective-at"],
+        help="When it took effect (date or datetime, UTC) [default: now].",
+    ),
+    click.Option(["--idempotency-key"], help="Appending the same key twice appends once."),
+]
+
+
+def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:
+    info = mi.type_info(cls)
+    assert isinstance(info, mi.StructType)
+    payload = mi.StructType(
+        cls=info.cls,
+        fields=tuple(f for f in info.fields if f.name not in ev.ENVELOPE_FIELDS and f.name != cls.STREAM),
+        tag_field=info.tag_field,
+        tag=info.tag,
+        array_like=info.array_like,
+        forbid_unknown_fields=info.forbid_unknown_fields,
+    )
+    options, fields = _options(payload, (), ())
+    by_path = {"$." + ".".join(f.path): f.option for f in fields}
+    stream = cls.STREAM
+
+    def callback(**values: Any) -> None:
+        data: dict[str, Any] = {"type": cls.__name__, stream: values.pop("stream_id")}
+        for key in ("actor", "rationale", "reference", "effective_at", "idempotency_key"):
+            if values.get(key) is not None:
+                data[key] = values[key]
+        for f in fields:
+            value = values.get(f.dest)
+            if value is None or value == ():
+                continue
+            target = data
+            for key in f.path[:-1]:
+                target = target.setdefault(key, {})
+            target[f.path[-1]] = list(value) if isinstance(value, tuple) else value
+        try:
+            event = msgspec.convert(data, ev.LedgerEvent)
+        except msgspec.ValidationError as error:
+            text = re.sub(
+                r"`(\$\.[^`]+)`",
+                lambda m: by_path.get(m.group(1), "the " + m.group(1)[2:]),
+                str(error),
+            )
+            if text.startswith("Expected `str` matching regex") and text.endswith(f"the {stream}"):
+                text = f"{stream} id {data[stream]!r} is malformed: " + text
+            raise LedgerError(f"{cls.__name__}: {text}") from None
+        ledger = click.get_current_context().find_object(_env_class()).ledger
+        try:
+            result = ledger.append([event])
+        except BatchRefused as error:
+            raise LedgerError(f"{cls.__name__} {error.cause}") from None
+        if result.skipped:
+            s = result.skipped[0]
+            click.echo(
+                f"Already appended: its idempotency key is version {s.version} of {s.stream}."
+            )
+        else:
+            click.echo(
+                f"Appended {cls.__name__} to {event.stream} at position {result.positions[0]}."
+            )
+
+    params: list[click.Parameter] = [
+        click.Argument(["stream_id"], metavar=stream.upper()),
+        *options,
+        *ENVELOPE_OPTIONS,
+    ]
+    decision = " A decision: --rationale is required." if cls.DECISION else ""
+    return click.Command(
+        name,
+        callback=callback,
+        params=params,
+        help=f"{help_text}{decision}\n\nAppends one {cls.__name__} event.",
+        short_help=help_text,
+    )
+
+
+def _env_class() -> type:
+    from cli.main import Env
+
+    return Env
+
+
+def _groups() -> list[click.Group]:
+    groups: dict[str, click.Group] = {}
+    for group_name, command_name, cls, help_text in COMMANDS:
+        group = groups.setdefault(
+            group_name, click.Group(group_name, help=GROUP_HELP[group_name])
+        )
+        group.add_command(_command(command_name, cls, help_text))
+    return list(groups.values())
+
+
+GROUPS: list[click.Group] = _groups()
+EVENT_COMMANDS: dict[type[ev.Event], str] = {cls: f"{g} {c}" for g, c, cls, _ in COMMANDS}
