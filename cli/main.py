@@ -18,7 +18,7 @@ import click
 import msgspec
 from eventsourcing.persistence import PersistenceError
 
-from cli.output import output_options, write_rows
+from cli.output import dumps, output_options, write_rows
 from ledger import events as ev
 from ledger.application import Ledger, create, open_ledger
 from ledger.clock import BadTime, parse_instant
@@ -426,12 +426,15 @@ def history(
         state = evolve(state, r.event)
     described = describe(state)
     if state_only:
-        if fmt == "table":
-            write_rows(
-                ({"field": k, "value": v} for k, v in described.items()), fmt, ("field", "value")
-            )
+        if fmt in ("json", "nl"):
+            click.echo(dumps(described))
         else:
-            write_rows([described], fmt)
+            write_rows(
+                [{"field": k, "value": v} for k, v in described.items()]
+                if fmt == "table"
+                else [described],
+                fmt,
+            )
         return
     if fmt != "table":
         write_rows(({"version": r.version} | event_row(r) for r in records), fmt)

@@ -164,6 +164,7 @@ class MemoryWorld:
         self._load_thresholds = load_thresholds or list
         self._streams: dict[str, Stream] = {}
         self._thresholds: list[ev.NotificationThresholdsSet] | None = None
+        self._applied_thresholds: list[ev.NotificationThresholdsSet] = []
 
     def stream(self, key: str) -> Stream:
         found = self._streams.get(key)
@@ -177,7 +178,7 @@ class MemoryWorld:
         in_force = ev.DEFAULT_THRESHOLDS
         latest: datetime | None = None
         # Log order breaks ties between sets effective at the same instant.
-        for item in self._thresholds:
+        for item in (*self._thresholds, *self._applied_thresholds):
             at = effective(item)
             if at <= when and (latest is None or at >= latest):
                 in_force, latest = item.groups, at
@@ -186,8 +187,8 @@ class MemoryWorld:
     def apply(self, event: ev.Event) -> Stream:
         key = event.stream
         state = self._streams[key] = evolve(self.stream(key), event)
-        if isinstance(event, ev.NotificationThresholdsSet) and self._thresholds is not None:
-            self._thresholds.append(event)
+        if isinstance(event, ev.NotificationThresholdsSet):
+            self._applied_thresholds.append(event)
         return state
 
     @classmethod
