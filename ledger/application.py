@@ -34,7 +34,7 @@ from ledger.errors import (
     NoLedger,
     Refused,
 )
-from ledger.store import Pending, Recorded, RecordedAtConflict, sqlite_env
+from ledger.store import Pending, Recorded, StampConflict, sqlite_env
 
 FORMAT = 1
 META_FILE = "ledger.json"
@@ -74,21 +74,17 @@ class Ledger(Application[str]):
         A conflict with another writer (a stream or the log moved on since it was
         read) re-runs the decisions on the new state, at most ``retries`` times.
         """
-        floor: datetime | None = None
         for _ in range(retries + 1):
             last = self.recorder.last_recorded_at()
             start = clock()
-            for bound in (floor, instant(last) + MICROSECOND if last else None):
-                if bound is not None and bound > start:
-                    start = bound
+            if last is not None and instant(last) >= start:
+                start = instant(last) + MICROSECOND
             try:
                 return self._append(
                     events, lambda i, _, t=start: t + i * MICROSECOND, explicit_stamps=False
                 )
             except IntegrityError:
                 continue
-            except RecordedAtConflict as conflict:
-                floor = instant(conflict.previous) + MICROSECOND
         streams = sorted({e.stream for e in events})
         raise Conflict(
             f"other writers appended to {', '.join(streams[:5])}"
@@ -120,7 +116,7 @@ class Ledger(Application[str]):
 
         try:
             return self._append(events, stamp, explicit_stamps=True)
-        except RecordedAtConflict as conflict:
+        except StampConflict as conflict:
             raise Conflict(f"the ledger was written to at {conflict.previous}") from None
 
     def _append(
@@ -153,6 +149,7 @@ class Ledger(Application[str]):
             return AppendResult([], skipped)
         processing = ProcessingEvent[str]()
         processing.events.extend(pending)  # skips save()'s per-object Protocol checks
+        processing.saved_kwargs["restamp"] = not explicit_stamps
         recordings = self._record(processing)
         return AppendResult([r.notification.id for r in recordings], skipped)
 

@@ -15,6 +15,7 @@ from eventsourcing.persistence import Mapper, Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from ledger import events as ev
+from ledger.clock import MICROSECOND, format_recorded, parse_instant
 
 
 class Pending(msgspec.Struct, frozen=True):
@@ -70,12 +71,43 @@ def recorded_at_of(state: bytes) -> str:
     return _stamp_decoder.decode(state).recorded_at
 
 
-class RecordedAtConflict(Exception):
-    """Another writer committed an event stamped at or after this batch's first stamp."""
+class StampConflict(Exception):
+    """A recorded history's ``recorded_at`` is not after the log's last event."""
 
     def __init__(self, previous: str):
         self.previous = previous
         super().__init__(previous)
+
+
+def after_head(
+    stored_events: Sequence[StoredEvent], previous: str | None, *, restamp: bool
+) -> Sequence[StoredEvent]:
+    """Keep ``recorded_at`` strictly increasing across the log, under the write lock.
+
+    The application stamps a batch from its clock; if another writer committed a later
+    stamp since (or the clocks disagree), the batch is re-stamped to follow it by one
+    microsecond per event. A recorded history (``restamp=False``) is refused instead.
+    """
+    if previous is None or recorded_at_of(stored_events[0].state) > previous:
+        return stored_events
+    if not restamp:
+        raise StampConflict(previous)
+    start = parse_instant(previous)
+    restamped = []
+    for i, stored in enumerate(stored_events, start=1):
+        event = msgspec.structs.replace(
+            ev.decoder.decode(stored.state),
+            recorded_at=format_recorded(start + i * MICROSECOND),
+        )
+        restamped.append(
+            StoredEvent(
+                originator_id=stored.originator_id,
+                originator_version=stored.originator_version,
+                topic=stored.topic,
+                state=ev.encoder.encode(event),
+            )
+        )
+    return restamped
 
 
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
@@ -83,8 +115,8 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
 
     - an index on ``topic``, so the thresholds in force and ``log --type`` read only
       their own events;
-    - ``recorded_at`` checked strictly increasing while the write lock is held: the
-      inserts take the lock, then the row before the batch is compared;
+    - ``recorded_at`` strictly increasing: the write lock is taken before the last
+      stamp is read, and the batch follows it (``after_head``);
     - one stream's events with their log positions.
     """
 
@@ -96,21 +128,24 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         ]
 
     def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self,
+        c: SQLiteCursor,
+        stored_events: Sequence[StoredEvent],
+        *,
+        restamp: bool = True,
+        **kwargs: Any,
     ) -> Sequence[int] | None:
-        ids = super()._insert_events(c, stored_events, **kwargs)
-        if ids:
-            c.execute(
-                f"SELECT state FROM {self.events_table_name} WHERE rowid < ? "
-                "ORDER BY rowid DESC LIMIT 1",
-                (ids[0],),
-            )
-            row = c.fetchone()
-            if row is not None:
-                previous = recorded_at_of(row[0])
-                if previous >= recorded_at_of(stored_events[0].state):
-                    raise RecordedAtConflict(previous)
-        return ids
+        # A write that changes nothing takes the write lock now, so the last stamp read
+        # next cannot be overtaken before this batch commits.
+        c.execute(f"UPDATE {self.events_table_name} SET topic = topic WHERE rowid = 0")
+        c.execute(
+            f"SELECT state FROM {self.events_table_name} ORDER BY rowid DESC LIMIT 1"
+        )
+        row = c.fetchone()
+        stored_events = after_head(
+            stored_events, None if row is None else recorded_at_of(row[0]), restamp=restamp
+        )
+        return super()._insert_events(c, stored_events, **kwargs)
 
     def last_recorded_at(self) -> str | None:
         with self.datastore.transaction(commit=False) as c:
