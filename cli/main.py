@@ -139,7 +139,7 @@ def _explain(error: Exception) -> str:
         )
     if text == "Object missing required field `type`":
         return 'no "type"; every event names its type, e.g. "type": "CaseFiled"'
-    if isinstance(error, msgspec.DecodeError):
+    if not isinstance(error, msgspec.ValidationError):
         return f"malformed JSON ({text}); each line must be one JSON object"
     return f"{text} (`arms-ledger schema TYPE` shows the fields of each type)"
 
@@ -203,6 +203,17 @@ def append_batch(
         )
 
 
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
 @cli.command()
 @click.argument("file", type=click.File("rb"))
 @click.option("--json", "as_json", is_flag=True, help="Report as a JSON object.")
@@ -225,11 +236,12 @@ def append(env: Env, file: Any, as_json: bool, silent: bool) -> None:
     ledger = env.ledger
     lines = file.read().splitlines()
     show = not silent and len(lines) >= 1000
-    with click.progressbar(
-        length=len(lines),
-        label="Reading",
-        file=sys.stderr if show else open(os.devnull, "w"),  # noqa: SIM115
-    ) as bar:
+    bar_context = (
+        click.progressbar(length=len(lines), label="Reading", file=sys.stderr)
+        if show
+        else _NoBar()
+    )
+    with bar_context as bar:
         numbered = []
         try:
             for number, event in read_events(lines):
