@@ -526,7 +526,8 @@ def demo(keep: Path | None) -> None:
         started = time.perf_counter()
         count = load_history(ledger, SCENARIO)
         took = time.perf_counter() - started
-        click.echo(f"Loaded {count} events from fixtures/scenario.jsonl in {took:.2f} s.")
+        click.echo(f"Loaded {count} events from fixtures/scenario.jsonl.")
+        click.echo(f"({took:.2f} s)", err=True)
         print_summary(ledger)
         ledger.close()
         if keep is None:
