@@ -12,6 +12,9 @@ from ledger.application import Ledger
 from ledger.decision import MemoryWorld, instant, partner_view
 
 
+PLURAL = {"partner": "partners", "platform": "platforms", "case": "cases", "policy": "policies"}
+
+
 def print_summary(ledger: Ledger) -> None:
     world = MemoryWorld()
     by_type: Counter[str] = Counter()
@@ -28,7 +31,11 @@ def print_summary(ledger: Ledger) -> None:
     kinds = Counter(s.key.partition(":")[0] for s in streams)
     click.echo(
         f"\nThe ledger holds {count} events in {len(world._streams)} streams: "
-        + ", ".join(f"{kinds[k]} {k}s" for k in ev.STREAM_KINDS if kinds[k])
+        + ", ".join(
+            f"{kinds[k]} {k if kinds[k] == 1 else PLURAL[k]}"
+            for k in ev.STREAM_KINDS
+            if kinds[k]
+        )
         + "."
     )
     stages = Counter(s.case.stage for s in streams if s.case is not None)
@@ -52,6 +59,11 @@ def print_summary(ledger: Ledger) -> None:
         if s.case is not None
         and any(isinstance(e, ev.HoldPlaced) for e in s.events)
     ]
+    held_now = [
+        f"{s.case.case} ({', '.join(s.case.holds)})"
+        for s in streams
+        if s.case is not None and s.case.holds
+    ]
     suspended = [
         s.key.partition(":")[2]
         for s in streams
@@ -60,6 +72,7 @@ def print_summary(ledger: Ledger) -> None:
     click.echo("\nHighlights:")
     for label, value in (
         ("cases ever held by a committee office", ", ".join(sorted(held)) or "none"),
+        ("held now", ", ".join(sorted(held_now)) or "none"),
         ("emergency declarations", by_type["EmergencyDeclared"]),
         ("reprioritizations", by_type["CaseReprioritized"]),
         ("offers expired", by_type["OfferExpired"]),
