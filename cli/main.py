@@ -161,12 +161,33 @@ def format_positions(positions: list[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
 def append_batch(
-    ledger: Ledger, numbered: list[tuple[int, ev.Event]], *, as_json: bool = False
+    ledger: Ledger,
+    numbered: list[tuple[int, ev.Event]],
+    *,
+    as_json: bool = False,
+    show_progress: bool = False,
 ) -> None:
     """Append decoded events and report; errors name the input line."""
+    bar_context = (
+        click.progressbar(length=len(numbered), label="Validating", file=sys.stderr)
+        if show_progress
+        else _NoBar()
+    )
     try:
-        result = ledger.append([e for _, e in numbered])
+        with bar_context as bar:
+            result = ledger.append([e for _, e in numbered], progress=bar.update)
     except BatchRefused as error:
         number = numbered[error.index][0]
         raise LedgerError(
@@ -201,17 +222,6 @@ def append_batch(
             f"Skipped line {numbered[s.index][0]}: its idempotency key was already "
             f"appended as version {s.version} of {s.stream}."
         )
-
-
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def update(self, n: int) -> None:
-        return None
 
 
 @cli.command()
@@ -253,9 +263,7 @@ def append(env: Env, file: Any, as_json: bool, silent: bool) -> None:
         bar.update(len(lines) % 1000)
     if not numbered:
         raise LedgerError("no events in the input; give one JSON object per line")
-    if show:
-        click.echo(f"Validating and appending {len(numbered)} events…", err=True)
-    append_batch(ledger, numbered, as_json=as_json)
+    append_batch(ledger, numbered, as_json=as_json, show_progress=show)
 
 
 # --- reading the log --------------------------------------------------------------------------

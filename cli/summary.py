@@ -11,7 +11,6 @@ from ledger import events as ev
 from ledger.application import Ledger
 from ledger.decision import MemoryWorld, instant, partner_view
 
-
 PLURAL = {"partner": "partners", "platform": "platforms", "case": "cases", "policy": "policies"}
 
 

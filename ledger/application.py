@@ -68,6 +68,7 @@ class Ledger(Application[str]):
         *,
         retries: int = 3,
         clock: Callable[[], datetime] = now,
+        progress: Callable[[int], None] | None = None,
     ) -> AppendResult:
         """Validate and append a batch atomically; ``recorded_at`` is stamped here.
 
@@ -81,7 +82,10 @@ class Ledger(Application[str]):
                 start = instant(last) + MICROSECOND
             try:
                 return self._append(
-                    events, lambda i, _, t=start: t + i * MICROSECOND, explicit_stamps=False
+                    events,
+                    lambda i, _, t=start: t + i * MICROSECOND,
+                    explicit_stamps=False,
+                    progress=progress,
                 )
             except IntegrityError:
                 continue
@@ -125,7 +129,12 @@ class Ledger(Application[str]):
         stamp: Callable[[int, ev.Event], datetime],
         *,
         explicit_stamps: bool,
+        progress: Callable[[int], None] | None = None,
     ) -> AppendResult:
+        """Decide every event of the batch, then save them all in one transaction.
+
+        ``progress(n)`` is called after every 1,000 events decided.
+        """
         world = MemoryWorld(self.load_stream, self._load_thresholds)
         pending: list[Pending] = []
         skipped: list[Skipped] = []
@@ -145,6 +154,8 @@ class Ledger(Application[str]):
                 raise BatchRefused(index, type(raw).__name__, error) from None
             world.apply(event)
             pending.append(Pending(event.stream, stream.version + 1, event))
+            if progress is not None and index % 1000 == 999:
+                progress(1000)
         if not pending:
             return AppendResult([], skipped)
         processing = ProcessingEvent[str]()
