@@ -20,7 +20,6 @@ from typing import Any
 
 import msgspec
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import Mapper
 
 from ledger import events as ev
 from ledger.clock import MICROSECOND, now

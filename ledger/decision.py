@@ -284,6 +284,18 @@ def _kinds(stream: Stream) -> set[type]:
     return {type(e) for e in stream.events}
 
 
+def _not_registered(partner: str) -> Refused:
+    return Refused(
+        "1", f"partner {partner} is not registered; append PartnerRegistered for it first"
+    )
+
+
+def _not_listed(platform: str) -> Refused:
+    return Refused(
+        "1", f"platform {platform} is not listed; append PlatformListed for it first"
+    )
+
+
 def _decide_partner(event: ev.PartnerEvent, stream: Stream) -> None:
     if isinstance(event, ev.PartnerRegistered):
         if stream.version:
@@ -294,11 +306,7 @@ def _decide_partner(event: ev.PartnerEvent, stream: Stream) -> None:
             )
         return
     if not stream.version:
-        raise Refused(
-            "1",
-            f"partner {event.partner} is not registered; append PartnerRegistered "
-            "for it first",
-        )
+        raise _not_registered(event.partner)
     view = partner_view(stream)
     name = type(event).__name__
     if isinstance(event, ev.PartnerSuspended) and view.suspended:
@@ -321,11 +329,7 @@ def _decide_platform(event: ev.PlatformEvent, stream: Stream) -> None:
             raise Refused("1", f"platform {event.platform} is already listed")
         return
     if not stream.version:
-        raise Refused(
-            "1",
-            f"platform {event.platform} is not listed; append PlatformListed for it "
-            "first",
-        )
+        raise _not_listed(event.platform)
     if isinstance(event, ev.PlatformWithdrawn) and ev.PlatformWithdrawn in _kinds(stream):
         raise Refused("2", f"platform {event.platform} is already withdrawn")
 
@@ -420,18 +424,10 @@ def _decide_case(event: ev.CaseEvent, stream: Stream, world: World) -> None:
             raise Refused("2", f"case {event.case} is already filed")
         partner = world.stream(f"partner:{event.partner}")
         if not partner.version:
-            raise Refused(
-                "1",
-                f"partner {event.partner} is not registered; append PartnerRegistered "
-                "for it first",
-            )
+            raise _not_registered(event.partner)
         platform = world.stream(f"platform:{event.platform}")
         if not platform.version:
-            raise Refused(
-                "1",
-                f"platform {event.platform} is not listed; append PlatformListed for "
-                "it first",
-            )
+            raise _not_listed(event.platform)
         if partner_view(partner, at).suspended:
             raise Refused(
                 "1",
