@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from ledger import events as ev
+from ledger.clock import format_instant, format_recorded
 from ledger.decision import (
     MemoryWorld,
     decide,
@@ -367,3 +368,17 @@ def test_describe_shows_the_partner_report_in_force():
     assert state["pct_gdp"] == 4.12 and state["pct_gdp_year"] == 2024
     assert state["strategic_score"] == 0.9
     assert state["economic_contributions_usd"] == 2_000_000_000
+
+
+@pytest.mark.parametrize(
+    ("value", "instant_text", "recorded_text"),
+    [
+        (datetime(2023, 1, 1, tzinfo=UTC), "2023-01-01T00:00:00Z", "2023-01-01T00:00:00.000000Z"),
+        (datetime(2023, 1, 1, 5, 6, 7, 89, tzinfo=UTC), "2023-01-01T05:06:07.000089Z",
+         "2023-01-01T05:06:07.000089Z"),
+        (datetime(2023, 1, 1, 2, tzinfo=timezone(timedelta(hours=3))), "2022-12-31T23:00:00Z",
+         "2022-12-31T23:00:00.000000Z"),
+    ],
+)
+def test_canonical_time_text(value, instant_text, recorded_text):
+    assert (format_instant(value), format_recorded(value)) == (instant_text, recorded_text)
