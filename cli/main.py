@@ -172,6 +172,13 @@ class _NoBar:
         return None
 
 
+def progress_bar(length: int, label: str, show: bool) -> Any:
+    """A progress bar on stderr, or one that shows nothing."""
+    if not show:
+        return _NoBar()
+    return click.progressbar(length=length, label=label, file=sys.stderr)
+
+
 def append_batch(
     ledger: Ledger,
     numbered: list[tuple[int, ev.Event]],
@@ -180,20 +187,14 @@ def append_batch(
     show_progress: bool = False,
 ) -> None:
     """Append decoded events and report; errors name the input line."""
-    bar_context = (
-        click.progressbar(length=len(numbered), label="Validating", file=sys.stderr)
-        if show_progress
-        else _NoBar()
-    )
     try:
-        with bar_context as bar:
+        with progress_bar(len(numbered), "Validating", show_progress) as bar:
             result = ledger.append([e for _, e in numbered], progress=bar.update)
     except BatchRefused as error:
         number = numbered[error.index][0]
+        sep = ": " if isinstance(error.cause, Invalid) else " "  # "… (T) refused by …"
         raise LedgerError(
-            f"line {number} ({error.type_name}) {error.cause}. Nothing was appended."
-            if not isinstance(error.cause, Invalid)
-            else f"line {number} ({error.type_name}): {error.cause}. Nothing was appended."
+            f"line {number} ({error.type_name}){sep}{error.cause}. Nothing was appended."
         ) from None
     if as_json:
         click.echo(
@@ -246,12 +247,7 @@ def append(env: Env, file: Any, as_json: bool, silent: bool) -> None:
     ledger = env.ledger
     lines = file.read().splitlines()
     show = not silent and len(lines) >= 1000
-    bar_context = (
-        click.progressbar(length=len(lines), label="Reading", file=sys.stderr)
-        if show
-        else _NoBar()
-    )
-    with bar_context as bar:
+    with progress_bar(len(lines), "Reading", show) as bar:
         numbered = []
         try:
             for number, event in read_events(lines):
@@ -445,24 +441,22 @@ def history(
     for r in records:
         state = evolve(state, r.event)
     described = describe(state)
+    state_rows = [{"field": k, "value": v} for k, v in described.items()]
     if state_only:
         if fmt in ("json", "nl"):
             click.echo(dumps(described))
         else:
-            write_rows(
-                [{"field": k, "value": v} for k, v in described.items()]
-                if fmt == "table"
-                else [described],
-                fmt,
-            )
+            write_rows(state_rows if fmt == "table" else [described], fmt)
         return
     if fmt != "table":
         write_rows(({"version": r.version} | event_row(r) for r in records), fmt)
         return
-    show_events(records, fmt, ("version", *TABLE_COLUMNS[:2], *TABLE_COLUMNS[2:3], "actor", "details"))
+    show_events(
+        records, fmt, ("version", "position", "effective_at", "type", "actor", "details")
+    )
     click.echo()
     click.echo(f"State of {key} at version {state.version}:")
-    write_rows(({"field": k, "value": v} for k, v in described.items()), fmt, ("field", "value"))
+    write_rows(state_rows, fmt, ("field", "value"))
 
 
 # --- schema -------------------------------------------------------------------------------------

@@ -26,10 +26,10 @@ def print_summary(ledger: Ledger) -> None:
         count += 1
         if isinstance(event, ev.PriorityPolicyAdopted):
             adopted.append(event)
-    streams = world._streams.values()
+    streams = world.streams()
     kinds = Counter(s.key.partition(":")[0] for s in streams)
     click.echo(
-        f"\nThe ledger holds {count} events in {len(world._streams)} streams: "
+        f"\nThe ledger holds {count} events in {len(streams)} streams: "
         + ", ".join(
             f"{kinds[k]} {k if kinds[k] == 1 else PLURAL[k]}"
             for k in ev.STREAM_KINDS

@@ -189,7 +189,7 @@ def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:
             if text.startswith("Expected `str` matching regex") and text.endswith(f"the {stream}"):
                 text = f"{stream} id {data[stream]!r} is malformed: " + text
             raise LedgerError(f"{cls.__name__}: {text}") from None
-        ledger = click.get_current_context().find_object(_env_class()).ledger
+        ledger = click.get_current_context().find_root().obj.ledger
         try:
             result = ledger.append([event])
         except BatchRefused as error:
@@ -217,12 +217,6 @@ def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:
         help=f"{help_text}{decision}\n\nAppends one {cls.__name__} event.",
         short_help=help_text,
     )
-
-
-def _env_class() -> type:
-    from cli.main import Env
-
-    return Env
 
 
 def _groups() -> list[click.Group]:

@@ -184,6 +184,10 @@ class MemoryWorld:
                 in_force, latest = item.groups, at
         return in_force
 
+    def streams(self) -> list[Stream]:
+        """Every stream seen so far, in the order first seen."""
+        return list(self._streams.values())
+
     def apply(self, event: ev.Event) -> Stream:
         key = event.stream
         state = self._streams[key] = evolve(self.stream(key), event)

@@ -77,7 +77,7 @@ CLEARED = [POLAND, INDIA, APACHE, case(), step("CaseReviewCleared", "2023-02-01"
 
 def test_every_event_type_is_accepted_in_a_valid_history():
     world = build(EVERY_TYPE)
-    assert {type(e).__name__ for s in world._streams.values() for e in s.events} == set(
+    assert {type(e).__name__ for s in world.streams() for e in s.events} == set(
         ev.EVENT_TYPES
     )
     assert world.stream("case:PL-1").case.stage == "closed"
