@@ -219,6 +219,12 @@ def normalize(event: ev.Event, recorded_at: datetime) -> ev.Event:
             if event.effective_at is not None
             else recorded_at
         )
+        if at > recorded_at:
+            raise Invalid(
+                f"effective_at {format_instant(at)} is after the time of recording "
+                f"({format_recorded(recorded_at)}); the ledger records what has taken "
+                "effect — append it once it has"
+            )
         changes: dict = {
             "effective_at": format_instant(at),
             "recorded_at": format_recorded(recorded_at),
@@ -575,25 +581,30 @@ def evolve(stream: Stream, event: ev.Event) -> Stream:
     """The stream's state after an accepted event."""
     case = stream.case
     if isinstance(event, ev.CaseFiled):
-        at = effective(event)
-        case = CaseState(
-            case=event.case,
-            partner=event.partner,
-            platform=event.platform,
-            quantity=event.quantity,
-            estimated_value_usd=event.estimated_value_usd,
-            channel=event.channel,
-            mde=event.mde,
-            construction=event.construction,
-            filed_at=at,
-            last_effective_at=at,
-        )
+        case = open_case(event)
     elif case is not None:
-        case = _evolve_case(case, event)
+        case = evolve_case(case, event)
     return Stream(stream.key, stream.version + 1, (*stream.events, event), case)
 
 
-def _evolve_case(case: CaseState, event: ev.Event) -> CaseState:
+def open_case(event: ev.CaseFiled) -> CaseState:
+    at = effective(event)
+    return CaseState(
+        case=event.case,
+        partner=event.partner,
+        platform=event.platform,
+        quantity=event.quantity,
+        estimated_value_usd=event.estimated_value_usd,
+        channel=event.channel,
+        mde=event.mde,
+        construction=event.construction,
+        filed_at=at,
+        last_effective_at=at,
+    )
+
+
+def evolve_case(case: CaseState, event: ev.Event) -> CaseState:
+    """A case's state after one of its later events (not ``CaseFiled``)."""
     at = effective(event)
     changes: dict = {"last_effective_at": max(at, case.last_effective_at)}
     stage = STAGE_AFTER.get(type(event))

@@ -193,10 +193,10 @@ class TestTypedCommands:
              "--effective-at", "2023-09-05"),
             ("case", "accept", "PL-B-AHA", "--effective-at", "2023-10-01"),
             ("case", "implement", "PL-B-AHA", "--effective-at", "2023-10-02"),
-            ("case", "deliver", "PL-B-AHA", "--quantity", "8", "--effective-at", "2028-01-10"),
+            ("case", "deliver", "PL-B-AHA", "--quantity", "8", "--effective-at", "2026-01-10"),
             ("case", "reprioritize", "PL-B-AHA", "--priority-class", "expedited",
              "--authority", "USD(A&S)", "--rationale", "eastern flank readiness",
-             "--effective-at", "2028-01-11"),
+             "--effective-at", "2026-01-11"),
         ]
         for position, args in enumerate(steps, start=1):
             result = initialized(*args)

@@ -326,6 +326,17 @@ class TestNormalization:
             "use e.g. 2026-02-06 or 2026-02-06T14:30:00Z"
         )
 
+    def test_an_effective_time_after_the_recording_is_refused(self):
+        # The live read models are "as of now": a fact takes effect before it is logged.
+        assert normalize(event(case(effective_at="2026-11-21T12:00:00Z")), CLOCK)
+        with pytest.raises(Invalid) as caught:
+            normalize(event(case(effective_at="2026-11-22")), CLOCK)
+        assert str(caught.value) == (
+            "effective_at 2026-11-22T00:00:00Z is after the time of recording "
+            "(2026-11-21T12:00:00.000000Z); the ledger records what has taken effect — "
+            "append it once it has"
+        )
+
 
 class TestIdempotency:
     def test_same_key_same_event_is_a_duplicate(self):
