@@ -1,0 +1,82 @@
+"""Cases: the folded case state of ``ledger.decision`` and where each value came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger import events as ev
+from ledger.clock import format_instant
+from ledger.decision import OPEN_STAGES, CaseState, evolve_case, open_case
+
+
+@dataclass(slots=True)
+class CaseView:
+    state: CaseState
+    filed_at: str
+    filed_position: int
+    last_position: int
+    priority_position: int | None = None
+
+    @classmethod
+    def filed(cls, event: ev.CaseFiled, position: int) -> CaseView:
+        return cls(open_case(event), event.effective_at, position, position)
+
+    def apply(self, event: ev.CaseEvent, position: int) -> None:
+        self.state = evolve_case(self.state, event)
+        self.last_position = position
+        if isinstance(event, ev.CaseReprioritized):
+            self.priority_position = position
+
+    @property
+    def case(self) -> str:
+        return self.state.case
+
+    @property
+    def queued(self) -> bool:
+        """In its platform's queue: open, with quantity left to deliver."""
+        return self.state.stage in OPEN_STAGES and self.state.quantity_left > 0
+
+    def row(self) -> tuple:
+        c = self.state
+        if c.notified_at is not None:
+            notification = "notified"
+        elif c.holds:
+            notification = "held"
+        elif c.stage == "congressional-review":
+            notification = "in review"
+        else:
+            notification = "not notified"
+        value = next(
+            v
+            for v in (c.offer_value_usd, c.notified_value_usd, c.estimated_value_usd)
+            if v is not None
+        )
+        return (
+            c.case,
+            c.partner,
+            c.platform,
+            c.channel,
+            c.mde,
+            c.stage,
+            c.stage in OPEN_STAGES,
+            c.quantity,
+            c.delivered,
+            c.quantity_left,
+            c.estimated_value_usd,
+            c.notified_value_usd,
+            c.offer_value_usd,
+            value,
+            c.priority_class,
+            ", ".join(c.holds) or None,
+            ", ".join(c.cleared_by) or None,
+            notification,
+            c.emergency,
+            c.transmittal,
+            None if c.notified_at is None else format_instant(c.notified_at),
+            None if c.offer_expires_at is None else format_instant(c.offer_expires_at),
+            self.filed_at,
+            format_instant(c.last_effective_at),
+            self.filed_position,
+            self.priority_position,
+            self.last_position,
+        )
