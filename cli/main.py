@@ -67,6 +67,18 @@ class Env:
         if self._ledger is not None:
             self._ledger.close()
 
+    def catch_up(self) -> None:
+        """Bring the read models up to date; every appending command ends with this."""
+        from projections import engine
+
+        engine.live(self.ledger, self.path).close()
+
+    def read_models(self, cut: Any) -> Any:
+        """A connection to the read models the cut asks for (a context manager)."""
+        from projections import engine
+
+        return engine.read_models(self.ledger, self.path, cut)
+
 
 pass_env = click.make_pass_decorator(Env)
 
@@ -180,7 +192,7 @@ def progress_bar(length: int, label: str, show: bool) -> Any:
 
 
 def append_batch(
-    ledger: Ledger,
+    env: Env,
     numbered: list[tuple[int, ev.Event]],
     *,
     as_json: bool = False,
@@ -189,13 +201,14 @@ def append_batch(
     """Append decoded events and report; errors name the input line."""
     try:
         with progress_bar(len(numbered), "Validating", show_progress) as bar:
-            result = ledger.append([e for _, e in numbered], progress=bar.update)
+            result = env.ledger.append([e for _, e in numbered], progress=bar.update)
     except BatchRefused as error:
         number = numbered[error.index][0]
         sep = ": " if isinstance(error.cause, Invalid) else " "  # "… (T) refused by …"
         raise LedgerError(
             f"line {number} ({error.type_name}){sep}{error.cause}. Nothing was appended."
         ) from None
+    env.catch_up()
     if as_json:
         click.echo(
             msgspec.json.encode(
@@ -244,7 +257,7 @@ def append(env: Env, file: Any, as_json: bool, silent: bool) -> None:
       echo '{"type":"CaseClosed","case":"PL-B-AHA","actor":"usasac"}' \\
         | arms-ledger append -
     """
-    ledger = env.ledger
+    env.ledger  # noqa: B018 - fail on a missing ledger before reading the input
     lines = file.read().splitlines()
     show = not silent and len(lines) >= 1000
     with progress_bar(len(lines), "Reading", show) as bar:
@@ -259,7 +272,7 @@ def append(env: Env, file: Any, as_json: bool, silent: bool) -> None:
         bar.update(len(lines) % 1000)
     if not numbered:
         raise LedgerError("no events in the input; give one JSON object per line")
-    append_batch(ledger, numbered, as_json=as_json, show_progress=show)
+    append_batch(env, numbered, as_json=as_json, show_progress=show)
 
 
 # --- reading the log --------------------------------------------------------------------------
@@ -511,11 +524,12 @@ def load_history(ledger: Ledger, path: Path) -> int:
     help="Build the demo ledger here (a new directory) and keep it.",
 )
 def demo(keep: Path | None) -> None:
-    """Build the fixture scenario into a fresh ledger and show what it holds.
+    """Build the fixture scenario into a fresh ledger; show contested queues just before
+    and after E.O. 14383, who moved and why, and the oversight flags.
 
     Without --keep the ledger lives in a temporary directory that is removed after.
     """
-    from cli.summary import print_summary
+    from cli.summary import print_demo
 
     workdir = None
     if keep is None:
@@ -527,34 +541,36 @@ def demo(keep: Path | None) -> None:
         ledger = create(path)
         started = time.perf_counter()
         count = load_history(ledger, SCENARIO)
-        took = time.perf_counter() - started
         click.echo(f"Loaded {count} events from fixtures/scenario.jsonl.")
-        click.echo(f"({took:.2f} s)", err=True)
-        print_summary(ledger)
+        print_demo(ledger, path)
+        click.echo(f"({time.perf_counter() - started:.2f} s)", err=True)
         ledger.close()
-        if keep is None:
-            click.echo(
-                "\nThe demo ledger was temporary. Keep one to explore it:\n"
-                "  arms-ledger demo --keep ./demo-ledger\n"
-                "  arms-ledger --ledger ./demo-ledger log --type HoldPlaced"
-            )
-        else:
-            click.echo(
-                f"\nExplore it:\n"
-                f"  arms-ledger --ledger {keep} log --type HoldPlaced --type HoldLifted\n"
-                f"  arms-ledger --ledger {keep} history PL-B-AHA\n"
-                f"  arms-ledger --ledger {keep} log --type CaseReprioritized --json"
-            )
+        where = "./demo-ledger" if keep is None else str(keep)
+        click.echo("\nExplore" + (" (keep a ledger first):\n  arms-ledger demo --keep ./demo-ledger"
+                                  if keep is None else ":"))
+        for command in (
+            "queue f-35a",
+            "queue f-35a --as-of 2026-02-05",
+            "audit explain PL-B-AHA",
+            "audit diff --from 2026-02-05 --to 2026-02-07 --platform pac-3-mse",
+            "audit trail TK-D-F16",
+            "audit flags --json",
+            "backlog --by partner",
+            'query "SELECT partner, score, tier FROM partners ORDER BY score DESC LIMIT 5"',
+        ):
+            click.echo(f"  arms-ledger --ledger {where} {command}")
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _register_typed_commands() -> None:
+def _register_commands() -> None:
+    from cli import read
     from cli.typed import GROUPS
 
+    read.register(cli)
     for group in GROUPS:
         cli.add_command(group)
 
 
-_register_typed_commands()
+_register_commands()

@@ -1,88 +1,124 @@
-"""What a ledger holds, in a few lines: the demo's report."""
+"""The demo's report: contested queues before and after E.O. 14383, and the flags."""
 
 from __future__ import annotations
 
-from collections import Counter
+import textwrap
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import click
 
 from cli.output import table
-from ledger import events as ev
 from ledger.application import Ledger
-from ledger.decision import MemoryWorld, instant, partner_view
+from ledger.decision import instant
+from projections import engine, queries
 
-PLURAL = {"partner": "partners", "platform": "platforms", "case": "cases", "policy": "policies"}
+CONTESTED = ("ah-64e", "pac-3-mse", "f-35a", "m1a2-sepv3")
+LEGAL_BASIS = "E.O. 14383"
+WIDTH = 100
 
 
-def print_summary(ledger: Ledger) -> None:
-    world = MemoryWorld()
-    by_type: Counter[str] = Counter()
-    adopted: list[ev.PriorityPolicyAdopted] = []
-    count = 0
-    for recorded in ledger.read():
-        event = recorded.event
-        world.apply(event)
-        by_type[type(event).__name__] += 1
-        count += 1
-        if isinstance(event, ev.PriorityPolicyAdopted):
-            adopted.append(event)
-    streams = world.streams()
-    kinds = Counter(s.key.partition(":")[0] for s in streams)
-    click.echo(
-        f"\nThe ledger holds {count} events in {len(streams)} streams: "
-        + ", ".join(
-            f"{kinds[k]} {k if kinds[k] == 1 else PLURAL[k]}"
-            for k in ev.STREAM_KINDS
-            if kinds[k]
-        )
-        + "."
+def _counts(conn) -> str:
+    found = queries.one(
+        conn,
+        """SELECT (SELECT count(*) FROM audit_log) AS events,
+                  (SELECT count(*) FROM partners) AS partners,
+                  (SELECT count(*) FROM platforms) AS platforms,
+                  (SELECT count(*) FROM cases) AS cases,
+                  (SELECT count(*) FROM cases WHERE open) AS open""",
     )
-    stages = Counter(s.case.stage for s in streams if s.case is not None)
-    click.echo("\nCases by stage:")
+    return (
+        f"{found['events']} events: {found['partners']} partners, {found['platforms']} "
+        f"platforms, {found['cases']} cases ({found['open']} open)"
+    )
+
+
+def _move(before: int | None, after: int | None) -> str:
+    if before is None:
+        return "new"
+    if after is None:
+        return "left"
+    if after < before:
+        return f"up {before - after}"
+    if after > before:
+        return f"down {after - before}"
+    return "="
+
+
+def print_demo(ledger: Ledger, directory: Path) -> None:
+    with engine.read_models(ledger, directory, engine.Cut()) as conn:
+        click.echo(f"The ledger holds {_counts(conn)}.")
+        order = queries.one(
+            conn,
+            "SELECT p.*, a.actor, a.rationale FROM policies p JOIN audit_log a USING (position) "
+            "WHERE p.type = 'PriorityPolicyAdopted' AND p.legal_basis = ?",
+            (LEGAL_BASIS,),
+        )
+        last = queries.one(conn, "SELECT max(recorded_at) AS at FROM audit_log")["at"]
+    if order is None:
+        click.echo(f"No policy under {LEGAL_BASIS} in this ledger.")
+        return
+    took_effect = instant(order["effective_at"])
+    since = took_effect - timedelta(microseconds=1)
+    click.echo()
     click.echo(
-        table(
-            [{"stage": k, "cases": v} for k, v in stages.most_common()],
-            ("stage", "cases"),
+        textwrap.fill(
+            f"{LEGAL_BASIS} took effect on {order['effective_at'][:10]}: policy "
+            f"{order['policy']} ({order['mode']} mode) replaced first-come-first-served "
+            f"with #{order['position']} PriorityPolicyAdopted by {order['actor']}: "
+            f"\"{order['rationale']}\"",
+            WIDTH,
+            break_on_hyphens=False,
         )
     )
-    if adopted:
-        current = max(adopted, key=lambda e: instant(e.effective_at))
-        click.echo(
-            f"\nPriority policy in force: {current.policy} ({current.mode}"
-            + (f", {current.legal_basis}" if current.legal_basis else "")
-            + f"), effective {current.effective_at[:10]}."
-        )
-    held = [
-        s.case.case
-        for s in streams
-        if s.case is not None
-        and any(isinstance(e, ev.HoldPlaced) for e in s.events)
-    ]
-    held_now = [
-        f"{s.case.case} ({', '.join(s.case.holds)})"
-        for s in streams
-        if s.case is not None and s.case.holds
-    ]
-    suspended = [
-        s.key.partition(":")[2]
-        for s in streams
-        if s.key.startswith("partner:") and partner_view(s).suspended
-    ]
-    click.echo("\nHighlights:")
-    for label, value in (
-        ("cases ever held by a committee office", ", ".join(sorted(held)) or "none"),
-        ("held now", ", ".join(sorted(held_now)) or "none"),
-        ("emergency declarations", by_type["EmergencyDeclared"]),
-        ("reprioritizations", by_type["CaseReprioritized"]),
-        ("offers expired", by_type["OfferExpired"]),
-        ("cases cancelled", by_type["CaseCancelled"]),
-        ("partners suspended now", ", ".join(suspended) or "none"),
+    click.echo("\nContested queues just before and just after:")
+    with (
+        engine.read_models(ledger, directory, engine.Cut(as_of=since)) as before,
+        engine.read_models(ledger, directory, engine.Cut(as_of=took_effect)) as after,
     ):
-        click.echo(f"  {label}: {value}")
-    click.echo("\nEvents by type:")
+        for platform in CONTESTED:
+            _print_platform(before, after, platform, since)
+    with engine.read_models(ledger, directory, engine.Cut(known_at=instant(last))) as conn:
+        flags = queries.flags(conn)
+    click.echo(f"\nOversight flags ({len(flags)}), deadlines judged at the last event, "
+               f"{last[:10]}:")
     click.echo(
         table(
-            [{"type": k, "events": v} for k, v in sorted(by_type.items())],
-            ("type", "events"),
+            [f | {"effective_at": f["effective_at"][:10]} for f in flags],
+            ("kind", "stream", "effective_at", "detail"),
+            width=80,
         )
     )
+
+
+def _print_platform(before, after, platform: str, since: datetime) -> None:
+    name = queries.one(after, "SELECT name FROM platforms WHERE platform = ?", (platform,))
+    if name is None:
+        return
+    old = {r["case"]: r["position"] for r in queries.queue(before, platform)}
+    now = queries.queue(after, platform)
+    changes = queries.diff(before, after, since, platform)
+    click.echo(f"\n{name['name']} ({platform}):")
+    rows = [
+        {
+            "after": r["position"],
+            "case": r["case"],
+            "partner": r["partner"],
+            "tier": r["tier"],
+            "score": r["score"],
+            "before": old.get(r["case"]),
+            "move": _move(old.get(r["case"]), r["position"]),
+        }
+        for r in now
+    ]
+    click.echo(table(rows, ("after", "case", "partner", "tier", "score", "before", "move")))
+    causes: dict[int, dict] = {}
+    for change in changes:
+        for c in change["caused_by"]:
+            causes.setdefault(c["position"], c)
+    if causes:
+        click.echo(
+            "  Moved by "
+            + ", ".join(f"#{p} {c['type']} ({c['actor']})" for p, c in sorted(causes.items()))
+            + "."
+        )

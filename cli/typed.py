@@ -189,11 +189,12 @@ def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:
             if text.startswith("Expected `str` matching regex") and text.endswith(f"the {stream}"):
                 text = f"{stream} id {data[stream]!r} is malformed: " + text
             raise LedgerError(f"{cls.__name__}: {text}") from None
-        ledger = click.get_current_context().find_root().obj.ledger
+        env = click.get_current_context().find_root().obj
         try:
-            result = ledger.append([event])
+            result = env.ledger.append([event])
         except BatchRefused as error:
             raise LedgerError(f"{cls.__name__} {error.cause}") from None
+        env.catch_up()
         if result.skipped:
             s = result.skipped[0]
             click.echo(

@@ -63,8 +63,8 @@ def backdated(recorded: Recorded, partner: str | None) -> tuple | None:
         recorded.stream,
         partner,
         e.effective_at,
-        f"{type(e).__name__} effective {e.effective_at[:10]} was recorded "
-        f"{e.recorded_at[:10]}, {lag.days} days later",
+        f"{type(e).__name__} recorded {e.recorded_at[:10]}, {lag.days} days after it "
+        "took effect",
     )
 
 
@@ -86,6 +86,5 @@ def qme_missing(
         recorded.stream,
         partner,
         e.effective_at,
-        f"notification {e.transmittal} of case {e.case} to {partner} carries no "
-        "Qualitative Military Edge certification",
+        f"notification {e.transmittal} to {partner} without QME certification",
     )
