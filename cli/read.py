@@ -401,10 +401,17 @@ def flags_command(cut: Cut, fmt: str) -> None:
         _caption(cut)
         found = queries.flags(conn)
         judged = queries.judged_at(conn)
-    if fmt == "table":
-        click.echo(f"{len(found)} oversight flag(s), deadlines judged "
-                   + (f"at {judged}." if judged else "now."))
-    write_rows(found, fmt)
+    if fmt != "table":
+        write_rows(found, fmt)
+        return
+    click.echo(f"{len(found)} oversight flag(s), deadlines judged "
+               + (f"at {judged}." if judged else "now."))
+    if found:
+        click.echo(table(
+            [f | {"effective_at": f["effective_at"][:10]} for f in found],
+            ("kind", "stream", "effective_at", "detail"),
+            width=90,
+        ))
 
 
 COMMANDS = (

@@ -1,0 +1,54 @@
+"""Catching up reads only what the new events touch, not the whole log."""
+
+from __future__ import annotations
+
+import json
+
+from cli.main import SCENARIO, load_history
+from ledger import events as ev
+from ledger.application import Ledger
+from projections import engine
+from projections.projector import Stored
+
+
+def test_one_new_event_reads_one_event_and_the_streams_it_touches(ledger, ledger_dir,
+                                                                   monkeypatch):
+    load_history(ledger, SCENARIO)
+    engine.live(ledger, ledger_dir).close()
+
+    read, streams, queues = [], [], []
+    original_read, original_stream = Ledger.read, Ledger.stream_records
+    original_queue = Stored.queue
+
+    def counting_read(self, **kwargs):
+        for recorded in original_read(self, **kwargs):
+            read.append((kwargs.get("types", ()), recorded.position))
+            yield recorded
+
+    monkeypatch.setattr(Ledger, "read", counting_read)
+    monkeypatch.setattr(Ledger, "stream_records",
+                        lambda self, key: streams.append(key) or original_stream(self, key))
+    monkeypatch.setattr(Stored, "queue",
+                        lambda self, p: queues.append(p) or original_queue(self, p))
+
+    delivery = {"type": "DeliveryRecorded", "case": "PL-B-ABR", "quantity": 4,
+                "actor": "usasac"}
+    ledger.append([ev.decoder.decode(json.dumps(delivery))])
+    read.clear()
+    streams.clear()
+    conn = engine.live(ledger, ledger_dir)
+    conn.close()
+    # The new event, and the three policy adoptions (through the type index) to know
+    # the policy in force.
+    policies = ("PriorityPolicyAdopted", "NotificationThresholdsSet")
+    assert read == [((), 912), (policies, 1), (policies, 13), (policies, 760)]
+    assert sorted(streams) == ["case:PL-B-ABR", "partner:POL", "platform:m1a2-sepv3"]
+    assert queues == ["m1a2-sepv3"]
+
+
+def test_a_current_projection_reads_nothing(ledger, ledger_dir, monkeypatch):
+    load_history(ledger, SCENARIO)
+    engine.live(ledger, ledger_dir).close()
+    monkeypatch.setattr(Ledger, "read", lambda self, **kw: (_ for _ in ()).throw(
+        AssertionError("read the log")))
+    engine.live(ledger, ledger_dir).close()
