@@ -172,12 +172,13 @@ class Projector:
                 self.cases[case_id] = view
         return view
 
-    def queue(self, platform: str) -> Queue:
+    def queue(self, platform: str, mode: str | None = None) -> Queue:
+        """The platform's queue; loaded rows are ordered by ``mode`` (the one in force)."""
         q = self.queues.get(platform)
         if q is None:
             rows = self.loader.queue(platform)
             q = self.queues[platform] = Queue(
-                platform, self.policies.mode, [_entry_of_row(r) for r in rows]
+                platform, mode or self.policies.mode, [_entry_of_row(r) for r in rows]
             )
             self._written[platform] = {r[2]: tuple(r) for r in rows}
         return q
@@ -189,8 +190,8 @@ class Projector:
             found = self.queued_by_partner[partner] = self.loader.partner_queued(partner)
         return found
 
-    def _touch(self, platform: str) -> Queue:
-        q = self.queue(platform)
+    def _touch(self, platform: str, mode: str | None = None) -> Queue:
+        q = self.queue(platform, mode)
         self._touched[platform] = q
         self.dirty_queues.add(platform)
         return q
@@ -210,10 +211,12 @@ class Projector:
         else:
             self._policy_event(recorded)
         if self._touched:
+            # In platform order, so the rows do not depend on what was loaded when.
             name = type(e).__name__
-            for q in self._touched.values():
+            for platform in sorted(self._touched):
                 self.change_rows.extend(
-                    (recorded.position, name, q.platform, *c) for c in q.end()
+                    (recorded.position, name, platform, *c)
+                    for c in self._touched[platform].end()
                 )
             self._touched.clear()
 
@@ -282,6 +285,7 @@ class Projector:
         e: ev.PolicyEvent = r.event
         self.dirty_policies = True
         self._flag(audit.backdated(r, None))
+        mode = self.policies.mode  # the stored queues were ordered under it
         if not self.policies.apply(e, r.position):
             return
         policy = self.policies.in_force
@@ -289,8 +293,8 @@ class Projector:
             state = self.partner(code)
             state.rescore(policy)
             self.dirty_partners.add(code)
-        for platform in {*self.loader.queued_platforms(), *self.queues}:
-            q = self._touch(platform)
+        for platform in sorted({*self.loader.queued_platforms(), *self.queues}):
+            q = self._touch(platform, mode)
             q.reorder(self.policies.mode, [self._rescored(e) for e in q.entries.values()])
 
     def _entry(self, view: CaseView) -> Entry:

@@ -7,13 +7,15 @@ from pathlib import Path
 
 from ledger.application import open_ledger
 from ledger.decision import instant
+from projections import engine
 from tests.histories import EVERY_TYPE, decode
+from tests.integration.projection_tables import assert_same_read_models
 
 WRITERS = 4
 CASES_PER_WRITER = 25
 
 
-def _writer(path: str, writer: int) -> list[int]:
+def _writer(path: str, writer: int, catch_up: bool = False) -> list[int]:
     ledger = open_ledger(Path(path))
     positions = []
     for n in range(CASES_PER_WRITER):
@@ -26,6 +28,8 @@ def _writer(path: str, writer: int) -> list[int]:
              "actor": f"writer{writer}", "rationale": "ok", "effective_at": "2025-01-02"},
         ]
         positions += ledger.append(decode(records)).positions
+        if catch_up:  # as every appending command does
+            engine.live(ledger, Path(path)).close()
     ledger.close()
     return positions
 
@@ -46,3 +50,17 @@ def test_concurrent_writers_lose_nothing_and_keep_order(ledger, ledger_dir):
     assert all(v == [1, 2] for v in per_case.values())
     stamps = [instant(r.event.recorded_at) for r in records]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+
+
+def test_concurrent_catch_ups_apply_every_event_once(ledger, ledger_dir, tmp_path):
+    ledger.append(decode(EVERY_TYPE[:18]))
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(WRITERS) as pool:
+        pool.starmap(_writer, [(str(ledger_dir), w, True) for w in range(WRITERS)])
+    live = engine.connect(ledger_dir / engine.PROJECTIONS_DB)
+    engine.catch_up(ledger, live)  # the last writer may have been overtaken
+    engine.rebuild(ledger, tmp_path / "rebuilt.db")
+    rebuilt = engine.connect(tmp_path / "rebuilt.db")
+    assert_same_read_models(live, rebuilt)
+    queued = live.execute("SELECT count(*) FROM queue").fetchone()[0]
+    assert queued == WRITERS * CASES_PER_WRITER
