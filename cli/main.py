@@ -19,9 +19,10 @@ import msgspec
 from eventsourcing.persistence import PersistenceError
 
 from cli.output import dumps, output_options, write_rows
+from cli.read import parse_time
 from ledger import events as ev
 from ledger.application import Ledger, create, open_ledger
-from ledger.clock import BadTime, parse_instant
+from ledger.clock import parse_instant
 from ledger.decision import Stream as StreamState
 from ledger.decision import describe, evolve
 from ledger.errors import BatchRefused, Invalid, LedgerError
@@ -283,37 +284,10 @@ def event_row(recorded: Recorded) -> dict[str, Any]:
     return {"position": recorded.position} | msgspec.to_builtins(recorded.event)
 
 
-def _time_option(value: str | None, name: str) -> Any:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value, name)
-    except BadTime as error:
-        raise click.BadParameter(str(error)) from None
-
-
 def resolve_stream(ledger: Ledger, ident: str) -> str:
-    """``case:PL-B-AHA`` as given, or the one stream kind that has id ``PL-B-AHA``."""
-    kind, sep, _ = ident.partition(":")
-    if sep:
-        if kind not in ev.STREAM_KINDS:
-            raise LedgerError(
-                f"unknown stream kind {kind!r}; use one of {', '.join(ev.STREAM_KINDS)}"
-            )
-        return ident
-    found = [
-        f"{k}:{ident}"
-        for k in ev.STREAM_KINDS
-        if next(iter(ledger.events.get(f"{k}:{ident}", limit=1)), None) is not None
-    ]
-    if not found:
-        raise LedgerError(
-            f"no partner, platform, case or policy {ident!r} in the ledger; "
-            "`arms-ledger log` lists what there is"
-        )
-    if len(found) > 1:
-        raise LedgerError(f"{ident!r} is ambiguous: say {' or '.join(found)}")
-    return found[0]
+    return ev.resolve_stream(
+        ident, lambda key: next(iter(ledger.events.get(key, limit=1)), None) is not None
+    )
 
 
 TABLE_COLUMNS = ("position", "effective_at", "type", "stream", "actor", "details")
@@ -387,10 +361,10 @@ def log_command(
             param_hint="--type",
         )
     bounds = [
-        (_time_option(since, "--since"), _time_option(until, "--until"), "effective_at"),
+        (parse_time(since, "--since"), parse_time(until, "--until"), "effective_at"),
         (
-            _time_option(recorded_since, "--recorded-since"),
-            _time_option(recorded_until, "--recorded-until"),
+            parse_time(recorded_since, "--recorded-since"),
+            parse_time(recorded_until, "--recorded-until"),
             "recorded_at",
         ),
     ]

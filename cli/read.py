@@ -20,7 +20,8 @@ from projections import queries
 from projections.engine import Cut
 
 
-def _instant(value: str | None, option: str) -> Any:
+def parse_time(value: str | None, option: str) -> Any:
+    """A time option's value as an instant; a bad one is a usage error naming it."""
     if value is None:
         return None
     try:
@@ -54,7 +55,7 @@ def time_options(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args: Any, as_of: str | None, known_at: str | None,
                 at_position: int | None, **kwargs: Any) -> Any:
-        cut = Cut(_instant(as_of, "--as-of"), _instant(known_at, "--known-at"), at_position)
+        cut = Cut(parse_time(as_of, "--as-of"), parse_time(known_at, "--known-at"), at_position)
         return fn(*args, cut=cut, **kwargs)
 
     return wrapper
@@ -344,10 +345,10 @@ def diff_command(
     Example:
       arms-ledger audit diff --from 2026-02-05 --to 2026-02-07 --platform f-35a
     """
-    t1, t2 = _instant(since, "--from"), _instant(until, "--to")
+    t1, t2 = parse_time(since, "--from"), parse_time(until, "--to")
     if t2 < t1:
         raise click.BadParameter("--to must not be before --from", param_hint="--to")
-    known = _instant(known_at, "--known-at")
+    known = parse_time(known_at, "--known-at")
     env = env_of()
     with (
         env.read_models(Cut(as_of=t1, known_at=known)) as before,

@@ -7,6 +7,8 @@ field without a default. A new meaning gets a new class.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from typing import Annotated, ClassVar, Literal, Union
 
 import msgspec
@@ -416,6 +418,31 @@ LedgerEvent = Union[  # noqa: UP007 - a Union object is what msgspec decodes int
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.__name__: cls for cls in LedgerEvent.__args__}
 STREAM_KINDS: tuple[str, ...] = ("partner", "platform", "case", "policy")
+
+
+def resolve_stream(ident: str, exists: Callable[[str], bool], where: str = "") -> str:
+    """``case:PL-B-AHA`` as given, or the one kind of stream that has id ``PL-B-AHA``.
+
+    ``exists(key)`` tells whether a stream has events; ``where`` ends the not-found
+    message (e.g. " (at this time)").
+    """
+    from ledger.errors import LedgerError
+
+    kind, sep, _ = ident.partition(":")
+    if sep and kind not in STREAM_KINDS:
+        raise LedgerError(
+            f"unknown stream kind {kind!r}; use one of {', '.join(STREAM_KINDS)}"
+        )
+    candidates = [ident] if sep else [f"{k}:{ident}" for k in STREAM_KINDS]
+    found = [key for key in candidates if exists(key)]
+    if not found:
+        raise LedgerError(
+            f"no partner, platform, case or policy {ident!r} in the ledger{where}; "
+            "`arms-ledger log` lists what there is"
+        )
+    if len(found) > 1:
+        raise LedgerError(f"{ident!r} is ambiguous: say {' or '.join(found)}")
+    return found[0]
 
 ENVELOPE_FIELDS: tuple[str, ...] = (
     "actor",

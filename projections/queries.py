@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from ledger import events as ev
 from ledger.decision import instant
 from ledger.errors import LedgerError
 from projections.queue import CLASS_RANK
@@ -126,33 +127,14 @@ def backlog(conn: sqlite3.Connection, by: Sequence[str]) -> list[dict]:
 
 # --- audit ------------------------------------------------------------------------------------
 
-STREAM_KINDS = ("partner", "platform", "case", "policy")
-
-
 def resolve(conn: sqlite3.Connection, ident: str) -> str:
-    """``case:PL-B-AHA`` as given, or the one kind of stream that has id ``PL-B-AHA``."""
-    if ":" in ident:
-        kind = ident.partition(":")[0]
-        if kind not in STREAM_KINDS:
-            raise LedgerError(
-                f"unknown stream kind {kind!r}; use one of {', '.join(STREAM_KINDS)}"
-            )
-        candidates = [ident]
-    else:
-        candidates = [f"{k}:{ident}" for k in STREAM_KINDS]
-    found = [
-        c
-        for c in candidates
-        if one(conn, "SELECT 1 FROM audit_log WHERE stream = ? LIMIT 1", (c,))
-    ]
-    if not found:
-        raise LedgerError(
-            f"no partner, platform, case or policy {ident!r} in the ledger (at this time); "
-            "`arms-ledger log` lists what there is"
-        )
-    if len(found) > 1:
-        raise LedgerError(f"{ident!r} is ambiguous: say {' or '.join(found)}")
-    return found[0]
+    """The stream ``ident`` names among those in the audit log."""
+    return ev.resolve_stream(
+        ident,
+        lambda key: one(conn, "SELECT 1 FROM audit_log WHERE stream = ? LIMIT 1", (key,))
+        is not None,
+        " (at this time)",
+    )
 
 
 TRAIL_COLUMNS = (
