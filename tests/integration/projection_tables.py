@@ -26,7 +26,9 @@ def snapshot(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
     return out
 
 
-def assert_same_read_models(actual: sqlite3.Connection, expected: sqlite3.Connection) -> None:
+def assert_same_read_models(
+    actual: sqlite3.Connection, expected: sqlite3.Connection
+) -> None:
     """Every table and view holds the same rows in both databases.
 
     On a difference, the message names the table and shows only the rows that differ.
@@ -37,6 +39,7 @@ def assert_same_read_models(actual: sqlite3.Connection, expected: sqlite3.Connec
             only_actual = [r for r in mine[name] if r not in theirs[name]]
             only_expected = [r for r in theirs[name] if r not in mine[name]]
             raise AssertionError(
-                f"{name} differs:\n  only in actual:   {only_actual}\n"
+                f"{name} differs ({len(mine[name])} rows, expected {len(theirs[name])}):\n"
+                f"  only in actual:   {only_actual}\n"
                 f"  only in expected: {only_expected}"
             )

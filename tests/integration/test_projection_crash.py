@@ -44,7 +44,7 @@ def assert_equals_rebuild(ledger, conn, directory: Path) -> None:
         rebuilt.close()
 
 
-def test_an_exception_midway_rolls_back_to_the_last_commit_and_the_next_catch_up_ends_correct():
+def test_an_exception_midway_rolls_back_to_the_last_commit_then_a_catch_up_ends_correct():
     """An exception raised while a transaction is in flight (after event 450 of 911)
     propagates, leaves the position at the last commit (400), and a second catch-up
     then equals a rebuild."""
@@ -62,7 +62,9 @@ def test_an_exception_midway_rolls_back_to_the_last_commit_and_the_next_catch_up
                     raise Crash(position)
 
             with pytest.raises(Crash):
-                engine.catch_up(ledger, conn, commit_every=COMMIT_EVERY, progress=crash_after_450)
+                engine.catch_up(
+                    ledger, conn, commit_every=COMMIT_EVERY, progress=crash_after_450
+                )
             assert seen == list(range(1, 452))
             assert stored_position(conn) == 400
             assert conn.execute("SELECT max(position) FROM audit_log").fetchone()[0] == 400
