@@ -317,19 +317,21 @@ def _decide_partner(event: ev.PartnerEvent, stream: Stream) -> None:
         return
     if not stream.version:
         raise _not_registered(event.partner)
-    view = partner_view(stream)
+    at = effective(event)
+    view = partner_view(stream, at)
     name = type(event).__name__
+    on = f"on {_day(at)}"
     if isinstance(event, ev.PartnerSuspended) and view.suspended:
-        raise Refused("2", f"partner {event.partner} is already suspended")
+        raise Refused("2", f"partner {event.partner} is already suspended {on}")
     if isinstance(event, ev.PartnerReinstated) and not view.suspended:
-        raise Refused("2", f"{name}: partner {event.partner} is not suspended")
+        raise Refused("2", f"{name}: partner {event.partner} is not suspended {on}")
     if isinstance(event, ev.PriorityOverrideGranted) and view.override:
         raise Refused(
-            "2", f"partner {event.partner} already has a priority override in force"
+            "2", f"partner {event.partner} already has a priority override in force {on}"
         )
     if isinstance(event, ev.PriorityOverrideRevoked) and not view.override:
         raise Refused(
-            "2", f"{name}: partner {event.partner} has no priority override in force"
+            "2", f"{name}: partner {event.partner} has no priority override in force {on}"
         )
 
 
@@ -374,31 +376,32 @@ class PartnerView(msgspec.Struct, frozen=True):
 def partner_view(stream: Stream, at: datetime | None = None) -> PartnerView:
     """The partner's facts in force at ``at`` (all recorded facts when None).
 
-    Registration counts whatever its effective time: a partner exists once registered.
+    Each fact is the one with the latest ``effective_at`` (ties: the later in the log),
+    as the read models have it, so a backdated event lands where it belongs. A partner
+    exists once registered, whatever the registration's effective time.
     """
     view = PartnerView()
-    for e in stream.events:
+    facts: dict[str, tuple[tuple[datetime, int], object]] = {}
+
+    def offer(name: str, key: tuple[datetime, int], value: object) -> None:
+        if name not in facts or key >= facts[name][0]:
+            facts[name] = (key, value)
+
+    for index, e in enumerate(stream.events):
+        key = (effective(e), index)
         if isinstance(e, ev.PartnerRegistered):
-            view = PartnerView(
-                registered=True,
-                name=e.name,
-                notification_group=e.notification_group,
-                middle_east=e.middle_east,
-            )
+            view = PartnerView(registered=True, name=e.name, middle_east=e.middle_east)
+            offer("notification_group", key, e.notification_group)
             continue
-        if at is not None and effective(e) > at:
+        if at is not None and key[0] > at:
             continue
         if isinstance(e, ev.NotificationGroupChanged):
-            view = msgspec.structs.replace(view, notification_group=e.notification_group)
+            offer("notification_group", key, e.notification_group)
         elif isinstance(e, (ev.PartnerSuspended, ev.PartnerReinstated)):
-            view = msgspec.structs.replace(
-                view, suspended=isinstance(e, ev.PartnerSuspended)
-            )
+            offer("suspended", key, isinstance(e, ev.PartnerSuspended))
         elif isinstance(e, (ev.PriorityOverrideGranted, ev.PriorityOverrideRevoked)):
-            view = msgspec.structs.replace(
-                view, override=isinstance(e, ev.PriorityOverrideGranted)
-            )
-    return view
+            offer("override", key, isinstance(e, ev.PriorityOverrideGranted))
+    return msgspec.structs.replace(view, **{name: v for name, (_, v) in facts.items()})
 
 
 def platform_withdrawn(stream: Stream, at: datetime) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from ledger import events as ev
 from ledger.decision import instant
 from ledger.errors import LedgerError
+from projections import schema
 from projections.queue import CLASS_RANK
 
 
@@ -21,6 +22,16 @@ def rows(conn: sqlite3.Connection, sql: str, params: Sequence | dict = ()) -> li
     cursor = conn.execute(sql, params)
     names = [d[0] for d in cursor.description or ()]
     return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+
+def typed(table: schema.Table, found: list[dict]) -> list[dict]:
+    """SQLite stores booleans as 0/1: give the table's boolean columns back as bools."""
+    flags = [c.name for c in table.columns if c.type is bool]
+    for row in found:
+        for name in flags:
+            if row.get(name) is not None:
+                row[name] = bool(row[name])
+    return found
 
 
 def one(conn: sqlite3.Connection, sql: str, params: Sequence | dict = ()) -> dict | None:
@@ -55,10 +66,9 @@ def platform_exists(conn: sqlite3.Connection, platform: str) -> None:
 def queue(conn: sqlite3.Connection, platform: str) -> list[dict]:
     platform_exists(conn, platform)
     cols = ", ".join(f'"{c}"' for c in QUEUE_COLUMNS)
-    found = rows(conn, f"SELECT {cols} FROM queue WHERE platform = ? ORDER BY position", (platform,))
-    for row in found:
-        row["override"] = bool(row["override"])
-    return found
+    return typed(schema.QUEUE, rows(
+        conn, f"SELECT {cols} FROM queue WHERE platform = ? ORDER BY position", (platform,)
+    ))
 
 
 def queues(conn: sqlite3.Connection) -> list[dict]:
@@ -82,7 +92,9 @@ PARTNER_COLUMNS = (
 
 
 def partners(conn: sqlite3.Connection) -> list[dict]:
-    return rows(conn, "SELECT * FROM partners ORDER BY score DESC, partner")
+    return typed(
+        schema.PARTNERS, rows(conn, "SELECT * FROM partners ORDER BY score DESC, partner")
+    )
 
 
 CASE_COLUMNS = (
@@ -108,7 +120,7 @@ def cases(
     sql = "SELECT * FROM cases"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    return rows(conn, sql + ' ORDER BY filed_at, "case"', params)
+    return typed(schema.CASES, rows(conn, sql + ' ORDER BY filed_at, "case"', params))
 
 
 BACKLOG_GROUPS = ("platform", "partner", "stage")

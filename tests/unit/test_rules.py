@@ -15,6 +15,7 @@ from ledger.decision import (
     describe,
     find_duplicate,
     normalize,
+    partner_view,
 )
 from ledger.errors import Invalid, Refused
 from tests.histories import EVERY_TYPE
@@ -115,6 +116,34 @@ class TestRule1References:
 
     def test_a_partner_is_registered_once(self):
         assert "already registered" in str(refusal(build([POLAND]), POLAND))
+
+
+class TestPartnerFactsInForce:
+    """A partner's toggles are judged at the event's effective time, latest effective first
+    (as the read models have them), so a backdated event lands where it belongs."""
+
+    def fact(self, type_: str, at: str) -> dict:
+        return {"type": type_, "partner": "POL", "actor": "state", "rationale": "why",
+                "effective_at": at} | (
+            {"legal_basis": "22 U.S.C. 2776"} if type_ == "PriorityOverrideGranted" else {}
+        )
+
+    def test_a_revocation_dated_before_the_grant_is_refused(self):
+        world = build([POLAND, self.fact("PriorityOverrideGranted", "2024-06-01")])
+        assert str(refusal(world, self.fact("PriorityOverrideRevoked", "2023-01-01"))) == (
+            "refused by rule 2 (order): PriorityOverrideRevoked: partner POL has no "
+            "priority override in force on 2023-01-01"
+        )
+
+    def test_the_latest_effective_fact_wins_whatever_the_recording_order(self):
+        world = build([POLAND, self.fact("PartnerSuspended", "2025-03-01"),
+                       self.fact("PartnerReinstated", "2025-04-01")])
+        # recorded last, effective in between: the partner was suspended on 2025-03-15
+        assert "not suspended on 2025-02-01" in str(
+            refusal(world, self.fact("PartnerReinstated", "2025-02-01"))
+        )
+        assert partner_view(world.stream("partner:POL")).suspended is False
+        assert partner_view(world.stream("partner:POL"), CLOCK.replace(2025, 3, 15)).suspended
 
 
 class TestRule2CaseOrder:
