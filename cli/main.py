@@ -258,7 +258,7 @@ def append(env: Env, file: Any, as_json: bool, silent: bool) -> None:
       echo '{"type":"CaseClosed","case":"PL-B-AHA","actor":"usasac"}' \\
         | arms-ledger append -
     """
-    env.ledger  # noqa: B018 - fail on a missing ledger before reading the input
+    env.ledger  # open it now: a missing ledger fails before the input is read
     lines = file.read().splitlines()
     show = not silent and len(lines) >= 1000
     with progress_bar(len(lines), "Reading", show) as bar:
