@@ -208,13 +208,14 @@ class PartnerState:
             s.tier,
             self.policy,
             self.registered_position,
-            _position(self.group),
-            _position(self.suspended),
-            _position(self.override),
+            position_of(self.group),
+            position_of(self.suspended),
+            position_of(self.override),
             self.spending[1] if self.spending else None,
-            _position(self.strategic),
+            position_of(self.strategic),
         )
 
 
-def _position(fact: Fact | None) -> int | None:
+def position_of(fact: Fact | None) -> int | None:
+    """The log position of the event that set a fact, if any."""
     return None if fact is None else fact.position

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger import events as ev
-from projections.partners import Fact, latest
+from projections.partners import Fact, latest, position_of
 
 
 @dataclass(slots=True)
@@ -51,6 +51,5 @@ class PlatformState:
             eeum.criteria if eeum else None,
             self.withdrawn is not None,
             self.listed_position,
-            *(None if f is None else f.position
-              for f in (self.capacity, self.catalog, self.eeum, self.withdrawn)),
+            *map(position_of, (self.capacity, self.catalog, self.eeum, self.withdrawn)),
         )
