@@ -27,6 +27,7 @@ from ledger.decision import Stream as StreamState
 from ledger.decision import describe, evolve
 from ledger.errors import BatchRefused, Invalid, LedgerError
 from ledger.store import Recorded
+from projections import engine
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -70,14 +71,10 @@ class Env:
 
     def catch_up(self) -> None:
         """Bring the read models up to date; every appending command ends with this."""
-        from projections import engine
-
         engine.live(self.ledger, self.path).close()
 
     def read_models(self, cut: Any) -> Any:
         """A connection to the read models the cut asks for (a context manager)."""
-        from projections import engine
-
         return engine.read_models(self.ledger, self.path, cut)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ import click
 from cli.output import dumps, output_options, table, write_rows
 from ledger.clock import BadTime, format_instant, parse_instant
 from ledger.errors import LedgerError
-from projections import queries
+from projections import engine, queries
 from projections.engine import Cut
 
 
@@ -237,10 +238,6 @@ def rebuild_command() -> None:
     Never needed for correctness (every command catches up first); use it after
     upgrading, or to check that the read models equal a fresh replay.
     """
-    import time
-
-    from projections import engine
-
     env = env_of()
     started = time.perf_counter()
     count = engine.rebuild(env.ledger, env.path / engine.PROJECTIONS_DB)
@@ -366,14 +363,10 @@ def print_diff(found: list[dict], since: str, until: str) -> None:
     if not found:
         click.echo(f"No queue changed between {since} and {until}.")
         return
-    events: dict[int, dict] = {}
-    table_rows = []
-    for row in found:
-        for c in row["caused_by"]:
-            events.setdefault(c["position"], c)
-        table_rows.append(
-            row | {"caused by": ", ".join(f"#{c['position']}" for c in row["caused_by"])}
-        )
+    table_rows = [
+        row | {"caused by": ", ".join(f"#{c['position']}" for c in row["caused_by"])}
+        for row in found
+    ]
     click.echo(
         table(
             table_rows,
@@ -381,9 +374,9 @@ def print_diff(found: list[dict], since: str, until: str) -> None:
         )
     )
     click.echo("\nThe events:")
-    for position, c in sorted(events.items()):
+    for c in queries.causing_events(found):
         click.echo(
-            f"  #{position} {c['type']} effective {c['effective_at'][:10]} by {c['actor']}"
+            f"  #{c['position']} {c['type']} effective {c['effective_at'][:10]} by {c['actor']}"
             + (f": {c['rationale']}" if c["rationale"] else "")
         )
 

@@ -112,13 +112,10 @@ def _print_platform(before, after, platform: str, since: datetime) -> None:
         for r in now
     ]
     click.echo(table(rows, ("after", "case", "partner", "tier", "score", "before", "move")))
-    causes: dict[int, dict] = {}
-    for change in changes:
-        for c in change["caused_by"]:
-            causes.setdefault(c["position"], c)
+    causes = queries.causing_events(changes)
     if causes:
         click.echo(
             "  Moved by "
-            + ", ".join(f"#{p} {c['type']} ({c['actor']})" for p, c in sorted(causes.items()))
+            + ", ".join(f"#{c['position']} {c['type']} ({c['actor']})" for c in causes)
             + "."
         )

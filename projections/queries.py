@@ -39,12 +39,16 @@ def one(conn: sqlite3.Connection, sql: str, params: Sequence | dict = ()) -> dic
     return found[0] if found else None
 
 
+def policy_in_force(conn: sqlite3.Connection) -> dict | None:
+    """The priority policy in force (its ``policies`` row), None before any."""
+    return one(
+        conn, "SELECT * FROM policies WHERE type = 'PriorityPolicyAdopted' AND in_force"
+    )
+
+
 def mode(conn: sqlite3.Connection) -> tuple[str, str | None]:
     """The queue mode in force and the policy that set it."""
-    policy = one(
-        conn,
-        "SELECT policy, mode FROM policies WHERE type = 'PriorityPolicyAdopted' AND in_force",
-    )
+    policy = policy_in_force(conn)
     return ("fcfs", None) if policy is None else (policy["mode"], policy["policy"])
 
 
@@ -187,9 +191,9 @@ def explain(conn: sqlite3.Connection, case_id: str) -> dict[str, Any]:
     platform = one(conn, "SELECT * FROM platforms WHERE platform = ?", (case["platform"],))
     length = one(conn, "SELECT count(*) AS n FROM queue WHERE platform = ?",
                  (case["platform"],))["n"]
-    queue_mode, policy_slug = mode(conn)
-    policy = one(
-        conn, "SELECT * FROM policies WHERE type = 'PriorityPolicyAdopted' AND in_force"
+    policy = policy_in_force(conn)
+    queue_mode, policy_slug = ("fcfs", None) if policy is None else (
+        policy["mode"], policy["policy"]
     )
     components: list[dict[str, Any]] = []
 
@@ -310,6 +314,15 @@ def diff(
             }
         )
     return out
+
+
+def causing_events(changes: list[dict]) -> list[dict]:
+    """The events named in a diff's ``caused_by`` lists, each once, in log order."""
+    found: dict[int, dict] = {}
+    for change in changes:
+        for c in change["caused_by"]:
+            found.setdefault(c["position"], c)
+    return [found[p] for p in sorted(found)]
 
 
 def _dedupe(causes: list[dict]) -> list[dict]:
