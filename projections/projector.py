@@ -261,10 +261,9 @@ class Projector:
             view.apply(e, r.position)
         state = view.state
         self.dirty_cases.add(e.case)
-        partner = self.partner(state.partner)
         self._flag(audit.backdated(r, state.partner))
         if isinstance(e, ev.CongressionalNotified):
-            registered = partner.registered
+            registered = self.partner(state.partner).registered
             self._flag(
                 audit.qme_missing(r, state.partner, bool(registered and registered.middle_east))
             )
@@ -275,8 +274,15 @@ class Projector:
         elif isinstance(e, ev.EndUseCheckRecorded):
             self.check_rows.append((r.position, e.case, e.kind, e.result, e.effective_at))
         if view.queued:
-            self.queued(state.partner)[e.case] = state.platform
-            self._touch(state.platform).put(self._entry(view))
+            q = self._touch(state.platform)
+            if was_queued:  # its partner's part of the entry is kept current already
+                q.put(q.entries[e.case]._replace(
+                    priority_class=state.priority_class, stage=state.stage,
+                    quantity_left=state.quantity_left,
+                ))
+            else:
+                self.queued(state.partner)[e.case] = state.platform
+                q.put(self._entry(view))
         elif was_queued:
             del self.queued(state.partner)[e.case]
             self._touch(state.platform).remove(e.case)
