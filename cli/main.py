@@ -21,7 +21,7 @@ from eventsourcing.persistence import PersistenceError
 from cli.output import dumps, output_options, write_rows
 from cli.read import parse_time
 from ledger import events as ev
-from ledger.application import Ledger, create, open_ledger
+from ledger.application import CHECKPOINT_POLICIES, Ledger, create, open_ledger
 from ledger.clock import parse_instant
 from ledger.decision import Stream as StreamState
 from ledger.decision import describe, evolve
@@ -112,11 +112,56 @@ def cli(ctx: click.Context, ledger_path: Path) -> None:
 
 
 @cli.command()
+@click.option(
+    "--origin",
+    help="The log's name in its checkpoints and key, e.g. dsca.example/fms-queue "
+    "(no spaces or '+'). Default: arms-ledger.local/<random>.",
+)
+@click.option(
+    "--checkpoints",
+    type=click.Choice(CHECKPOINT_POLICIES),
+    default="append",
+    show_default=True,
+    help="Sign a checkpoint after every append, or only on `audit checkpoint`.",
+)
+@click.option(
+    "--from-export",
+    "from_export",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Start a replica from an `audit export` directory (verified first).",
+)
+@click.option("--key", help="With --from-export: the exported log's verifier key.")
+@click.option(
+    "--trusted-checkpoint",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="With --from-export: an earlier checkpoint the export must extend.",
+)
 @pass_env
-def init(env: Env) -> None:
-    """Create an empty ledger in the --ledger directory."""
-    create(env.path).close()
+def init(
+    env: Env,
+    origin: str | None,
+    checkpoints: str,
+    from_export: Path | None,
+    key: str | None,
+    trusted_checkpoint: Path | None,
+) -> None:
+    """Create a ledger in the --ledger directory, with its Ed25519 signing key.
+
+    Prints the verifier key (C2SP signed-note form) to give to overseers: with it they
+    check every checkpoint and export of this ledger.
+    """
+    if from_export is None and (key or trusted_checkpoint):
+        raise click.UsageError("--key and --trusted-checkpoint go with --from-export")
+    if from_export is not None:
+        from cli.tlog import init_from_export
+
+        init_from_export(env, from_export, key, trusted_checkpoint, origin)
+        return
+    ledger = create(env.path, origin=origin, checkpoints=checkpoints)
+    verifier = ledger.signer.verifier if ledger.signer else None
+    ledger.close()
     click.echo(f"Created an empty ledger at {env.path}")
+    click.echo(f"Verifier key: {verifier}")
 
 
 # --- append ------------------------------------------------------------------------------
@@ -537,6 +582,7 @@ def demo(keep: Path | None) -> None:
 
 def _register_commands() -> None:
     from cli import read
+    from cli import tlog as _tlog  # noqa: F401  (its commands join the audit group)
     from cli.typed import GROUPS
 
     read.register(cli)

@@ -251,7 +251,8 @@ def rebuild_command() -> None:
 
 @click.group("audit")
 def audit_group() -> None:
-    """Audit trails, explanations, differences over time and oversight flags."""
+    """Audit trails, explanations, differences over time and oversight flags; signed
+    checkpoints, Merkle proofs, verification and exports for auditors."""
 
 
 @audit_group.command("trail")

@@ -7,6 +7,8 @@ the state read from the store, and saved in one transaction: all or nothing.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 
 from ledger import events as ev
+from ledger import merkle, tlog
 from ledger.clock import MICROSECOND, format_instant, now
 from ledger.decision import (
     MemoryWorld,
@@ -34,11 +37,15 @@ from ledger.errors import (
     NoLedger,
     Refused,
 )
+from ledger.note import Checkpoint, NoteError, Signer, Verifier, open_checkpoint
 from ledger.store import Pending, Recorded, StampConflict, sqlite_env
 
-FORMAT = 1
+FORMAT = 2  # 2: a Merkle tree and signed checkpoints (format 1 is upgraded on open)
 META_FILE = "ledger.json"
 EVENTS_DB = "events.db"
+SIGNING_KEY = "signing.key"
+VERIFIER_KEY = "verifier.key"
+CHECKPOINT_POLICIES = ("append", "manual")
 
 
 class Skipped(msgspec.Struct, frozen=True):
@@ -57,8 +64,13 @@ class Ledger(Application[str]):
 
     name = "Ledger"
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(
+        self, env: dict[str, str], signer: Signer | None = None, checkpoints: str = "manual"
+    ):
         super().__init__(env=env)
+        self.signer = signer
+        if checkpoints == "append":
+            self.recorder.signer = signer  # every append signs a checkpoint
 
     # --- writing -------------------------------------------------------------------
 
@@ -203,29 +215,156 @@ class Ledger(Application[str]):
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
 
+    # --- the transparency log (ledger.tlog) --------------------------------------------
+
+    def tree_size(self) -> int:
+        return self.recorder.tree_size()
+
+    def _size(self, size: int | None) -> int:
+        current = self.tree_size()
+        if size is None:
+            return current
+        if not 0 <= size <= current:
+            raise Invalid(f"--size {size}: the log has {current} events (sizes 0 to {current})")
+        return size
+
+    def root(self, size: int | None = None) -> bytes:
+        n = self._size(size)
+        return merkle.root_from(n, self.recorder.tree_nodes(merkle.frontier_nodes(n)))
+
+    def prove_inclusion(self, index: int, size: int | None = None) -> tuple[int, list[bytes]]:
+        n = self._size(size)
+        if not 0 <= index < n:
+            raise Invalid(
+                f"leaf index {index} is not in a tree of {n} events "
+                f"(leaf indexes are 0-based: 0 to {n - 1}; position = index + 1)"
+                if n
+                else "the log is empty: there is nothing to prove"
+            )
+        return n, merkle.prove_inclusion(index, n, self.recorder.tree_nodes)
+
+    def prove_consistency(self, old: int, size: int | None = None) -> tuple[int, list[bytes]]:
+        n = self._size(size)
+        if not 0 < old <= n:
+            raise Invalid(f"old size {old}: it must be between 1 and the new size {n}")
+        return n, merkle.prove_consistency(old, n, self.recorder.tree_nodes)
+
+    def sign_checkpoint(self) -> str:
+        """Sign, store and return a checkpoint of the log as it is now."""
+        return self.recorder.sign_checkpoint(tlog.check_signer(self.signer))
+
+    def checkpoints(self) -> list[tlog.StoredCheckpoint]:
+        return self.recorder.checkpoints()
+
+    def latest_checkpoint(self) -> tuple[str, Checkpoint]:
+        """The newest checkpoint signed by this ledger's key, signing one if none covers
+        the whole log."""
+        signer = tlog.check_signer(self.signer)
+        mine = [c for c in self.checkpoints() if c.verifier == str(signer.verifier)]
+        if mine and mine[-1].size == self.tree_size():
+            note = mine[-1].note
+        else:
+            note = self.sign_checkpoint()
+        return note, open_checkpoint(note, signer.verifier)
+
+    def verify(self, trusted: Sequence[tuple[Checkpoint, str]] = ()) -> tlog.Report:
+        """Recompute every leaf and node from the stored events and check every
+        checkpoint; TamperedError names the first difference."""
+        own = None if self.signer is None else self.signer.verifier
+        with self.recorder.snapshot() as log:
+            return tlog.verify(log, own, trusted)
+
+    def export(self, directory: Path) -> Checkpoint:
+        """Write events.jsonl (the leaves), the latest checkpoint and the verifier key."""
+        note, checkpoint = self.latest_checkpoint()
+        _new_directory(directory)
+        with (directory / tlog.EXPORT_EVENTS).open("wb") as out:
+            after = 0
+            while after < checkpoint.size:
+                page = self.recorder.select_notifications(
+                    start=after, limit=1000, stop=checkpoint.size, inclusive_of_start=False
+                )
+                out.writelines(tlog.leaf_line(n.id, n.state) + b"\n" for n in page)
+                after = page[-1].id
+        (directory / tlog.EXPORT_CHECKPOINT).write_text(note)
+        (directory / tlog.EXPORT_KEY).write_text(f"{tlog.check_signer(self.signer).verifier}\n")
+        return checkpoint
+
+    def import_export(self, export: tlog.Export) -> int:
+        """Load a verified export into this empty ledger, keeping its checkpoint."""
+        events = []
+        for position, state in enumerate(export.states, start=1):
+            try:
+                event = ev.decoder.decode(state)
+            except (msgspec.ValidationError, msgspec.DecodeError) as error:
+                raise Invalid(f"line {position}: {error}") from None
+            if ev.encoder.encode(event) != state:
+                raise Invalid(f"line {position} is not in the ledger's canonical encoding")
+            events.append(event)
+        try:
+            result = self.import_history(events)
+        except BatchRefused as error:
+            raise LedgerError(
+                f"line {error.index + 1} ({error.type_name}) of the export: {error.cause}"
+            ) from None
+        if self.root(export.checkpoint.size) != export.checkpoint.root:
+            raise tlog.TamperedError("the replica's root differs from the export's checkpoint")
+        self.recorder.store_checkpoint(export.note, export.checkpoint.size, export.verifier)
+        return len(result.positions)
+
 
 # --- the ledger's location ---------------------------------------------------------------
 
 
-def create(path: Path) -> Ledger:
-    """Make a new, empty ledger in directory ``path``."""
-    meta = path / META_FILE
-    if meta.exists():
-        raise LedgerError(f"there is already a ledger at {path}")
+def _new_directory(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise LedgerError(f"{path} exists and is not a directory")
     if path.exists() and any(path.iterdir()):
         raise LedgerError(f"{path} is not empty; choose a new or empty directory")
     path.mkdir(parents=True, exist_ok=True)
-    app = Ledger(sqlite_env(str(path / EVENTS_DB)))
-    meta.write_text(
-        json.dumps(
-            {"format": FORMAT, "store": "sqlite", "created_at": format_instant(now())},
-            indent=2,
-        )
-        + "\n"
-    )
+
+
+def default_origin() -> str:
+    return f"arms-ledger.local/{secrets.token_hex(8)}"
+
+
+def _write_keys(path: Path, signer: Signer) -> None:
+    fd = os.open(path / SIGNING_KEY, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"{signer}\n")
+    (path / VERIFIER_KEY).write_text(f"{signer.verifier}\n")
+
+
+def create(path: Path, origin: str | None = None, checkpoints: str = "append") -> Ledger:
+    """Make a new, empty ledger in directory ``path``, with a new signing key.
+
+    ``origin`` names the log in its checkpoints (and its key); ``checkpoints`` is
+    ``append`` (sign one after every append) or ``manual``.
+    """
+    if (path / META_FILE).exists():
+        raise LedgerError(f"there is already a ledger at {path}")
+    if checkpoints not in CHECKPOINT_POLICIES:
+        raise LedgerError(f"checkpoints must be one of {', '.join(CHECKPOINT_POLICIES)}")
+    try:
+        signer = Signer.generate(origin or default_origin())
+    except NoteError as error:
+        raise LedgerError(f"origin: {error}") from None
+    _new_directory(path)
+    _write_keys(path, signer)
+    app = Ledger(sqlite_env(str(path / EVENTS_DB)), signer, checkpoints)
+    _write_meta(path, signer.name, checkpoints, format_instant(now()))
     return app
+
+
+def _write_meta(path: Path, origin: str, checkpoints: str, created_at: str) -> None:
+    meta = {
+        "format": FORMAT,
+        "store": "sqlite",
+        "created_at": created_at,
+        "origin": origin,
+        "checkpoints": checkpoints,
+    }
+    (path / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def open_ledger(path: Path) -> Ledger:
@@ -240,9 +379,30 @@ def open_ledger(path: Path) -> Ledger:
         info = json.loads(meta.read_text())
     except ValueError:
         raise LedgerError(f"{meta} is not valid JSON; the ledger is damaged") from None
+    if info.get("format") == 1:
+        return _upgrade(path, info)
     if info.get("format") != FORMAT:
         raise LedgerError(
             f"{path} has ledger format {info.get('format')!r}; this version reads "
             f"format {FORMAT}"
         )
-    return Ledger(sqlite_env(str(path / EVENTS_DB)))
+    return Ledger(sqlite_env(str(path / EVENTS_DB)), _read_signer(path), info["checkpoints"])
+
+
+def _read_signer(path: Path) -> Signer | None:
+    try:
+        return Signer.parse((path / SIGNING_KEY).read_text())
+    except FileNotFoundError:
+        return None  # a replica or copy without the key: it can verify but not sign
+    except NoteError as error:
+        raise LedgerError(f"{path / SIGNING_KEY}: {error}") from None
+
+
+def _upgrade(path: Path, info: dict) -> Ledger:
+    """Format 1 (no Merkle tree): build the tree over the stored events and add a key."""
+    signer = Signer.generate(default_origin())
+    _write_keys(path, signer)
+    app = Ledger(sqlite_env(str(path / EVENTS_DB)), signer, "append")
+    app.recorder.extend_tree()
+    _write_meta(path, signer.name, "append", info.get("created_at", format_instant(now())))
+    return app

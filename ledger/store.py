@@ -7,7 +7,8 @@ topic is its ``type`` tag; the originator id is the stream key (``case:PL-B-AHA`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -15,7 +16,10 @@ from eventsourcing.persistence import Mapper, Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from ledger import events as ev
+from ledger import merkle, tlog
 from ledger.clock import MICROSECOND, format_recorded, parse_instant
+from ledger.merkle import Node
+from ledger.note import Checkpoint, Signer
 
 
 class Pending(msgspec.Struct, frozen=True):
@@ -117,14 +121,20 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
       their own events;
     - ``recorded_at`` strictly increasing: the write lock is taken before the last
       stamp is read, and the batch follows it (``after_head``);
-    - one stream's events with their log positions.
+    - one stream's events with their log positions;
+    - the Merkle tree of the log (``ledger.tlog``), extended in the same transaction as
+      the events, and a signed checkpoint of every append when ``signer`` is set.
     """
+
+    tree = tlog.StoredTree("?")
+    signer: Signer | None = None
 
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
             f"CREATE INDEX IF NOT EXISTS {self.events_table_name}_topic "
             f"ON {self.events_table_name} (topic)",
+            *tlog.CREATE_STATEMENTS,
         ]
 
     def _insert_events(
@@ -145,7 +155,62 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         stored_events = after_head(
             stored_events, None if row is None else recorded_at_of(row[0]), restamp=restamp
         )
-        return super()._insert_events(c, stored_events, **kwargs)
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        assert positions is not None
+        tree = self.tree.extend(c, positions, [s.state for s in stored_events])
+        if self.signer is not None:
+            self._sign(c, self.signer, tree.size, tree.root())
+        return positions
+
+    # --- the transparency log ---------------------------------------------------------
+
+    def _sign(self, c: SQLiteCursor, signer: Signer, size: int, root: bytes) -> str:
+        note = signer.sign(Checkpoint(signer.name, size, root).text())
+        self.tree.store_checkpoint(c, note, size, signer.verifier)
+        return note
+
+    def sign_checkpoint(self, signer: Signer) -> str:
+        """Sign and store a checkpoint of the log as it is now; returns the note."""
+        with self.datastore.transaction(commit=True) as c:
+            size = self.tree.size(c)
+            root = merkle.root_from(size, self.tree.nodes(c, merkle.frontier_nodes(size)))
+            return self._sign(c, signer, size, root)
+
+    def store_checkpoint(self, note: str, size: int, verifier: Any) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self.tree.store_checkpoint(c, note, size, verifier)
+
+    def tree_size(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            return self.tree.size(c)
+
+    def tree_nodes(self, wanted: Sequence[Node]) -> dict[Node, bytes]:
+        with self.datastore.transaction(commit=False) as c:
+            return self.tree.nodes(c, wanted)
+
+    def checkpoints(self) -> list[tlog.StoredCheckpoint]:
+        with self.datastore.transaction(commit=False) as c:
+            return self.tree.checkpoints(c)
+
+    def extend_tree(self) -> int:
+        """Add the events the tree lacks (a ledger from before the tree); returns how many."""
+        with self.datastore.transaction(commit=True) as c:
+            size = self.tree.size(c)
+            c.execute(
+                f"SELECT rowid, state FROM {self.events_table_name} WHERE rowid > ? "
+                "ORDER BY rowid",
+                (size,),
+            )
+            rows = c.fetchall()
+            if rows:
+                self.tree.extend(c, [r[0] for r in rows], [r[1] for r in rows])
+            return len(rows)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[tlog.LogSource]:
+        """The stored log, tree and checkpoints as of one moment, for ``tlog.verify``."""
+        with self.datastore.transaction(commit=False) as c:
+            yield _SQLiteLog(c.sqlite_cursor.connection, self.events_table_name, self.tree)
 
     def last_recorded_at(self) -> str | None:
         with self.datastore.transaction(commit=False) as c:
@@ -172,6 +237,35 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
                 )
                 for row in c.fetchall()
             ]
+
+
+class _SQLiteLog:
+    """A ``tlog.LogSource`` over one SQLite read transaction (one snapshot)."""
+
+    def __init__(self, conn: Any, events_table: str, tree: tlog.StoredTree):
+        self.conn, self.events_table, self.tree = conn, events_table, tree
+
+    def rows(self) -> Iterator[tlog.Row]:
+        cursor = self.conn.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table} ORDER BY rowid"
+        )
+        return (
+            tlog.Row(p, stream, version, topic, state.encode() if isinstance(state, str) else state)
+            for p, stream, version, topic, state in cursor
+        )
+
+    def level(self, level: int) -> Iterator[tuple[int, bytes]]:
+        cursor = self.conn.execute(
+            f"SELECT idx, hash FROM {tlog.NODES} WHERE level = ? ORDER BY idx", (level,)
+        )
+        return ((idx, bytes(h)) for idx, h in cursor)
+
+    def nodes(self, wanted: Sequence[Node]) -> dict[Node, bytes]:
+        return self.tree.nodes(self.conn.cursor(), wanted)
+
+    def checkpoints(self) -> list[tlog.StoredCheckpoint]:
+        return self.tree.checkpoints(self.conn.cursor())
 
 
 def sqlite_env(path: str) -> dict[str, str]:

@@ -38,8 +38,14 @@ def count(ledger_dir: Path) -> int:
 
 
 def test_init_creates_a_ledger_once(run, ledger_dir):
-    result = run("init")
-    assert (result.exit_code, result.stdout) == (0, f"Created an empty ledger at {ledger_dir}\n")
+    result = run("init", "--origin", "dsca.example/fms")
+    key = (ledger_dir / "verifier.key").read_text()
+    assert (result.exit_code, result.stdout) == (
+        0,
+        f"Created an empty ledger at {ledger_dir}\nVerifier key: {key}",
+    )
+    assert key.startswith("dsca.example/fms+")
+    assert (ledger_dir / "signing.key").stat().st_mode & 0o777 == 0o600
     again = run("init")
     assert again.exit_code == 1
     assert again.stderr == f"Error: there is already a ledger at {ledger_dir}\n"
@@ -48,7 +54,8 @@ def test_init_creates_a_ledger_once(run, ledger_dir):
 def test_the_ledger_option_beats_the_environment(run, tmp_path):
     other = tmp_path / "other"
     result = run("--ledger", str(other), "init")
-    assert result.stdout == f"Created an empty ledger at {other}\n"
+    assert result.stdout.startswith(f"Created an empty ledger at {other}\n")
+    assert (other / "ledger.json").exists()
 
 
 def test_commands_need_a_ledger(run, ledger_dir):

@@ -1,0 +1,418 @@
+"""The ledger as a verifiable log: leaves, the stored Merkle tree, checkpoints, audits.
+
+- **Leaf**: the event's export line, ``{"position":N,`` followed by its stored state
+  after the opening brace: compact JSON, one line, the same bytes everywhere.
+- **Tree**: the perfect subtrees of the RFC 9162 tree (``ledger.merkle``), one row each
+  in ``tlog_nodes`` beside the events, written in the same transaction as the events
+  they cover; appending k events hashes O(k) nodes and reads O(log n).
+- **Checkpoints**: C2SP signed notes (``ledger.note``) in ``tlog_checkpoints``, kept
+  forever, one per tree size and key.
+- **Audits**: ``verify`` recomputes every leaf and node from the stored events and
+  checks every checkpoint; ``export`` writes what an auditor needs, and
+  ``read_export`` checks it without the ledger.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import msgspec
+
+from ledger import events as ev
+from ledger import merkle
+from ledger.clock import format_instant, now
+from ledger.errors import LedgerError
+from ledger.merkle import Node
+from ledger.note import Checkpoint, NoteError, Signer, Verifier, open_checkpoint
+
+NODES = "tlog_nodes"
+CHECKPOINTS = "tlog_checkpoints"
+
+CREATE_STATEMENTS = [
+    f"CREATE TABLE IF NOT EXISTS {NODES} ("
+    "level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, "
+    "PRIMARY KEY (level, idx)) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} ("
+    "id INTEGER PRIMARY KEY, size INTEGER NOT NULL, note TEXT NOT NULL, "
+    "verifier TEXT NOT NULL, stored_at TEXT NOT NULL, UNIQUE (size, verifier))",
+]
+
+EXPORT_EVENTS = "events.jsonl"
+EXPORT_CHECKPOINT = "checkpoint"
+EXPORT_KEY = "verifier.key"
+
+
+class TamperedError(LedgerError):
+    """The stored log, its tree or a checkpoint is not what the ledger wrote."""
+
+
+def b64(h: bytes) -> str:
+    return base64.b64encode(h).decode()
+
+
+# --- leaves ----------------------------------------------------------------------------------
+
+
+def leaf_line(position: int, state: bytes) -> bytes:
+    """The canonical bytes of the event at ``position``: its export line, no newline."""
+    if state[:2] != b'{"':
+        raise TamperedError(f"position {position}: the stored event is not a JSON object")
+    return b'{"position":%d,' % position + state[1:]
+
+
+def state_of(line: bytes, position: int) -> bytes:
+    """The stored state inside an export line; the line must be for ``position``."""
+    prefix = b'{"position":%d,' % position
+    if not line.startswith(prefix):
+        raise LedgerError(f'line {position} does not start with {prefix.decode()}')
+    return b"{" + line[len(prefix) :]
+
+
+# --- the stored tree -------------------------------------------------------------------------
+
+
+class StoredTree:
+    """The SQL of the tree and checkpoint tables, over a DB-API cursor.
+
+    ``param`` is the driver's placeholder (``?`` for sqlite3).
+    """
+
+    def __init__(self, param: str = "?"):
+        self.p = param
+
+    def size(self, c: Any) -> int:
+        c.execute(f"SELECT idx FROM {NODES} WHERE level = 0 ORDER BY idx DESC LIMIT 1")
+        row = c.fetchone()
+        return 0 if row is None else row[0] + 1
+
+    def nodes(self, c: Any, wanted: Sequence[Node]) -> dict[Node, bytes]:
+        if not wanted:
+            return {}
+        values = ", ".join([f"({self.p}, {self.p})"] * len(wanted))
+        c.execute(
+            f"SELECT level, idx, hash FROM {NODES} WHERE (level, idx) IN (VALUES {values})",
+            [x for n in wanted for x in n],
+        )
+        found = {Node(row[0], row[1]): bytes(row[2]) for row in c.fetchall()}
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            level, index = missing[0]
+            raise TamperedError(
+                f"the Merkle tree has no node at level {level}, index {index}; "
+                "run `arms-ledger audit verify`"
+            )
+        return found
+
+    def extend(
+        self, c: Any, positions: Sequence[int], states: Sequence[bytes]
+    ) -> merkle.Builder:
+        """Add the leaves of newly inserted events (at ``positions``) to the tree."""
+        size = self.size(c)
+        expected = list(range(size + 1, size + 1 + len(positions)))
+        if list(positions) != expected:
+            raise TamperedError(
+                f"the Merkle tree has {size} leaves but the new events are at positions "
+                f"{positions[0]}…{positions[-1]}: the event store was changed behind the "
+                "ledger's back; run `arms-ledger audit verify`"
+            )
+        frontier = merkle.frontier_nodes(size)
+        stored = self.nodes(c, frontier)
+        builder = merkle.Builder(size, [stored[n] for n in frontier])
+        rows = []
+        for position, state in zip(positions, states, strict=True):
+            rows.extend(builder.add(merkle.leaf_hash(leaf_line(position, state))))
+        c.executemany(
+            f"INSERT INTO {NODES} (level, idx, hash) VALUES ({self.p}, {self.p}, {self.p})",
+            rows,
+        )
+        return builder
+
+    def store_checkpoint(self, c: Any, note: str, size: int, verifier: Verifier) -> None:
+        p = self.p
+        c.execute(
+            f"INSERT INTO {CHECKPOINTS} (size, note, verifier, stored_at) "
+            f"VALUES ({p}, {p}, {p}, {p}) ON CONFLICT (size, verifier) DO NOTHING",
+            (size, note, str(verifier), format_instant(now())),
+        )
+
+    def checkpoints(self, c: Any) -> list[StoredCheckpoint]:
+        c.execute(f"SELECT id, size, note, verifier FROM {CHECKPOINTS} ORDER BY id")
+        return [StoredCheckpoint(*row) for row in c.fetchall()]
+
+
+class StoredCheckpoint(NamedTuple):
+    id: int
+    size: int
+    note: str
+    verifier: str
+
+
+# --- verification of the whole ledger --------------------------------------------------------
+
+
+class Row(NamedTuple):
+    position: int
+    stream: str
+    version: int
+    topic: str
+    state: bytes
+
+
+class LogSource(Protocol):
+    """What ``verify`` reads of a stored log (the recorder provides it)."""
+
+    def rows(self) -> Iterable[Row]: ...  # every stored event, in log order
+
+    def level(self, level: int) -> Iterator[tuple[int, bytes]]: ...
+
+    def nodes(self, wanted: Sequence[Node]) -> dict[Node, bytes]: ...
+
+    def checkpoints(self) -> list[StoredCheckpoint]: ...
+
+
+class Report(NamedTuple):
+    events: int
+    nodes: int
+    checkpoints: int
+    seconds: float
+
+
+def verify(
+    log: LogSource, own: Verifier | None, trusted: Sequence[tuple[Checkpoint, str]] = ()
+) -> Report:
+    """Check the stored log against its tree and checkpoints; TamperedError names the first
+    difference.
+
+    Checkpoints signed by the ledger's own key must verify with ``own``; ``trusted`` are
+    checkpoints kept outside the ledger (already opened), with where they came from.
+    """
+    started = time.perf_counter()
+    leaves = log.level(0)
+    versions: dict[str, int] = {}
+    count = 0
+    for position, stream, version, topic, state in log.rows():
+        count += 1
+        if position != count:
+            if position > count:
+                raise TamperedError(f"position {count}: the event is missing from the log")
+            raise TamperedError(f"position {position} appears twice in the log")
+        stored = next(leaves, None)
+        if stored is None:
+            raise TamperedError(
+                f"position {position}: the event is not in the Merkle tree (it was added "
+                "behind the ledger's back)"
+            )
+        if state[:2] != b'{"' or merkle.leaf_hash(leaf_line(position, state)) != stored[1]:
+            raise TamperedError(
+                f"position {position}: the stored event differs from the one the ledger "
+                "wrote (its Merkle leaf does not match)"
+            )
+        try:
+            event = ev.decoder.decode(state)
+        except (msgspec.ValidationError, msgspec.DecodeError) as error:
+            raise TamperedError(
+                f"position {position}: the stored event is invalid ({error})"
+            ) from None
+        if stream != event.stream or topic != type(event).__name__:
+            raise TamperedError(
+                f"position {position}: stored as {topic} of {stream}, but the event is a "
+                f"{type(event).__name__} of {event.stream}"
+            )
+        expected_version = versions.get(stream, 0) + 1
+        if version != expected_version:
+            raise TamperedError(
+                f"position {position}: {stream} version {version}, expected {expected_version}"
+            )
+        versions[stream] = version
+    if next(leaves, None) is not None:
+        raise TamperedError(
+            f"position {count + 1}: the event is missing from the log (the Merkle tree has "
+            "more leaves than the log has events)"
+        )
+    nodes = count + _verify_levels(count, log)
+    checkpoints = log.checkpoints()
+    for cp in checkpoints:
+        _verify_stored_checkpoint(cp, own, count, log)
+    for checkpoint, source in trusted:
+        if checkpoint.size > count:
+            raise TamperedError(
+                f"{source} signs {checkpoint.size} events; the log has only {count}: "
+                "events were removed"
+            )
+        if _root(log, checkpoint.size) != checkpoint.root:
+            raise TamperedError(
+                f"{source} (size {checkpoint.size}) is not consistent with the log: "
+                "history was rewritten"
+            )
+    return Report(count, nodes, len(checkpoints) + len(trusted), time.perf_counter() - started)
+
+
+def _root(log: LogSource, size: int) -> bytes:
+    return merkle.root_from(size, log.nodes(merkle.frontier_nodes(size)))
+
+
+def _verify_levels(size: int, log: LogSource) -> int:
+    """Every internal node equals the hash of its two children; returns how many."""
+    checked = 0
+    level, width = 1, size >> 1
+    while width:
+        below = log.level(level - 1)
+        count = 0
+        for idx, h in log.level(level):
+            if idx != count:
+                raise TamperedError(f"the Merkle tree is missing node {count} of level {level}")
+            left, right = next(below), next(below)
+            if merkle.node_hash(left[1], right[1]) != h:
+                first = idx << level
+                raise TamperedError(
+                    f"the Merkle tree's node over positions {first + 1}-"
+                    f"{first + (1 << level)} was changed"
+                )
+            count += 1
+        if count != width:
+            raise TamperedError(
+                f"the Merkle tree has {count} nodes at level {level}; {size} leaves need {width}"
+            )
+        checked += count
+        level, width = level + 1, size >> (level + 1)
+    return checked
+
+
+def _verify_stored_checkpoint(
+    cp: StoredCheckpoint, own: Verifier | None, size: int, log: LogSource
+) -> None:
+    where = f"stored checkpoint {cp.id} (size {cp.size})"
+    try:
+        verifier = Verifier.parse(cp.verifier)
+        if own is not None and verifier.name == own.name and verifier != own:
+            raise NoteError(f"its key {cp.verifier} is not the ledger's key")
+        checkpoint = open_checkpoint(cp.note, verifier)
+    except NoteError as error:
+        raise TamperedError(f"{where}: {error}") from None
+    if checkpoint.size != cp.size:
+        raise TamperedError(f"{where}: the note signs size {checkpoint.size}")
+    if cp.size > size:
+        raise TamperedError(f"{where}: the log has only {size} events; events were removed")
+    if _root(log, cp.size) != checkpoint.root:
+        raise TamperedError(f"{where}: its root does not match the log")
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+
+class Export(NamedTuple):
+    """An export that verified: its checkpoint, and the events' stored states in order."""
+
+    checkpoint: Checkpoint
+    note: str
+    verifier: Verifier
+    states: list[bytes]
+    consistency: list[bytes] | None  # the proof from the trusted checkpoint, if any
+
+
+def load_verifier(value: str) -> Verifier:
+    """A verifier key given as the key itself or as a file holding it."""
+    path = Path(value)
+    text = path.read_text() if "+" not in value and path.is_file() else value
+    try:
+        return Verifier.parse(text)
+    except NoteError as error:
+        raise LedgerError(f"--key: {error}") from None
+
+
+def read_export(
+    directory: Path, verifier: Verifier, trusted: tuple[Checkpoint, str] | None = None
+) -> Export:
+    """Check an export with nothing but its files and a key: the checkpoint's signature,
+    the root of ``events.jsonl``, and consistency with an earlier trusted checkpoint."""
+    events_file, checkpoint_file = directory / EXPORT_EVENTS, directory / EXPORT_CHECKPOINT
+    for needed in (events_file, checkpoint_file):
+        if not needed.is_file():
+            raise LedgerError(f"{needed} is missing; is {directory} an `audit export`?")
+    note = checkpoint_file.read_text()
+    try:
+        checkpoint = open_checkpoint(note, verifier)
+    except NoteError as error:
+        raise TamperedError(f"{checkpoint_file}: {error}") from None
+    wanted: list[Node] = []
+    ranges: list[tuple[int, int]] = []
+    if trusted is not None:
+        old, source = trusted
+        if old.origin != checkpoint.origin:
+            raise TamperedError(
+                f"{source} is for log {old.origin!r}, the export for {checkpoint.origin!r}"
+            )
+        if old.size > checkpoint.size:
+            raise TamperedError(
+                f"{source} signs {old.size} events but the export's checkpoint only "
+                f"{checkpoint.size}: the log was truncated"
+            )
+        ranges = merkle.consistency_ranges(old.size, checkpoint.size)
+        wanted = merkle.nodes_of(ranges)
+    needed = set(wanted)
+    kept: dict[Node, bytes] = {}
+    builder = merkle.Builder()
+    states = []
+    with events_file.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.endswith(b"\n"):
+                raise TamperedError(f"{events_file} line {number} is cut short (no newline)")
+            if number > checkpoint.size:
+                raise TamperedError(
+                    f"{events_file} has more than the {checkpoint.size} events its "
+                    "checkpoint signs"
+                )
+            line = line[:-1]
+            try:
+                states.append(state_of(line, number))
+            except LedgerError as error:
+                raise TamperedError(f"{events_file}: {error}") from None
+            for level, index, h in builder.add(merkle.leaf_hash(line)):
+                if (level, index) in needed:
+                    kept[Node(level, index)] = h
+    if builder.size != checkpoint.size:
+        raise TamperedError(
+            f"{events_file} has {builder.size} events; the checkpoint signs "
+            f"{checkpoint.size}: the export is truncated"
+        )
+    if builder.root() != checkpoint.root:
+        raise TamperedError(
+            f"the root of {events_file} is {b64(builder.root())}, the checkpoint signs "
+            f"{b64(checkpoint.root)}: the events were altered"
+        )
+    proof = None
+    if trusted is not None:
+        old, source = trusted
+        proof = merkle.hashes_from(ranges, kept)
+        try:
+            merkle.verify_consistency(old.size, checkpoint.size, old.root, checkpoint.root, proof)
+        except merkle.ProofError as error:
+            raise TamperedError(
+                f"{source} is not consistent with the export ({error}): history was rewritten"
+            ) from None
+    return Export(checkpoint, note, verifier, states, proof)
+
+
+def open_trusted(path: Path, verifier: Verifier) -> tuple[Checkpoint, str]:
+    """A checkpoint an auditor kept, opened with the key they trust."""
+    source = f"the trusted checkpoint {path}"
+    try:
+        return open_checkpoint(path.read_text(), verifier), source
+    except OSError as error:
+        raise LedgerError(f"cannot read {path}: {error.strerror}") from None
+    except NoteError as error:
+        raise TamperedError(f"{source}: {error}") from None
+
+
+def proof_json(hashes: Iterable[bytes], **fields: int) -> dict[str, Any]:
+    return {**fields, "hashes": [b64(h) for h in hashes]}
+
+
+def check_signer(signer: Signer | None) -> Signer:
+    if signer is None:
+        raise LedgerError("this ledger has no signing key (signing.key is missing)")
+    return signer
