@@ -518,6 +518,7 @@ def schema(type_name: str | None, list_types: bool) -> None:
 
 # --- demo ----------------------------------------------------------------------------------------
 
+DEMO_ORIGIN = "arms-ledger.demo/scenario"
 SCENARIO = Path(__file__).resolve().parent.parent / "fixtures" / "scenario.jsonl"
 
 
@@ -545,7 +546,7 @@ def demo(keep: Path | None) -> None:
 
     Without --keep the ledger lives in a temporary directory that is removed after.
     """
-    from cli.summary import print_demo
+    from cli.summary import print_demo, print_transparency
 
     workdir = None
     if keep is None:
@@ -554,11 +555,12 @@ def demo(keep: Path | None) -> None:
     else:
         path = keep
     try:
-        ledger = create(path)
+        ledger = create(path, origin=DEMO_ORIGIN)
         started = time.perf_counter()
         count = load_history(ledger, SCENARIO)
         click.echo(f"Loaded {count} events from fixtures/scenario.jsonl.")
         print_demo(ledger, path)
+        print_transparency(ledger)
         click.echo(f"({time.perf_counter() - started:.2f} s)", err=True)
         ledger.close()
         where = "./demo-ledger" if keep is None else str(keep)
@@ -572,6 +574,8 @@ def demo(keep: Path | None) -> None:
             "audit trail TK-D-F16",
             "audit flags --json",
             "backlog --by partner",
+            "audit verify",
+            "audit export ./demo-export",
             'query "SELECT partner, score, tier FROM partners ORDER BY score DESC LIMIT 5"',
         ):
             click.echo(f"  arms-ledger --ledger {where} {command}")

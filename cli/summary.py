@@ -11,6 +11,8 @@ import click
 from cli.output import table
 from ledger.application import Ledger
 from ledger.decision import instant
+from ledger.note import open_checkpoint
+from ledger.tlog import b64
 from projections import engine, queries
 
 CONTESTED = ("ah-64e", "pac-3-mse", "f-35a", "m1a2-sepv3")
@@ -88,6 +90,17 @@ def print_demo(ledger: Ledger, directory: Path) -> None:
             ("kind", "stream", "effective_at", "detail"),
             width=80,
         )
+    )
+
+
+def print_transparency(ledger: Ledger) -> None:
+    """The signed checkpoint the load wrote, and the check anyone can run."""
+    checkpoint = open_checkpoint(ledger.checkpoints()[-1].note, ledger.signer.verifier)
+    report = ledger.verify()
+    click.echo(
+        f"\nTransparency log: checkpoint of {checkpoint.origin} signed at {checkpoint.size:,} "
+        f"events,\n  Merkle root {b64(checkpoint.root)};\n  `audit verify` recomputed "
+        f"{report.events:,} leaves and {report.nodes - report.events:,} inner nodes: intact."
     )
 
 
