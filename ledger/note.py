@@ -30,7 +30,7 @@ from ledger.merkle import HASH_SIZE
 
 ED25519 = b"\x01"
 DASH = "\u2014"
-_NAME = re.compile(r"^[^\s+]+$")
+_NAME = re.compile(r"^[^\s+\x00-\x1f\x7f]+$")
 
 
 class NoteError(ValueError):
@@ -165,6 +165,7 @@ def parse_note(note: str) -> tuple[str, list[Signature]]:
     """Split a signed note into its text and signature lines (nothing verified)."""
     if not note.endswith("\n"):
         raise NoteError("a signed note ends in a newline")
+    check_text(note)
     split = note.rfind("\n\n")
     if split < 0:
         raise NoteError("a signed note has a blank line before its signatures")

@@ -351,8 +351,9 @@ def read_export(
                 f"{source} signs {old.size} events but the export's checkpoint only "
                 f"{checkpoint.size}: the log was truncated"
             )
-        ranges = merkle.consistency_ranges(old.size, checkpoint.size)
-        wanted = merkle.nodes_of(ranges)
+        if old.size:  # every log extends the empty one
+            ranges = merkle.consistency_ranges(old.size, checkpoint.size)
+            wanted = merkle.nodes_of(ranges)
     needed = set(wanted)
     kept: dict[Node, bytes] = {}
     builder = merkle.Builder()
@@ -385,7 +386,7 @@ def read_export(
             f"{b64(checkpoint.root)}: the events were altered"
         )
     proof = None
-    if trusted is not None:
+    if trusted is not None and trusted[0].size:
         old, source = trusted
         proof = merkle.hashes_from(ranges, kept)
         try:
