@@ -155,7 +155,7 @@ def init(
     if from_export is not None:
         from cli.tlog import init_from_export
 
-        init_from_export(env, from_export, key, trusted_checkpoint, origin)
+        init_from_export(env, from_export, key, trusted_checkpoint, origin, checkpoints)
         return
     ledger = create(env.path, origin=origin, checkpoints=checkpoints)
     verifier = ledger.signer.verifier if ledger.signer else None

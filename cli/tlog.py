@@ -133,16 +133,20 @@ def _read_export(
     return tlog.read_export(directory, verifier, trusted[0] if trusted else None)
 
 
-def _replicate(export: tlog.Export, path: Path, origin: str | None) -> Ledger:
-    """A new ledger at ``path`` holding the export's events and checkpoint."""
+def _replicate(
+    export: tlog.Export, path: Path, origin: str | None, checkpoints: str = "append"
+) -> Ledger:
+    """A new ledger at ``path`` holding the export's events and checkpoint; on failure
+    nothing is left there."""
     existed = path.exists()
-    ledger = create(path, origin=origin)
+    ledger = create(path, origin=origin, checkpoints=checkpoints)  # path is new or empty
     try:
         ledger.import_export(export)
     except BaseException:
         ledger.close()
-        if not existed:
-            shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(path, ignore_errors=True)
+        if existed:
+            path.mkdir()
         raise
     return ledger
 
@@ -207,11 +211,16 @@ def verify_export_command(
 
 
 def init_from_export(
-    env: Env, directory: Path, key: str | None, trusted: Path | None, origin: str | None
+    env: Env,
+    directory: Path,
+    key: str | None,
+    trusted: Path | None,
+    origin: str | None,
+    checkpoints: str,
 ) -> None:
     export = _read_export(directory, key, trusted)
     _say_verified(export, trusted)
-    ledger = _replicate(export, env.path, origin)
+    ledger = _replicate(export, env.path, origin, checkpoints)
     try:
         engine.live(ledger, env.path).close()
         click.echo(

@@ -239,7 +239,7 @@ class Ledger(Application[str]):
                 f"leaf index {index} is not in a tree of {n} events "
                 f"(leaf indexes are 0-based: 0 to {n - 1}; position = index + 1)"
                 if n
-                else "the log is empty: there is nothing to prove"
+                else "a tree of 0 events has no leaves: there is nothing to prove"
             )
         return n, merkle.prove_inclusion(index, n, self.recorder.tree_nodes)
 
@@ -276,8 +276,9 @@ class Ledger(Application[str]):
 
     def export(self, directory: Path) -> Checkpoint:
         """Write events.jsonl (the leaves), the latest checkpoint and the verifier key."""
+        _check_new_directory(directory)
         note, checkpoint = self.latest_checkpoint()
-        _new_directory(directory)
+        directory.mkdir(parents=True, exist_ok=True)
         with (directory / tlog.EXPORT_EVENTS).open("wb") as out:
             after = 0
             while after < checkpoint.size:
@@ -316,12 +317,11 @@ class Ledger(Application[str]):
 # --- the ledger's location ---------------------------------------------------------------
 
 
-def _new_directory(path: Path) -> None:
+def _check_new_directory(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise LedgerError(f"{path} exists and is not a directory")
     if path.exists() and any(path.iterdir()):
         raise LedgerError(f"{path} is not empty; choose a new or empty directory")
-    path.mkdir(parents=True, exist_ok=True)
 
 
 def default_origin() -> str:
@@ -346,10 +346,11 @@ def create(path: Path, origin: str | None = None, checkpoints: str = "append") -
     if checkpoints not in CHECKPOINT_POLICIES:
         raise LedgerError(f"checkpoints must be one of {', '.join(CHECKPOINT_POLICIES)}")
     try:
-        signer = Signer.generate(origin or default_origin())
+        signer = Signer.generate(default_origin() if origin is None else origin)
     except NoteError as error:
         raise LedgerError(f"origin: {error}") from None
-    _new_directory(path)
+    _check_new_directory(path)
+    path.mkdir(parents=True, exist_ok=True)
     _write_keys(path, signer)
     app = Ledger(sqlite_env(str(path / EVENTS_DB)), signer, checkpoints)
     _write_meta(path, signer.name, checkpoints, format_instant(now()))

@@ -317,7 +317,7 @@ class Export(NamedTuple):
 def load_verifier(value: str) -> Verifier:
     """A verifier key given as the key itself or as a file holding it."""
     path = Path(value)
-    text = path.read_text() if "+" not in value and path.is_file() else value
+    text = path.read_text() if path.is_file() else value
     try:
         return Verifier.parse(text)
     except NoteError as error:
