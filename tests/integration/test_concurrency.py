@@ -50,6 +50,12 @@ def test_concurrent_writers_lose_nothing_and_keep_order(ledger, ledger_dir):
     assert all(v == [1, 2] for v in per_case.values())
     stamps = [instant(r.event.recorded_at) for r in records]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    # the Merkle tree covers every event once, in log order, and every checkpoint the
+    # writers signed (one per append) is a prefix of it
+    report = ledger.verify()
+    assert report.events == len(records)
+    sizes = [c.size for c in ledger.checkpoints()]
+    assert len(sizes) == 1 + WRITERS * CASES_PER_WRITER and sizes == sorted(set(sizes))
 
 
 def test_concurrent_catch_ups_apply_every_event_once(ledger, ledger_dir, tmp_path):
