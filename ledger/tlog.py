@@ -92,9 +92,10 @@ class StoredTree:
     def nodes(self, c: Any, wanted: Sequence[Node]) -> dict[Node, bytes]:
         if not wanted:
             return {}
-        values = ", ".join([f"({self.p}, {self.p})"] * len(wanted))
+        # OR of primary-key lookups: SQLite scans the table for (level, idx) IN (VALUES …)
+        where = " OR ".join([f"(level = {self.p} AND idx = {self.p})"] * len(wanted))
         c.execute(
-            f"SELECT level, idx, hash FROM {NODES} WHERE (level, idx) IN (VALUES {values})",
+            f"SELECT level, idx, hash FROM {NODES} WHERE {where}",
             [x for n in wanted for x in n],
         )
         found = {Node(row[0], row[1]): bytes(row[2]) for row in c.fetchall()}

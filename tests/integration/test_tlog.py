@@ -982,3 +982,25 @@ def test_every_leaf_is_the_canonical_export_line(copy, tmp_path):
         assert tlog.leaf_line(position, state) == line
     with opened(copy) as ledger:
         assert ledger.root() == mth([leaf(x) for x in lines])
+
+
+def test_node_lookups_search_the_primary_key_and_never_scan_the_tree(tmp_path):
+    """Proofs, roots and every append read their O(log n) nodes by key (a table scan here
+    made a proof on a 100,000-event ledger take 25 ms instead of 0.2 ms)."""
+    db = sqlite3.connect(tmp_path / "plan.db")
+    for statement in tlog.CREATE_STATEMENTS:
+        db.execute(statement)
+
+    class Explain:
+        def execute(self, sql, params=()):
+            self.plan = db.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+
+        def fetchall(self):
+            return []
+
+    cursor = Explain()
+    with pytest.raises(tlog.TamperedError):  # the table is empty: the nodes are missing
+        tlog.StoredTree().nodes(cursor, merkle.frontier_nodes(1_000_003))
+    details = [row[-1] for row in cursor.plan]
+    assert not [d for d in details if d.startswith("SCAN")], details
+    assert any("USING PRIMARY KEY" in d for d in details), details
