@@ -590,6 +590,7 @@ def _register_commands() -> None:
     from cli.typed import GROUPS
 
     read.register(cli)
+    from cli.serve import register as register_web; register_web(cli)  # noqa: E702
     for group in GROUPS:
         cli.add_command(group)
 

@@ -1,0 +1,141 @@
+"""``arms-ledger serve``: the read models as a read-only web view (Datasette).
+
+Datasette and uvicorn are imported only when serving, so the other commands start as
+fast as before.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import signal
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.read import env_of, time_options
+from ledger.errors import LedgerError
+from projections import engine
+from projections.engine import Cut
+
+
+class _Stopped(Exception):
+    """SIGTERM: stop serving, clean up, exit 0 (as Ctrl-C does)."""
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise _Stopped
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket, or an error that says how to get one."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise LedgerError(
+            f"cannot serve on host {host!r}: {error.strerror}; give an address such as "
+            "127.0.0.1 to --host"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        raise LedgerError(
+            f"cannot serve on {host}:{port}: {error.strerror}; choose another --port, or "
+            "stop what is using it"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; anything but loopback exposes the ledger.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True,
+              help="The port to listen on.")
+@click.option("--allow-sql", is_flag=True,
+              help="Also allow arbitrary read-only SQL (off: tables, canned queries, "
+              "charts).")
+@time_options
+def serve_command(host: str, port: int, allow_sql: bool, cut: Cut) -> None:
+    """Serve the read models as a read-only web view (Datasette) until Ctrl-C.
+
+    Every table and column described, faceted and exportable (JSON, CSV); canned
+    queries (a platform's queue, a case's full audit trail, expedites, deferrals and
+    overrides, queue changes and their causes, backlog, oversight flags, holds,
+    partners' scores); charts of the backlog over time, a queue before and after a
+    policy, and the partners' score components. Live, it shows what the last appending
+    command wrote (reload to see); with --as-of, --known-at or --at-position, a replay
+    built into a temporary file, removed when the server stops.
+
+    \b
+    Example:
+      arms-ledger serve                            # then open http://127.0.0.1:8001/
+      arms-ledger serve --as-of 2026-02-05 --port 8002
+    """
+    import uvicorn
+
+    from projections import web
+
+    env = env_of()
+    ledger = env.ledger  # a missing ledger fails before anything else
+    sock = listen(host, port)
+    workdir = None
+    try:
+        if cut.live:
+            engine.live(ledger, env.path).close()
+            path, caption = env.path / engine.PROJECTIONS_DB, "Live read models"
+        else:
+            workdir = Path(tempfile.mkdtemp(prefix="arms-ledger-serve-"))
+            path = workdir / engine.PROJECTIONS_DB
+            conn = engine.connect(path)
+            try:
+                engine.replay(ledger, conn, cut)
+                conn.execute("PRAGMA journal_mode = DELETE")  # one file, served immutable
+            finally:
+                conn.close()
+            caption = f"A replay {cut.describe()}"
+        ds = web.datasette(path, caption=caption, immutable=not cut.live,
+                           allow_sql=allow_sql)
+        if not _is_loopback(host):
+            click.echo(f"Warning: listening on {host}: anyone who can reach it can read "
+                       "the ledger's read models.", err=True)
+        shown = caption[0].lower() + caption[1:]
+        click.echo(f"Serving {shown} at {_url(host, port)} (read-only; Ctrl-C stops).",
+                   err=True)
+        config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on")
+        previous = signal.signal(signal.SIGTERM, _stop)
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        except (KeyboardInterrupt, _Stopped):
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        click.echo("Stopped.", err=True)
+    finally:
+        sock.close()
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(serve_command)

@@ -1,0 +1,46 @@
+"""The read-only web view of the read models: Datasette over ``projections.db`` (or a
+replay of it) with this project's metadata, canned queries and charts.
+
+``datasette(path, ...)`` makes the Datasette instance; ``arms-ledger serve`` runs it
+with uvicorn. The pieces: ``metadata`` (descriptions generated from
+``projections.schema``, sort orders, facets, the home page), ``canned`` (the canned
+queries), ``charts`` (data, Altair specs, SVG by vl-convert), ``plugin`` (the chart
+pages, the menu and the banner) and ``templates/``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from datasette.app import Datasette
+from datasette.plugins import pm
+
+from projections.web import metadata, plugin
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def datasette(
+    path: Path, *, caption: str, immutable: bool, allow_sql: bool = False
+) -> Datasette:
+    """A read-only Datasette over the read models at ``path``.
+
+    ``immutable``: the file never changes while served (a replay); otherwise it is
+    opened read-only and every request sees what the last catch-up wrote.
+    ``allow_sql``: arbitrary (read-only) SQL; off, only tables, canned queries and charts.
+    """
+    if not pm.is_registered(plugin):
+        pm.register(plugin, name=metadata.PLUGIN)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        found = metadata.metadata(conn, caption=caption, allow_sql=allow_sql)
+    finally:
+        conn.close()
+    return Datasette(
+        files=[] if immutable else [str(path)],
+        immutables=[str(path)] if immutable else [],
+        metadata=found,
+        template_dir=str(TEMPLATES),
+        settings={"default_allow_sql": allow_sql},
+    )

@@ -1,0 +1,172 @@
+"""End to end, in a real headless browser: Debian's Chromium driven by Playwright against
+``arms-ledger serve`` on the demo ledger. What a person would see is asserted, and each
+page is saved as a screenshot in tests/artifacts/.
+
+Skipped when /usr/bin/chromium is absent (``apt-get install -y chromium``; .ci/run
+installs it). Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless as root, with no network and nothing phoning home.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed at /usr/bin/chromium "
+        "(apt-get install -y chromium; .ci/run installs it)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                              args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(
+        base_url=server.url, viewport={"width": 1280, "height": 900}
+    )
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def test_the_home_page(page, artifacts):
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    expect(page).to_have_title("arms-ledger: projections")
+    expect(page.locator("h1")).to_have_text("arms-ledger")
+    expect(page.locator(".arms-ledger-state")).to_have_text(
+        "Live read models, up to log position 911, recorded 2026-10-27; every appending "
+        "command updates them (reload to see)."
+    )
+    expect(page.locator("ul.arms-ledger-charts a")).to_have_text(
+        ["Backlog over time", "A queue before and after a policy",
+         "Partners' score components"]
+    )
+    expect(page.locator("ul.arms-ledger-queries a")).to_have_count(8)
+    page.screenshot(path=artifacts / "home.png", full_page=True)
+    page.get_by_role("link", name="Queue of a platform").click()
+    expect(page.locator("h1")).to_have_text("Queue of a platform")
+    expect(page.locator("table.rows-and-columns tbody tr")).to_have_count(10)
+
+
+def test_a_table_with_its_descriptions_sorted_and_faceted(page, artifacts):
+    from playwright.sync_api import expect
+
+    page.goto("/projections/partners")
+    expect(page.locator("h1")).to_have_text("partners")
+    expect(page.locator(".metadata-description")).to_have_text(
+        "Partners with the facts in force, the three score components, score and tier "
+        "under the priority policy in force."
+    )
+    descriptions = page.locator("dl.column-descriptions")
+    expect(descriptions.locator("dt").first).to_have_text("partner")
+    expect(descriptions.locator("dd").first).to_have_text(
+        "ISO 3166-1 alpha-3 or organization code")
+    expect(descriptions.locator("dt")).to_have_count(27)
+    expect(page.locator("h3").first).to_contain_text("48 rows sorted by score descending")
+    first = page.locator("table.rows-and-columns tbody tr").first
+    expect(first.locator("td.col-partner")).to_have_text("POL")
+    expect(first.locator("td.col-score")).to_have_text("0.746")
+    page.screenshot(path=artifacts / "table-partners.png")
+    # A facet narrows the table: the one tier 1 partner.
+    page.locator(".facet-info[data-column=tier] a", has_text="1").first.click()
+    expect(page.locator("h3").first).to_contain_text("1 row where tier = 1")
+    expect(page.locator("table.rows-and-columns tbody tr")).to_have_count(1)
+
+
+def test_a_canned_query_with_a_parameter(page, artifacts):
+    from playwright.sync_api import expect
+
+    page.goto("/projections/platform_queue")
+    field = page.locator("input[name=platform]")
+    expect(field).to_have_attribute("list", "arms-ledger-platform")
+    expect(page.locator("#arms-ledger-platform option[value='f-35a']")).to_have_count(1)
+    field.fill("f-35a")
+    page.get_by_role("button", name="Run SQL").click()
+    expect(page).to_have_url("/projections/platform_queue?platform=f-35a")
+    rows = page.locator("table.rows-and-columns tbody tr")
+    expect(rows).to_have_count(10)
+    expect(rows.first.locator("td.col-case")).to_have_text("GY-D-F35")
+    expect(rows.first.locator("td.col-priority_class")).to_have_text("expedited")
+    expect(rows.nth(1).locator("td.col-case")).to_have_text("PL-D-F35")
+    expect(rows.last.locator("td.col-case")).to_have_text("SZ-D-F35")
+    expect(rows.last.locator("td.col-priority_class")).to_have_text("deferred")
+    page.screenshot(path=artifacts / "platform-queue.png")
+
+
+def test_queue_changes_in_a_date_range_with_date_fields(page):
+    from playwright.sync_api import expect
+
+    page.goto("/projections/queue_changes_between")
+    expect(page.locator("input[name=from]")).to_have_attribute("type", "date")
+    page.locator("input[name=from]").fill("2026-02-06")
+    page.locator("input[name=to]").fill("2026-02-06")
+    page.locator("input[name=platform]").fill("ah-64e")
+    page.get_by_role("button", name="Run SQL").click()
+    rows = page.locator("table.rows-and-columns tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first.locator("td.col-case")).to_have_text("PL-B-AHA")
+    expect(rows.first.locator("td.col-event_type")).to_have_text("PriorityPolicyAdopted")
+
+
+def test_the_queue_chart(page, artifacts):
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    page.get_by_role("link", name="A queue before and after a policy").click()
+    expect(page.locator("h1")).to_have_text("A queue before and after a policy")
+    chart = page.locator("figure.chart svg")
+    expect(chart).to_be_visible()
+    expect(chart).to_contain_text(
+        "F-35A Lightning II (f-35a): the queue just before and just after "
+        "america-first-2026"
+    )
+    expect(chart).to_contain_text("just before")
+    expect(chart.locator("text", has_text="SZ-D-F35 (CHE)")).to_have_count(2)
+    page.screenshot(path=artifacts / "chart-queue.png")
+    page.locator("select#chart-platform").select_option("ah-64e")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url("/-/charts/queue?policy=america-first-2026&platform=ah-64e")
+    expect(chart).to_contain_text("AH-64E Apache (ah-64e)")
+    data = page.locator("details.chart-data tbody tr")
+    expect(data.first.locator("td")).to_have_text(["PL-B-AHA", "POL", "4", "1", "up 3"])
+    expect(data.last.locator("td")).to_have_text(["EG-B-AHE", "EGY", "1", "4", "down 3"])
+
+
+@pytest.mark.parametrize("name, title", [
+    ("backlog", "Backlog over time: open cases and their value, month by month"),
+    ("scores", "Partners' scores, component by component"),
+], ids=["backlog", "scores"])
+def test_the_other_charts(page, artifacts, name, title):
+    from playwright.sync_api import expect
+
+    page.goto(f"/-/charts/{name}")
+    chart = page.locator("figure.chart svg")
+    expect(chart).to_be_visible()
+    expect(chart).to_contain_text(title)
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 500 and box["height"] > 300
+    page.screenshot(path=artifacts / f"chart-{name}.png", full_page=True)
