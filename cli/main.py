@@ -585,12 +585,12 @@ def demo(keep: Path | None) -> None:
 
 
 def _register_commands() -> None:
-    from cli import read
+    from cli import read, serve
     from cli import tlog as _tlog  # noqa: F401  (its commands join the audit group)
     from cli.typed import GROUPS
 
     read.register(cli)
-    from cli.serve import register as register_web; register_web(cli)  # noqa: E702
+    serve.register(cli)
     for group in GROUPS:
         cli.add_command(group)
 
