@@ -35,16 +35,6 @@ def _counts(conn) -> str:
     )
 
 
-def _move(before: int | None, after: int | None) -> str:
-    if before is None:
-        return "new"
-    if after is None:
-        return "left"
-    if after < before:
-        return f"up {before - after}"
-    if after > before:
-        return f"down {after - before}"
-    return "="
 
 
 def print_demo(ledger: Ledger, directory: Path) -> None:
@@ -120,7 +110,7 @@ def _print_platform(before, after, platform: str, since: datetime) -> None:
             "tier": r["tier"],
             "score": r["score"],
             "before": old.get(r["case"]),
-            "move": _move(old.get(r["case"]), r["position"]),
+            "move": queries.move(old.get(r["case"]), r["position"]),
         }
         for r in now
     ]

@@ -37,7 +37,7 @@ from ledger.errors import (
     NoLedger,
     Refused,
 )
-from ledger.note import Checkpoint, NoteError, Signer, Verifier, open_checkpoint
+from ledger.note import Checkpoint, NoteError, Signer, open_checkpoint
 from ledger.store import Pending, Recorded, StampConflict, sqlite_env
 
 FORMAT = 2  # 2: a Merkle tree and signed checkpoints (format 1 is upgraded on open)

@@ -132,8 +132,10 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
-            f"CREATE INDEX IF NOT EXISTS {self.events_table_name}_topic "
-            f"ON {self.events_table_name} (topic)",
+            (
+                f"CREATE INDEX IF NOT EXISTS {self.events_table_name}_topic "
+                f"ON {self.events_table_name} (topic)"
+            ),
             *tlog.CREATE_STATEMENTS,
         ]
 

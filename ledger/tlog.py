@@ -33,12 +33,16 @@ NODES = "tlog_nodes"
 CHECKPOINTS = "tlog_checkpoints"
 
 CREATE_STATEMENTS = [
-    f"CREATE TABLE IF NOT EXISTS {NODES} ("
-    "level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, "
-    "PRIMARY KEY (level, idx)) WITHOUT ROWID",
-    f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} ("
-    "id INTEGER PRIMARY KEY, size INTEGER NOT NULL, note TEXT NOT NULL, "
-    "verifier TEXT NOT NULL, stored_at TEXT NOT NULL, UNIQUE (size, verifier))",
+    (
+        f"CREATE TABLE IF NOT EXISTS {NODES} ("
+        "level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, "
+        "PRIMARY KEY (level, idx)) WITHOUT ROWID"
+    ),
+    (
+        f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} ("
+        "id INTEGER PRIMARY KEY, size INTEGER NOT NULL, note TEXT NOT NULL, "
+        "verifier TEXT NOT NULL, stored_at TEXT NOT NULL, UNIQUE (size, verifier))"
+    ),
 ]
 
 EXPORT_EVENTS = "events.jsonl"

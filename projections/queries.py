@@ -346,3 +346,16 @@ def flags(conn: sqlite3.Connection) -> list[dict]:
 def judged_at(conn: sqlite3.Connection) -> str | None:
     found = one(conn, "SELECT time FROM projection")
     return found["time"] if found else None
+
+
+def move(before: int | None, after: int | None) -> str:
+    """How a case's queue position changed: entered, left, up N, down N or same."""
+    if before is None:
+        return "entered"
+    if after is None:
+        return "left"
+    if after < before:
+        return f"up {before - after}"
+    if after > before:
+        return f"down {after - before}"
+    return "same"

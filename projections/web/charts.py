@@ -240,21 +240,11 @@ def queue_comparison(
             "partner": partners.get(case),
             "before": was,
             "after": now,
-            "move": _move(was, now),
+            "move": queries.move(was, now),
         })
     return out
 
 
-def _move(before: int | None, after: int | None) -> str:
-    if before is None:
-        return "entered"
-    if after is None:
-        return "left"
-    if after < before:
-        return f"up {before - after}"
-    if after > before:
-        return f"down {after - before}"
-    return "same"
 
 
 def queue_choices(conn: sqlite3.Connection, position: int) -> list[dict[str, Any]]:

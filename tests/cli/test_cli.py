@@ -7,23 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from cli.main import cli
 from ledger import events as ev
 from tests.histories import EVERY_TYPE, jsonl
-
-
-@pytest.fixture
-def run(ledger_dir: Path, monkeypatch):
-    monkeypatch.setenv("ARMS_LEDGER", str(ledger_dir))
-    monkeypatch.delenv("ARMS_LEDGER_ACTOR", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None):
-        return runner.invoke(cli, list(args), input=input)
-
-    return invoke
 
 
 @pytest.fixture

@@ -16,14 +16,12 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from cli.main import cli
 from ledger import events as ev
 from ledger import merkle, tlog
 from ledger.note import Checkpoint, Signer, Verifier, open_checkpoint
@@ -34,18 +32,6 @@ N = len(EVERY_TYPE)
 DASH = "\u2014"
 EMPTY_ROOT = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # SHA-256 of nothing
 TIME = r"\d+\.\d\d"
-
-
-@pytest.fixture
-def run(ledger_dir: Path, monkeypatch):
-    monkeypatch.setenv("ARMS_LEDGER", str(ledger_dir))
-    monkeypatch.delenv("ARMS_LEDGER_ACTOR", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None):
-        return runner.invoke(cli, list(args), input=input)
-
-    return invoke
 
 
 @pytest.fixture

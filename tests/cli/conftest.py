@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+
+
+@pytest.fixture
+def run(ledger_dir: Path, monkeypatch):
+    """Invoke ``arms-ledger`` on the test's own ledger (through $ARMS_LEDGER)."""
+    monkeypatch.setenv("ARMS_LEDGER", str(ledger_dir))
+    monkeypatch.delenv("ARMS_LEDGER_ACTOR", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(cli, list(args), input=input)
+
+    return invoke
