@@ -133,15 +133,23 @@ def _read_export(
     return tlog.read_export(directory, verifier, trusted[0] if trusted else None)
 
 
-def _replicate(
-    export: tlog.Export, path: Path, origin: str | None, checkpoints: str = "append"
+def _verified_replica(
+    directory: Path,
+    key: str | None,
+    trusted_checkpoint: Path | None,
+    path: Path,
+    origin: str | None = None,
+    checkpoints: str = "append",
 ) -> Ledger:
-    """A new ledger at ``path`` holding the export's events and checkpoint; on failure
-    nothing is left there."""
+    """Check the export in ``directory``, then make a new ledger at ``path`` holding its
+    events and checkpoint, with its read models built; on failure nothing is left there."""
+    export = _read_export(directory, key, trusted_checkpoint)
+    _say_verified(export, trusted_checkpoint)
     existed = path.exists()
     ledger = create(path, origin=origin, checkpoints=checkpoints)  # path is new or empty
     try:
         ledger.import_export(export)
+        engine.live(ledger, path).close()
     except BaseException:
         ledger.close()
         shutil.rmtree(path, ignore_errors=True)
@@ -195,14 +203,8 @@ def verify_export_command(
       arms-ledger --ledger ./export/replica queue f-35a
     """
     started = time.perf_counter()
-    export = _read_export(directory, key, trusted_checkpoint)
-    _say_verified(export, trusted_checkpoint)
     path = into if into is not None else directory / "replica"
-    ledger = _replicate(export, path, None)
-    try:
-        engine.live(ledger, path).close()
-    finally:
-        ledger.close()
+    _verified_replica(directory, key, trusted_checkpoint, path).close()
     click.echo(
         f"Rebuilt the read models from the export into {path}; query them with "
         f"`arms-ledger --ledger {path} queue`."
@@ -218,13 +220,10 @@ def init_from_export(
     origin: str | None,
     checkpoints: str,
 ) -> None:
-    export = _read_export(directory, key, trusted)
-    _say_verified(export, trusted)
-    ledger = _replicate(export, env.path, origin, checkpoints)
+    ledger = _verified_replica(directory, key, trusted, env.path, origin, checkpoints)
     try:
-        engine.live(ledger, env.path).close()
         click.echo(
-            f"Created a replica at {env.path} with {export.checkpoint.size:,} events.\n"
+            f"Created a replica at {env.path} with {ledger.tree_size():,} events.\n"
             f"Its own verifier key: {tlog.check_signer(ledger.signer).verifier}"
         )
     finally:

@@ -260,9 +260,9 @@ class Ledger(Application[str]):
         """The newest checkpoint signed by this ledger's key, signing one if none covers
         the whole log."""
         signer = tlog.check_signer(self.signer)
-        mine = [c for c in self.checkpoints() if c.verifier == str(signer.verifier)]
-        if mine and mine[-1].size == self.tree_size():
-            note = mine[-1].note
+        mine = self.recorder.latest_checkpoint(str(signer.verifier))
+        if mine is not None and mine.size == self.tree_size():
+            note = mine.note
         else:
             note = self.sign_checkpoint()
         return note, open_checkpoint(note, signer.verifier)

@@ -194,6 +194,10 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             return self.tree.checkpoints(c)
 
+    def latest_checkpoint(self, verifier: str) -> tlog.StoredCheckpoint | None:
+        with self.datastore.transaction(commit=False) as c:
+            return self.tree.latest_checkpoint(c, verifier)
+
     def extend_tree(self) -> int:
         """Add the events the tree lacks (a ledger from before the tree); returns how many."""
         with self.datastore.transaction(commit=True) as c:

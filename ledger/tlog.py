@@ -148,6 +148,15 @@ class StoredTree:
         c.execute(f"SELECT id, size, note, verifier FROM {CHECKPOINTS} ORDER BY id")
         return [StoredCheckpoint(*row) for row in c.fetchall()]
 
+    def latest_checkpoint(self, c: Any, verifier: str) -> StoredCheckpoint | None:
+        c.execute(
+            f"SELECT id, size, note, verifier FROM {CHECKPOINTS} WHERE verifier = {self.p} "
+            "ORDER BY id DESC LIMIT 1",
+            (verifier,),
+        )
+        row = c.fetchone()
+        return None if row is None else StoredCheckpoint(*row)
+
 
 class StoredCheckpoint(NamedTuple):
     id: int
