@@ -21,7 +21,7 @@ from eventsourcing.persistence import PersistenceError
 from cli.output import dumps, output_options, write_rows
 from cli.read import parse_time
 from ledger import events as ev
-from ledger.application import CHECKPOINT_POLICIES, Ledger, create, open_ledger
+from ledger.application import CHECKPOINT_POLICIES, Ledger, create, open_ledger, store_url
 from ledger.clock import parse_instant
 from ledger.decision import Stream as StreamState
 from ledger.decision import describe, evolve
@@ -53,16 +53,30 @@ class LedgerGroup(click.Group):
 
 
 class Env:
-    """What every command shares: where the ledger is, opened on first use."""
+    """What every command shares: where the ledger is, opened on first use.
 
-    def __init__(self, path: Path):
+    ``store`` is where a ledger created by this command keeps its events (``None``: the
+    default); an existing ledger keeps the store it was created with, and a ``--store``
+    given on the command line must name that one.
+    """
+
+    def __init__(self, path: Path, store: str | None = None, store_given: bool = False):
         self.path = path
+        self.store = store
+        self.store_given = store_given
         self._ledger: Ledger | None = None
 
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            self._ledger = open_ledger(self.path)
+            ledger = open_ledger(self.path)
+            if self.store_given and self.store and store_url(self.store) != ledger.store:
+                ledger.close()
+                raise LedgerError(
+                    f"the ledger at {self.path} keeps its events in {ledger.store}, not "
+                    f"{self.store}; --store chooses the store of a new ledger (init, demo)"
+                )
+            self._ledger = ledger
         return self._ledger
 
     def close(self) -> None:
@@ -92,8 +106,16 @@ pass_env = click.make_pass_decorator(Env)
     show_default="$ARMS_LEDGER, else ~/.local/share/arms-ledger",
     help="The ledger's directory.",
 )
+@click.option(
+    "--store",
+    envvar="ARMS_LEDGER_STORE",
+    metavar="sqlite|URL",
+    show_default="$ARMS_LEDGER_STORE, else sqlite",
+    help="Where a new ledger keeps its events: sqlite (events.db in its directory) or "
+    "postgresql://user@host:5432/dbname[?schema=NAME], shared by many writers.",
+)
 @click.pass_context
-def cli(ctx: click.Context, ledger_path: Path) -> None:
+def cli(ctx: click.Context, ledger_path: Path, store: str | None) -> None:
     """An event-sourced ledger of U.S. arms-transfer decisions.
 
     Every partner update, case filing, catalog change and reprioritization is an
@@ -106,7 +128,8 @@ def cli(ctx: click.Context, ledger_path: Path) -> None:
       arms-ledger append events.jsonl       # append JSON Lines, all or nothing
       arms-ledger log --type HoldPlaced     # read the log
     """
-    env = Env(ledger_path)
+    given = ctx.get_parameter_source("store") == click.core.ParameterSource.COMMANDLINE
+    env = Env(ledger_path, store, given)
     ctx.obj = env
     ctx.call_on_close(env.close)
 
@@ -157,10 +180,17 @@ def init(
 
         init_from_export(env, from_export, key, trusted_checkpoint, origin, checkpoints)
         return
-    ledger = create(env.path, origin=origin, checkpoints=checkpoints)
+    ledger = create(env.path, origin=origin, checkpoints=checkpoints, store=env.store)
     verifier = ledger.signer.verifier if ledger.signer else None
+    events = ledger.head()
     ledger.close()
-    click.echo(f"Created an empty ledger at {env.path}")
+    if events:
+        click.echo(
+            f"Created a ledger at {env.path} on the shared log at {ledger.store}: "
+            f"{events:,} events; this directory signs checkpoints with its own key"
+        )
+    else:
+        click.echo(f"Created an empty ledger at {env.path}")
     click.echo(f"Verifier key: {verifier}")
 
 
@@ -540,7 +570,8 @@ def load_history(ledger: Ledger, path: Path) -> int:
     type=click.Path(file_okay=False, path_type=Path),
     help="Build the demo ledger here (a new directory) and keep it.",
 )
-def demo(keep: Path | None) -> None:
+@pass_env
+def demo(env: Env, keep: Path | None) -> None:
     """Build the fixture scenario into a fresh ledger; show contested queues just before
     and after E.O. 14383, who moved and why, and the oversight flags.
 
@@ -555,7 +586,7 @@ def demo(keep: Path | None) -> None:
     else:
         path = keep
     try:
-        ledger = create(path, origin=DEMO_ORIGIN)
+        ledger = create(path, origin=DEMO_ORIGIN, store=env.store)
         started = time.perf_counter()
         count = load_history(ledger, SCENARIO)
         click.echo(f"Loaded {count} events from fixtures/scenario.jsonl.")

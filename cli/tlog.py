@@ -140,13 +140,17 @@ def _verified_replica(
     path: Path,
     origin: str | None = None,
     checkpoints: str = "append",
+    store: str | None = "sqlite",
 ) -> Ledger:
     """Check the export in ``directory``, then make a new ledger at ``path`` holding its
-    events and checkpoint, with its read models built; on failure nothing is left there."""
+    events and checkpoint, with its read models built; on failure nothing is left there.
+
+    A replica made only to check an export is a local SQLite ledger; ``init
+    --from-export`` passes the store chosen for the new ledger."""
     export = _read_export(directory, key, trusted_checkpoint)
     _say_verified(export, trusted_checkpoint)
     existed = path.exists()
-    ledger = create(path, origin=origin, checkpoints=checkpoints)  # path is new or empty
+    ledger = create(path, origin, checkpoints, store)  # path is new or empty
     try:
         ledger.import_export(export)
         engine.live(ledger, path).close()
@@ -220,7 +224,9 @@ def init_from_export(
     origin: str | None,
     checkpoints: str,
 ) -> None:
-    ledger = _verified_replica(directory, key, trusted, env.path, origin, checkpoints)
+    ledger = _verified_replica(
+        directory, key, trusted, env.path, origin, checkpoints, env.store
+    )
     try:
         click.echo(
             f"Created a replica at {env.path} with {ledger.tree_size():,} events.\n"

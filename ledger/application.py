@@ -23,6 +23,7 @@ from ledger.clock import MICROSECOND, format_instant, now
 from ledger.decision import (
     MemoryWorld,
     Stream,
+    StreamCache,
     decide,
     evolve,
     find_duplicate,
@@ -63,6 +64,7 @@ class Ledger(Application[str]):
     """An eventsourcing Application over the ledger's event store."""
 
     name = "Ledger"
+    store = "sqlite"  # or the PostgreSQL URL (ledger.json's "store")
 
     def __init__(
         self, env: dict[str, str], signer: Signer | None = None, checkpoints: str = "manual"
@@ -147,7 +149,28 @@ class Ledger(Application[str]):
 
         ``progress(n)`` is called after every 1,000 events decided.
         """
-        world = MemoryWorld(self.load_stream, self._load_thresholds)
+        world = MemoryWorld(self.load_stream, self._load_thresholds, self._prefetch)
+        try:
+            pending, skipped = self._decide_batch(world, events, stamp, explicit_stamps, progress)
+        finally:
+            self._prefetched().clear()
+        if not pending:
+            return AppendResult([], skipped)
+        processing = ProcessingEvent[str]()
+        processing.events.extend(pending)  # skips save()'s per-object Protocol checks
+        processing.saved_kwargs["restamp"] = not explicit_stamps
+        recordings = self._record(processing)
+        return AppendResult([r.notification.id for r in recordings], skipped)
+
+    @staticmethod
+    def _decide_batch(
+        world: MemoryWorld,
+        events: Sequence[ev.Event],
+        stamp: Callable[[int, ev.Event], datetime],
+        explicit_stamps: bool,
+        progress: Callable[[int], None] | None,
+    ) -> tuple[list[Pending], list[Skipped]]:
+        world.prefetch_batch(events)
         pending: list[Pending] = []
         skipped: list[Skipped] = []
         for index, raw in enumerate(events):
@@ -168,25 +191,100 @@ class Ledger(Application[str]):
             pending.append(Pending(event.stream, stream.version + 1, event))
             if progress is not None and index % 1000 == 999:
                 progress(1000)
-        if not pending:
-            return AppendResult([], skipped)
-        processing = ProcessingEvent[str]()
-        processing.events.extend(pending)  # skips save()'s per-object Protocol checks
-        processing.saved_kwargs["restamp"] = not explicit_stamps
-        recordings = self._record(processing)
-        return AppendResult([r.notification.id for r in recordings], skipped)
+        return pending, skipped
 
     # --- reading -------------------------------------------------------------------
 
     def load_stream(self, key: str, version: int | None = None) -> Stream:
         """A stream's state folded from the store, at ``version`` if given."""
+        if version is None:
+            found = self._prefetched().get(key)
+            return self._load_streams([key])[key] if found is None else found
+        return self._fold_stream(key, version)
+
+    def _fold_stream(self, key: str, version: int | None = None) -> Stream:
         state = Stream(key)
         for recorded in self.events.get(key, lte=version):
             state = evolve(state, recorded.event)
         return state
 
     def _load_thresholds(self) -> list[ev.NotificationThresholdsSet]:
-        return [r.event for r in self.read(types=("NotificationThresholdsSet",))]
+        """Every NotificationThresholdsSet in log order; only those after the last one
+        seen are read (they are few, and the log only grows)."""
+        cache = self._write_cache()
+        known = cache.thresholds
+        after = known[-1][0] if known else 0
+        for r in self.read(after=after, types=("NotificationThresholdsSet",)):
+            known.append((r.position, r.event))
+        return [event for _, event in known]
+
+    # Streams for decisions: one query per batch, and a bounded cache of stream states
+    # as read from the store. A cached state is a prefix of its stream's history (events
+    # are never changed or removed), so a batch reads every stream it needs again but
+    # decodes and folds only the events after the cached version: exactly the state the
+    # store holds, as if it had been folded from the start.
+
+    def _write_cache(self) -> StreamCache:
+        cache = self.__dict__.get("_write_path_cache")
+        if cache is None:
+            cache = self.__dict__["_write_path_cache"] = StreamCache()
+        return cache
+
+    def _prefetched(self) -> dict[str, Stream]:
+        """The streams read ahead for the batch this thread is deciding."""
+        local = self.__dict__.get("_write_path_local")
+        if local is None:
+            import threading
+
+            local = self.__dict__["_write_path_local"] = threading.local()
+        found = getattr(local, "streams", None)
+        if found is None:
+            found = local.streams = {}
+        return found
+
+    def _prefetch(self, keys: list[str]) -> None:
+        """Read ahead the streams a batch will ask ``load_stream`` for, in one query."""
+        prefetched = self._prefetched()
+        wanted = [key for key in dict.fromkeys(keys) if key not in prefetched]
+        if wanted:
+            prefetched.update(self._load_streams(wanted))
+
+    def _load_streams(self, keys: list[str]) -> dict[str, Stream]:
+        """The current state of each stream in ``keys``, read in one transaction."""
+        from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+        select = getattr(self.recorder, "select_streams", None)
+        if select is None:
+            if not isinstance(self.recorder, SQLiteApplicationRecorder):
+                return {key: self._fold_stream(key) for key in keys}
+            select = self._select_sqlite_streams
+        cache = self._write_cache()
+        streams = {key: cache.get(key) for key in keys}
+        decode = ev.decoder.decode
+        for key, version, state in select(keys):
+            stream = streams[key]
+            if version > stream.version:
+                streams[key] = evolve(stream, decode(state))
+        cache.put(streams)
+        return streams
+
+    def _select_sqlite_streams(self, keys: Sequence[str]) -> list[tuple[str, int, bytes]]:
+        """(stream, version, state) of every event of ``keys``, by stream and version."""
+        recorder = self.recorder
+        rows: list[tuple[str, int, bytes]] = []
+        with recorder.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            for i in range(0, len(keys), 500):  # SQLite allows 32,766 parameters
+                chunk = keys[i : i + 500]
+                cursor.execute(
+                    "SELECT originator_id, originator_version, state "
+                    f"FROM {recorder.events_table_name} "
+                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
+                    "ORDER BY originator_id, originator_version",
+                    chunk,
+                )
+                rows.extend(cursor.fetchall())
+        return rows
 
     def read(
         self,
@@ -335,11 +433,45 @@ def _write_keys(path: Path, signer: Signer) -> None:
     (path / VERIFIER_KEY).write_text(f"{signer.verifier}\n")
 
 
-def create(path: Path, origin: str | None = None, checkpoints: str = "append") -> Ledger:
-    """Make a new, empty ledger in directory ``path``, with a new signing key.
+def default_store() -> str:
+    """Where new ledgers keep their events: ``$ARMS_LEDGER_STORE``, else ``sqlite``."""
+    return os.environ.get("ARMS_LEDGER_STORE") or "sqlite"
+
+
+def store_url(store: str) -> str:
+    """The store as saved in ledger.json: ``sqlite`` or a PostgreSQL URL."""
+    if store == "sqlite":
+        return store
+    from ledger.postgres import Location  # psycopg only when it is needed
+
+    return Location(store).url
+
+
+def _store_env(path: Path, store: str, *, new: bool) -> dict[str, str]:
+    """eventsourcing's settings for the store; a PostgreSQL server is reached first, so
+    that a wrong URL or a stopped server is one clear error."""
+    if store == "sqlite":
+        return sqlite_env(str(path / EVENTS_DB))
+    from ledger.postgres import Location
+
+    location = Location(store)
+    location.check()
+    return location.env(create_tables=new)
+
+
+def create(
+    path: Path,
+    origin: str | None = None,
+    checkpoints: str = "append",
+    store: str | None = None,
+) -> Ledger:
+    """Make a new ledger in directory ``path``, with a new signing key.
 
     ``origin`` names the log in its checkpoints (and its key); ``checkpoints`` is
-    ``append`` (sign one after every append) or ``manual``.
+    ``append`` (sign one after every append) or ``manual``; ``store`` is ``sqlite``
+    (``events.db`` in ``path``) or a ``postgresql://`` URL, by default
+    ``default_store()``. A PostgreSQL store may already hold a log: the new directory
+    then shares it, signing checkpoints with its own key.
     """
     if (path / META_FILE).exists():
         raise LedgerError(f"there is already a ledger at {path}")
@@ -349,18 +481,23 @@ def create(path: Path, origin: str | None = None, checkpoints: str = "append") -
         signer = Signer.generate(default_origin() if origin is None else origin)
     except NoteError as error:
         raise LedgerError(f"origin: {error}") from None
+    store = store_url(default_store() if store is None else store)
     _check_new_directory(path)
+    env = _store_env(path, store, new=True)
     path.mkdir(parents=True, exist_ok=True)
+    app = Ledger(env, signer, checkpoints)
+    app.store = store
     _write_keys(path, signer)
-    app = Ledger(sqlite_env(str(path / EVENTS_DB)), signer, checkpoints)
-    _write_meta(path, signer.name, checkpoints, format_instant(now()))
+    _write_meta(path, signer.name, checkpoints, format_instant(now()), store)
     return app
 
 
-def _write_meta(path: Path, origin: str, checkpoints: str, created_at: str) -> None:
+def _write_meta(
+    path: Path, origin: str, checkpoints: str, created_at: str, store: str = "sqlite"
+) -> None:
     meta = {
         "format": FORMAT,
-        "store": "sqlite",
+        "store": store,
         "created_at": created_at,
         "origin": origin,
         "checkpoints": checkpoints,
@@ -387,7 +524,10 @@ def open_ledger(path: Path) -> Ledger:
             f"{path} has ledger format {info.get('format')!r}; this version reads "
             f"format {FORMAT}"
         )
-    return Ledger(sqlite_env(str(path / EVENTS_DB)), _read_signer(path), info["checkpoints"])
+    store = info.get("store", "sqlite")
+    app = Ledger(_store_env(path, store, new=False), _read_signer(path), info["checkpoints"])
+    app.store = store
+    return app
 
 
 def _read_signer(path: Path) -> Signer | None:

@@ -114,20 +114,108 @@ def after_head(
     return restamped
 
 
-class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
-    """The library's SQLite recorder, plus what the ledger needs of its store.
+class LogRecorder:
+    """What the ledger needs of its store beyond the library's recorder, on any engine.
+
+    A recorder class mixes this in and gives ``_tx(commit)``, a transaction yielding a
+    DB-API cursor whose rows index by position, and ``tree``, the SQL of the Merkle tree
+    in its dialect. Its insert extends the tree in the same transaction as the events and
+    signs a checkpoint of every append when ``signer`` is set.
+    """
+
+    tree: tlog.StoredTree
+    signer: Signer | None = None
+    events_table: str  # as written in SQL (schema-qualified on PostgreSQL)
+    position_column: str  # the log position: rowid (SQLite), notification_id (PostgreSQL)
+
+    def _tx(self, *, commit: bool) -> Any:
+        raise NotImplementedError
+
+    def _extend_and_sign(self, c: Any, positions: Sequence[int], states: Sequence[bytes]) -> None:
+        tree = self.tree.extend(c, positions, states)
+        if self.signer is not None:
+            self._sign(c, self.signer, tree.size, tree.root())
+
+    def _last_stamp(self, c: Any) -> str | None:
+        c.execute(
+            f"SELECT state FROM {self.events_table} "
+            f"ORDER BY {self.position_column} DESC LIMIT 1"
+        )
+        row = c.fetchone()
+        return None if row is None else recorded_at_of(bytes(row[0]))
+
+    def _sign(self, c: Any, signer: Signer, size: int, root: bytes) -> str:
+        note = signer.sign(Checkpoint(signer.name, size, root).text())
+        self.tree.store_checkpoint(c, note, size, signer.verifier)
+        return note
+
+    def sign_checkpoint(self, signer: Signer) -> str:
+        """Sign and store a checkpoint of the log as it is now; returns the note."""
+        with self._tx(commit=True) as c:
+            size = self.tree.size(c)
+            root = merkle.root_from(size, self.tree.nodes(c, merkle.frontier_nodes(size)))
+            return self._sign(c, signer, size, root)
+
+    def store_checkpoint(self, note: str, size: int, verifier: Any) -> None:
+        with self._tx(commit=True) as c:
+            self.tree.store_checkpoint(c, note, size, verifier)
+
+    def tree_size(self) -> int:
+        with self._tx(commit=False) as c:
+            return self.tree.size(c)
+
+    def tree_nodes(self, wanted: Sequence[Node]) -> dict[Node, bytes]:
+        with self._tx(commit=False) as c:
+            return self.tree.nodes(c, wanted)
+
+    def checkpoints(self) -> list[tlog.StoredCheckpoint]:
+        with self._tx(commit=False) as c:
+            return self.tree.checkpoints(c)
+
+    def latest_checkpoint(self, verifier: str) -> tlog.StoredCheckpoint | None:
+        with self._tx(commit=False) as c:
+            return self.tree.latest_checkpoint(c, verifier)
+
+    def last_recorded_at(self) -> str | None:
+        with self._tx(commit=False) as c:
+            return self._last_stamp(c)
+
+    def select_stream(self, originator_id: str) -> list[Notification]:
+        """One stream's events, oldest first, with their log positions."""
+        with self._tx(commit=False) as c:
+            c.execute(
+                f"SELECT {self.position_column}, originator_id, originator_version, topic, "
+                f"state FROM {self.events_table} WHERE originator_id = {self.tree.p} "
+                "ORDER BY originator_version",
+                (originator_id,),
+            )
+            return [
+                Notification(
+                    id=row[0],
+                    originator_id=row[1],
+                    originator_version=row[2],
+                    topic=row[3],
+                    state=bytes(row[4]),
+                )
+                for row in c.fetchall()
+            ]
+
+
+class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
+    """The library's SQLite recorder, plus ``LogRecorder`` and:
 
     - an index on ``topic``, so the thresholds in force and ``log --type`` read only
       their own events;
     - ``recorded_at`` strictly increasing: the write lock is taken before the last
-      stamp is read, and the batch follows it (``after_head``);
-    - one stream's events with their log positions;
-    - the Merkle tree of the log (``ledger.tlog``), extended in the same transaction as
-      the events, and a signed checkpoint of every append when ``signer`` is set.
+      stamp is read, and the batch follows it (``after_head``).
     """
 
     tree = tlog.StoredTree("?")
-    signer: Signer | None = None
+    position_column = "rowid"
+
+    @property
+    def events_table(self) -> str:
+        return self.events_table_name
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -138,6 +226,9 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             ),
             *tlog.CREATE_STATEMENTS,
         ]
+
+    def _tx(self, *, commit: bool) -> Any:
+        return self.datastore.transaction(commit=commit)
 
     def _insert_events(
         self,
@@ -150,53 +241,11 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         # A write that changes nothing takes the write lock now, so the last stamp read
         # next cannot be overtaken before this batch commits.
         c.execute(f"UPDATE {self.events_table_name} SET topic = topic WHERE rowid = 0")
-        c.execute(
-            f"SELECT state FROM {self.events_table_name} ORDER BY rowid DESC LIMIT 1"
-        )
-        row = c.fetchone()
-        stored_events = after_head(
-            stored_events, None if row is None else recorded_at_of(row[0]), restamp=restamp
-        )
+        stored_events = after_head(stored_events, self._last_stamp(c), restamp=restamp)
         positions = super()._insert_events(c, stored_events, **kwargs)
         assert positions is not None
-        tree = self.tree.extend(c, positions, [s.state for s in stored_events])
-        if self.signer is not None:
-            self._sign(c, self.signer, tree.size, tree.root())
+        self._extend_and_sign(c, positions, [s.state for s in stored_events])
         return positions
-
-    # --- the transparency log ---------------------------------------------------------
-
-    def _sign(self, c: SQLiteCursor, signer: Signer, size: int, root: bytes) -> str:
-        note = signer.sign(Checkpoint(signer.name, size, root).text())
-        self.tree.store_checkpoint(c, note, size, signer.verifier)
-        return note
-
-    def sign_checkpoint(self, signer: Signer) -> str:
-        """Sign and store a checkpoint of the log as it is now; returns the note."""
-        with self.datastore.transaction(commit=True) as c:
-            size = self.tree.size(c)
-            root = merkle.root_from(size, self.tree.nodes(c, merkle.frontier_nodes(size)))
-            return self._sign(c, signer, size, root)
-
-    def store_checkpoint(self, note: str, size: int, verifier: Any) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            self.tree.store_checkpoint(c, note, size, verifier)
-
-    def tree_size(self) -> int:
-        with self.datastore.transaction(commit=False) as c:
-            return self.tree.size(c)
-
-    def tree_nodes(self, wanted: Sequence[Node]) -> dict[Node, bytes]:
-        with self.datastore.transaction(commit=False) as c:
-            return self.tree.nodes(c, wanted)
-
-    def checkpoints(self) -> list[tlog.StoredCheckpoint]:
-        with self.datastore.transaction(commit=False) as c:
-            return self.tree.checkpoints(c)
-
-    def latest_checkpoint(self, verifier: str) -> tlog.StoredCheckpoint | None:
-        with self.datastore.transaction(commit=False) as c:
-            return self.tree.latest_checkpoint(c, verifier)
 
     def extend_tree(self) -> int:
         """Add the events the tree lacks (a ledger from before the tree); returns how many."""
@@ -218,32 +267,6 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             yield _SQLiteLog(c.sqlite_cursor.connection, self.events_table_name, self.tree)
 
-    def last_recorded_at(self) -> str | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT state FROM {self.events_table_name} ORDER BY rowid DESC LIMIT 1"
-            )
-            row = c.fetchone()
-        return None if row is None else recorded_at_of(row[0])
-
-    def select_stream(self, originator_id: str) -> list[Notification]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT rowid, * FROM {self.events_table_name} WHERE originator_id = ? "
-                "ORDER BY originator_version",
-                (originator_id,),
-            )
-            return [
-                Notification(
-                    id=row["rowid"],
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=row["state"],
-                )
-                for row in c.fetchall()
-            ]
-
 
 class _SQLiteLog:
     """A ``tlog.LogSource`` over one SQLite read transaction (one snapshot)."""
@@ -263,7 +286,8 @@ class _SQLiteLog:
 
     def level(self, level: int) -> Iterator[tuple[int, bytes]]:
         cursor = self.conn.execute(
-            f"SELECT idx, hash FROM {tlog.NODES} WHERE level = ? ORDER BY idx", (level,)
+            f"SELECT idx, hash FROM {self.tree.nodes_table} WHERE level = ? ORDER BY idx",
+            (level,),
         )
         return ((idx, bytes(h)) for idx, h in cursor)
 

@@ -82,14 +82,17 @@ def state_of(line: bytes, position: int) -> bytes:
 class StoredTree:
     """The SQL of the tree and checkpoint tables, over a DB-API cursor.
 
-    ``param`` is the driver's placeholder (``?`` for sqlite3).
+    ``param`` is the driver's placeholder (``?`` for sqlite3, ``%s`` for psycopg);
+    ``schema`` qualifies the table names (PostgreSQL).
     """
 
-    def __init__(self, param: str = "?"):
+    def __init__(self, param: str = "?", schema: str = ""):
         self.p = param
+        self.nodes_table = f"{schema}.{NODES}" if schema else NODES
+        self.checkpoints_table = f"{schema}.{CHECKPOINTS}" if schema else CHECKPOINTS
 
     def size(self, c: Any) -> int:
-        c.execute(f"SELECT idx FROM {NODES} WHERE level = 0 ORDER BY idx DESC LIMIT 1")
+        c.execute(f"SELECT idx FROM {self.nodes_table} WHERE level = 0 ORDER BY idx DESC LIMIT 1")
         row = c.fetchone()
         return 0 if row is None else row[0] + 1
 
@@ -99,7 +102,7 @@ class StoredTree:
         # OR of primary-key lookups: SQLite scans the table for (level, idx) IN (VALUES …)
         where = " OR ".join([f"(level = {self.p} AND idx = {self.p})"] * len(wanted))
         c.execute(
-            f"SELECT level, idx, hash FROM {NODES} WHERE {where}",
+            f"SELECT level, idx, hash FROM {self.nodes_table} WHERE {where}",
             [x for n in wanted for x in n],
         )
         found = {Node(row[0], row[1]): bytes(row[2]) for row in c.fetchall()}
@@ -131,7 +134,7 @@ class StoredTree:
         for position, state in zip(positions, states, strict=True):
             rows.extend(builder.add(merkle.leaf_hash(leaf_line(position, state))))
         c.executemany(
-            f"INSERT INTO {NODES} (level, idx, hash) VALUES ({self.p}, {self.p}, {self.p})",
+            f"INSERT INTO {self.nodes_table} (level, idx, hash) VALUES ({self.p}, {self.p}, {self.p})",
             rows,
         )
         return builder
@@ -139,18 +142,18 @@ class StoredTree:
     def store_checkpoint(self, c: Any, note: str, size: int, verifier: Verifier) -> None:
         p = self.p
         c.execute(
-            f"INSERT INTO {CHECKPOINTS} (size, note, verifier, stored_at) "
+            f"INSERT INTO {self.checkpoints_table} (size, note, verifier, stored_at) "
             f"VALUES ({p}, {p}, {p}, {p}) ON CONFLICT (size, verifier) DO NOTHING",
             (size, note, str(verifier), format_instant(now())),
         )
 
     def checkpoints(self, c: Any) -> list[StoredCheckpoint]:
-        c.execute(f"SELECT id, size, note, verifier FROM {CHECKPOINTS} ORDER BY id")
+        c.execute(f"SELECT id, size, note, verifier FROM {self.checkpoints_table} ORDER BY id")
         return [StoredCheckpoint(*row) for row in c.fetchall()]
 
     def latest_checkpoint(self, c: Any, verifier: str) -> StoredCheckpoint | None:
         c.execute(
-            f"SELECT id, size, note, verifier FROM {CHECKPOINTS} WHERE verifier = {self.p} "
+            f"SELECT id, size, note, verifier FROM {self.checkpoints_table} WHERE verifier = {self.p} "
             "ORDER BY id DESC LIMIT 1",
             (verifier,),
         )

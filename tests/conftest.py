@@ -6,10 +6,18 @@ from pathlib import Path
 import pytest
 
 from ledger.application import Ledger, create
+from tests import stores
+
+
+@pytest.fixture(params=stores.STORES)
+def store(request) -> Iterator[str]:
+    """Run the test once per event store (see tests/stores.py)."""
+    with stores.using(request.param):
+        yield request.param
 
 
 @pytest.fixture
-def ledger_dir(tmp_path: Path) -> Path:
+def ledger_dir(tmp_path: Path, store: str) -> Path:
     return tmp_path / "ledger"
 
 
@@ -18,3 +26,7 @@ def ledger(ledger_dir: Path) -> Iterator[Ledger]:
     app = create(ledger_dir)
     yield app
     app.close()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    stores.drop_schemas()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from ledger import events as ev
 from tests.histories import EVERY_TYPE, jsonl
+from tests.stores import raw
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def initialized(run):
 
 
 def count(ledger_dir: Path) -> int:
-    with sqlite3.connect(ledger_dir / "events.db") as db:
+    with raw(ledger_dir) as db:
         return db.execute("SELECT count(*) FROM stored_events").fetchone()[0]
 
 

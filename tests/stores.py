@@ -1,0 +1,142 @@
+"""The event stores the suite runs against: SQLite always, PostgreSQL when reachable.
+
+Every test that makes a ledger takes the ``store`` fixture (through ``ledger_dir``, or a
+module's ``pytestmark``) and so runs once per store. On PostgreSQL each ledger the test
+creates, through the library or the CLI, gets a schema of its own in the database named
+by ``$ARMS_LEDGER_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``);
+the schemas are dropped when the session ends. Where no server answers, the PostgreSQL
+runs are skipped with the reason, unless ``$ARMS_LEDGER_REQUIRE_PG`` is set (CI sets it):
+then they fail.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from ledger import application
+
+STORES = ("sqlite", "postgresql")
+PG_URL = os.environ.get("ARMS_LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+SCHEMA_PREFIX = "t_"
+created: list[str] = []
+
+
+@functools.cache
+def pg_unavailable() -> str | None:
+    """Why PostgreSQL cannot be used here, or None."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg is not installed (pip install -e '.[test]')"
+    from ledger.errors import LedgerError
+    from ledger.postgres import Location
+
+    try:
+        Location(PG_URL).check()
+    except LedgerError as error:
+        return f"{error} (set ARMS_LEDGER_TEST_PG to a reachable database)"
+    return None
+
+
+def new_pg_store() -> str:
+    """A PostgreSQL store URL of a schema no other ledger uses."""
+    name = f"{SCHEMA_PREFIX}{uuid.uuid4().hex[:20]}"
+    created.append(name)
+    return f"{PG_URL}?schema={name}"
+
+
+@contextmanager
+def using(store: str) -> Iterator[None]:
+    """New ledgers made in this block (by ``create`` or ``arms-ledger init``) use
+    ``store``; subprocesses get one PostgreSQL schema through $ARMS_LEDGER_STORE."""
+    with pytest.MonkeyPatch.context() as mp:
+        if store == "sqlite":
+            mp.delenv("ARMS_LEDGER_STORE", raising=False)
+        else:
+            reason = pg_unavailable()
+            if reason is not None:
+                if os.environ.get("ARMS_LEDGER_REQUIRE_PG"):
+                    pytest.fail(f"ARMS_LEDGER_REQUIRE_PG is set but {reason}")
+                pytest.skip(reason)
+            mp.setattr(application, "default_store", new_pg_store)
+            mp.setenv("ARMS_LEDGER_STORE", new_pg_store())
+        yield
+
+
+def drop_schemas() -> None:
+    if not created or pg_unavailable() is not None:
+        return
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    from ledger.postgres import Location
+
+    location = Location(PG_URL)
+    with psycopg.connect(
+        host=location.host, port=location.port, user=location.user,
+        dbname=location.dbname, autocommit=True,
+    ) as conn:
+        for name in created:
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(name)))
+    created.clear()
+
+
+# --- the store behind a ledger's back ----------------------------------------------------
+
+
+class Raw:
+    """A connection to a ledger's event store, bypassing the ledger (to inspect or tamper).
+
+    SQL is written once, in SQLite's words (``stored_events``, ``rowid``, ``?``); on
+    PostgreSQL the table names are qualified with the ledger's schema, ``rowid`` becomes
+    ``notification_id`` and ``?`` becomes ``%s``.
+    """
+
+    def __init__(self, conn, schema: str | None):
+        self.conn, self.schema = conn, schema
+
+    def sql(self, statement: str) -> str:
+        if self.schema is None:
+            return statement
+        q = f'"{self.schema}".'
+        statement = re.sub(r"\bstored_events\b", q + "ledger_events", statement)
+        statement = re.sub(r"\b(tlog_nodes|tlog_checkpoints)\b", q + r"\1", statement)
+        statement = re.sub(r"\browid\b", "notification_id", statement)
+        return statement.replace("?", "%s")
+
+    def execute(self, statement: str, params=()):
+        return self.conn.execute(self.sql(statement), params)
+
+    def executemany(self, statement: str, rows) -> None:
+        self.conn.cursor().executemany(self.sql(statement), rows)
+
+
+@contextmanager
+def raw(ledger_dir) -> Iterator[Raw]:
+    """The store of the ledger in ``ledger_dir``; committed when the block succeeds."""
+    import json
+    import sqlite3
+    from contextlib import closing
+
+    store = json.loads((ledger_dir / "ledger.json").read_text())["store"]
+    if store == "sqlite":
+        with closing(sqlite3.connect(ledger_dir / "events.db")) as conn:
+            with conn:
+                yield Raw(conn, None)
+        return
+    import psycopg
+
+    from ledger.postgres import Location
+
+    location = Location(store)
+    with psycopg.connect(
+        host=location.host, port=location.port, user=location.user, dbname=location.dbname
+    ) as conn:  # commits on success, rolls back on error
+        yield Raw(conn, location.schema)
