@@ -159,6 +159,7 @@ class Ledger(Application[str]):
         processing = ProcessingEvent[str]()
         processing.events.extend(pending)  # skips save()'s per-object Protocol checks
         processing.saved_kwargs["restamp"] = not explicit_stamps
+        processing.saved_kwargs["read_set"] = world.read_set()  # checked under the lock
         recordings = self._record(processing)
         return AppendResult([r.notification.id for r in recordings], skipped)
 
@@ -251,13 +252,13 @@ class Ledger(Application[str]):
 
     def _load_streams(self, keys: list[str]) -> dict[str, Stream]:
         """The current state of each stream in ``keys``, read in one transaction."""
-        from eventsourcing.sqlite import SQLiteApplicationRecorder
+        from ledger.store import LogRecorder
 
         select = getattr(self.recorder, "select_streams", None)
         if select is None:
-            if not isinstance(self.recorder, SQLiteApplicationRecorder):
+            if not isinstance(self.recorder, LogRecorder):
                 return {key: self._fold_stream(key) for key in keys}
-            select = self._select_sqlite_streams
+            select = self._select_streams
         cache = self._write_cache()
         streams = {key: cache.get(key) for key in keys}
         decode = ev.decoder.decode
@@ -268,22 +269,23 @@ class Ledger(Application[str]):
         cache.put(streams)
         return streams
 
-    def _select_sqlite_streams(self, keys: Sequence[str]) -> list[tuple[str, int, bytes]]:
-        """(stream, version, state) of every event of ``keys``, by stream and version."""
+    def _select_streams(self, keys: Sequence[str]) -> list[tuple[str, int, bytes]]:
+        """(stream, version, state) of every event of ``keys``, by stream and version,
+        in one read transaction: primary-key lookups, 500 streams per query."""
         recorder = self.recorder
+        p = recorder.tree.p  # the driver's placeholder
         rows: list[tuple[str, int, bytes]] = []
-        with recorder.datastore.transaction(commit=False) as c:
-            cursor = c.sqlite_cursor
+        with recorder._tx(commit=False) as c:
             for i in range(0, len(keys), 500):  # SQLite allows 32,766 parameters
                 chunk = keys[i : i + 500]
-                cursor.execute(
+                c.execute(
                     "SELECT originator_id, originator_version, state "
-                    f"FROM {recorder.events_table_name} "
-                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
+                    f"FROM {recorder.events_table} "
+                    f"WHERE originator_id IN ({', '.join([p] * len(chunk))}) "
                     "ORDER BY originator_id, originator_version",
                     chunk,
                 )
-                rows.extend(cursor.fetchall())
+                rows.extend(c.fetchall())
         return rows
 
     def read(

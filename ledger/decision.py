@@ -8,10 +8,11 @@ hands in a :class:`World` that can look up other streams and the thresholds in f
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import msgspec
 
@@ -54,12 +55,19 @@ class CaseState(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Stream(msgspec.Struct, frozen=True):
-    """One stream's state: its events in order and, for a case, the folded case."""
+    """One stream's state: its events in order and, for a case, the folded case.
+
+    ``facts`` are the events that ``partner_view`` and ``platform_withdrawn`` look at
+    (registration, group, suspension, override, withdrawal), each with its index in
+    ``events``: a partner's other events (spending, contributions, …) can be many, and a
+    decision should not walk them all.
+    """
 
     key: str
     version: int = 0
     events: tuple[ev.Event, ...] = ()
     case: CaseState | None = None
+    facts: tuple[tuple[int, ev.Event], ...] = ()
 
 
 OPEN_STAGES = frozenset(
@@ -147,6 +155,11 @@ class World(Protocol):
     def thresholds_at(self, when: datetime) -> ev.Thresholds: ...
 
 
+class ReadSet(NamedTuple):
+    streams: dict[str, int]  # stream key -> version read (0: the stream did not exist)
+    thresholds: int | None  # NotificationThresholdsSet events read, if any
+
+
 class MemoryWorld:
     """A :class:`World` folded from events in memory, optionally over a loader.
 
@@ -159,10 +172,13 @@ class MemoryWorld:
         self,
         load_stream: Callable[[str], Stream] | None = None,
         load_thresholds: Callable[[], list[ev.NotificationThresholdsSet]] | None = None,
+        prefetch: Callable[[list[str]], None] | None = None,
     ):
         self._load_stream = load_stream or Stream
         self._load_thresholds = load_thresholds or list
+        self._prefetch = prefetch
         self._streams: dict[str, Stream] = {}
+        self._read: dict[str, int] = {}
         self._thresholds: list[ev.NotificationThresholdsSet] | None = None
         self._applied_thresholds: list[ev.NotificationThresholdsSet] = []
 
@@ -170,7 +186,38 @@ class MemoryWorld:
         found = self._streams.get(key)
         if found is None:
             found = self._streams[key] = self._load_stream(key)
+            self._read[key] = found.version
         return found
+
+    def read_set(self) -> ReadSet:
+        """What the decisions so far read from the loader: the version of every stream,
+        and how many threshold sets (None if none were read). The batch may be written
+        only if the store still holds exactly this; otherwise it must be decided again."""
+        thresholds = None if self._thresholds is None else len(self._thresholds)
+        return ReadSet(dict(self._read), thresholds)
+
+    def prefetch_batch(self, events: Iterable[ev.Event]) -> None:
+        """Tell the loader every stream that deciding ``events`` will look at, so that it
+        can read them ahead in two calls of ``prefetch`` (the events' own streams and the
+        partners and platforms of the cases they file, then the partners of the cases
+        they make offers for) instead of one read per stream."""
+        if self._prefetch is None:
+            return
+        events = list(events)
+        keys = []
+        for e in events:
+            keys.append(e.stream)
+            if isinstance(e, ev.CaseFiled):
+                keys.append(f"partner:{e.partner}")
+                keys.append(f"platform:{e.platform}")
+        self._prefetch(keys)
+        partners = []
+        for e in events:
+            if isinstance(e, ev.OfferIssued):
+                case = self.stream(e.stream).case
+                if case is not None:
+                    partners.append(f"partner:{case.partner}")
+        self._prefetch(partners)
 
     def thresholds_at(self, when: datetime) -> ev.Thresholds:
         if self._thresholds is None:
@@ -201,6 +248,34 @@ class MemoryWorld:
         for event in events:
             world.apply(event)
         return world
+
+
+class StreamCache:
+    """Stream states kept between batches by a long-lived writer, least recently used
+    dropped first, and the NotificationThresholdsSet events seen (with log positions).
+
+    Only states read from the store go in: each is a prefix of its stream's history,
+    which the store only ever extends, so the writer reads the events after it.
+    """
+
+    MAX_STREAMS = 4096
+
+    def __init__(self) -> None:
+        self.streams: OrderedDict[str, Stream] = OrderedDict()
+        self.thresholds: list[tuple[int, ev.NotificationThresholdsSet]] = []
+
+    def get(self, key: str) -> Stream:
+        found = self.streams.get(key)
+        return Stream(key) if found is None else found
+
+    def put(self, streams: dict[str, Stream]) -> None:
+        kept = self.streams
+        for key, stream in streams.items():
+            if stream.version:
+                kept[key] = stream
+                kept.move_to_end(key)
+        while len(kept) > self.MAX_STREAMS:
+            kept.popitem(last=False)
 
 
 # --- normalization --------------------------------------------------------------------
@@ -290,8 +365,12 @@ def decide(event: ev.Event, stream: Stream, world: World) -> None:
         _decide_policy(event)
 
 
-def _kinds(stream: Stream) -> set[type]:
-    return {type(e) for e in stream.events}
+def _facts(stream: Stream) -> tuple[tuple[int, ev.Event], ...]:
+    """The stream's fact events with their indexes (from ``events`` if ``facts`` was not
+    kept, for a Stream built by hand)."""
+    if stream.facts or not stream.events:
+        return stream.facts
+    return tuple((i, e) for i, e in enumerate(stream.events) if isinstance(e, FACT_TYPES))
 
 
 def _not_registered(partner: str) -> Refused:
@@ -342,7 +421,9 @@ def _decide_platform(event: ev.PlatformEvent, stream: Stream) -> None:
         return
     if not stream.version:
         raise _not_listed(event.platform)
-    if isinstance(event, ev.PlatformWithdrawn) and ev.PlatformWithdrawn in _kinds(stream):
+    if isinstance(event, ev.PlatformWithdrawn) and any(
+        isinstance(e, ev.PlatformWithdrawn) for _, e in _facts(stream)
+    ):
         raise Refused("2", f"platform {event.platform} is already withdrawn")
 
 
@@ -387,7 +468,7 @@ def partner_view(stream: Stream, at: datetime | None = None) -> PartnerView:
         if name not in facts or key >= facts[name][0]:
             facts[name] = (key, value)
 
-    for index, e in enumerate(stream.events):
+    for index, e in _facts(stream):
         key = (effective(e), index)
         if isinstance(e, ev.PartnerRegistered):
             view = PartnerView(registered=True, name=e.name, middle_east=e.middle_east)
@@ -406,7 +487,7 @@ def partner_view(stream: Stream, at: datetime | None = None) -> PartnerView:
 
 def platform_withdrawn(stream: Stream, at: datetime) -> bool:
     return any(
-        isinstance(e, ev.PlatformWithdrawn) and effective(e) <= at for e in stream.events
+        isinstance(e, ev.PlatformWithdrawn) and effective(e) <= at for _, e in _facts(stream)
     )
 
 
@@ -580,6 +661,18 @@ def _decide_offer(
 # --- evolve -----------------------------------------------------------------------------
 
 
+# The events partner_view and platform_withdrawn read (Stream.facts).
+FACT_TYPES: tuple[type[ev.Event], ...] = (
+    ev.PartnerRegistered,
+    ev.NotificationGroupChanged,
+    ev.PartnerSuspended,
+    ev.PartnerReinstated,
+    ev.PriorityOverrideGranted,
+    ev.PriorityOverrideRevoked,
+    ev.PlatformWithdrawn,
+)
+
+
 def evolve(stream: Stream, event: ev.Event) -> Stream:
     """The stream's state after an accepted event."""
     case = stream.case
@@ -587,7 +680,10 @@ def evolve(stream: Stream, event: ev.Event) -> Stream:
         case = open_case(event)
     elif case is not None:
         case = evolve_case(case, event)
-    return Stream(stream.key, stream.version + 1, (*stream.events, event), case)
+    facts = stream.facts
+    if isinstance(event, FACT_TYPES):
+        facts = (*_facts(stream), (len(stream.events), event))
+    return Stream(stream.key, stream.version + 1, (*stream.events, event), case, facts)
 
 
 def open_case(event: ev.CaseFiled) -> CaseState:

@@ -15,6 +15,7 @@ a failed transaction leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger import tlog
+from ledger.decision import ReadSet
 from ledger.errors import LedgerError
 from ledger.merkle import Node
 from ledger.store import LogRecorder, after_head
@@ -187,7 +189,12 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
                 yield conn.cursor(row_factory=tuple_row)
 
     def insert_events(
-        self, stored_events: Sequence[StoredEvent], *, restamp: bool = True, **_: Any
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        restamp: bool = True,
+        read_set: ReadSet | None = None,
+        **_: Any,
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
@@ -196,6 +203,7 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
                 c.execute(statement)
             c.execute(SQL("SELECT max(notification_id) FROM {}").format(self._table))
             head = c.fetchone()[0] or 0
+            self._check_read_set(c, read_set)
             stored_events = after_head(stored_events, self._last_stamp(c), restamp=restamp)
             positions = list(range(head + 1, head + 1 + len(stored_events)))
             states = [s.state for s in stored_events]
@@ -219,7 +227,11 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn:
             with conn.transaction(force_rollback=True):
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                yield _PostgresLog(conn, self._table, self.tree)
+                log = _PostgresLog(conn, self._table, self.tree)
+                try:
+                    yield log
+                finally:
+                    log.close()
 
 
 class _PostgresLog:
@@ -228,14 +240,19 @@ class _PostgresLog:
 
     def __init__(self, conn: Any, table: Identifier, tree: tlog.StoredTree):
         self.conn, self.table, self.tree = conn, table, tree
-        self._cursors = 0
+        self._cursors: list[Any] = []
 
     def _stream(self, query: Any, params: Sequence[Any] = ()) -> Iterator[tuple]:
-        self._cursors += 1
-        cursor = self.conn.cursor(name=f"verify_{self._cursors}", row_factory=tuple_row)
+        cursor = self.conn.cursor(name=f"verify_{len(self._cursors)}", row_factory=tuple_row)
+        self._cursors.append(cursor)
         cursor.itersize = 5000
         cursor.execute(query, params)
         return iter(cursor)
+
+    def close(self) -> None:
+        for cursor in self._cursors:
+            with contextlib.suppress(psycopg.Error):  # the transaction may have failed
+                cursor.close()
 
     def rows(self) -> Iterator[tlog.Row]:
         rows = self._stream(

@@ -12,12 +12,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import msgspec
-from eventsourcing.persistence import Mapper, Notification, StoredEvent
+from eventsourcing.persistence import IntegrityError, Mapper, Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from ledger import events as ev
 from ledger import merkle, tlog
 from ledger.clock import MICROSECOND, format_recorded, parse_instant
+from ledger.decision import ReadSet
 from ledger.merkle import Node
 from ledger.note import Checkpoint, Signer
 
@@ -131,6 +132,35 @@ class LogRecorder:
     def _tx(self, *, commit: bool) -> Any:
         raise NotImplementedError
 
+    def _check_read_set(self, c: Any, read_set: ReadSet | None) -> None:
+        """Under the write lock: refuse the batch (IntegrityError: the application
+        decides it again) if a stream its decisions read has moved on since. Streams the
+        batch writes are also guarded by the primary key; this covers the ones it only
+        read, such as a partner suspended by another writer meanwhile."""
+        if read_set is None:
+            return
+        keys = list(read_set.streams)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            c.execute(
+                f"SELECT originator_id, max(originator_version) FROM {self.events_table} "
+                f"WHERE originator_id IN ({', '.join([self.tree.p] * len(chunk))}) "
+                "GROUP BY originator_id",
+                chunk,
+            )
+            for key, version in c.fetchall():
+                if version != read_set.streams[key]:
+                    raise IntegrityError(
+                        f"{key} is at version {version}, not {read_set.streams[key]} as read"
+                    )
+        if read_set.thresholds is not None:
+            c.execute(
+                f"SELECT count(*) FROM {self.events_table} WHERE topic = {self.tree.p}",
+                ("NotificationThresholdsSet",),
+            )
+            if c.fetchone()[0] != read_set.thresholds:
+                raise IntegrityError("the notification thresholds changed since they were read")
+
     def _extend_and_sign(self, c: Any, positions: Sequence[int], states: Sequence[bytes]) -> None:
         tree = self.tree.extend(c, positions, states)
         if self.signer is not None:
@@ -236,11 +266,13 @@ class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         *,
         restamp: bool = True,
+        read_set: ReadSet | None = None,
         **kwargs: Any,
     ) -> Sequence[int] | None:
         # A write that changes nothing takes the write lock now, so the last stamp read
         # next cannot be overtaken before this batch commits.
         c.execute(f"UPDATE {self.events_table_name} SET topic = topic WHERE rowid = 0")
+        self._check_read_set(c, read_set)
         stored_events = after_head(stored_events, self._last_stamp(c), restamp=restamp)
         positions = super()._insert_events(c, stored_events, **kwargs)
         assert positions is not None

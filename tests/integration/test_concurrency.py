@@ -1,72 +1,206 @@
-"""Several processes appending to one SQLite ledger at once."""
+"""Several processes appending to one ledger at once, on SQLite and on PostgreSQL.
+
+Every writer is a process of its own (``spawn``) with its own ``Ledger``, as separate
+``arms-ledger append`` commands (or offices) would be. A barrier starts them together.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
 
-from ledger.application import open_ledger
+from ledger import tlog
+from ledger.application import Ledger, create, open_ledger
 from ledger.decision import instant
+from ledger.errors import BatchRefused
 from projections import engine
-from tests.histories import EVERY_TYPE, decode
+from tests.histories import EVERY_TYPE, decode, jsonl
 from tests.integration.projection_tables import assert_same_read_models
 
-WRITERS = 4
-CASES_PER_WRITER = 25
+WRITERS = 8
+EVENTS_PER_WRITER = 500
+BATCHES = (2, 10, 4, 20, 6, 8)  # events per append, in turn: 2 per case
 
 
-def _writer(path: str, writer: int, catch_up: bool = False) -> list[int]:
+def _case_events(writer: int, n: int) -> list[dict]:
+    case = f"W{writer}-{n}"
+    return [
+        {"type": "CaseFiled", "case": case, "partner": "POL", "platform": "ah-64e",
+         "quantity": 2, "estimated_value_usd": 1_000_000, "channel": "FMS",
+         "actor": f"writer{writer}", "effective_at": "2025-01-01"},
+        {"type": "CaseReviewCleared", "case": case, "office": "DSCA",
+         "actor": f"writer{writer}", "rationale": "ok", "effective_at": "2025-01-02"},
+    ]
+
+
+def _writer(path: str, writer: int, barrier, catch_up: bool) -> list[tuple[int, str]]:
+    """Append EVENTS_PER_WRITER events in batches; return what was acknowledged:
+    (position, stream) per event, in the order the writer appended them."""
     ledger = open_ledger(Path(path))
-    positions = []
-    for n in range(CASES_PER_WRITER):
-        case = f"W{writer}-{n}"
-        records = [
-            {"type": "CaseFiled", "case": case, "partner": "POL", "platform": "ah-64e",
-             "quantity": 2, "estimated_value_usd": 1_000_000, "channel": "FMS",
-             "actor": f"writer{writer}", "effective_at": "2025-01-01"},
-            {"type": "CaseReviewCleared", "case": case, "office": "DSCA",
-             "actor": f"writer{writer}", "rationale": "ok", "effective_at": "2025-01-02"},
-        ]
-        positions += ledger.append(decode(records)).positions
+    records = [r for n in range(EVENTS_PER_WRITER // 2) for r in _case_events(writer, n)]
+    acknowledged = []
+    barrier.wait()
+    start, turn = 0, 0
+    while start < len(records):
+        batch = decode(records[start : start + BATCHES[turn % len(BATCHES)]])
+        result = ledger.append(batch)
+        assert not result.skipped
+        acknowledged += [(p, e.stream) for p, e in zip(result.positions, batch, strict=True)]
         if catch_up:  # as every appending command does
             engine.live(ledger, Path(path)).close()
+        start += len(batch)
+        turn += 1
     ledger.close()
-    return positions
+    return acknowledged
 
 
-def test_concurrent_writers_lose_nothing_and_keep_order(ledger, ledger_dir):
-    ledger.append(decode(EVERY_TYPE[:18]))
+def _run_writers(ledger_dir: Path, catch_up: bool = False) -> list[list[tuple]]:
     context = multiprocessing.get_context("spawn")
-    with context.Pool(WRITERS) as pool:
-        results = pool.starmap(_writer, [(str(ledger_dir), w) for w in range(WRITERS)])
-    acknowledged = sorted(p for positions in results for p in positions)
+    with context.Manager() as manager:
+        barrier = manager.Barrier(WRITERS)
+        with context.Pool(WRITERS) as pool:
+            return pool.starmap(
+                _writer, [(str(ledger_dir), w, barrier, catch_up) for w in range(WRITERS)]
+            )
+
+
+def test_eight_writers_lose_duplicate_and_reorder_nothing(ledger, ledger_dir):
+    seed = ledger.append(decode(EVERY_TYPE[:18])).positions
+    results = _run_writers(ledger_dir)
     records = list(ledger.read())
-    assert len(records) == 18 + WRITERS * CASES_PER_WRITER * 2
-    assert acknowledged == [r.position for r in records[18:]]
-    # each case's two events are in order, once each
-    per_case: dict[str, list[int]] = {}
-    for r in records[18:]:
-        per_case.setdefault(r.stream, []).append(r.version)
-    assert all(v == [1, 2] for v in per_case.values())
+    total = len(seed) + WRITERS * EVENTS_PER_WRITER
+    assert len(records) == total
+    # positions are 1..n, each once (a gap or a repeat would break the Merkle tree)
+    assert [r.position for r in records] == list(range(1, total + 1))
+    # every acknowledged position holds the event the writer appended there
+    by_position = {r.position: r for r in records}
+    acknowledged = [a for result in results for a in result]
+    assert len(acknowledged) == len({a[0] for a in acknowledged}) == WRITERS * EVENTS_PER_WRITER
+    for position, stream in acknowledged:
+        assert by_position[position].stream == stream
+    # each writer's events are in the log in the order it appended them
+    for writer, result in enumerate(results):
+        positions = [a[0] for a in result]
+        assert positions == sorted(positions)
+        assert {by_position[p].event.actor for p in positions} == {f"writer{writer}"}
+    # each case's two events once each, in order; recorded_at strictly increasing
+    versions: dict[str, list[int]] = {}
+    for r in records[len(seed) :]:
+        versions.setdefault(r.stream, []).append(r.version)
+    assert len(versions) == WRITERS * EVENTS_PER_WRITER // 2
+    assert all(v == [1, 2] for v in versions.values())
     stamps = [instant(r.event.recorded_at) for r in records]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
-    # the Merkle tree covers every event once, in log order, and every checkpoint the
-    # writers signed (one per append) is a prefix of it
+    # the Merkle tree covers every event once, in log order; every checkpoint the writers
+    # signed (one per append) verifies against it and they grow with the log
     report = ledger.verify()
-    assert report.events == len(records)
+    assert report.events == total
     sizes = [c.size for c in ledger.checkpoints()]
-    assert len(sizes) == 1 + WRITERS * CASES_PER_WRITER and sizes == sorted(set(sizes))
+    appends = 1 + sum(len(_batches(EVENTS_PER_WRITER)) for _ in range(WRITERS))
+    assert len(sizes) == appends and sizes == sorted(set(sizes)) and sizes[-1] == total
 
 
-def test_concurrent_catch_ups_apply_every_event_once(ledger, ledger_dir, tmp_path):
+def _batches(events: int) -> list[int]:
+    sizes, turn = [], 0
+    while events > 0:
+        sizes.append(min(events, BATCHES[turn % len(BATCHES)]))
+        events -= sizes[-1]
+        turn += 1
+    return sizes
+
+
+def test_read_models_of_eight_writers_converge(ledger, ledger_dir, tmp_path):
     ledger.append(decode(EVERY_TYPE[:18]))
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(WRITERS) as pool:
-        pool.starmap(_writer, [(str(ledger_dir), w, True) for w in range(WRITERS)])
+    _run_writers(ledger_dir, catch_up=True)
     live = engine.connect(ledger_dir / engine.PROJECTIONS_DB)
     engine.catch_up(ledger, live)  # the last writer may have been overtaken
     engine.rebuild(ledger, tmp_path / "rebuilt.db")
     rebuilt = engine.connect(tmp_path / "rebuilt.db")
     assert_same_read_models(live, rebuilt)
     queued = live.execute("SELECT count(*) FROM queue").fetchone()[0]
-    assert queued == WRITERS * CASES_PER_WRITER
+    assert queued == WRITERS * EVENTS_PER_WRITER // 2
+    live.close()
+    rebuilt.close()
+
+
+# --- writers racing on the same streams ------------------------------------------------------
+
+
+def test_two_appends_racing_on_one_case_one_wins_one_is_refused(ledger, ledger_dir):
+    """Both commands read the case before either writes; the loser's decision is re-run
+    on the winner's event (a conflict in the store is retried) and refused by rule 2."""
+    ledger.append(decode(EVERY_TYPE[:18] + _case_events(0, 0)[:1]))
+    clear = ledger_dir.parent / "clear.jsonl"
+    clear.write_text(jsonl(_case_events(0, 0)[1:]))
+    command = [sys.executable, "-m", "cli", "--ledger", str(ledger_dir), "append", str(clear)]
+    racers = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outcomes = sorted((p.wait(), *p.communicate()) for p in racers)
+    (won, won_out, _), (lost, _, lost_err) = outcomes
+    assert (won, lost) == (0, 1)
+    assert "Appended 1 event" in won_out
+    assert lost_err.count("\n") == 1 and "Traceback" not in lost_err
+    assert "refused by rule 2 (order)" in lost_err or "duplicate" in lost_err
+    cleared = [r for r in ledger.read() if r.stream == "case:W0-0"]
+    assert [type(r.event).__name__ for r in cleared] == ["CaseFiled", "CaseReviewCleared"]
+
+
+def _suspend(path: str, barrier) -> str:
+    ledger = open_ledger(Path(path))
+    barrier.wait()
+    ledger.append(decode([{"type": "PartnerSuspended", "partner": "POL",
+                           "actor": "state.pm-rsat", "rationale": "race"}]))
+    ledger.close()
+    return "suspended"
+
+
+def _file(path: str, writer: int, barrier) -> str:
+    ledger = open_ledger(Path(path))
+    case = {**_case_events(writer, 0)[0]}
+    del case["effective_at"]  # filed now, like the suspension
+    barrier.wait()
+    try:
+        ledger.append(decode([case]))
+    except BatchRefused as error:
+        return str(error)
+    finally:
+        ledger.close()
+    return "filed"
+
+
+def test_a_case_filed_while_its_partner_is_suspended_elsewhere_is_decided_on_the_new_state(
+    ledger: Ledger, ledger_dir: Path, tmp_path: Path
+):
+    """Writers that read a stream they do not write (the partner) must not commit a
+    decision the other writer's event made wrong: the log must always pass its own rules
+    again, which is what a replica does with an export."""
+    ledger.append(decode(EVERY_TYPE[:18]))
+    for round_ in range(3):
+        context = multiprocessing.get_context("spawn")
+        with context.Manager() as manager:
+            barrier = manager.Barrier(WRITERS)
+            with context.Pool(WRITERS) as pool:
+                pending = [pool.apply_async(_suspend, (str(ledger_dir), barrier))]
+                pending += [
+                    pool.apply_async(_file, (str(ledger_dir), 100 * round_ + w, barrier))
+                    for w in range(1, WRITERS)
+                ]
+                outcomes = [p.get() for p in pending]
+        assert outcomes[0] == "suspended"
+        for outcome in outcomes[1:]:
+            assert outcome == "filed" or "is suspended" in outcome, outcome
+        # the log passes every rule again, in a replica made from its export
+        export = tmp_path / f"export-{round_}"
+        ledger.export(export)
+        checked = tlog.read_export(export, ledger.signer.verifier)
+        replica = create(tmp_path / f"replica-{round_}", store="sqlite")
+        try:
+            assert replica.import_export(checked) == ledger.head()
+        finally:
+            replica.close()
+        ledger.append(decode([{"type": "PartnerReinstated", "partner": "POL",
+                               "actor": "state.pm-rsat", "rationale": "next round"}]))

@@ -1,0 +1,163 @@
+"""Bulk append through the full write path, against the raw SQLite insert rate.
+
+Builds (once, cached under ``--cache``) ledgers holding the first N events of one
+generated history (``fixtures.generate``, seeded, ``with_recorded_at=False``), then for
+each ledger size and batch size: copies the ledger, opens it in this process (cold), and
+appends the next ``--events`` events of the same history through ``Ledger.append``
+(decisions, store, Merkle tree, a signed checkpoint per batch). Also: the median latency
+of a one-event append at each size, and the rate of a raw sqlite3 ``executemany`` of the
+same rows in one transaction (the write limit). Prints a table.
+
+    python -m bench.write_path [--sizes 1000,100000,1000000] [--batches 1000,10000]
+                               [--events 20000] [--repeat 3] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import shutil
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from fixtures.generate import generate
+from ledger import events as ev
+from ledger.application import create, open_ledger
+
+OPEN_CASES = 16_000
+
+
+def history(cache: Path, total: int) -> list[bytes]:
+    """A history of ``total`` events (cached as JSON Lines)."""
+    path = cache / f"history-{total}.jsonl"
+    if not path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as out:
+            for line in generate(open_cases=OPEN_CASES, events=total):
+                out.write(line + b"\n")
+    return path.read_bytes().splitlines()
+
+
+def decode(lines: list[bytes]) -> list[ev.Event]:
+    return [ev.decoder.decode(line) for line in lines]
+
+
+def base_ledger(cache: Path, size: int, lines: list[bytes]) -> Path:
+    path = cache / f"base-{size}"
+    if not (path / "ledger.json").exists():
+        shutil.rmtree(path, ignore_errors=True)
+        ledger = create(path, checkpoints="append")
+        events = decode(lines[:size])
+        for i in range(0, size, 10_000):
+            ledger.append(events[i : i + 10_000])
+        ledger.close()
+    return path
+
+
+def copy(base: Path, tmp: Path) -> Path:
+    target = tmp / "ledger"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(base, target)
+    return target
+
+
+def append_rate(
+    base: Path, tmp: Path, events: list[ev.Event], batch: int, profile: Path | None = None
+) -> float:
+    ledger = open_ledger(copy(base, tmp))
+    profiler = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    for i in range(0, len(events), batch):
+        ledger.append(events[i : i + batch])
+    if profiler:
+        profiler.disable()
+    took = time.perf_counter() - started
+    ledger.close()
+    if profiler and profile:
+        profiler.dump_stats(profile)
+    return len(events) / took
+
+
+def one_event_ms(base: Path, tmp: Path, events: list[ev.Event], n: int = 40) -> float:
+    """Median ms of appending one event to a freshly opened ledger (cold, like the CLI)."""
+    target = copy(base, tmp)
+    times = []
+    for event in events[:n]:
+        ledger = open_ledger(target)
+        started = time.perf_counter()
+        ledger.append([event])
+        times.append(time.perf_counter() - started)
+        ledger.close()
+    return statistics.median(times) * 1000
+
+
+def raw_rate(tmp: Path, lines: list[bytes], events: list[ev.Event]) -> float:
+    """Rows/s of one executemany of the same rows into the store's table shape."""
+    rows = [
+        (e.stream, 1 + i, type(e).__name__, ev.encoder.encode(e)) for i, e in enumerate(events)
+    ]
+    path = tmp / "raw.db"
+    path.unlink(missing_ok=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(
+        "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
+        "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+    )
+    db.execute("CREATE INDEX stored_events_topic ON stored_events (topic)")
+    started = time.perf_counter()
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO stored_events VALUES (?, ?, ?, ?)", rows)
+    db.execute("COMMIT")
+    took = time.perf_counter() - started
+    db.close()
+    return len(rows) / took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,100000,1000000")
+    parser.add_argument("--batches", default="1000,10000")
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "wp-cache")
+    parser.add_argument("--profile", action="store_true", help="write .prof files")
+    parser.add_argument("--no-single", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    batches = [int(s) for s in args.batches.split(",")]
+    lines = history(args.cache, max(1_000_000, *sizes) + args.events)
+    print(f"{'ledger':>9} {'batch':>6} {'events/s':>9} {'raw/s':>9} {'ratio':>6}")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for size in sizes:
+            base = base_ledger(args.cache, size, lines)
+            more = [
+                msgspec.structs.replace(e, recorded_at=None)
+                for e in decode(lines[size : size + args.events])
+            ]
+            raw = statistics.median(raw_rate(tmp, lines, more) for _ in range(args.repeat))
+            for batch in batches:
+                rates = []
+                for r in range(args.repeat):
+                    prof = Path(f"write_path-{size}-{batch}.prof") if args.profile and r == 0 else None
+                    rates.append(append_rate(base, tmp, more, batch, prof))
+                rate = statistics.median(rates)
+                print(
+                    f"{size:>9,} {batch:>6,} {rate:>9,.0f} {raw:>9,.0f} {rate / raw:>6.2f}",
+                    flush=True,
+                )
+            if not args.no_single:
+                print(f"{size:>9,} {1:>6} {one_event_ms(base, tmp, more):>8.2f} ms per one-event append")
+
+
+if __name__ == "__main__":
+    main()
