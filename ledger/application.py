@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import msgspec
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
 from ledger import events as ev
@@ -26,6 +26,7 @@ from ledger.decision import (
     StreamCache,
     decide,
     evolve,
+    fold,
     find_duplicate,
     instant,
     normalize,
@@ -156,12 +157,18 @@ class Ledger(Application[str]):
             self._prefetched().clear()
         if not pending:
             return AppendResult([], skipped)
-        processing = ProcessingEvent[str]()
-        processing.events.extend(pending)  # skips save()'s per-object Protocol checks
-        processing.saved_kwargs["restamp"] = not explicit_stamps
-        processing.saved_kwargs["read_set"] = world.read_set()  # checked under the lock
-        recordings = self._record(processing)
-        return AppendResult([r.notification.id for r in recordings], skipped)
+        # Straight to the recorder: the library's save() path (ProcessingEvent, Recording
+        # and Notification objects per event) adds nothing the ledger uses.
+        to_stored = self.mapper.to_stored_event
+        stored = [to_stored(p) for p in pending]
+        positions = self.recorder.insert_events(
+            stored,
+            restamp=not explicit_stamps,
+            read_set=world.read_set(),  # checked under the write lock
+        )
+        assert positions is not None
+        self._remember_written(world, pending)
+        return AppendResult(list(positions), skipped)
 
     @staticmethod
     def _decide_batch(
@@ -261,32 +268,48 @@ class Ledger(Application[str]):
             select = self._select_streams
         cache = self._write_cache()
         streams = {key: cache.get(key) for key in keys}
+        after = {key: stream.version for key, stream in streams.items()}
         decode = ev.decoder.decode
-        for key, version, state in select(keys):
-            stream = streams[key]
-            if version > stream.version:
-                streams[key] = evolve(stream, decode(state))
+        newer: dict[str, list[ev.Event]] = {}
+        for key, version, state in select(after):
+            if version > after[key]:
+                newer.setdefault(key, []).append(decode(state))
+        for key, events in newer.items():
+            streams[key] = fold(streams[key], events)
         cache.put(streams)
         return streams
 
-    def _select_streams(self, keys: Sequence[str]) -> list[tuple[str, int, bytes]]:
-        """(stream, version, state) of every event of ``keys``, by stream and version,
-        in one read transaction: primary-key lookups, 500 streams per query."""
+    def _select_streams(self, after: dict[str, int]) -> list[tuple[str, int, bytes]]:
+        """(stream, version, state) of the events of each stream in ``after`` past the
+        version given, by stream and version, in one read transaction (primary-key range
+        lookups, 500 streams per query)."""
         recorder = self.recorder
         p = recorder.tree.p  # the driver's placeholder
+        term = f"(originator_id = {p} AND originator_version > {p})"
+        keys = list(after)
         rows: list[tuple[str, int, bytes]] = []
         with recorder._tx(commit=False) as c:
             for i in range(0, len(keys), 500):  # SQLite allows 32,766 parameters
                 chunk = keys[i : i + 500]
                 c.execute(
                     "SELECT originator_id, originator_version, state "
-                    f"FROM {recorder.events_table} "
-                    f"WHERE originator_id IN ({', '.join([p] * len(chunk))}) "
+                    f"FROM {recorder.events_table} WHERE {' OR '.join([term] * len(chunk))} "
                     "ORDER BY originator_id, originator_version",
-                    chunk,
+                    [x for key in chunk for x in (key, after[key])],
                 )
                 rows.extend(c.fetchall())
         return rows
+
+    def _remember_written(self, world: MemoryWorld, pending: list[Pending]) -> None:
+        """Keep the states of the streams just written, unless the store re-stamped the
+        batch (another writer's later stamp): then the stored events differ from these in
+        ``recorded_at``, and the next batch reads them back instead. The log's last stamp
+        is this batch's own exactly when it was stored as decided (stamps only increase)."""
+        if self.recorder.last_recorded_at() != pending[-1].event.recorded_at:
+            return
+        self._write_cache().put({key: world.stream(key) for key in dict.fromkeys(
+            p.originator_id for p in pending
+        )})
 
     def read(
         self,

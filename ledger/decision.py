@@ -9,8 +9,8 @@ hands in a :class:`World` that can look up other streams and the thresholds in f
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple, Protocol
 
@@ -58,7 +58,7 @@ class Stream(msgspec.Struct, frozen=True):
     """One stream's state: its events in order and, for a case, the folded case.
 
     ``facts`` are the events that ``partner_view`` and ``platform_withdrawn`` look at
-    (registration, group, suspension, override, withdrawal), each with its index in
+    (registration, listing, group, suspension, override, withdrawal), each with its index in
     ``events``: a partner's other events (spending, contributions, …) can be many, and a
     decision should not walk them all.
     """
@@ -139,7 +139,13 @@ NEXT_STEP = {
 @lru_cache(maxsize=65536)
 def instant(text: str) -> datetime:
     """Parse a stored (already normalized) time; cached, it is read often."""
-    return parse_instant(text)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return parse_instant(text)  # raises BadTime
+    # What parse_instant gives, without its conversion, when the text is already UTC
+    # (every stored time: ``...Z``); anything else (a date, an offset) goes through it.
+    return value if value.tzinfo is UTC and len(text) != 10 else parse_instant(text)
 
 
 def effective(event: ev.Event) -> datetime:
@@ -289,11 +295,15 @@ def normalize(event: ev.Event, recorded_at: datetime) -> ev.Event:
             "remove it from the input"
         )
     try:
-        at = (
-            parse_instant(event.effective_at, "effective_at")
-            if event.effective_at is not None
-            else recorded_at
-        )
+        text = event.effective_at
+        if text is None:
+            at = recorded_at
+        else:
+            # Through the cache: the decisions and evolve read it again as ``effective``.
+            try:
+                at = instant(text)
+            except BadTime:
+                at = parse_instant(text, "effective_at")  # the error names the field
         if at > recorded_at:
             raise Invalid(
                 f"effective_at {format_instant(at)} is after the time of recording "
@@ -669,6 +679,7 @@ FACT_TYPES: tuple[type[ev.Event], ...] = (
     ev.PartnerReinstated,
     ev.PriorityOverrideGranted,
     ev.PriorityOverrideRevoked,
+    ev.PlatformListed,  # so that every platform stream has facts (no fallback scan)
     ev.PlatformWithdrawn,
 )
 
@@ -684,6 +695,30 @@ def evolve(stream: Stream, event: ev.Event) -> Stream:
     if isinstance(event, FACT_TYPES):
         facts = (*_facts(stream), (len(stream.events), event))
     return Stream(stream.key, stream.version + 1, (*stream.events, event), case, facts)
+
+
+def fold(stream: Stream, events: Sequence[ev.Event]) -> Stream:
+    """``evolve`` over ``events`` in order, in one pass: the state of a stream read
+    from the store."""
+    if not events:
+        return stream
+    case = stream.case
+    facts = []
+    base = len(stream.events)
+    for offset, event in enumerate(events):
+        if isinstance(event, ev.CaseFiled):
+            case = open_case(event)
+        elif case is not None:
+            case = evolve_case(case, event)
+        if isinstance(event, FACT_TYPES):
+            facts.append((base + offset, event))
+    return Stream(
+        stream.key,
+        stream.version + len(events),
+        (*stream.events, *events),
+        case,
+        (*_facts(stream), *facts) if facts else stream.facts,
+    )
 
 
 def open_case(event: ev.CaseFiled) -> CaseState:
