@@ -164,7 +164,7 @@ class Ledger(Application[str]):
         positions = self.recorder.insert_events(
             stored,
             restamp=not explicit_stamps,
-            read_set=world.read_set(),  # checked under the write lock
+            read_set=world.read_set(written={p.originator_id for p in pending}),
         )
         assert positions is not None
         self._remember_written(world, pending)

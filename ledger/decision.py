@@ -195,12 +195,15 @@ class MemoryWorld:
             self._read[key] = found.version
         return found
 
-    def read_set(self) -> ReadSet:
+    def read_set(self, written: Iterable[str] = ()) -> ReadSet:
         """What the decisions so far read from the loader: the version of every stream,
         and how many threshold sets (None if none were read). The batch may be written
-        only if the store still holds exactly this; otherwise it must be decided again."""
+        only if the store still holds exactly this; otherwise it must be decided again.
+        Streams the batch ``written`` to are left out: writing the version after the one
+        read already fails if another writer got there first."""
         thresholds = None if self._thresholds is None else len(self._thresholds)
-        return ReadSet(dict(self._read), thresholds)
+        skip = set(written)
+        return ReadSet({k: v for k, v in self._read.items() if k not in skip}, thresholds)
 
     def prefetch_batch(self, events: Iterable[ev.Event]) -> None:
         """Tell the loader every stream that deciding ``events`` will look at, so that it

@@ -267,15 +267,26 @@ class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
         *,
         restamp: bool = True,
         read_set: ReadSet | None = None,
-        **kwargs: Any,
+        **_: Any,
     ) -> Sequence[int] | None:
         # A write that changes nothing takes the write lock now, so the last stamp read
         # next cannot be overtaken before this batch commits.
         c.execute(f"UPDATE {self.events_table_name} SET topic = topic WHERE rowid = 0")
         self._check_read_set(c, read_set)
         stored_events = after_head(stored_events, self._last_stamp(c), restamp=restamp)
-        positions = super()._insert_events(c, stored_events, **kwargs)
-        assert positions is not None
+        # The lock is held: number the batch after the last row and insert it with one
+        # executemany (the library executes an INSERT per row to read back its rowid).
+        c.execute(f"SELECT max(rowid) FROM {self.events_table_name}")
+        head = c.fetchone()[0] or 0
+        positions = list(range(head + 1, head + 1 + len(stored_events)))
+        c.executemany(
+            f"INSERT INTO {self.events_table_name} (rowid, originator_id, originator_version, "
+            "topic, state) VALUES (?, ?, ?, ?, ?)",
+            [
+                (p, s.originator_id, s.originator_version, s.topic, s.state)
+                for p, s in zip(positions, stored_events, strict=True)
+            ],
+        )
         self._extend_and_sign(c, positions, [s.state for s in stored_events])
         return positions
 
