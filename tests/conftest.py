@@ -30,3 +30,16 @@ def ledger(ledger_dir: Path) -> Iterator[Ledger]:
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     stores.drop_schemas()
+
+
+@pytest.fixture(scope="module", params=stores.STORES)
+def module_store(request) -> str:
+    """The store of a module's shared ledgers; a module that has them overrides ``store``
+    with one taking this, so that its tests run once per store, beside the right ledger:
+
+        @pytest.fixture(autouse=True)
+        def store(module_store):
+            with stores.using(module_store):
+                yield module_store
+    """
+    return request.param

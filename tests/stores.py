@@ -55,7 +55,8 @@ def new_pg_store() -> str:
 @contextmanager
 def using(store: str) -> Iterator[None]:
     """New ledgers made in this block (by ``create`` or ``arms-ledger init``) use
-    ``store``; subprocesses get one PostgreSQL schema through $ARMS_LEDGER_STORE."""
+    ``store``, each in a schema of its own on PostgreSQL; subprocesses get one PostgreSQL
+    schema through $ARMS_LEDGER_STORE (an in-process `arms-ledger` ignores it here)."""
     with pytest.MonkeyPatch.context() as mp:
         if store == "sqlite":
             mp.delenv("ARMS_LEDGER_STORE", raising=False)
@@ -67,6 +68,13 @@ def using(store: str) -> Iterator[None]:
                 pytest.skip(reason)
             mp.setattr(application, "default_store", new_pg_store)
             mp.setenv("ARMS_LEDGER_STORE", new_pg_store())
+            # In-process, `arms-ledger init`/`demo` would read that one schema from the
+            # environment (click's envvar) and every ledger of the test would share its
+            # log: here --store defaults to default_store(), a new schema per ledger.
+            from cli.main import cli
+
+            option = next(p for p in cli.params if p.name == "store")
+            mp.setattr(option, "envvar", None)
         yield
 
 
@@ -140,3 +148,63 @@ def raw(ledger_dir) -> Iterator[Raw]:
         host=location.host, port=location.port, user=location.user, dbname=location.dbname
     ) as conn:  # commits on success, rolls back on error
         yield Raw(conn, location.schema)
+
+
+def copy_ledger(source, target):
+    """Copy the ledger in directory ``source`` to ``target``, store included.
+
+    A PostgreSQL ledger's directory only names its schema: a plain copy of the directory
+    would share the events with the original (and tampering with the copy would tamper
+    with the original). Here the copy gets a new schema holding the same rows.
+    """
+    import json
+    import shutil
+
+    shutil.copytree(source, target)
+    meta_file = target / "ledger.json"
+    meta = json.loads(meta_file.read_text())
+    if meta.get("store", "sqlite") == "sqlite":
+        return target
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    from ledger.application import Ledger
+    from ledger.postgres import Location
+
+    old, new = Location(meta["store"]), Location(new_pg_store())
+    new.check()  # creates the schema
+    Ledger(new.env(create_tables=True)).close()  # the tables exactly as the ledger makes them
+    with psycopg.connect(
+        host=old.host, port=old.port, user=old.user, dbname=old.dbname
+    ) as conn:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+                (old.schema,),
+            ).fetchall()
+        ]
+        for table in tables:
+            conn.execute(
+                SQL("INSERT INTO {} SELECT * FROM {}").format(
+                    Identifier(new.schema, table), Identifier(old.schema, table)
+                )
+            )
+            serial = conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                "AND table_name = %s AND column_default LIKE 'nextval(%%'",
+                (new.schema, table),
+            ).fetchall()
+            for (column,) in serial:
+                qualified = f'"{new.schema}"."{table}"'
+                conn.execute(
+                    SQL(
+                        "SELECT setval(pg_get_serial_sequence(%s, %s), "
+                        "coalesce((SELECT max({}) FROM {}), 0) + 1, false)"
+                    ).format(Identifier(column), Identifier(new.schema, table)),
+                    (qualified, column),
+                )
+    meta["store"] = new.url
+    meta_file.write_text(json.dumps(meta, indent=2) + "\n")
+    return target

@@ -16,14 +16,17 @@ from ledger import events as ev
 from ledger.application import Ledger, create
 from ledger.decision import describe
 from ledger.store import Recorded
+from tests import stores
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "fixtures" / "expected" / "scenario_streams.json"
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory) -> Ledger:
-    ledger = create(tmp_path_factory.mktemp("scenario") / "ledger")
+def scenario(tmp_path_factory, module_store) -> Ledger:
+    """The scenario's ledger, once per store (its tests run once per store)."""
+    with stores.using(module_store):
+        ledger = create(tmp_path_factory.mktemp("scenario") / "ledger")
     load_history(ledger, SCENARIO)
     yield ledger
     ledger.close()
@@ -63,15 +66,13 @@ def test_the_scenario_is_what_its_builder_writes():
     assert built.returncode == 0, built.stdout + built.stderr
 
 
-def test_every_line_is_valid_through_append_as_well(tmp_path):
+def test_every_line_is_valid_through_append_as_well(ledger):
     """Without its recorded_at, every line is accepted by `append` (one batch)."""
     events = [
         msgspec.structs.replace(e, recorded_at=None)
         for _, e in read_events(SCENARIO.read_bytes().splitlines())
     ]
-    ledger = create(tmp_path / "ledger")
     assert len(ledger.append(events).positions) == len(events) > 600
-    ledger.close()
 
 
 def test_recorded_times_strictly_increase_and_lag_effective_times(scenario):

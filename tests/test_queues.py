@@ -28,6 +28,7 @@ from ledger import events as ev
 from ledger.application import Ledger, create
 from ledger.clock import parse_instant
 from projections import engine, queries
+from tests import stores
 
 LINES = SCENARIO.read_bytes().splitlines()
 EVENTS = [json.loads(line) for line in LINES]  # EVENTS[i] is at log position i + 1
@@ -148,16 +149,19 @@ def expected_queue(platform: str, as_of: datetime | None = None) -> list[dict]:
 # --- ledgers and read models --------------------------------------------------------------
 
 
-def fresh_ledger(directory: Path, lines: list[bytes]) -> Ledger:
-    ledger = create(directory)
+def fresh_ledger(store: str, directory: Path, lines: list[bytes]) -> Ledger:
+    with stores.using(store):
+        ledger = create(directory)
     ledger.import_history([ev.decoder.decode(line) for line in lines])
     return ledger
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory) -> Iterator[tuple[Ledger, Path]]:
+def scenario(tmp_path_factory, module_store) -> Iterator[tuple[Ledger, Path]]:
+    """The scenario's ledger, once per store (its tests run once per store)."""
     directory = tmp_path_factory.mktemp("scenario") / "ledger"
-    ledger = create(directory)
+    with stores.using(module_store):
+        ledger = create(directory)
     assert load_history(ledger, SCENARIO) == len(EVENTS)
     yield ledger, directory
     ledger.close()
@@ -300,13 +304,13 @@ AS_OF = ("2019-01-01", "2023-06-30", "2026-02-05", "2026-02-06", "2026-03-05", "
 
 
 @pytest.fixture(scope="module", params=AS_OF)
-def as_of_pair(request, scenario, tmp_path_factory) -> Iterator[dict]:
+def as_of_pair(request, scenario, module_store, tmp_path_factory) -> Iterator[dict]:
     """The replay as of T on the full ledger, and a fresh ledger of the events until T."""
     ledger, directory = scenario
     t = at(request.param)
     kept = [i for i, e in enumerate(EVENTS, start=1) if effective(e) <= t]
     subset_dir = tmp_path_factory.mktemp("as-of") / "ledger"
-    subset = fresh_ledger(subset_dir, [LINES[i - 1] for i in kept])
+    subset = fresh_ledger(module_store, subset_dir, [LINES[i - 1] for i in kept])
     with ExitStack() as stack:
         stack.callback(subset.close)
         yield {
@@ -343,11 +347,11 @@ POLICY_2026 = position_of(lambda e: e["type"] == "PriorityPolicyAdopted"
 
 
 @pytest.fixture(scope="module", params=[POLICY_2026, REPRIORITIZED - 1, REPRIORITIZED])
-def known_at_pair(request, scenario, tmp_path_factory) -> Iterator[dict]:
+def known_at_pair(request, scenario, module_store, tmp_path_factory) -> Iterator[dict]:
     ledger, directory = scenario
     n = request.param
     subset_dir = tmp_path_factory.mktemp("known-at") / "ledger"
-    subset = fresh_ledger(subset_dir, LINES[:n])
+    subset = fresh_ledger(module_store, subset_dir, LINES[:n])
     with ExitStack() as stack:
         stack.callback(subset.close)
         known_at = at(EVENTS[n - 1]["recorded_at"])

@@ -10,12 +10,15 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
+from tests import stores
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory) -> Path:
+def scenario(tmp_path_factory, module_store) -> Path:
+    """The demo ledger, once per store (its tests run once per store)."""
     path = tmp_path_factory.mktemp("scenario") / "ledger"
-    result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
+    with stores.using(module_store):
+        result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
     assert result.exit_code == 0, result.stderr
     return path
 
@@ -208,6 +211,7 @@ def test_replays_leave_the_live_read_models_alone(run, scenario):
     assert db.read_bytes() == before
 
 
+@pytest.mark.usefixtures("store")
 def test_appending_brings_the_read_models_up_to_date(tmp_path, monkeypatch):
     ledger = tmp_path / "copy"
     assert CliRunner().invoke(cli, ["demo", "--keep", str(ledger)]).exit_code == 0

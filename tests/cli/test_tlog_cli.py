@@ -11,8 +11,6 @@ import base64
 import hashlib
 import json
 import re
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from ledger import events as ev
 from ledger import merkle, tlog
 from ledger.note import Checkpoint, Signer, Verifier, open_checkpoint
+from tests import stores
 from tests.histories import EVERY_TYPE, jsonl
 
 ORIGIN = "dsca.example/fms-queue"
@@ -59,7 +58,7 @@ def usage_error(result, message: str) -> None:
 
 
 def sql(ledger_dir: Path, query: str) -> list[tuple]:
-    with closing(sqlite3.connect(ledger_dir / "events.db")) as db:
+    with stores.raw(ledger_dir) as db:
         return db.execute(query).fetchall()
 
 

@@ -28,8 +28,12 @@ from tests.integration.projection_tables import assert_same_read_models
 SETTINGS = settings(
     max_examples=40,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.too_slow],
 )
+# Each test runs once per store (tests/stores.py). On PostgreSQL every example makes a
+# ledger in a schema of its own and every append is a round trip to the server, so it
+# runs fewer examples (the explicit ones always run); the read models are SQLite on both.
+EXAMPLES = {"sqlite": SETTINGS.max_examples, "postgresql": 15}
 
 START = date(2020, 1, 1)
 DAYS = 2000  # effective times fall in 2020-01-01 .. 2025-06-23, all before now
@@ -302,57 +306,78 @@ def report_queue_changes(conn) -> None:
     target(float(changes), label="queue_changes rows")
 
 
-@SETTINGS
-@given(histories())
-@example(history=POLICY_FLIP[:-1])  # fcfs -> scored
-@example(history=POLICY_FLIP)  # fcfs -> scored -> fcfs
-@example(history=TWO_QUEUES)
-def test_caught_up_after_every_append_equals_a_rebuild(history):
-    """Catching up after every single append gives, table for table and view for view,
-    the rows of a rebuild from the whole log: the incremental path (state loaded back from
-    the projection database and the store) and the in-memory path agree, whatever the
-    order facts were recorded in relative to when they took effect."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        ledger = create(tmp / "ledger")
-        incremental = engine.connect(tmp / "incremental.db")
-        rebuilt = None
-        try:
-            kept = append_accepted(
-                ledger, history, after_each=lambda: engine.catch_up(ledger, incremental)
-            )
-            assert kept == ledger.head()
-            event(f"events kept: {min(kept // 20 * 20, 60)}+")
-            assert engine.rebuild(ledger, tmp / "rebuilt.db") == kept
-            rebuilt = engine.connect(tmp / "rebuilt.db")
-            report_queue_changes(rebuilt)
-            assert_same_read_models(incremental, rebuilt)
-        finally:
-            incremental.close()
-            if rebuilt is not None:
-                rebuilt.close()
-            ledger.close()
+def test_caught_up_after_every_append_equals_a_rebuild(store):
+    """Once per store; see ``caught_up_after_every_append_equals_a_rebuild_property``."""
+    caught_up_after_every_append_equals_a_rebuild_property(EXAMPLES[store])()
 
 
-@SETTINGS
-@given(histories(), st.integers(1, 7))
-def test_catch_up_in_small_transactions_equals_a_rebuild(history, commit_every):
-    """A catch-up of the whole log in transactions of ``commit_every`` events (each
-    writing its rows and position together) ends with the rows of a rebuild."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        ledger = create(tmp / "ledger")
-        chunked = engine.connect(tmp / "chunked.db")
-        rebuilt = None
-        try:
-            kept = append_accepted(ledger, history)
-            assert engine.catch_up(ledger, chunked, commit_every=commit_every) == kept
-            assert engine.rebuild(ledger, tmp / "rebuilt.db") == kept
-            rebuilt = engine.connect(tmp / "rebuilt.db")
-            report_queue_changes(rebuilt)
-            assert_same_read_models(chunked, rebuilt)
-        finally:
-            chunked.close()
-            if rebuilt is not None:
-                rebuilt.close()
-            ledger.close()
+def caught_up_after_every_append_equals_a_rebuild_property(max_examples: int):
+    """The property, as a hypothesis test of ``max_examples`` random histories."""
+
+    @settings(SETTINGS, max_examples=max_examples)
+    @given(histories())
+    @example(history=POLICY_FLIP[:-1])  # fcfs -> scored
+    @example(history=POLICY_FLIP)  # fcfs -> scored -> fcfs
+    @example(history=TWO_QUEUES)
+    def check(history):
+        """Catching up after every single append gives, table for table and view for
+        view, the rows of a rebuild from the whole log: the incremental path (state
+        loaded back from the projection database and the store) and the in-memory path
+        agree, whatever the order facts were recorded in relative to when they took
+        effect."""
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            ledger = create(tmp / "ledger")
+            incremental = engine.connect(tmp / "incremental.db")
+            rebuilt = None
+            try:
+                kept = append_accepted(
+                    ledger, history, after_each=lambda: engine.catch_up(ledger, incremental)
+                )
+                assert kept == ledger.head()
+                event(f"events kept: {min(kept // 20 * 20, 60)}+")
+                assert engine.rebuild(ledger, tmp / "rebuilt.db") == kept
+                rebuilt = engine.connect(tmp / "rebuilt.db")
+                report_queue_changes(rebuilt)
+                assert_same_read_models(incremental, rebuilt)
+            finally:
+                incremental.close()
+                if rebuilt is not None:
+                    rebuilt.close()
+                ledger.close()
+
+    return check
+
+
+def test_catch_up_in_small_transactions_equals_a_rebuild(store):
+    """Once per store; see ``catch_up_in_small_transactions_equals_a_rebuild_property``."""
+    catch_up_in_small_transactions_equals_a_rebuild_property(EXAMPLES[store])()
+
+
+def catch_up_in_small_transactions_equals_a_rebuild_property(max_examples: int):
+    """The property, as a hypothesis test of ``max_examples`` random histories."""
+
+    @settings(SETTINGS, max_examples=max_examples)
+    @given(histories(), st.integers(1, 7))
+    def check(history, commit_every):
+        """A catch-up of the whole log in transactions of ``commit_every`` events (each
+        writing its rows and position together) ends with the rows of a rebuild."""
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            ledger = create(tmp / "ledger")
+            chunked = engine.connect(tmp / "chunked.db")
+            rebuilt = None
+            try:
+                kept = append_accepted(ledger, history)
+                assert engine.catch_up(ledger, chunked, commit_every=commit_every) == kept
+                assert engine.rebuild(ledger, tmp / "rebuilt.db") == kept
+                rebuilt = engine.connect(tmp / "rebuilt.db")
+                report_queue_changes(rebuilt)
+                assert_same_read_models(chunked, rebuilt)
+            finally:
+                chunked.close()
+                if rebuilt is not None:
+                    rebuilt.close()
+                ledger.close()
+
+    return check

@@ -1,8 +1,7 @@
-"""The ledger Application on a real SQLite file."""
+"""The ledger Application on a real event store (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,11 +10,12 @@ from ledger import events as ev
 from ledger.application import Ledger, create, open_ledger
 from ledger.decision import instant
 from ledger.errors import BatchRefused, Conflict, LedgerError, NoLedger
+from tests import stores
 from tests.histories import EVERY_TYPE, decode
 
 
 def rows(ledger_dir) -> list[tuple]:
-    with sqlite3.connect(ledger_dir / "events.db") as db:
+    with stores.raw(ledger_dir) as db:
         return db.execute(
             "SELECT rowid, originator_id, originator_version, topic, state "
             "FROM stored_events ORDER BY rowid"
@@ -155,7 +155,9 @@ def test_create_refuses_an_existing_ledger(ledger, ledger_dir):
         create(ledger_dir)
 
 
-def test_the_store_is_an_eventsourcing_application(ledger):
+def test_the_store_is_an_eventsourcing_application(ledger, store):
     assert isinstance(ledger, Ledger)
-    assert type(ledger.recorder).__name__ == "LedgerSQLiteRecorder"
+    assert type(ledger.recorder).__name__ == {
+        "sqlite": "LedgerSQLiteRecorder", "postgresql": "LedgerPostgresRecorder"
+    }[store]
     assert type(ledger.mapper).__name__ == "EventMapper"

@@ -1,7 +1,8 @@
-"""The transparency log on real SQLite files (GitHub issue 4).
+"""The transparency log on real stores, SQLite and PostgreSQL (GitHub issue 4).
 
-Tampering is done with ``sqlite3`` directly on ``events.db`` of a ledger loaded from the
-fixture scenario, the way someone with the file but not the ledger would; ``audit verify``
+Tampering is done with SQL directly on the event store of a ledger loaded from the
+fixture scenario (``events.db``, or the ledger's PostgreSQL schema), the way someone with
+the database but not the ledger would; ``audit verify``
 must name the first position that differs. Exports are checked offline, forged ones
 refused, and proofs from the stored tree checked against an RFC 9162 tree recomputed
 here from the export lines, independently of ``ledger.merkle``.
@@ -18,7 +19,7 @@ import re
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 
 import msgspec
@@ -32,6 +33,7 @@ from ledger.application import Ledger, create, open_ledger
 from ledger.note import Checkpoint, Signer, Verifier, open_checkpoint
 from ledger.tlog import TamperedError
 from projections.engine import PROJECTIONS_DB
+from tests import stores
 from tests.integration.projection_tables import assert_same_read_models
 
 ORIGIN = "test.example/arms-ledger"
@@ -90,12 +92,9 @@ def opened(path: Path) -> Iterator[Ledger]:
         ledger.close()
 
 
-@contextmanager
-def events_db(path: Path) -> Iterator[sqlite3.Connection]:
-    """The ledger's events.db, opened behind its back; committed on success."""
-    with closing(sqlite3.connect(path / "events.db")) as db:
-        yield db
-        db.commit()
+def events_db(path: Path) -> AbstractContextManager[stores.Raw]:
+    """The ledger's event store, opened behind its back; committed on success."""
+    return stores.raw(path)
 
 
 def count(path: Path, table: str) -> int:
@@ -147,11 +146,19 @@ def one_line_error(result, message: str) -> None:
 # --- fixtures -----------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def store(module_store):
+    """Every test once per store, beside the module's ledgers of that store."""
+    with stores.using(module_store):
+        yield module_store
+
+
 @pytest.fixture(scope="module")
-def scenario_dir(tmp_path_factory) -> Path:
+def scenario_dir(tmp_path_factory, module_store) -> Path:
     """The fixture scenario in a ledger (checkpoints on append): built once, never changed."""
     path = tmp_path_factory.mktemp("scenario") / "ledger"
-    ledger = create(path, origin=ORIGIN)
+    with stores.using(module_store):
+        ledger = create(path, origin=ORIGIN)
     assert load_history(ledger, SCENARIO) == N
     ledger.close()
     return path
@@ -159,15 +166,14 @@ def scenario_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def copy(scenario_dir: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "ledger"
-    shutil.copytree(scenario_dir, target)
-    return target
+    """A copy of the scenario ledger, with a store of its own."""
+    return stores.copy_ledger(scenario_dir, tmp_path / "ledger")
 
 
-# --- tampering with events.db -------------------------------------------------------------
+# --- tampering with the store --------------------------------------------------------------
 
 
-def flip_one_byte(db: sqlite3.Connection) -> None:
+def flip_one_byte(db: stores.Raw) -> None:
     """Italy -> Italx in the name of the partner registered at position 17."""
     (state,) = db.execute("SELECT state FROM stored_events WHERE rowid = 17").fetchone()
     value = json.loads(state)
@@ -181,14 +187,14 @@ def flip_one_byte(db: sqlite3.Connection) -> None:
     db.execute("UPDATE stored_events SET state = ? WHERE rowid = 17", (changed,))
 
 
-def delete_row(position: int) -> Callable[[sqlite3.Connection], None]:
-    def tamper(db: sqlite3.Connection) -> None:
+def delete_row(position: int) -> Callable[[stores.Raw], None]:
+    def tamper(db: stores.Raw) -> None:
         assert db.execute("DELETE FROM stored_events WHERE rowid = ?", (position,)).rowcount == 1
 
     return tamper
 
 
-def swap_states(db: sqlite3.Connection) -> None:
+def swap_states(db: stores.Raw) -> None:
     (a,) = db.execute("SELECT state FROM stored_events WHERE rowid = 100").fetchone()
     (b,) = db.execute("SELECT state FROM stored_events WHERE rowid = 200").fetchone()
     assert a != b
@@ -196,14 +202,15 @@ def swap_states(db: sqlite3.Connection) -> None:
     db.execute("UPDATE stored_events SET state = ? WHERE rowid = 200", (a,))
 
 
-def swap_whole_rows(db: sqlite3.Connection) -> None:
-    """Every column of rows 100 and 200 exchanged: two events' places in the log."""
+def swap_whole_rows(db: stores.Raw) -> None:
+    """Every column of rows 100 and 200 exchanged: two events' places in the log (the rows'
+    positions swapped: SQLite's rowid, PostgreSQL's notification_id)."""
     db.execute("UPDATE stored_events SET rowid = -1 WHERE rowid = 100")
     db.execute("UPDATE stored_events SET rowid = 100 WHERE rowid = 200")
     db.execute("UPDATE stored_events SET rowid = 200 WHERE rowid = -1")
 
 
-def forge_row(db: sqlite3.Connection) -> None:
+def forge_row(db: stores.Raw) -> None:
     """A copy of the event at position 17 as the next version of its stream, appended
     with an explicit next rowid."""
     stream, topic, state = db.execute(
@@ -219,7 +226,7 @@ def forge_row(db: sqlite3.Connection) -> None:
     )
 
 
-def replace_last_row(db: sqlite3.Connection) -> None:
+def replace_last_row(db: stores.Raw) -> None:
     """The last event deleted and another put at its position."""
     stream, version, topic, state = db.execute(
         "SELECT originator_id, originator_version, topic, state FROM stored_events "
@@ -237,12 +244,12 @@ def replace_last_row(db: sqlite3.Connection) -> None:
     )
 
 
-def relabel_topic(db: sqlite3.Connection) -> None:
+def relabel_topic(db: stores.Raw) -> None:
     db.execute("UPDATE stored_events SET topic = 'CaseFiled' WHERE rowid = 17")
 
 
-def edit_node(level: int, index: int) -> Callable[[sqlite3.Connection], None]:
-    def tamper(db: sqlite3.Connection) -> None:
+def edit_node(level: int, index: int) -> Callable[[stores.Raw], None]:
+    def tamper(db: stores.Raw) -> None:
         (h,) = db.execute(
             "SELECT hash FROM tlog_nodes WHERE level = ? AND idx = ?", (level, index)
         ).fetchone()
@@ -254,11 +261,11 @@ def edit_node(level: int, index: int) -> Callable[[sqlite3.Connection], None]:
     return tamper
 
 
-def delete_node(db: sqlite3.Connection) -> None:
+def delete_node(db: stores.Raw) -> None:
     db.execute("DELETE FROM tlog_nodes WHERE level = 1 AND idx = 5")
 
 
-def edit_checkpoint_note(db: sqlite3.Connection) -> None:
+def edit_checkpoint_note(db: stores.Raw) -> None:
     (note,) = db.execute("SELECT note FROM tlog_checkpoints WHERE id = 1").fetchone()
     assert f"\n{N}\n" in note
     db.execute(
@@ -267,7 +274,7 @@ def edit_checkpoint_note(db: sqlite3.Connection) -> None:
     )
 
 
-def edit_checkpoint_size(db: sqlite3.Connection) -> None:
+def edit_checkpoint_size(db: stores.Raw) -> None:
     db.execute("UPDATE tlog_checkpoints SET size = size - 1 WHERE id = 1")
 
 
@@ -317,7 +324,7 @@ TAMPERING = {
 
 
 @pytest.mark.parametrize(("tamper", "message"), TAMPERING.values(), ids=TAMPERING.keys())
-def test_tampering_with_the_sqlite_file_is_caught(copy, tamper, message):
+def test_tampering_with_the_store_is_caught(copy, tamper, message):
     with events_db(copy) as db:
         tamper(db)
     with opened(copy) as ledger, pytest.raises(TamperedError) as caught:
@@ -412,7 +419,7 @@ def test_the_tree_grows_batch_by_batch_and_keeps_every_checkpoint(tmp_path, monk
     hashed = {"leaf": 0, "node": 0}
     read: list[int] = []
     leaf_hash, node_hash = merkle.leaf_hash, merkle.node_hash
-    nodes = type(ledger.recorder).tree.nodes
+    nodes = ledger.recorder.tree.nodes
 
     def counting_leaf(data: bytes) -> bytes:
         hashed["leaf"] += 1
@@ -433,7 +440,7 @@ def test_the_tree_grows_batch_by_batch_and_keeps_every_checkpoint(tmp_path, monk
             with monkeypatch.context() as m:
                 m.setattr(merkle, "leaf_hash", counting_leaf)
                 m.setattr(merkle, "node_hash", counting_node)
-                m.setattr(type(ledger.recorder).tree, "nodes", reading)
+                m.setattr(ledger.recorder.tree, "nodes", reading)
                 ledger.append(rest[size - 500 : size - 500 + k])
             # O(k log n) at most, never the whole tree: k leaves, about k merges, plus
             # the O(log n) fold of the root the checkpoint signs
@@ -578,15 +585,16 @@ class Exports:
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory) -> Exports:
+def exports(tmp_path_factory, module_store) -> Exports:
     x = Exports(tmp_path_factory.mktemp("exports"))
-    ledger = create(x.ledger, origin=ORIGIN)
+    with stores.using(module_store):
+        ledger = create(x.ledger, origin=ORIGIN)
     ledger.import_history(EVENTS[:SPLIT])
     ledger.close()
     result = run("--ledger", str(x.ledger), "audit", "export", str(x.a))
     assert result.exit_code == 0, result.stderr
-    # a fork: the same key signs another history after SPLIT
-    shutil.copytree(x.ledger, x.fork)
+    # a fork: the same key signs another history after SPLIT (in a store of its own)
+    stores.copy_ledger(x.ledger, x.fork)
     with opened(x.fork) as fork:
         fork.append([new_partner("ZZZ")])
         x.fork_checkpoint.write_text(fork.latest_checkpoint()[0])
@@ -925,6 +933,8 @@ def test_init_from_export_starts_a_replica_with_the_original_tree(exports, tmp_p
 # --- format 1 -----------------------------------------------------------------------------
 
 
+# SQLite only: format 1 predates the PostgreSQL store (every format-1 ledger is an events.db).
+@pytest.mark.parametrize("module_store", ["sqlite"], indirect=True)
 def test_a_format_1_ledger_is_upgraded_on_open(copy):
     with opened(copy) as ledger:
         root = ledger.root()
@@ -984,6 +994,8 @@ def test_every_leaf_is_the_canonical_export_line(copy, tmp_path):
         assert ledger.root() == mth([leaf(x) for x in lines])
 
 
+# SQLite only: the plan of SQLite's query planner over the tree's SQL (no ledger is made).
+@pytest.mark.parametrize("module_store", ["sqlite"], indirect=True)
 def test_node_lookups_search_the_primary_key_and_never_scan_the_tree(tmp_path):
     """Proofs, roots and every append read their O(log n) nodes by key (a table scan here
     made a proof on a 100,000-event ledger take 25 ms instead of 0.2 ms)."""

@@ -5,7 +5,6 @@ subprocess on a free port."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,16 +23,19 @@ from cli.main import cli
 from ledger.application import open_ledger
 from ledger.clock import parse_instant
 from projections import engine, web
+from tests import stores
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 BEFORE_THE_ORDER = "2026-02-05"  # the day before E.O. 14383 took effect
 
 
-@pytest.fixture(scope="session")
-def demo_ledger(tmp_path_factory) -> Path:
+@pytest.fixture(scope="session", params=stores.STORES)
+def demo_ledger(request, tmp_path_factory) -> Path:
+    """The demo ledger, once per store: the web view's tests run once per store."""
     path = tmp_path_factory.mktemp("web") / "ledger"
-    result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
+    with stores.using(request.param):
+        result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
     assert result.exit_code == 0, result.stderr
     return path
 
@@ -175,10 +177,8 @@ def server(demo_ledger) -> Iterator[Server]:
 
 @pytest.fixture
 def ledger_copy(demo_ledger, tmp_path) -> Path:
-    """A copy of the demo ledger that a test may append to."""
-    path = tmp_path / "ledger"
-    shutil.copytree(demo_ledger, path)
-    return path
+    """A copy of the demo ledger (and of its store) that a test may append to."""
+    return stores.copy_ledger(demo_ledger, tmp_path / "ledger")
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,10 @@ CHROMIUM_ARGS = [
 
 pytestmark = [
     pytest.mark.slow,
+    # On the SQLite demo ledger only: the browser sees the read models (projections.db,
+    # SQLite whatever the event store); serving a PostgreSQL ledger live is covered by
+    # test_serve.py, and a second browser run would double the slowest tests.
+    pytest.mark.parametrize("demo_ledger", ["sqlite"], indirect=True),
     pytest.mark.skipif(
         not CHROMIUM.exists(),
         reason="Debian's chromium is not installed at /usr/bin/chromium "

@@ -119,6 +119,7 @@ def test_the_queue_chart_takes_a_platform_and_a_policy(live, replay):
     assert "No queue had a case when fcfs-legacy was adopted: nothing to compare." in before
 
 
+@pytest.mark.usefixtures("store")
 def test_an_empty_ledger_has_pages_that_say_so(tmp_path):
     path = tmp_path / "ledger"
     assert CliRunner().invoke(cli, ["--ledger", str(path), "init"]).exit_code == 0
@@ -137,6 +138,7 @@ def test_an_empty_ledger_has_pages_that_say_so(tmp_path):
             assert c.get(f"/-/charts/{name}.svg").status_code == 404
 
 
+@pytest.mark.usefixtures("store")
 def test_names_in_a_chart_are_text_not_markup(tmp_path):
     path = tmp_path / "ledger"
     evil = '<script>alert(1)</script>"'
