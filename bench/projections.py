@@ -1,19 +1,24 @@
 """Read side: rebuilding the read models, and catching up after one new event.
 
-Loads a generated history (``fixtures.generate``, seeded) into a fresh ledger, then
-measures in a child process (for its peak RSS) a full ``rebuild``, and, in this process,
-the catch-up after appending one event, as the log grows. Prints a table and writes
-bench/results/projections.json.
+Loads a generated history (``fixtures.generate``, seeded) into a fresh ledger, a chunk
+of 50,000 events at a time (so a 1,000,000-event history never sits in memory), then
+measures in a child process a full ``rebuild`` (the child reports its own peak RSS), and,
+in this process, the catch-up after appending one event, as the log grows. Prints a
+table and writes bench/results/projections.json.
 
     python -m bench.projections [--open-cases 4000] [--events 100000] [--repeat 3]
+    python -m bench.projections --events 1000000 --open-cases 16000 --keep /tmp/projbench
+
+``--keep DIR`` keeps the generated ledgers in DIR and reuses them on the next run.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
-import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,45 +29,81 @@ from pathlib import Path
 from fixtures.generate import generate
 from ledger import events as ev
 from ledger.application import create
+from ledger.decision import instant
 from projections import engine
 
+# The child reports its own peak RSS (VmHWM): RUSAGE_CHILDREN would report this process's
+# size when it is larger, since the child starts as a copy of it.
 REBUILD = """
-import sys, time, resource
+import sys, time
 from pathlib import Path
 from ledger.application import open_ledger
 from projections import engine
 ledger = open_ledger(Path(sys.argv[1]))
 started = time.perf_counter()
 count = engine.rebuild(ledger, Path(sys.argv[1]) / engine.PROJECTIONS_DB)
-print(count, time.perf_counter() - started)
+took = time.perf_counter() - started
+with open("/proc/self/status") as status:
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print(count, took, peak / 1024)
 """
+
+CHUNK = 50_000
 
 
 def load(path: Path, open_cases: int, events: int) -> int:
+    """A new ledger at ``path`` with the generated history, 50,000 events at a time."""
     ledger = create(path)
     lines = generate(open_cases=open_cases, events=events, with_recorded_at=True)
-    count = len(ledger.import_history([ev.decoder.decode(line) for line in lines]).positions)
-    ledger.close()
+    count = 0
+    try:
+        while chunk := [ev.decoder.decode(line) for line in itertools.islice(lines, CHUNK)]:
+            if not count:
+                result = ledger.import_history(chunk)
+            else:  # import_history only loads into an empty ledger; the same path after
+                result = ledger._append(
+                    chunk, lambda _, e: instant(e.recorded_at), explicit_stamps=True
+                )
+            count += len(result.positions)
+    finally:
+        ledger.close()
     return count
 
 
+def ledger_at(work: Path, label: str, open_cases: int, events: int, keep: bool) -> Path:
+    """The generated ledger for these sizes: reused from ``work`` if kept there."""
+    path = work / f"{label}-{open_cases}-{events}"
+    done = path / "complete"
+    if keep and done.exists():
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    count = load(path, open_cases, events)
+    done.write_text(f"{count}\n")
+    return path
+
+
 def rebuild_in_child(path: Path) -> tuple[int, float, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = subprocess.run(
         [sys.executable, "-c", REBUILD, str(path)],
         check=True, capture_output=True, text=True, cwd=Path(__file__).parent.parent,
     ).stdout.split()
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return int(out[0]), float(out[1]), max(peak, before) / 1024
+    return int(out[0]), float(out[1]), float(out[2])
 
 
 def one_event_catch_up(path: Path, repeat: int = 20) -> float:
-    """Median seconds to catch up after appending one delivery-sized event."""
+    """Median seconds to catch up after appending one small partner event.
+
+    Works on a copy: the appended events stay out of the kept ledger.
+    """
     from ledger.application import open_ledger
 
+    copy = path.with_name(path.name + "-catch-up")
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(path, copy)
+    path = copy
     ledger = open_ledger(path)
     conn = engine.live(ledger, path)
-    partner = conn.execute("SELECT partner FROM partners LIMIT 1").fetchone()[0]
+    partner = conn.execute("SELECT partner FROM partners ORDER BY partner LIMIT 1").fetchone()[0]
     times = []
     for n in range(repeat):
         event = ev.EconomicContributionRecorded(
@@ -75,6 +116,7 @@ def one_event_catch_up(path: Path, repeat: int = 20) -> float:
         times.append(time.perf_counter() - started)
     conn.close()
     ledger.close()
+    shutil.rmtree(copy, ignore_errors=True)
     return statistics.median(times)
 
 
@@ -84,15 +126,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/results/projections.json"))
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the generated ledgers in this directory and reuse them")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for label, open_cases, events in (
             ("small", 50, 1_000),
             ("large", args.open_cases, args.events),
         ):
-            path = Path(tmp) / label
-            count = load(path, open_cases, events)
+            path = ledger_at(work, label, open_cases, events, args.keep is not None)
+            count = int((path / "complete").read_text())
             runs = [rebuild_in_child(path) for _ in range(args.repeat)]
             seconds = statistics.median(r[1] for r in runs)
             rows.append(

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
 from ledger import events as ev
 from ledger.clock import format_instant
-from ledger.decision import OPEN_STAGES, CaseState, evolve_case, open_case
+from ledger.decision import (
+    OPEN_STAGES,
+    TERMINAL_STAGES,
+    CaseState,
+    evolve_case,
+    open_case,
+)
+
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder(tuple[CaseState, str, int, int, int | None]).decode
 
 
 @dataclass(slots=True)
@@ -30,6 +41,22 @@ class CaseView:
     @property
     def case(self) -> str:
         return self.state.case
+
+    @property
+    def ended(self) -> bool:
+        """Closed, cancelled or expired: only end-use checks may still come."""
+        return self.state.stage in TERMINAL_STAGES
+
+    def pack(self) -> bytes:
+        """The view in a few hundred bytes (a rebuild keeps ended cases so)."""
+        return _pack(
+            (self.state, self.filed_at, self.filed_position, self.last_position,
+             self.priority_position)
+        )
+
+    @classmethod
+    def unpack(cls, packed: bytes) -> CaseView:
+        return cls(*_unpack(packed))
 
     @property
     def queued(self) -> bool:

@@ -7,15 +7,26 @@ loses at most the transaction in flight, and the next catch-up resumes from the 
 commit, so no event is applied twice or skipped. ``BEGIN IMMEDIATE`` serializes
 concurrent catch-ups; one that finds the position moved under it starts over from there.
 
+A ``rebuild`` builds the read models afresh in a new file beside the live one and then
+renames it into place: the whole log in one transaction with no journal and no fsync
+(a crash leaves only a half-built file that the next rebuild removes), the rows written
+a batch at a time while the log is read a page at a time (memory stays bounded by the
+size of a batch and the state of the partners, platforms, cases and queues, whatever
+the length of the log), and the secondary indexes created once the rows are in. If
+another process has the live file open, it is rebuilt in place instead, by catch-up.
+
 A replay (``--as-of``, ``--known-at``, ``--at-position``) builds its own read models in a
 temporary file from the selected events and never touches the live ones.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import shutil
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -27,11 +38,17 @@ from ledger.application import Ledger
 from ledger.clock import format_instant
 from ledger.decision import effective, instant
 from ledger.errors import LedgerError
-from projections import schema
+from projections import log, schema
 from projections.projector import Projector, Stored
 
 PROJECTIONS_DB = "projections.db"
 COMMIT_EVERY = 10_000
+# A catch-up of more events than this reads the log in pages (``projections.log``).
+BULK_READ_AFTER = 1_000
+# A rebuild hands the rows of this many events to its writer at once (bounds memory).
+FLUSH_EVENTS = 10_000
+# live(): missing read models of a log longer than this are rebuilt, not caught up.
+REBUILD_AFTER = 50_000
 
 
 class Cut(msgspec.Struct, frozen=True):
@@ -65,10 +82,16 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _fresh(conn: sqlite3.Connection, cut: Cut = Cut(), time: str | None = None) -> None:
+def _fresh(
+    conn: sqlite3.Connection,
+    cut: Cut = Cut(),
+    time: str | None = None,
+    *,
+    indexes: bool = True,
+) -> None:
     """Drop whatever is there and create empty read models (in a transaction)."""
     schema.drop(conn)
-    schema.create(conn)
+    schema.create(conn, indexes=indexes)
     conn.execute(
         "INSERT INTO projection (id, schema_version, position, as_of, known_at, "
         "at_position, time) VALUES (1, ?, 0, ?, ?, ?, ?)",
@@ -121,12 +144,23 @@ def catch_up(
             if projector is None or position != expected:
                 projector = Projector(Stored(ledger, conn, position) if position else None)
             last = position
-            for recorded in ledger.read(after=position, upto=min(head, position + commit_every)):
-                projector.apply(recorded)
-                last = recorded.position
-                applied += 1
-                if progress is not None:
-                    progress(last)
+            upto = min(head, position + commit_every)
+            if upto - position > BULK_READ_AFTER:
+                apply = projector.apply_event
+                for page in log.pages(ledger, position, upto):
+                    for p, stream, version, event in page:
+                        apply(p, stream, version, event)
+                        if progress is not None:
+                            progress(p)
+                    last = page[-1][0]
+                    applied += len(page)
+            else:
+                for recorded in ledger.read(after=position, upto=upto):
+                    projector.apply(recorded)
+                    last = recorded.position
+                    applied += 1
+                    if progress is not None:
+                        progress(last)
             projector.flush(conn, last)
             conn.execute("COMMIT")
             expected = last
@@ -138,7 +172,162 @@ def catch_up(
 def rebuild(
     ledger: Ledger, path: Path, progress: Callable[[int], None] | None = None
 ) -> int:
-    """Drop the read models and replay the whole log into them."""
+    """Drop the read models and replay the whole log into them; returns how many events.
+
+    ``progress(position)`` is called after each event is applied.
+    """
+    path = Path(path)
+    if not _unused(path):
+        return _rebuild_in_place(ledger, path, progress)
+    _remove_abandoned(path)
+    building = path.with_name(f"{path.name}{BUILDING}{os.getpid()}")
+    _remove(building)
+    try:
+        applied = _build(ledger, building, ledger.head(), progress)
+        if not _unused(path):  # opened meanwhile: replacing it would break its readers
+            _remove(building)
+            return _rebuild_in_place(ledger, path, progress)
+        os.replace(building, path)
+    except BaseException:
+        _remove(building)
+        raise
+    conn = connect(path)
+    try:  # the events appended while it was being built
+        return applied + catch_up(ledger, conn, progress=progress)
+    finally:
+        conn.close()
+
+
+def _unused(path: Path) -> bool:
+    """No connection has the database at ``path`` open (or there is none): it can be
+    replaced. SQLite removes the ``-wal`` and ``-shm`` files with the last connection;
+    opening it once first recovers and checkpoints whatever a crash left behind."""
+    if path.exists():
+        try:
+            conn = sqlite3.connect(path, timeout=30)
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            pass  # not a database (any more): replace it
+    return not any(
+        Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-shm", "-journal")
+    )
+
+
+BUILDING = ".rebuilding-"  # + the building process's id
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Remove what rebuilds killed midway left beside ``path`` (their process is gone)."""
+    for found in path.parent.glob(f"{path.name}{BUILDING}*"):
+        pid = found.name[len(path.name) + len(BUILDING):].split("-")[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            found.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # alive, another user's
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _build(
+    ledger: Ledger, path: Path, head: int, progress: Callable[[int], None] | None
+) -> int:
+    """Build the read models of the log up to ``head`` into a new file at ``path``.
+
+    The projector runs in this thread; a writer thread inserts the rows of one batch
+    while the next is projected (SQLite releases the GIL while it works); at most one
+    more batch waits for it. The indexes of ``schema.KEPT_DURING_REBUILD`` are kept up
+    by the writer as it inserts; the others are created at the end.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        # A file nobody else sees until it is complete: no journal, no fsync.
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA cache_size = -32768")  # 32 MiB, also for the index sorts
+        conn.execute("PRAGMA threads = 2")  # a helper thread for those sorts
+        conn.execute("BEGIN")
+        _fresh(conn, indexes=False)
+        writer = _Writer(conn)
+        writer.start()
+        try:
+            projector = Projector()
+            apply = projector.apply_event
+            applied = last = 0
+            for page in log.pages(ledger, 0, head):
+                if progress is None:
+                    for position, stream, version, event in page:
+                        apply(position, stream, version, event)
+                else:
+                    for position, stream, version, event in page:
+                        apply(position, stream, version, event)
+                        progress(position)
+                last = page[-1][0]
+                applied += len(page)
+                if len(projector.audit_rows) >= FLUSH_EVENTS:
+                    writer.put(projector.take(last, everything=False))
+                    projector.pack_ended()
+            writer.put(projector.take(last))
+            projector.close()
+            del projector
+        finally:
+            writer.close()
+        schema.create_indexes(conn)
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode = WAL")
+    finally:
+        conn.close()
+    return applied
+
+
+class _Writer(threading.Thread):
+    """Executes batches of statements (``Projector.take``) in order, in its own thread."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        super().__init__(name="projections-writer", daemon=True)
+        self.conn = conn
+        self.batches: queue.Queue[list[tuple[str, list]] | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while True:
+            batch = self.batches.get()
+            if batch is None:
+                return
+            if self.error is None:
+                try:
+                    for sql, rows in batch:
+                        self.conn.executemany(sql, rows)
+                except Exception as error:  # noqa: BLE001 - raised in the projecting thread
+                    self.error = error
+
+    def put(self, batch: list[tuple[str, list]]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.batches.put(batch)
+
+    def close(self) -> None:
+        """Wait for every batch put; raise what the writer raised."""
+        self.batches.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _rebuild_in_place(
+    ledger: Ledger, path: Path, progress: Callable[[int], None] | None
+) -> int:
+    """Rebuild the read models inside the live file (other connections have it open)."""
     conn = connect(path)
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -151,7 +340,17 @@ def rebuild(
 
 def live(ledger: Ledger, directory: Path) -> sqlite3.Connection:
     """The live read models, caught up with the log."""
-    conn = connect(directory / PROJECTIONS_DB)
+    path = directory / PROJECTIONS_DB
+    conn = connect(path)
+    try:
+        position = _position(conn)
+    except BaseException:
+        conn.close()
+        raise
+    if not position and ledger.head() > REBUILD_AFTER:
+        conn.close()  # missing or outdated, and a long log: build them in bulk
+        rebuild(ledger, path)
+        conn = connect(path)
     catch_up(ledger, conn)
     return conn
 

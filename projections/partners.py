@@ -163,6 +163,37 @@ class PartnerState:
             self.economic_usd += event.amount_usd
             self.economic_contributions += 1
 
+    @classmethod
+    def restore(
+        cls, partner: str, positions: tuple, economic: tuple[int, int], events: dict
+    ) -> PartnerState:
+        """The state ``apply`` folds, from the positions of the events that set each fact
+        (a ``partners`` row's ``*_position`` columns, ``POSITIONS`` order), those events,
+        and the economic sum and count: a partner's stream is not read again."""
+        state = cls(partner, economic_usd=economic[0], economic_contributions=economic[1])
+        registered, group, suspended, override, spending, strategic = positions
+        if registered is not None:
+            state.registered, state.registered_position = events[registered], registered
+        if group is not None:
+            e = events[group]
+            state.group = Fact(effective(e), group, e.notification_group)
+        if suspended is not None:
+            e = events[suspended]
+            state.suspended = Fact(
+                effective(e), suspended, isinstance(e, ev.PartnerSuspended)
+            )
+        if override is not None:
+            e = events[override]
+            basis = e.legal_basis if isinstance(e, ev.PriorityOverrideGranted) else None
+            state.override = Fact(effective(e), override, basis)
+        if spending is not None:
+            e = events[spending]
+            state.spending = (e.year, spending, e)
+        if strategic is not None:
+            e = events[strategic]
+            state.strategic = Fact(effective(e), strategic, e)
+        return state
+
     def rescore(self, policy: ev.PriorityPolicyAdopted | None) -> None:
         self.scored = score(
             self.spending[2].pct_gdp if self.spending else None,
@@ -214,6 +245,13 @@ class PartnerState:
             self.spending[1] if self.spending else None,
             position_of(self.strategic),
         )
+
+
+# The partners columns ``PartnerState.restore`` reads, in its order.
+POSITIONS = (
+    "registered_position", "group_position", "suspended_position", "override_position",
+    "spending_position", "strategic_position",
+)
 
 
 def position_of(fact: Fact | None) -> int | None:

@@ -6,22 +6,31 @@ database and the event store when catching up an existing projection; nothing wh
 building from scratch), changed by ``apply``, and written by ``flush`` in the caller's
 transaction. So catching up after one event costs the rows that event touches, and a
 rebuild never reads the projection database at all.
+
+What a catch-up loads does not grow with the log: a partner comes back from its row and
+the few events that set its facts (not its whole stream), and a partner event that moves
+none of its cases in a queue rewrites their rows in place without loading the queue.
+A rebuild puts the cases that ended aside in a temporary file (``Ended``), so it holds
+the open cases and one batch of rows, however long the log.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
 from typing import Protocol
+
+import msgspec
 
 from ledger import events as ev
 from ledger.decision import instant
 from ledger.store import Recorded
-from projections import audit, schema
+from projections import audit, log, schema
 from projections.cases import CaseView
-from projections.partners import PartnerState, Policies
+from projections.partners import POSITIONS, PartnerState, Policies
 from projections.platforms import PlatformState
-from projections.queue import Entry, Queue
+from projections.queue import Entry, Queue, runs_of, sort_key
 
 POLICY_TYPES = ("PriorityPolicyAdopted", "NotificationThresholdsSet")
 
@@ -30,6 +39,8 @@ class Loader(Protocol):
     """Where state not yet in memory comes from."""
 
     def stream(self, key: str) -> Iterable[Recorded]: ...
+
+    def partner(self, code: str) -> PartnerState: ...
 
     def policy_events(self) -> Iterable[Recorded]: ...
 
@@ -41,12 +52,20 @@ class Loader(Protocol):
 
     def queued_platforms(self) -> list[str]: ...
 
+    def rescore_in_place(
+        self, platform: str, cases: list[str], fields: tuple, mode: str,
+        units_per_month: Callable[[], float | None],
+    ) -> list[tuple] | None: ...
+
 
 class Nothing:
     """The loader of a projection built from the first event: there is nothing yet."""
 
     def stream(self, key: str) -> Iterable[Recorded]:
         return ()
+
+    def partner(self, code: str) -> PartnerState:
+        return PartnerState(code)
 
     def policy_events(self) -> Iterable[Recorded]:
         return ()
@@ -63,8 +82,42 @@ class Nothing:
     def queued_platforms(self) -> list[str]:
         return []
 
+    def rescore_in_place(
+        self, platform: str, cases: list[str], fields: tuple, mode: str,
+        units_per_month: Callable[[], float | None],
+    ) -> list[tuple] | None:
+        return None
+
 
 QUEUE_COLUMNS = ", ".join(f'"{c}"' for c in schema.QUEUE.names)
+
+# One statement per run of queue changes: SQLite expands the run's JSON list of cases
+# into rows (the k-th at old + k and new + k), instead of Python binding every row.
+QUEUE_CHANGES_SQL = (
+    'INSERT INTO queue_changes (event_position, event_type, platform, "case", change, '
+    "old_position, new_position) SELECT ?1, ?2, ?3, j.value, ?4, ?5 + j.key, ?6 + j.key "
+    "FROM json_each(?7) j ORDER BY j.key"
+)
+_encode = msgspec.json.encode
+
+
+def json_upsert_sql(table: schema.Table) -> str:
+    """``upsert_sql`` for all rows at once, bound as one JSON array of arrays: SQLite
+    takes them apart (so the writing thread hardly needs the GIL). Only for tables
+    without REAL columns (a float would go through decimal text)."""
+    assert float not in {c.type for c in table.columns}, table.name
+    cols = ", ".join(f'"{c}"' for c in table.names)
+    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(table.names)))
+    return (
+        f'INSERT OR REPLACE INTO "{table.name}" ({cols}) SELECT {values} '
+        "FROM json_each(?) ORDER BY key"
+    )
+
+
+AUDIT_SQL = json_upsert_sql(schema.AUDIT_LOG)
+CASES_SQL = json_upsert_sql(schema.CASES)
+DELIVERIES_SQL = json_upsert_sql(schema.DELIVERIES)
+CHECKS_SQL = json_upsert_sql(schema.END_USE_CHECKS)
 
 
 class Stored:
@@ -75,6 +128,20 @@ class Stored:
 
     def stream(self, key: str) -> Iterable[Recorded]:
         return [r for r in self.ledger.stream_records(key) if r.position <= self.position]
+
+    def partner(self, code: str) -> PartnerState:
+        """From its row and the few events that set its facts: a partner's stream grows
+        with the log (spending reports, contributions), this does not."""
+        row = self.conn.execute(
+            f"SELECT {', '.join(POSITIONS)}, economic_usd, economic_contributions "
+            "FROM partners WHERE partner = ?",
+            (code,),
+        ).fetchone()
+        if row is None:  # no event of it yet
+            return PartnerState(code)
+        positions = tuple(row[:-2])
+        events = log.at(self.ledger, sorted({p for p in positions if p is not None}))
+        return PartnerState.restore(code, positions, (row[-2], row[-1]), events)
 
     def policy_events(self) -> Iterable[Recorded]:
         return self.ledger.read(types=POLICY_TYPES, upto=self.position)
@@ -98,6 +165,109 @@ class Stored:
     def queued_platforms(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT platform FROM queue")]
 
+    def rescore_in_place(
+        self, platform: str, cases: list[str], fields: tuple, mode: str,
+        units_per_month: Callable[[], float | None],
+    ) -> list[tuple] | None:
+        """A partner's new (override, tier, score) for its ``cases`` in a queue that is
+        not loaded, applied to the stored rows directly: the rows that change are
+        written now (later loads in this transaction read them), and the queue changes
+        are returned as ``Queue.end_runs`` would give them (without its prefix). None,
+        changing nothing, if the stored rows lack a case: the caller loads the queue.
+
+        Usually none of them passes a neighbour: then only their own rows change, and
+        that is all this reads. Otherwise it reads the queue's rows: only the partner's
+        cases get new sort keys, and they keep their order among themselves, so each
+        lands by one binary search among the other cases' keys, and only the rows
+        between the first and last place that changed are rewritten.
+        """
+        conn = self.conn
+        override, tier, score = fields
+        scored = mode == "scored"
+
+        def key(row: tuple) -> tuple:
+            return sort_key(_entry_of_row(row), mode)
+
+        def rescored(row: tuple) -> tuple:
+            return (*row[:5], override, tier if scored else None,
+                    score if scored else None, *row[8:])
+
+        def new_key(row: tuple) -> tuple:
+            return sort_key(
+                _entry_of_row(row)._replace(override=override, tier=tier, score=score), mode
+            )
+
+        marks = ", ".join("?" for _ in cases)
+        own = conn.execute(
+            f'SELECT {QUEUE_COLUMNS} FROM queue WHERE "case" IN ({marks}) ORDER BY position',
+            cases,
+        ).fetchall()
+        if len(own) != len(cases):
+            return None
+        # Usually none moves: each block of them in a row stays between its neighbours.
+        at = {r[1] for r in own}
+        neighbour = f"SELECT {QUEUE_COLUMNS} FROM queue WHERE platform = ? AND position = ?"
+        stays = True
+        for row in own:
+            k = new_key(row)
+            for other_at, ahead in ((row[1] - 1, True), (row[1] + 1, False)):
+                if other_at in at:
+                    continue
+                other = conn.execute(neighbour, (platform, other_at)).fetchone()
+                if other is not None and (
+                    (key(other) >= k) if ahead else (key(other) <= k)
+                ):
+                    stays = False
+                    break
+            if not stays:
+                break
+        if stays:
+            updates = [new for new in map(rescored, own) if new not in own]
+            conn.executemany(schema.upsert_sql(schema.QUEUE), updates)
+            return []
+        rows = conn.execute(
+            f"SELECT {QUEUE_COLUMNS} FROM queue WHERE platform = ? ORDER BY position",
+            (platform,),
+        ).fetchall()
+        mine = set(cases)
+        others = [r for r in rows if r[2] not in mine]
+        order: list[tuple] = []  # (row, its own key changed), in the new order
+        done = 0
+        for row in own:  # their order among themselves holds
+            k = new_key(row)
+            i = bisect_left(others, k, lo=done, key=key)
+            order += [(r, False) for r in others[done:i]]
+            order.append((row, k != key(row)))
+            done = i
+        order += [(r, False) for r in others[done:]]
+        # Positions change only between the first and the last place one of them left
+        # or took; cumulative quantities only there too.
+        moved = [p for p, (r, _) in enumerate(order, start=1) if r[1] != p]
+        if not moved:
+            lo, hi = 1, 0
+        else:
+            lo, hi = moved[0], moved[-1]
+        cumulative = rows[lo - 2][11] if lo > 1 else 0
+        units = units_per_month() if moved else None
+        changes = []
+        updates = [
+            new for new in map(rescored, own) if not lo <= new[1] <= hi and new not in own
+        ]
+        for position in range(lo, hi + 1):
+            stored, own_key_changed = order[position - 1]
+            cumulative += stored[10]
+            if stored[1] != position:
+                kind = "moved" if own_key_changed else "shifted"
+                changes.append((stored[2], kind, stored[1], position))
+            row = rescored(stored) if stored[2] in mine else stored
+            months = round(cumulative / units, 1) if units else None
+            new = (*row[:1], position, *row[2:11], cumulative, months)
+            if new != stored:
+                updates.append(new)
+        self.conn.executemany(schema.upsert_sql(schema.QUEUE), updates)
+        changes.sort(key=lambda c: (c[3], c[2]))
+        return runs_of(changes)
+
 
 def _entry_of_row(row: tuple) -> Entry:
     (_, _, case, partner, klass, override, tier, score, filed_at, stage, left, *_) = row
@@ -107,12 +277,36 @@ def _entry_of_row(row: tuple) -> Entry:
     )
 
 
+class Ended:
+    """Cases put aside, packed (``CaseView.pack``), in a private temporary SQLite file
+    (deleted when closed): {case: packed}."""
+
+    def __init__(self) -> None:
+        self.conn = sqlite3.connect("", isolation_level=None)  # "": a temporary file
+        self.conn.execute("PRAGMA journal_mode = OFF")
+        self.conn.execute("PRAGMA synchronous = OFF")
+        self.conn.execute(
+            'CREATE TABLE ended ("case" TEXT PRIMARY KEY, packed BLOB) WITHOUT ROWID'
+        )
+
+    def put(self, items: list[tuple[str, bytes]]) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO ended VALUES (?, ?)", items)
+
+    def get(self, case: str) -> bytes | None:
+        row = self.conn.execute('SELECT packed FROM ended WHERE "case" = ?', (case,)).fetchone()
+        return None if row is None else row[0]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 class Projector:
     def __init__(self, loader: Loader | None = None):
         self.loader: Loader = loader or Nothing()
         self.partners: dict[str, PartnerState] = {}
         self.platforms: dict[str, PlatformState] = {}
         self.cases: dict[str, CaseView] = {}
+        self.ended: Ended | None = None  # ended cases put aside (see ``pack_ended``)
         self.queues: dict[str, Queue] = {}
         self.queued_by_partner: dict[str, dict[str, str]] = {}  # partner: {case: platform}
         self._policies: Policies | None = None
@@ -130,8 +324,10 @@ class Projector:
         self.delivery_rows: list[tuple] = []
         self.check_rows: list[tuple] = []
         self.designation_rows: list[tuple] = []
-        self.change_rows: list[tuple] = []
+        self.change_rows: list[tuple] = []  # runs of queue changes (Queue.end_runs)
         self._touched: dict[str, Queue] = {}
+        # Queues changed in the stored rows by this event: their runs of changes.
+        self._in_place: dict[str, list[tuple]] = {}
 
     # --- state, loaded on first use ----------------------------------------------------
 
@@ -146,9 +342,7 @@ class Projector:
     def partner(self, code: str) -> PartnerState:
         state = self.partners.get(code)
         if state is None:
-            state = self.partners[code] = PartnerState(code)
-            for r in self.loader.stream(f"partner:{code}"):
-                state.apply(r.event, r.position)
+            state = self.partners[code] = self.loader.partner(code)
             state.rescore(self.policies.in_force)
         return state
 
@@ -163,6 +357,10 @@ class Projector:
     def case(self, case_id: str) -> CaseView | None:
         view = self.cases.get(case_id)
         if view is None:
+            packed = None if self.ended is None else self.ended.get(case_id)
+            if packed is not None:
+                view = self.cases[case_id] = CaseView.unpack(packed)
+                return view
             for r in self.loader.stream(f"case:{case_id}"):
                 if view is None:
                     view = CaseView.filed(r.event, r.position)
@@ -199,50 +397,81 @@ class Projector:
     # --- applying events ----------------------------------------------------------------
 
     def apply(self, recorded: Recorded) -> None:
-        e = recorded.event
-        self.audit_rows.append(audit.audit_row(recorded))
+        self.apply_event(recorded.position, recorded.stream, recorded.version, recorded.event)
+
+    def apply_event(self, position: int, stream: str, version: int, e: ev.Event) -> None:
+        """Apply the event at log ``position`` (version ``version`` of ``stream``)."""
+        self.audit_rows.append(audit.audit_row(position, stream, version, e))
         kind = e.STREAM
-        if kind == "partner":
-            self._partner_event(recorded)
+        if kind == "case":
+            self._case_event(position, stream, e)
+        elif kind == "partner":
+            self._partner_event(position, stream, e)
         elif kind == "platform":
-            self._platform_event(recorded)
-        elif kind == "case":
-            self._case_event(recorded)
+            self._platform_event(position, stream, e)
         else:
-            self._policy_event(recorded)
-        if self._touched:
+            self._policy_event(position, stream, e)
+        touched = self._touched
+        if touched and not self._in_place:
             # In platform order, so the rows do not depend on what was loaded when.
             name = type(e).__name__
-            for platform in sorted(self._touched):
-                self.change_rows.extend(
-                    (recorded.position, name, platform, *c)
-                    for c in self._touched[platform].end()
-                )
-            self._touched.clear()
+            rows = self.change_rows
+            if len(touched) == 1:
+                for platform, q in touched.items():
+                    rows += q.end_runs((position, name, platform))
+            else:
+                for platform in sorted(touched):
+                    rows += touched[platform].end_runs((position, name, platform))
+            touched.clear()
+        elif self._in_place:
+            name = type(e).__name__
+            for platform in sorted({*touched, *self._in_place}):
+                q = touched.get(platform)
+                if q is not None:
+                    self.change_rows += q.end_runs((position, name, platform))
+                else:
+                    prefix = (position, name, platform)
+                    self.change_rows += [(*prefix, *run) for run in self._in_place[platform]]
+            touched.clear()
+            self._in_place.clear()
 
-    def _partner_event(self, r: Recorded) -> None:
-        e: ev.PartnerEvent = r.event
+    def _partner_event(self, position: int, stream: str, e: ev.PartnerEvent) -> None:
         partner = self.partner(e.partner)
         before = partner.sort_fields()
-        partner.apply(e, r.position)
+        partner.apply(e, position)
         partner.rescore(self.policies.in_force)
         self.dirty_partners.add(e.partner)
-        self._flag(audit.backdated(r, e.partner))
-        if partner.sort_fields() != before:
-            for case_id, platform in self.queued(e.partner).items():
-                q = self._touch(platform)
-                q.put(self._rescored(q.entries[case_id]))
+        self._flag(audit.backdated(position, stream, e, e.partner))
+        fields = partner.sort_fields()
+        if fields != before:
+            queued = self.queued(e.partner)
+            by_platform: dict[str, list[str]] = {}
+            for case_id, platform in queued.items():
+                by_platform.setdefault(platform, []).append(case_id)
+            mode = self.policies.mode
+            for platform, cases in by_platform.items():
+                if platform in self.queues:
+                    continue
+                runs = self.loader.rescore_in_place(
+                    platform, cases, fields, mode,
+                    lambda p=platform: self.platform(p).units_per_month,
+                )
+                if runs is not None:
+                    self._in_place[platform] = runs
+            for case_id, platform in queued.items():
+                if platform not in self._in_place:
+                    q = self._touch(platform)
+                    q.put(self._rescored(q.entries[case_id]))
 
-    def _platform_event(self, r: Recorded) -> None:
-        e: ev.PlatformEvent = r.event
-        self.platform(e.platform).apply(e, r.position)
+    def _platform_event(self, position: int, stream: str, e: ev.PlatformEvent) -> None:
+        self.platform(e.platform).apply(e, position)
         self.dirty_platforms.add(e.platform)
-        self._flag(audit.backdated(r, None))
+        self._flag(audit.backdated(position, stream, e, None))
         if isinstance(e, ev.ProductionCapacitySet):
             self.dirty_queues.add(e.platform)  # estimated completions change
         elif isinstance(e, ev.EEUMDesignationChanged):
             self.designation_rows.append(
-                (r.position, e.platform, e.designated, e.effective_at)
+                (position, e.platform, e.designated, e.effective_at)
             )
 
     def cases_get(self, case_id: str) -> CaseView:
@@ -250,49 +479,58 @@ class Projector:
         assert view is not None, case_id
         return view
 
-    def _case_event(self, r: Recorded) -> None:
-        e: ev.CaseEvent = r.event
-        if isinstance(e, ev.CaseFiled):
-            view = self.cases[e.case] = CaseView.filed(e, r.position)
+    def _case_event(self, position: int, stream: str, e: ev.CaseEvent) -> None:
+        case_id = e.case
+        if type(e) is ev.CaseFiled:
+            view = self.cases[case_id] = CaseView.filed(e, position)
             was_queued = False
         else:
-            view = self.cases_get(e.case)
+            view = self.cases.get(case_id) or self.cases_get(case_id)
             was_queued = view.queued
-            view.apply(e, r.position)
+            view.apply(e, position)
         state = view.state
-        self.dirty_cases.add(e.case)
-        self._flag(audit.backdated(r, state.partner))
-        if isinstance(e, ev.CongressionalNotified):
+        self.dirty_cases.add(case_id)
+        if e.DECISION:
+            self._flag(audit.backdated(position, stream, e, state.partner))
+        cls = type(e)
+        if cls is ev.DeliveryRecorded:
+            self.delivery_rows.append(
+                (position, case_id, state.platform, state.partner, e.quantity, e.effective_at)
+            )
+        elif cls is ev.CongressionalNotified:
             registered = self.partner(state.partner).registered
             self._flag(
-                audit.qme_missing(r, state.partner, bool(registered and registered.middle_east))
+                audit.qme_missing(
+                    position, stream, e, state.partner,
+                    bool(registered and registered.middle_east),
+                )
             )
-        elif isinstance(e, ev.DeliveryRecorded):
-            self.delivery_rows.append(
-                (r.position, e.case, state.platform, state.partner, e.quantity, e.effective_at)
-            )
-        elif isinstance(e, ev.EndUseCheckRecorded):
-            self.check_rows.append((r.position, e.case, e.kind, e.result, e.effective_at))
+        elif cls is ev.EndUseCheckRecorded:
+            self.check_rows.append((position, case_id, e.kind, e.result, e.effective_at))
         if view.queued:
             q = self._touch(state.platform)
             if was_queued:  # its partner's part of the entry is kept current already
-                q.put(q.entries[e.case]._replace(
-                    priority_class=state.priority_class, stage=state.stage,
-                    quantity_left=state.quantity_left,
-                ))
+                old = q.entries[case_id]
+                left = state.quantity - state.delivered
+                if (old.priority_class, old.stage, old.quantity_left) != (
+                    state.priority_class, state.stage, left
+                ):
+                    q.put(Entry(
+                        case_id, old.partner, state.priority_class, old.override, old.tier,
+                        old.score, old.filed_at, old.filed, state.stage, left,
+                    ))
             else:
-                self.queued(state.partner)[e.case] = state.platform
+                self.queued(state.partner)[case_id] = state.platform
                 q.put(self._entry(view))
         elif was_queued:
-            del self.queued(state.partner)[e.case]
-            self._touch(state.platform).remove(e.case)
+            del self.queued(state.partner)[case_id]
+            self._touch(state.platform).remove(case_id)
 
-    def _policy_event(self, r: Recorded) -> None:
-        e: ev.PolicyEvent = r.event
+    def _policy_event(self, position: int, stream: str, e: ev.PolicyEvent) -> None:
         self.dirty_policies = True
-        self._flag(audit.backdated(r, None))
+        self._flag(audit.backdated(position, stream, e, None))
         mode = self.policies.mode  # the stored queues were ordered under it
-        if not self.policies.apply(e, r.position):
+        if not self.policies.apply(e, position):
             return
         policy = self.policies.in_force
         for code in {*self.loader.partners(), *self.partners}:
@@ -326,39 +564,82 @@ class Projector:
 
         Runs in the caller's transaction, so rows and position commit together.
         """
-        write = conn.executemany
-        write(schema.upsert_sql(schema.AUDIT_LOG), self.audit_rows)
-        write(schema.upsert_sql(schema.FLAGS), self.flag_rows)
-        write(schema.upsert_sql(schema.DELIVERIES), self.delivery_rows)
-        write(schema.upsert_sql(schema.END_USE_CHECKS), self.check_rows)
-        write(schema.upsert_sql(schema.EEUM_DESIGNATIONS), self.designation_rows)
-        write(
-            schema.upsert_sql(schema.PARTNERS),
-            [self.partners[p].row() for p in self.dirty_partners],
-        )
-        write(
-            schema.upsert_sql(schema.PLATFORMS),
-            [self.platforms[p].row() for p in self.dirty_platforms],
-        )
-        write(schema.upsert_sql(schema.CASES), [self.cases[c].row() for c in self.dirty_cases])
-        if self.dirty_policies:
-            write(schema.upsert_sql(schema.POLICIES), self.policies.rows())
-        write(
-            'INSERT INTO queue_changes (event_position, event_type, platform, "case", '
-            "change, old_position, new_position) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            self.change_rows,
-        )
-        for platform in self.dirty_queues:
-            self._write_queue(conn, platform)
-        conn.execute("UPDATE projection SET position = ? WHERE id = 1", (position,))
-        self._clear_pending()
+        for sql, rows in self.take(position):
+            conn.executemany(sql, rows)
 
-    def _write_queue(self, conn: sqlite3.Connection, platform: str) -> None:
+    def take(self, position: int, *, everything: bool = True) -> list[tuple[str, list]]:
+        """What ``flush`` writes, as statements and their rows, and forget it: the rows
+        are computed now, so they can be written later (by a rebuild's writer thread).
+
+        ``everything=False`` (a rebuild, which commits once, at the end) holds back the
+        rows of state that later events may still change (partners, platforms, policies,
+        queues, cases not ended): each is written once, by the last ``take``, instead of
+        once per batch it changed in.
+        """
+        up = schema.upsert_sql
+        encode = _encode
+
+        def rows_json(rows: list) -> list[tuple[str]]:
+            return [(encode(rows).decode(),)] if rows else []
+
+        cases = self.dirty_cases
+        if not everything:
+            cases = {c for c in cases if self.cases[c].ended}
+            self.dirty_cases -= cases
+        out: list[tuple[str, list]] = [
+            (AUDIT_SQL, rows_json(self.audit_rows)),
+            (up(schema.FLAGS), self.flag_rows),
+            (DELIVERIES_SQL, rows_json(self.delivery_rows)),
+            (CHECKS_SQL, rows_json(self.check_rows)),
+            (up(schema.EEUM_DESIGNATIONS), self.designation_rows),
+            (CASES_SQL, rows_json([self.cases[c].row() for c in cases])),
+            (
+                QUEUE_CHANGES_SQL,
+                [(p, t, q, c, o, n, encode(ids).decode())
+                 for p, t, q, c, o, n, ids in self.change_rows],
+            ),
+        ]
+        self.audit_rows, self.flag_rows, self.delivery_rows = [], [], []
+        self.check_rows, self.designation_rows, self.change_rows = [], [], []
+        if not everything:
+            return out
+        out += [
+            (up(schema.PARTNERS), [self.partners[p].row() for p in self.dirty_partners]),
+            (up(schema.PLATFORMS), [self.platforms[p].row() for p in self.dirty_platforms]),
+        ]
+        if self.dirty_policies:
+            out.append((up(schema.POLICIES), self.policies.rows()))
+        for platform in self.dirty_queues:
+            out.extend(self._queue_statements(platform))
+        out.append(("UPDATE projection SET position = ? WHERE id = 1", [(position,)]))
+        self._clear_pending()
+        return out
+
+    def pack_ended(self) -> None:
+        """Put the cases that ended aside, packed, in a temporary file (a rebuild, after
+        each batch): most cases of a long log have ended, and only an end-use check may
+        still come for one (it is then read back), so the memory a rebuild holds is the
+        open cases, not every case of the log."""
+        cases = self.cases
+        done = [c for c, view in cases.items() if view.ended]
+        if done:
+            if self.ended is None:
+                self.ended = Ended()
+            self.ended.put([(c, cases.pop(c).pack()) for c in done])
+
+    def close(self) -> None:
+        if self.ended is not None:
+            self.ended.close()
+            self.ended = None
+
+    def _queue_statements(self, platform: str) -> list[tuple[str, list]]:
         q = self.queue(platform)
         written = self._written[platform]
         rows = q.rows(self.platform(platform).units_per_month)
         changed = [r for r in rows if written.get(r[2]) != r]
         gone = written.keys() - q.entries.keys()
-        conn.executemany('DELETE FROM queue WHERE "case" = ?', [(c,) for c in gone])
-        conn.executemany(schema.upsert_sql(schema.QUEUE), changed)
         self._written[platform] = {r[2]: r for r in rows}
+        return [
+            ('DELETE FROM queue WHERE "case" = ?', [(c,) for c in gone]),
+            (schema.upsert_sql(schema.QUEUE), changed),
+        ]

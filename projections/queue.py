@@ -6,7 +6,10 @@ case id. In ``fcfs`` mode tier and score drop out.
 
 A queue remembers, while one event is applied, each case's position before it; ``end()``
 then reports every case whose position or membership changed. Work per change is a
-binary search plus the cases whose positions actually shift.
+binary search plus the cases whose positions actually shift. The usual event changes a
+queue once (one case enters, leaves or moves): that change is kept as it is and turned
+into rows straight from the sorted keys; only a second change within the same event
+falls back to noting every shifted case's position before it.
 """
 
 from __future__ import annotations
@@ -45,14 +48,35 @@ class Change(NamedTuple):
     new_position: int | None
 
 
+def runs_of(changes: list[tuple]) -> list[tuple]:
+    """(case, change, old, new) in order, as runs (change, old, new, [cases]): shifted
+    cases at consecutive old and new positions make one run."""
+    runs: list[tuple] = []
+    last: tuple | None = None
+    for case, kind, old, new in changes:
+        if (
+            last is not None and kind == "shifted" == last[0]
+            and old == last[1] + len(last[3]) and new == last[2] + len(last[3])
+        ):
+            last[3].append(case)
+            continue
+        last = (kind, old, new, [case])
+        runs.append(last)
+    return runs
+
+
 class Queue:
     def __init__(self, platform: str, mode: str, entries: list[Entry] = ()):
         self.platform = platform
         self.mode = mode
         self.entries = {e.case: e for e in entries}
         self.keys = sorted(sort_key(e, mode) for e in entries)
+        self.ids = [k[-1] for k in self.keys]  # the cases in order (a key ends with it)
         self._before: dict[str, int | None] = {}
         self._own: set[str] = set()
+        # The only change of the current event so far, not yet noted in ``_before``:
+        # (case, old index or None, new index or None), indexes into ``keys``.
+        self._single: tuple[str, int | None, int | None] | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -69,53 +93,105 @@ class Queue:
         for i in range(start, stop):
             before.setdefault(keys[i][-1], i + offset + 1)
 
+    def _settle(self) -> None:
+        """Note the pending single change in ``_before`` (a second change is coming).
+
+        ``keys`` is still as that change left it, so this notes what it would have.
+        """
+        case, i, j = self._single  # type: ignore[misc]
+        self._single = None
+        n = len(self.keys)
+        if i is None:  # entered at j
+            self._before.setdefault(case, None)
+            self._note(j + 1, n, -1)  # type: ignore[operator]
+        elif j is None:  # left from i
+            self._before.setdefault(case, i + 1)
+            self._note(i, n, 1)
+        else:  # moved from i to j
+            self._before.setdefault(case, i + 1)
+            self._own.add(case)
+            if j < i:
+                self._note(j + 1, i + 1, -1)
+            elif j > i:
+                self._note(i, j, 1)
+
+    def _changed(self, case: str, i: int | None, j: int | None) -> None:
+        """Keep a first change as it is; note a later one (``keys`` as it left them)."""
+        self._single = (case, i, j)
+        if self._before:
+            self._settle()
+
     def put(self, entry: Entry) -> None:
         """Add the case, or replace its entry (moving it if its sort key changed)."""
         key = sort_key(entry, self.mode)
-        old = self.entries.get(entry.case)
-        self.entries[entry.case] = entry
+        case = entry.case
+        old = self.entries.get(case)
+        self.entries[case] = entry
         keys = self.keys
         if old is None:
-            self._before.setdefault(entry.case, None)
+            if self._single is not None:
+                self._settle()  # before ``keys`` change again
             j = bisect_left(keys, key)
             keys.insert(j, key)
-            self._note(j + 1, len(keys), -1)
+            self.ids.insert(j, case)
+            self._changed(case, None, j)
             return
         old_key = sort_key(old, self.mode)
         if old_key == key:
             return
+        if self._single is not None:
+            self._settle()  # before ``keys`` change again
         i = bisect_left(keys, old_key)
-        self._before.setdefault(entry.case, i + 1)
-        self._own.add(entry.case)
         del keys[i]
         j = bisect_left(keys, key)
         keys.insert(j, key)
-        if j < i:
-            self._note(j + 1, i + 1, -1)
-        elif j > i:
-            self._note(i, j, 1)
+        if i != j:
+            ids = self.ids
+            del ids[i]
+            ids.insert(j, case)
+        self._changed(case, i, j)
 
     def remove(self, case: str) -> None:
         entry = self.entries.pop(case)
+        if self._single is not None:
+            self._settle()  # before ``keys`` change again
         i = bisect_left(self.keys, sort_key(entry, self.mode))
-        self._before.setdefault(case, i + 1)
         del self.keys[i]
-        self._note(i, len(self.keys), 1)
+        del self.ids[i]
+        self._changed(case, i, None)
 
     def reorder(self, mode: str, entries: list[Entry]) -> None:
         """Replace every entry at once (a new policy): one sort instead of many moves."""
+        if self._single is not None:
+            self._settle()
         for i, key in enumerate(self.keys):
             self._before.setdefault(key[-1], i + 1)
         old_keys = {c: sort_key(e, self.mode) for c, e in self.entries.items()}
         self.mode = mode
         self.entries = {e.case: e for e in entries}
         self.keys = sorted(sort_key(e, mode) for e in entries)
+        self.ids = [k[-1] for k in self.keys]
         self._own.update(
             c for c, e in self.entries.items() if old_keys.get(c) != sort_key(e, mode)
         )
 
     def end(self) -> list[Change]:
         """What changed since the last ``end()``, in order of the new positions."""
+        return [
+            Change(case, kind, None if old is None else old + k, None if new is None else new + k)
+            for kind, old, new, cases in self.end_runs(())
+            for k, case in enumerate(cases)
+        ]
+
+    def end_runs(self, prefix: tuple) -> list[tuple]:
+        """``end()`` in runs: ``prefix + (change, old, new, cases)``, the k-th case of a
+        run at ``old + k`` before and ``new + k`` after (None: not in the queue)."""
+        single = self._single
+        if single is not None:
+            self._single = None
+            return self._single_runs(prefix, *single)
+        if not self._before:
+            return []
         changes = []
         for case, old in self._before.items():
             new = self.position(case)
@@ -127,19 +203,50 @@ class Queue:
                 kind = "left"
             else:
                 kind = "moved" if case in self._own else "shifted"
-            changes.append(Change(case, kind, old, new))
+            changes.append((case, kind, old, new))
         self._before.clear()
         self._own.clear()
-        changes.sort(key=lambda c: (c.new_position or 0, c.old_position or 0))
-        return changes
+        changes.sort(key=lambda c: (c[3] or 0, c[2] or 0))
+        return [(*prefix, *run) for run in runs_of(changes)]
+
+    def _single_runs(
+        self, prefix: tuple, case: str, i: int | None, j: int | None
+    ) -> list[tuple]:
+        """The runs of one change, in ``end()``'s order, from the cases as they are now:
+        those between its old and new index shifted by one."""
+        ids = self.ids
+        if i is None:  # entered at j: those behind it moved back by one
+            shifted = ids[j + 1:]  # type: ignore[operator]
+            runs = [(*prefix, "entered", None, j + 1, [case])]  # type: ignore[operator]
+            if shifted:
+                runs.append((*prefix, "shifted", j + 1, j + 2, shifted))  # type: ignore[operator]
+            return runs
+        if j is None:  # left from i: those behind it moved up by one
+            shifted = ids[i:]
+            runs = [(*prefix, "left", i + 1, None, [case])]
+            if shifted:
+                runs.append((*prefix, "shifted", i + 2, i + 1, shifted))
+            return runs
+        if j < i:  # moved up: the cases it passed moved back by one
+            return [
+                (*prefix, "moved", i + 1, j + 1, [case]),
+                (*prefix, "shifted", j + 1, j + 2, ids[j + 1:i + 1]),
+            ]
+        if j > i:  # moved back: the cases it passed moved up by one
+            return [
+                (*prefix, "shifted", i + 2, i + 1, ids[i:j]),
+                (*prefix, "moved", i + 1, j + 1, [case]),
+            ]
+        return []
 
     def rows(self, units_per_month: float | None) -> list[tuple]:
         """The queue table's rows, in order, with the estimated completion."""
         rows = []
         cumulative = 0
         scored = self.mode == "scored"
-        for position, key in enumerate(self.keys, start=1):
-            e = self.entries[key[-1]]
+        entries = self.entries
+        for position, case in enumerate(self.ids, start=1):
+            e = entries[case]
             cumulative += e.quantity_left
             months = (
                 round(cumulative / units_per_month, 1) if units_per_month else None
