@@ -434,17 +434,19 @@ def main() -> None:
         history(small, 1_000, 50)
         print(f"generated {generated:,} events in {time.perf_counter() - started:.0f} s",
               file=sys.stderr)
+        machine = f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.machine()}"
         for name in args.stores.split(","):
             result = run_store(name, source, small, workdir, args.repeat)
             if result:
                 results.append(result)
-    machine = f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.machine()}"
+                # after each store, so that a long run keeps what it measured
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(
+                    {"machine": machine, "events": args.events, "open_cases": args.open_cases,
+                     "batch": BATCH, "repeat": args.repeat, "results": results}, indent=2
+                ) + "\n")
     print(f"\n{machine}; {args.events:,} events requested, {args.open_cases:,} open cases\n")
     print(table(results))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(
-        {"machine": machine, "events": args.events, "open_cases": args.open_cases,
-         "batch": BATCH, "repeat": args.repeat, "results": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

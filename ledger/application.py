@@ -26,8 +26,8 @@ from ledger.decision import (
     StreamCache,
     decide,
     evolve,
-    fold,
     find_duplicate,
+    fold,
     instant,
     normalize,
 )
@@ -261,11 +261,9 @@ class Ledger(Application[str]):
         """The current state of each stream in ``keys``, read in one transaction."""
         from ledger.store import LogRecorder
 
-        select = getattr(self.recorder, "select_streams", None)
-        if select is None:
-            if not isinstance(self.recorder, LogRecorder):
-                return {key: self._fold_stream(key) for key in keys}
-            select = self._select_streams
+        if not isinstance(self.recorder, LogRecorder):
+            return {key: self._fold_stream(key) for key in keys}
+        select = self.recorder.select_streams
         cache = self._write_cache()
         streams = {key: cache.get(key) for key in keys}
         after = {key: stream.version for key, stream in streams.items()}
@@ -278,27 +276,6 @@ class Ledger(Application[str]):
             streams[key] = fold(streams[key], events)
         cache.put(streams)
         return streams
-
-    def _select_streams(self, after: dict[str, int]) -> list[tuple[str, int, bytes]]:
-        """(stream, version, state) of the events of each stream in ``after`` past the
-        version given, by stream and version, in one read transaction (primary-key range
-        lookups, 500 streams per query)."""
-        recorder = self.recorder
-        p = recorder.tree.p  # the driver's placeholder
-        term = f"(originator_id = {p} AND originator_version > {p})"
-        keys = list(after)
-        rows: list[tuple[str, int, bytes]] = []
-        with recorder._tx(commit=False) as c:
-            for i in range(0, len(keys), 500):  # SQLite allows 32,766 parameters
-                chunk = keys[i : i + 500]
-                c.execute(
-                    "SELECT originator_id, originator_version, state "
-                    f"FROM {recorder.events_table} WHERE {' OR '.join([term] * len(chunk))} "
-                    "ORDER BY originator_id, originator_version",
-                    [x for key in chunk for x in (key, after[key])],
-                )
-                rows.extend(c.fetchall())
-        return rows
 
     def _remember_written(self, world: MemoryWorld, pending: list[Pending]) -> None:
         """Keep the states of the streams just written, unless the store re-stamped the

@@ -8,7 +8,6 @@ field without a default. A new meaning gets a new class.
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from typing import Annotated, ClassVar, Literal, Union
 
 import msgspec

@@ -221,6 +221,21 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
             self._extend_and_sign(c, positions, states)
         return positions
 
+    def select_streams(self, after: dict[str, int]) -> list[tuple[str, int, bytes]]:
+        """As ``LogRecorder.select_streams``, as a join with the wanted (stream, version)
+        pairs: PostgreSQL plans an OR of hundreds of key ranges as a scan of the table."""
+        with self._tx(commit=False) as c:
+            c.execute(
+                SQL(
+                    "SELECT e.originator_id, e.originator_version, e.state FROM {} AS e "
+                    "JOIN unnest(%s::text[], %s::bigint[]) AS w(id, v) "
+                    "ON e.originator_id = w.id AND e.originator_version > w.v "
+                    "ORDER BY e.originator_id, e.originator_version"
+                ).format(self._table),
+                (list(after), list(after.values())),
+            )
+            return [(key, version, bytes(state)) for key, version, state in c.fetchall()]
+
     @contextmanager
     def snapshot(self) -> Iterator[tlog.LogSource]:
         """The stored log, tree and checkpoints as of one moment, for ``tlog.verify``."""

@@ -210,6 +210,26 @@ class LogRecorder:
         with self._tx(commit=False) as c:
             return self._last_stamp(c)
 
+    def select_streams(self, after: dict[str, int]) -> list[tuple[str, int, bytes]]:
+        """(stream, version, state) of the events of each stream in ``after`` past the
+        version given, by stream and version, in one read transaction (primary-key range
+        lookups, 500 streams per query)."""
+        p = self.tree.p
+        term = f"(originator_id = {p} AND originator_version > {p})"
+        keys = list(after)
+        rows: list[tuple[str, int, bytes]] = []
+        with self._tx(commit=False) as c:
+            for i in range(0, len(keys), 500):  # SQLite allows 32,766 parameters
+                chunk = keys[i : i + 500]
+                c.execute(
+                    "SELECT originator_id, originator_version, state "
+                    f"FROM {self.events_table} WHERE {' OR '.join([term] * len(chunk))} "
+                    "ORDER BY originator_id, originator_version",
+                    [x for key in chunk for x in (key, after[key])],
+                )
+                rows.extend(c.fetchall())
+        return rows
+
     def select_stream(self, originator_id: str) -> list[Notification]:
         """One stream's events, oldest first, with their log positions."""
         with self._tx(commit=False) as c:

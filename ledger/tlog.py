@@ -134,7 +134,8 @@ class StoredTree:
         for position, state in zip(positions, states, strict=True):
             rows.extend(builder.add(merkle.leaf_hash(leaf_line(position, state))))
         c.executemany(
-            f"INSERT INTO {self.nodes_table} (level, idx, hash) VALUES ({self.p}, {self.p}, {self.p})",
+            f"INSERT INTO {self.nodes_table} (level, idx, hash) "
+            f"VALUES ({self.p}, {self.p}, {self.p})",
             rows,
         )
         return builder
@@ -153,8 +154,8 @@ class StoredTree:
 
     def latest_checkpoint(self, c: Any, verifier: str) -> StoredCheckpoint | None:
         c.execute(
-            f"SELECT id, size, note, verifier FROM {self.checkpoints_table} WHERE verifier = {self.p} "
-            "ORDER BY id DESC LIMIT 1",
+            f"SELECT id, size, note, verifier FROM {self.checkpoints_table} "
+            f"WHERE verifier = {self.p} ORDER BY id DESC LIMIT 1",
             (verifier,),
         )
         row = c.fetchone()

@@ -329,21 +329,15 @@ def caught_up_after_every_append_equals_a_rebuild_property(max_examples: int):
             tmp = Path(tmp)
             ledger = create(tmp / "ledger")
             incremental = engine.connect(tmp / "incremental.db")
-            rebuilt = None
             try:
                 kept = append_accepted(
                     ledger, history, after_each=lambda: engine.catch_up(ledger, incremental)
                 )
                 assert kept == ledger.head()
                 event(f"events kept: {min(kept // 20 * 20, 60)}+")
-                assert engine.rebuild(ledger, tmp / "rebuilt.db") == kept
-                rebuilt = engine.connect(tmp / "rebuilt.db")
-                report_queue_changes(rebuilt)
-                assert_same_read_models(incremental, rebuilt)
+                assert_a_rebuild_equals(incremental, ledger, tmp, kept)
             finally:
                 incremental.close()
-                if rebuilt is not None:
-                    rebuilt.close()
                 ledger.close()
 
     return check
@@ -366,18 +360,23 @@ def catch_up_in_small_transactions_equals_a_rebuild_property(max_examples: int):
             tmp = Path(tmp)
             ledger = create(tmp / "ledger")
             chunked = engine.connect(tmp / "chunked.db")
-            rebuilt = None
             try:
                 kept = append_accepted(ledger, history)
                 assert engine.catch_up(ledger, chunked, commit_every=commit_every) == kept
-                assert engine.rebuild(ledger, tmp / "rebuilt.db") == kept
-                rebuilt = engine.connect(tmp / "rebuilt.db")
-                report_queue_changes(rebuilt)
-                assert_same_read_models(chunked, rebuilt)
+                assert_a_rebuild_equals(chunked, ledger, tmp, kept)
             finally:
                 chunked.close()
-                if rebuilt is not None:
-                    rebuilt.close()
                 ledger.close()
 
     return check
+
+
+def assert_a_rebuild_equals(projected, ledger, tmp: Path, kept: int) -> None:
+    """A rebuild of the whole log (in ``tmp``) has exactly the rows of ``projected``."""
+    assert engine.rebuild(ledger, tmp / "rebuilt.db") == kept
+    rebuilt = engine.connect(tmp / "rebuilt.db")
+    try:
+        report_queue_changes(rebuilt)
+        assert_same_read_models(projected, rebuilt)
+    finally:
+        rebuilt.close()
