@@ -155,13 +155,10 @@ def raw_sqlite(workdir: Path, count: int, state_bytes: int) -> float:
 
 
 def raw_postgres(count: int, state_bytes: int) -> float:
-    import psycopg
 
     from ledger.postgres import Location
 
-    location = Location(PG_URL)
-    with psycopg.connect(host=location.host, port=location.port, user=location.user,
-                         dbname=location.dbname, autocommit=True) as conn:
+    with Location(PG_URL).connect(autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_raw_events")
         conn.execute(
             "CREATE TABLE bench_raw_events (originator_id text, originator_version bigint, "
@@ -227,13 +224,10 @@ def library_default(workdir: Path, ledger: Ledger, store: str) -> float:
 
 
 def _drop_schema(schema: str) -> None:
-    import psycopg
 
     from ledger.postgres import Location
 
-    location = Location(PG_URL)
-    with psycopg.connect(host=location.host, port=location.port, user=location.user,
-                         dbname=location.dbname, autocommit=True) as conn:
+    with Location(PG_URL).connect(autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 

@@ -33,7 +33,7 @@ from ledger import tlog
 from ledger.decision import ReadSet
 from ledger.errors import LedgerError
 from ledger.merkle import Node
-from ledger.store import LogRecorder, after_head
+from ledger.store import LogRecorder
 
 SCHEMES = ("postgresql", "postgres")
 
@@ -112,19 +112,22 @@ class Location:
             "APPLICATION_RECORDER_TOPIC": "ledger.postgres:LedgerPostgresRecorder",
         }
 
+    def connect(self, **options: Any) -> psycopg.Connection:
+        """A plain psycopg connection to this database (``options``: psycopg's)."""
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            dbname=self.dbname,
+            password=os.environ.get("PGPASSWORD") or None,
+            **options,
+        )
+
     def check(self) -> None:
         """Connect once, so an unreachable server is one clear line, not a minute of
         retries; create the schema if the URL names one that does not exist yet."""
         try:
-            with psycopg.connect(
-                host=self.host,
-                port=self.port,
-                user=self.user,
-                dbname=self.dbname,
-                password=os.environ.get("PGPASSWORD") or None,
-                connect_timeout=5,
-                autocommit=True,
-            ) as conn:
+            with self.connect(autocommit=True, connect_timeout=5) as conn:
                 if self.schema != "public":
                     try:
                         conn.execute(
@@ -201,25 +204,23 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
         with self._tx(commit=True) as c:
             for statement in self.lock_table_statements:  # EXCLUSIVE: one writer at a time
                 c.execute(statement)
-            c.execute(SQL("SELECT max(notification_id) FROM {}").format(self._table))
-            head = c.fetchone()[0] or 0
-            self._check_read_set(c, read_set)
-            stored_events = after_head(stored_events, self._last_stamp(c), restamp=restamp)
-            positions = list(range(head + 1, head + 1 + len(stored_events)))
-            states = [s.state for s in stored_events]
-            c.execute(
-                self._insert,
-                (
-                    [s.originator_id for s in stored_events],
-                    [s.originator_version for s in stored_events],
-                    [s.topic for s in stored_events],
-                    states,
-                    positions,
-                ),
-            )
+            positions = self._write_locked(c, stored_events, restamp, read_set)
             self._notify_channel(c)
-            self._extend_and_sign(c, positions, states)
         return positions
+
+    def _insert_rows(
+        self, c: Any, positions: Sequence[int], stored_events: Sequence[StoredEvent]
+    ) -> None:
+        c.execute(
+            self._insert,
+            (
+                [s.originator_id for s in stored_events],
+                [s.originator_version for s in stored_events],
+                [s.topic for s in stored_events],
+                [s.state for s in stored_events],
+                list(positions),
+            ),
+        )
 
     def select_streams(self, after: dict[str, int]) -> list[tuple[str, int, bytes]]:
         """As ``LogRecorder.select_streams``, as a join with the wanted (stream, version)

@@ -166,13 +166,37 @@ class LogRecorder:
         if self.signer is not None:
             self._sign(c, self.signer, tree.size, tree.root())
 
-    def _last_stamp(self, c: Any) -> str | None:
+    def _head(self, c: Any) -> tuple[int, str | None]:
+        """The last position of the log and its event's ``recorded_at`` (0, None if empty)."""
         c.execute(
-            f"SELECT state FROM {self.events_table} "
+            f"SELECT {self.position_column}, state FROM {self.events_table} "
             f"ORDER BY {self.position_column} DESC LIMIT 1"
         )
         row = c.fetchone()
-        return None if row is None else recorded_at_of(bytes(row[0]))
+        return (0, None) if row is None else (row[0], recorded_at_of(bytes(row[1])))
+
+    def _insert_rows(
+        self, c: Any, positions: Sequence[int], stored_events: Sequence[StoredEvent]
+    ) -> None:
+        raise NotImplementedError
+
+    def _write_locked(
+        self,
+        c: Any,
+        stored_events: Sequence[StoredEvent],
+        restamp: bool,
+        read_set: ReadSet | None,
+    ) -> list[int]:
+        """The batch's write, the write lock held: check what its decisions read, stamp it
+        after the last event, number it after the last position, insert it, extend the tree
+        and sign. Returns the positions."""
+        self._check_read_set(c, read_set)
+        head, last = self._head(c)
+        stored_events = after_head(stored_events, last, restamp=restamp)
+        positions = list(range(head + 1, head + 1 + len(stored_events)))
+        self._insert_rows(c, positions, stored_events)
+        self._extend_and_sign(c, positions, [s.state for s in stored_events])
+        return positions
 
     def _sign(self, c: Any, signer: Signer, size: int, root: bytes) -> str:
         note = signer.sign(Checkpoint(signer.name, size, root).text())
@@ -208,7 +232,7 @@ class LogRecorder:
 
     def last_recorded_at(self) -> str | None:
         with self._tx(commit=False) as c:
-            return self._last_stamp(c)
+            return self._head(c)[1]
 
     def select_streams(self, after: dict[str, int]) -> list[tuple[str, int, bytes]]:
         """(stream, version, state) of the events of each stream in ``after`` past the
@@ -292,13 +316,13 @@ class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
         # A write that changes nothing takes the write lock now, so the last stamp read
         # next cannot be overtaken before this batch commits.
         c.execute(f"UPDATE {self.events_table_name} SET topic = topic WHERE rowid = 0")
-        self._check_read_set(c, read_set)
-        stored_events = after_head(stored_events, self._last_stamp(c), restamp=restamp)
-        # The lock is held: number the batch after the last row and insert it with one
-        # executemany (the library executes an INSERT per row to read back its rowid).
-        c.execute(f"SELECT max(rowid) FROM {self.events_table_name}")
-        head = c.fetchone()[0] or 0
-        positions = list(range(head + 1, head + 1 + len(stored_events)))
+        return self._write_locked(c, stored_events, restamp, read_set)
+
+    def _insert_rows(
+        self, c: Any, positions: Sequence[int], stored_events: Sequence[StoredEvent]
+    ) -> None:
+        # One executemany at explicit rowids (the library executes an INSERT per row to
+        # read back its rowid).
         c.executemany(
             f"INSERT INTO {self.events_table_name} (rowid, originator_id, originator_version, "
             "topic, state) VALUES (?, ?, ?, ?, ?)",
@@ -307,8 +331,6 @@ class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
                 for p, s in zip(positions, stored_events, strict=True)
             ],
         )
-        self._extend_and_sign(c, positions, [s.state for s in stored_events])
-        return positions
 
     def extend_tree(self) -> int:
         """Add the events the tree lacks (a ledger from before the tree); returns how many."""

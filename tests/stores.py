@@ -81,16 +81,11 @@ def using(store: str) -> Iterator[None]:
 def drop_schemas() -> None:
     if not created or pg_unavailable() is not None:
         return
-    import psycopg
     from psycopg.sql import SQL, Identifier
 
     from ledger.postgres import Location
 
-    location = Location(PG_URL)
-    with psycopg.connect(
-        host=location.host, port=location.port, user=location.user,
-        dbname=location.dbname, autocommit=True,
-    ) as conn:
+    with Location(PG_URL).connect(autocommit=True) as conn:
         for name in created:
             conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(name)))
     created.clear()
@@ -139,14 +134,11 @@ def raw(ledger_dir) -> Iterator[Raw]:
             with conn:
                 yield Raw(conn, None)
         return
-    import psycopg
 
     from ledger.postgres import Location
 
     location = Location(store)
-    with psycopg.connect(
-        host=location.host, port=location.port, user=location.user, dbname=location.dbname
-    ) as conn:  # commits on success, rolls back on error
+    with location.connect() as conn:  # commits on success, rolls back on error
         yield Raw(conn, location.schema)
 
 
@@ -165,7 +157,6 @@ def copy_ledger(source, target):
     meta = json.loads(meta_file.read_text())
     if meta.get("store", "sqlite") == "sqlite":
         return target
-    import psycopg
     from psycopg.sql import SQL, Identifier
 
     from ledger.application import Ledger
@@ -174,9 +165,7 @@ def copy_ledger(source, target):
     old, new = Location(meta["store"]), Location(new_pg_store())
     new.check()  # creates the schema
     Ledger(new.env(create_tables=True)).close()  # the tables exactly as the ledger makes them
-    with psycopg.connect(
-        host=old.host, port=old.port, user=old.user, dbname=old.dbname
-    ) as conn:
+    with old.connect() as conn:
         tables = [
             name
             for (name,) in conn.execute(
