@@ -1,6 +1,6 @@
 """Read side: rebuilding the read models, and catching up after one new event.
 
-Loads a generated history (``fixtures.generate``, seeded) into a fresh ledger, a chunk
+Loads a generated history (``fixtures.tools.generate``, seeded) into a fresh ledger, a chunk
 of 50,000 events at a time (so a 1,000,000-event history never sits in memory), then
 measures in a child process a full ``rebuild`` (the child reports its own peak RSS), and,
 in this process, the catch-up after appending one event, as the log grows. Prints a
@@ -26,19 +26,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from fixtures.generate import generate
-from ledger import events as ev
-from ledger.application import create
-from ledger.decision import instant
-from projections import engine
+from arms_ledger.ledger.app.application import create
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.projections import engine
+
+from fixtures.tools.generate import generate
 
 # The child reports its own peak RSS (VmHWM): RUSAGE_CHILDREN would report this process's
 # size when it is larger, since the child starts as a copy of it.
 REBUILD = """
 import sys, time
 from pathlib import Path
-from ledger.application import open_ledger
-from projections import engine
+from arms_ledger.ledger.app.application import open_ledger
+from arms_ledger.projections import engine
 ledger = open_ledger(Path(sys.argv[1]))
 started = time.perf_counter()
 count = engine.rebuild(ledger, Path(sys.argv[1]) / engine.PROJECTIONS_DB)
@@ -85,7 +86,10 @@ def ledger_at(work: Path, label: str, open_cases: int, events: int, keep: bool) 
 def rebuild_in_child(path: Path) -> tuple[int, float, float]:
     out = subprocess.run(
         [sys.executable, "-c", REBUILD, str(path)],
-        check=True, capture_output=True, text=True, cwd=Path(__file__).parent.parent,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
     ).stdout.split()
     return int(out[0]), float(out[1]), float(out[2])
 
@@ -95,7 +99,7 @@ def one_event_catch_up(path: Path, repeat: int = 20) -> float:
 
     Works on a copy: the appended events stay out of the kept ledger.
     """
-    from ledger.application import open_ledger
+    from arms_ledger.ledger.app.application import open_ledger
 
     copy = path.with_name(path.name + "-catch-up")
     shutil.rmtree(copy, ignore_errors=True)
@@ -103,12 +107,17 @@ def one_event_catch_up(path: Path, repeat: int = 20) -> float:
     path = copy
     ledger = open_ledger(path)
     conn = engine.live(ledger, path)
-    partner = conn.execute("SELECT partner FROM partners ORDER BY partner LIMIT 1").fetchone()[0]
+    partner = conn.execute(
+        "SELECT partner FROM partners ORDER BY partner LIMIT 1"
+    ).fetchone()[0]
     times = []
     for n in range(repeat):
         event = ev.EconomicContributionRecorded(
-            partner=partner, kind="advance-payment", amount_usd=1_000_000 + n,
-            description="benchmark", actor="bench",
+            partner=partner,
+            kind="advance-payment",
+            amount_usd=1_000_000 + n,
+            description="benchmark",
+            actor="bench",
         )
         ledger.append([event])
         started = time.perf_counter()
@@ -126,8 +135,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/results/projections.json"))
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="keep the generated ledgers in this directory and reuse them")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep the generated ledgers in this directory and reuse them",
+    )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,13 +166,19 @@ def main() -> None:
     columns = list(rows[0])
     print(" | ".join(columns))
     for row in rows:
-        print(" | ".join(f"{row[c]:,}" if isinstance(row[c], int) else str(row[c])
-                         for c in columns))
+        print(
+            " | ".join(
+                f"{row[c]:,}" if isinstance(row[c], int) else str(row[c]) for c in columns
+            )
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(
-        {"python": platform.python_version(), "repeat": args.repeat, "results": rows},
-        indent=2,
-    ) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {"python": platform.python_version(), "repeat": args.repeat, "results": rows},
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

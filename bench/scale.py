@@ -1,6 +1,6 @@
 """The whole system at the program's scale, against the machine's limit.
 
-On a generated history (``fixtures.generate``: 180 partners, 16,000 open cases plus the
+On a generated history (``fixtures.tools.generate``: 180 partners, 16,000 open cases plus the
 closed history, ~1,000,000 events), for each store (SQLite file; PostgreSQL if reachable):
 
 * bulk append through the full path: ``Ledger.append`` in batches of 10,000 (every rule
@@ -37,15 +37,15 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from arms_ledger.cli.main import cli
+from arms_ledger.ledger.app.application import Ledger, create, open_ledger
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.store.sqlite import sqlite_env
+from arms_ledger.projections import engine
 from click.testing import CliRunner
 from eventsourcing.application import Application, ProcessingEvent
 
-from cli.main import cli
-from fixtures.generate import generate
-from ledger import events as ev
-from ledger.application import Ledger, create, open_ledger
-from ledger.store import sqlite_env
-from projections import engine
+from fixtures.tools.generate import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 10_000
@@ -54,8 +54,8 @@ PG_URL = os.environ.get("ARMS_LEDGER_BENCH_PG", "postgresql://postgres@127.0.0.1
 REBUILD = """
 import sys, time
 from pathlib import Path
-from ledger.application import open_ledger
-from projections import engine
+from arms_ledger.ledger.app.application import open_ledger
+from arms_ledger.projections import engine
 ledger = open_ledger(Path(sys.argv[1]))
 started = time.perf_counter()
 count = engine.rebuild(ledger, Path(sys.argv[2]))
@@ -133,7 +133,9 @@ def mean_row(path: Path, ledger: Ledger) -> tuple[int, int]:
 def rows(count: int, state_bytes: int) -> Iterator[tuple[str, int, str, bytes]]:
     """Rows shaped like the store's: 10 events per stream, states of the mean size."""
     state = b'{"x":"' + b"a" * (state_bytes - 8) + b'"}'
-    return ((f"case:XX-{i // 10:07d}", i % 10 + 1, "CaseFiled", state) for i in range(count))
+    return (
+        (f"case:XX-{i // 10:07d}", i % 10 + 1, "CaseFiled", state) for i in range(count)
+    )
 
 
 def raw_sqlite(workdir: Path, count: int, state_bytes: int) -> float:
@@ -147,7 +149,9 @@ def raw_sqlite(workdir: Path, count: int, state_bytes: int) -> float:
     )
     started = time.perf_counter()
     db.execute("BEGIN")
-    db.executemany("INSERT INTO stored_events VALUES (?, ?, ?, ?)", rows(count, state_bytes))
+    db.executemany(
+        "INSERT INTO stored_events VALUES (?, ?, ?, ?)", rows(count, state_bytes)
+    )
     db.execute("COMMIT")
     seconds = time.perf_counter() - started
     db.close()
@@ -156,7 +160,7 @@ def raw_sqlite(workdir: Path, count: int, state_bytes: int) -> float:
 
 def raw_postgres(count: int, state_bytes: int) -> float:
 
-    from ledger.postgres import Location
+    from arms_ledger.ledger.store.postgres import Location
 
     with Location(PG_URL).connect(autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_raw_events")
@@ -193,7 +197,7 @@ def library_default(workdir: Path, ledger: Ledger, store: str) -> float:
         env = sqlite_env(str(workdir / "library.db"))
         del env["MAPPER_TOPIC"], env["APPLICATION_RECORDER_TOPIC"]
     else:
-        from ledger.postgres import Location
+        from arms_ledger.ledger.store.postgres import Location
 
         schema = f"bench_library_{os.getpid()}"
         location = Location(f"{PG_URL}?schema={schema}")
@@ -207,8 +211,9 @@ def library_default(workdir: Path, ledger: Ledger, store: str) -> float:
             start=after, limit=BATCH, inclusive_of_start=False
         )
         plain = [
-            PlainEvent(n.originator_id, n.originator_version,
-                       **msgspec.json.decode(n.state))
+            PlainEvent(
+                n.originator_id, n.originator_version, **msgspec.json.decode(n.state)
+            )
             for n in page
         ]
         processing = ProcessingEvent[str]()
@@ -225,7 +230,7 @@ def library_default(workdir: Path, ledger: Ledger, store: str) -> float:
 
 def _drop_schema(schema: str) -> None:
 
-    from ledger.postgres import Location
+    from arms_ledger.ledger.store.postgres import Location
 
     with Location(PG_URL).connect(autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -239,11 +244,17 @@ def one_append(path: Path, workdir: Path, repeat: int) -> dict[str, float]:
     the catch-up after one event, in process."""
     ledger = open_ledger(path)
     conn = engine.live(ledger, path)  # the read models are current before we start
-    partner = conn.execute("SELECT partner FROM partners ORDER BY partner LIMIT 1").fetchone()[0]
+    partner = conn.execute(
+        "SELECT partner FROM partners ORDER BY partner LIMIT 1"
+    ).fetchone()[0]
+
     def event(amount: int) -> ev.Event:
         return ev.EconomicContributionRecorded(
-            partner=partner, kind="advance-payment", amount_usd=amount,
-            description="benchmark", actor="bench",
+            partner=partner,
+            kind="advance-payment",
+            amount_usd=amount,
+            description="benchmark",
+            actor="bench",
         )
 
     line = workdir / "one.jsonl"
@@ -251,8 +262,12 @@ def one_append(path: Path, workdir: Path, repeat: int) -> dict[str, float]:
     for n in range(repeat):
         line.write_bytes(ev.encoder.encode(event(1_000_000 + n)) + b"\n")
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "cli", "--ledger", str(path), "append",
-                        str(line)], check=True, capture_output=True, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, "-m", "cli", "--ledger", str(path), "append", str(line)],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
         walls.append(time.perf_counter() - started)
         engine.catch_up(ledger, conn)  # what that command appended
         ledger.append([event(2_000_000 + n)])
@@ -261,20 +276,30 @@ def one_append(path: Path, workdir: Path, repeat: int) -> dict[str, float]:
         catch_ups.append(time.perf_counter() - started)
     conn.close()
     ledger.close()
-    return {"append_one_wall_ms": statistics.median(walls) * 1000,
-            "catch_up_one_ms": statistics.median(catch_ups) * 1000}
+    return {
+        "append_one_wall_ms": statistics.median(walls) * 1000,
+        "catch_up_one_ms": statistics.median(catch_ups) * 1000,
+    }
 
 
 def rebuild(path: Path, workdir: Path) -> dict[str, float]:
     """A rebuild in a fresh process; its peak RSS is its own VmHWM (a child's ru_maxrss
     can include the parent's pages it was forked with)."""
     target = workdir / f"rebuilt-{time.monotonic_ns()}.db"
-    out = subprocess.run([sys.executable, "-c", REBUILD, str(path), str(target)],
-                         check=True, capture_output=True, text=True, cwd=ROOT).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", REBUILD, str(path), str(target)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout.split()
     target.unlink(missing_ok=True)
     count, seconds, peak_kb = int(out[0]), float(out[1]), int(out[2])
-    return {"rebuild_events_per_s": count / seconds, "rebuild_s": seconds,
-            "rebuild_peak_rss_mb": peak_kb / 1024}
+    return {
+        "rebuild_events_per_s": count / seconds,
+        "rebuild_s": seconds,
+        "rebuild_peak_rss_mb": peak_kb / 1024,
+    }
 
 
 def latency(path: Path, repeat: int) -> dict[str, float]:
@@ -285,7 +310,7 @@ def latency(path: Path, repeat: int) -> dict[str, float]:
         "SELECT platform FROM queue GROUP BY platform ORDER BY count(*) DESC LIMIT 1"
     ).fetchone()[0]
     case = conn.execute(
-        "SELECT \"case\" FROM queue WHERE platform = ? ORDER BY position DESC LIMIT 1",
+        'SELECT "case" FROM queue WHERE platform = ? ORDER BY position DESC LIMIT 1',
         (platform_id,),
     ).fetchone()[0]
     conn.close()
@@ -294,6 +319,7 @@ def latency(path: Path, repeat: int) -> dict[str, float]:
         def call() -> None:
             result = runner.invoke(cli, ["--ledger", str(path), *args])
             assert result.exit_code == 0, result.output
+
         return call
 
     n = ledger.tree_size()
@@ -322,8 +348,8 @@ def latency(path: Path, repeat: int) -> dict[str, float]:
 def store_url(name: str) -> str | None:
     if name == "sqlite":
         return "sqlite"
-    from ledger.errors import LedgerError
-    from ledger.postgres import Location
+    from arms_ledger.ledger.errors import LedgerError
+    from arms_ledger.ledger.store.postgres import Location
 
     url = f"{PG_URL}?schema=bench_{os.getpid()}"
     try:
@@ -352,7 +378,8 @@ def run_store(name: str, source: Path, small: Path, workdir: Path, repeat: int) 
     result["state_bytes"] = state_bytes
     say("anchors")
     result["raw_executemany_events_per_s"] = (
-        raw_sqlite(workdir, count, state_bytes) if name == "sqlite"
+        raw_sqlite(workdir, count, state_bytes)
+        if name == "sqlite"
         else raw_postgres(count, state_bytes)
     )
     result["library_default_json_events_per_s"] = library_default(workdir, ledger, name)
@@ -373,35 +400,75 @@ def table(results: list[dict]) -> str:
     def per_s(v: float) -> str:
         return f"{v:,.0f}"
 
-    lines = ["| measure | target | " + " | ".join(r["store"] for r in results) + " |",
-             "|---|---|" + "---|" * len(results)]
+    lines = [
+        "| measure | target | " + " | ".join(r["store"] for r in results) + " |",
+        "|---|---|" + "---|" * len(results),
+    ]
 
     def row(label: str, target: str, value: Callable[[dict], str]) -> None:
-        lines.append(f"| {label} | {target} | " + " | ".join(value(r) for r in results) + " |")
+        lines.append(
+            f"| {label} | {target} | " + " | ".join(value(r) for r in results) + " |"
+        )
 
     row("events in the large ledger", "~1,000,000", lambda r: f"{r['events']:,}")
-    row("raw executemany, one transaction (ev/s)", "the limit",
-        lambda r: per_s(r["raw_executemany_events_per_s"]))
-    row("eventsourcing default JSON, batches of 10,000 (ev/s)", "anchor",
-        lambda r: per_s(r["library_default_json_events_per_s"]))
-    row("bulk append, full path without projections (ev/s)", "",
-        lambda r: per_s(r["append_events_per_s"]))
-    row("bulk append + projections (ev/s)", "",
-        lambda r: per_s(r["append_and_project_events_per_s"]))
-    row("bulk append + projections / raw executemany", "≥ 0.35",
-        lambda r: f"{r['append_and_project_events_per_s'] / r['raw_executemany_events_per_s']:.2f}")
-    row("bulk append without projections / raw executemany", "",
-        lambda r: f"{r['append_events_per_s'] / r['raw_executemany_events_per_s']:.2f}")
-    row("`arms-ledger append` one event, 1k ledger (ms)", "",
-        lambda r: f"{r['small']['append_one_wall_ms']:.0f}")
-    row("`arms-ledger append` one event, large ledger (ms)", "≤ 1.2 × 1k",
-        lambda r: f"{r['large']['append_one_wall_ms']:.0f} "
-                  f"({r['large']['append_one_wall_ms'] / r['small']['append_one_wall_ms']:.2f}×)")
-    row("catch-up after one event, 1k ledger (ms)", "",
-        lambda r: f"{r['small']['catch_up_one_ms']:.2f}")
-    row("catch-up after one event, large ledger (ms)", "≤ 1.2 × 1k",
-        lambda r: f"{r['large']['catch_up_one_ms']:.2f} "
-                  f"({r['large']['catch_up_one_ms'] / r['small']['catch_up_one_ms']:.2f}×)")
+    row(
+        "raw executemany, one transaction (ev/s)",
+        "the limit",
+        lambda r: per_s(r["raw_executemany_events_per_s"]),
+    )
+    row(
+        "eventsourcing default JSON, batches of 10,000 (ev/s)",
+        "anchor",
+        lambda r: per_s(r["library_default_json_events_per_s"]),
+    )
+    row(
+        "bulk append, full path without projections (ev/s)",
+        "",
+        lambda r: per_s(r["append_events_per_s"]),
+    )
+    row(
+        "bulk append + projections (ev/s)",
+        "",
+        lambda r: per_s(r["append_and_project_events_per_s"]),
+    )
+    row(
+        "bulk append + projections / raw executemany",
+        "≥ 0.35",
+        lambda r: (
+            f"{r['append_and_project_events_per_s'] / r['raw_executemany_events_per_s']:.2f}"
+        ),
+    )
+    row(
+        "bulk append without projections / raw executemany",
+        "",
+        lambda r: f"{r['append_events_per_s'] / r['raw_executemany_events_per_s']:.2f}",
+    )
+    row(
+        "`arms-ledger append` one event, 1k ledger (ms)",
+        "",
+        lambda r: f"{r['small']['append_one_wall_ms']:.0f}",
+    )
+    row(
+        "`arms-ledger append` one event, large ledger (ms)",
+        "≤ 1.2 × 1k",
+        lambda r: (
+            f"{r['large']['append_one_wall_ms']:.0f} "
+            f"({r['large']['append_one_wall_ms'] / r['small']['append_one_wall_ms']:.2f}×)"
+        ),
+    )
+    row(
+        "catch-up after one event, 1k ledger (ms)",
+        "",
+        lambda r: f"{r['small']['catch_up_one_ms']:.2f}",
+    )
+    row(
+        "catch-up after one event, large ledger (ms)",
+        "≤ 1.2 × 1k",
+        lambda r: (
+            f"{r['large']['catch_up_one_ms']:.2f} "
+            f"({r['large']['catch_up_one_ms'] / r['small']['catch_up_one_ms']:.2f}×)"
+        ),
+    )
     row("full rebuild (ev/s)", "≥ 50,000", lambda r: per_s(r["rebuild_events_per_s"]))
     row("rebuild peak RSS (MB)", "< 500", lambda r: f"{r['rebuild_peak_rss_mb']:.0f}")
     row("`queue` (ms)", "", lambda r: f"{r['queue_ms']:.1f}")
@@ -426,8 +493,10 @@ def main() -> None:
         started = time.perf_counter()
         generated = history(source, args.events, args.open_cases)
         history(small, 1_000, 50)
-        print(f"generated {generated:,} events in {time.perf_counter() - started:.0f} s",
-              file=sys.stderr)
+        print(
+            f"generated {generated:,} events in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+        )
         machine = f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.machine()}"
         for name in args.stores.split(","):
             result = run_store(name, source, small, workdir, args.repeat)
@@ -435,11 +504,23 @@ def main() -> None:
                 results.append(result)
                 # after each store, so that a long run keeps what it measured
                 args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(json.dumps(
-                    {"machine": machine, "events": args.events, "open_cases": args.open_cases,
-                     "batch": BATCH, "repeat": args.repeat, "results": results}, indent=2
-                ) + "\n")
-    print(f"\n{machine}; {args.events:,} events requested, {args.open_cases:,} open cases\n")
+                args.out.write_text(
+                    json.dumps(
+                        {
+                            "machine": machine,
+                            "events": args.events,
+                            "open_cases": args.open_cases,
+                            "batch": BATCH,
+                            "repeat": args.repeat,
+                            "results": results,
+                        },
+                        indent=2,
+                    )
+                    + "\n"
+                )
+    print(
+        f"\n{machine}; {args.events:,} events requested, {args.open_cases:,} open cases\n"
+    )
     print(table(results))
 
 

@@ -1,6 +1,6 @@
 """The transparency log: what the Merkle tree costs the append path, and what audits cost.
 
-Loads a generated history (``fixtures.generate``, seeded) into fresh ledgers, in batches
+Loads a generated history (``fixtures.tools.generate``, seeded) into fresh ledgers, in batches
 of 1,000 events, with the tree maintained as always: once signing a checkpoint after
 every batch, once with ``--checkpoints manual``. Then on the loaded ledger: ``verify``
 (every leaf, node and checkpoint), ``export``, the offline check of the export
@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 import msgspec
+from arms_ledger.ledger.app.application import create
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.transparency import tlog
 
-from fixtures.generate import generate
-from ledger import events as ev
-from ledger import tlog
-from ledger.application import create
+from fixtures.tools.generate import generate
 
 BATCH = 1000
 
@@ -67,9 +67,11 @@ def main() -> None:
     row: dict[str, float | int] = {"events": n}
     with tempfile.TemporaryDirectory() as tmp:
         for policy in ("append", "manual"):
-            took = [load(Path(tmp) / f"{policy}{r}", events, policy) for r in range(args.repeat)]
+            took = [
+                load(Path(tmp) / f"{policy}{r}", events, policy) for r in range(args.repeat)
+            ]
             row[f"append_{policy}_events_per_s"] = round(n / statistics.median(took))
-        from ledger.application import open_ledger
+        from arms_ledger.ledger.app.application import open_ledger
 
         path = Path(tmp) / "append0"
         ledger = open_ledger(path)
@@ -82,7 +84,9 @@ def main() -> None:
         tlog.read_export(Path(tmp) / "export", ledger.signer.verifier)
         row["read_export_s"] = round(time.perf_counter() - started, 2)
         rnd = random.Random(2026)
-        row["inclusion_proof_ms"] = median_ms(lambda: ledger.prove_inclusion(rnd.randrange(n)))
+        row["inclusion_proof_ms"] = median_ms(
+            lambda: ledger.prove_inclusion(rnd.randrange(n))
+        )
         row["consistency_proof_ms"] = median_ms(
             lambda: ledger.prove_consistency(rnd.randrange(1, n))
         )

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import MICROSECOND, now
+from arms_ledger.ledger.domain.rules import normalize
+from arms_ledger.ledger.store.sqlite import Pending, sqlite_env
 from eventsourcing.application import Application, ProcessingEvent
-
-from ledger import events as ev
-from ledger.clock import MICROSECOND, now
-from ledger.decision import normalize
-from ledger.store import Pending, sqlite_env
 
 BATCH = 1000
 
@@ -44,29 +43,82 @@ class PlainEvent:
 def case_history(n: int, start) -> list[ev.Event]:
     case = f"C-{n:07d}"
     records = [
-        {"type": "CaseFiled", "case": case, "partner": "POL", "platform": "ah-64e",
-         "quantity": 12, "estimated_value_usd": 480_000_000, "channel": "FMS", "mde": True,
-         "actor": "dsca.cwd", "effective_at": "2023-01-01",
-         "reference": f"LOR-{n}", "idempotency_key": f"lor-{n}"},
-        {"type": "CaseReviewCleared", "case": case, "office": "DSCA", "actor": "dsca.cwd",
-         "rationale": "LOR complete; pricing and availability data attached",
-         "effective_at": "2023-02-01"},
-        {"type": "CongressionalReviewStarted", "case": case, "actor": "state.pm-rsat",
-         "effective_at": "2023-02-02"},
-        {"type": "CongressionalNotified", "case": case, "transmittal": f"23-{n % 100}",
-         "notified_value_usd": 480_000_000, "actor": "state.pm-rsat",
-         "effective_at": "2023-03-01"},
-        {"type": "OfferIssued", "case": case, "value_usd": 450_000_000, "actor": "usasac",
-         "effective_at": "2023-03-20"},
-        {"type": "OfferAccepted", "case": case, "deposit_usd": 45_000_000, "actor": "dfas",
-         "effective_at": "2023-04-01"},
-        {"type": "CaseImplemented", "case": case, "actor": "usasac",
-         "effective_at": "2023-04-02"},
-        {"type": "DeliveryRecorded", "case": case, "quantity": 6, "actor": "usasac",
-         "effective_at": "2026-01-10"},
-        {"type": "DeliveryRecorded", "case": case, "quantity": 6, "actor": "usasac",
-         "effective_at": "2026-06-10"},
-        {"type": "CaseClosed", "case": case, "actor": "usasac", "effective_at": "2026-07-01"},
+        {
+            "type": "CaseFiled",
+            "case": case,
+            "partner": "POL",
+            "platform": "ah-64e",
+            "quantity": 12,
+            "estimated_value_usd": 480_000_000,
+            "channel": "FMS",
+            "mde": True,
+            "actor": "dsca.cwd",
+            "effective_at": "2023-01-01",
+            "reference": f"LOR-{n}",
+            "idempotency_key": f"lor-{n}",
+        },
+        {
+            "type": "CaseReviewCleared",
+            "case": case,
+            "office": "DSCA",
+            "actor": "dsca.cwd",
+            "rationale": "LOR complete; pricing and availability data attached",
+            "effective_at": "2023-02-01",
+        },
+        {
+            "type": "CongressionalReviewStarted",
+            "case": case,
+            "actor": "state.pm-rsat",
+            "effective_at": "2023-02-02",
+        },
+        {
+            "type": "CongressionalNotified",
+            "case": case,
+            "transmittal": f"23-{n % 100}",
+            "notified_value_usd": 480_000_000,
+            "actor": "state.pm-rsat",
+            "effective_at": "2023-03-01",
+        },
+        {
+            "type": "OfferIssued",
+            "case": case,
+            "value_usd": 450_000_000,
+            "actor": "usasac",
+            "effective_at": "2023-03-20",
+        },
+        {
+            "type": "OfferAccepted",
+            "case": case,
+            "deposit_usd": 45_000_000,
+            "actor": "dfas",
+            "effective_at": "2023-04-01",
+        },
+        {
+            "type": "CaseImplemented",
+            "case": case,
+            "actor": "usasac",
+            "effective_at": "2023-04-02",
+        },
+        {
+            "type": "DeliveryRecorded",
+            "case": case,
+            "quantity": 6,
+            "actor": "usasac",
+            "effective_at": "2026-01-10",
+        },
+        {
+            "type": "DeliveryRecorded",
+            "case": case,
+            "quantity": 6,
+            "actor": "usasac",
+            "effective_at": "2026-06-10",
+        },
+        {
+            "type": "CaseClosed",
+            "case": case,
+            "actor": "usasac",
+            "effective_at": "2026-07-01",
+        },
     ]
     return [
         normalize(ev.decoder.decode(json.dumps(r)), start + i * MICROSECOND)
@@ -89,7 +141,9 @@ def ours(path: str) -> Application:
 
 def library_default(path: str) -> Application:
     env = sqlite_env(path)
-    del env["MAPPER_TOPIC"]  # same recorder (and topic index) as ours: only the codec differs
+    del env[
+        "MAPPER_TOPIC"
+    ]  # same recorder (and topic index) as ours: only the codec differs
     return Application(env=env)
 
 
@@ -146,16 +200,30 @@ def main() -> None:
         ):
             runs = [run_once(factory, objects, Path(tmp)) for _ in range(args.repeat)]
             results[label] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    print(f"{len(pending):,} events, batches of {BATCH}, median of {args.repeat} runs, "
-          f"Python {platform.python_version()}, SQLite file\n")
+    print(
+        f"{len(pending):,} events, batches of {BATCH}, median of {args.repeat} runs, "
+        f"Python {platform.python_version()}, SQLite file\n"
+    )
     print(f"{'codec':45} {'save ev/s':>12} {'read+decode ev/s':>18} {'bytes/event':>12}")
     for label, r in results.items():
-        print(f"{label:45} {r['save_events_per_s']:12,.0f} "
-              f"{r['read_decode_events_per_s']:18,.0f} {r['state_bytes_per_event']:12,.0f}")
+        print(
+            f"{label:45} {r['save_events_per_s']:12,.0f} "
+            f"{r['read_decode_events_per_s']:18,.0f} {r['state_bytes_per_event']:12,.0f}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(
-        {"events": len(pending), "batch": BATCH, "repeat": args.repeat,
-         "python": platform.python_version(), "results": results}, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "events": len(pending),
+                "batch": BATCH,
+                "repeat": args.repeat,
+                "python": platform.python_version(),
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Bulk append through the full write path, against the raw SQLite insert rate.
 
 Builds (once, cached under ``--cache``) ledgers holding the first N events of one
-generated history (``fixtures.generate``, seeded, ``with_recorded_at=False``), then for
+generated history (``fixtures.tools.generate``, seeded, ``with_recorded_at=False``), then for
 each ledger size and batch size: copies the ledger, opens it in this process (cold), and
 appends the next ``--events`` events of the same history through ``Ledger.append``
 (decisions, store, Merkle tree, a signed checkpoint per batch). Also: the median latency
@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 
 import msgspec
+from arms_ledger.ledger.app.application import create, open_ledger
+from arms_ledger.ledger.domain import events as ev
 
-from fixtures.generate import generate
-from ledger import events as ev
-from ledger.application import create, open_ledger
+from fixtures.tools.generate import generate
 
 OPEN_CASES = 16_000
 HISTORY = 1_020_000  # one history for every ledger size (the bases are its prefixes)
@@ -108,7 +108,8 @@ def one_event_ms(
 def raw_rate(tmp: Path, lines: list[bytes], events: list[ev.Event]) -> float:
     """Rows/s of one executemany of the same rows into the store's table shape."""
     rows = [
-        (e.stream, 1 + i, type(e).__name__, ev.encoder.encode(e)) for i, e in enumerate(events)
+        (e.stream, 1 + i, type(e).__name__, ev.encoder.encode(e))
+        for i, e in enumerate(events)
     ]
     path = tmp / "raw.db"
     path.unlink(missing_ok=True)
@@ -134,7 +135,9 @@ def main() -> None:
     parser.add_argument("--batches", default="1000,10000")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "wp-cache")
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "wp-cache"
+    )
     parser.add_argument("--profile", action="store_true", help="write .prof files")
     parser.add_argument("--no-single", action="store_true")
     args = parser.parse_args()
@@ -156,7 +159,11 @@ def main() -> None:
             for batch in batches:
                 rates = []
                 for r in range(args.repeat):
-                    prof = Path(f"write_path-{size}-{batch}.prof") if args.profile and r == 0 else None
+                    prof = (
+                        Path(f"write_path-{size}-{batch}.prof")
+                        if args.profile and r == 0
+                        else None
+                    )
                     rates.append(append_rate(base, tmp, more, batch, prof))
                 rate = statistics.median(rates)
                 print(
@@ -165,7 +172,9 @@ def main() -> None:
                 )
             if not args.no_single:
                 wall, cpu = one_event_ms(base, tmp, more)
-                print(f"{size:>9,} {1:>6} one-event append: {wall:.2f} ms ({cpu:.2f} ms CPU)")
+                print(
+                    f"{size:>9,} {1:>6} one-event append: {wall:.2f} ms ({cpu:.2f} ms CPU)"
+                )
 
 
 if __name__ == "__main__":

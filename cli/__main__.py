@@ -1,3 +1,3 @@
-from cli.main import cli
+from arms_ledger.cli.main import cli
 
 cli()

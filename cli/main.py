@@ -16,18 +16,24 @@ from typing import Any
 
 import click
 import msgspec
+from arms_ledger import fixtures
+from arms_ledger.cli.output import dumps, output_options, write_rows
+from arms_ledger.cli.read import parse_time
+from arms_ledger.ledger.app.application import (
+    CHECKPOINT_POLICIES,
+    Ledger,
+    create,
+    open_ledger,
+    store_url,
+)
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import parse_instant
+from arms_ledger.ledger.domain.rules import Stream as StreamState
+from arms_ledger.ledger.domain.rules import describe, evolve
+from arms_ledger.ledger.errors import BatchRefused, Invalid, LedgerError
+from arms_ledger.ledger.store.sqlite import Recorded
+from arms_ledger.projections import engine
 from eventsourcing.persistence import PersistenceError
-
-from cli.output import dumps, output_options, write_rows
-from cli.read import parse_time
-from ledger import events as ev
-from ledger.application import CHECKPOINT_POLICIES, Ledger, create, open_ledger, store_url
-from ledger.clock import parse_instant
-from ledger.decision import Stream as StreamState
-from ledger.decision import describe, evolve
-from ledger.errors import BatchRefused, Invalid, LedgerError
-from ledger.store import Recorded
-from projections import engine
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -176,7 +182,7 @@ def init(
     if from_export is None and (key or trusted_checkpoint):
         raise click.UsageError("--key and --trusted-checkpoint go with --from-export")
     if from_export is not None:
-        from cli.tlog import init_from_export
+        from arms_ledger.cli.tlog import init_from_export
 
         init_from_export(env, from_export, key, trusted_checkpoint, origin, checkpoints)
         return
@@ -219,7 +225,7 @@ def _explain(error: Exception) -> str:
     text = str(error)
     if text.startswith("Invalid value") and text.endswith("`$.type`"):
         return (
-            f"unknown event type{text[len('Invalid value'):-len(' - at `$.type`')]}; "
+            f"unknown event type{text[len('Invalid value') : -len(' - at `$.type`')]}; "
             "`arms-ledger schema --types` lists the event types"
         )
     if text == "Object missing required field `type`":
@@ -289,7 +295,11 @@ def append_batch(
                     "appended": len(result.positions),
                     "positions": result.positions,
                     "skipped": [
-                        {"line": numbered[s.index][0], "stream": s.stream, "version": s.version}
+                        {
+                            "line": numbered[s.index][0],
+                            "stream": s.stream,
+                            "version": s.version,
+                        }
                         for s in result.skipped
                     ],
                 }
@@ -367,9 +377,7 @@ TABLE_COLUMNS = ("position", "effective_at", "type", "stream", "actor", "details
 
 def table_row(recorded: Recorded) -> dict[str, Any]:
     e = recorded.event
-    payload = {
-        f: getattr(e, f) for f in ev.payload_fields(type(e)) if f != e.STREAM
-    }
+    payload = {f: getattr(e, f) for f in ev.payload_fields(type(e)) if f != e.STREAM}
     details = " ".join(
         f"{k}={msgspec.json.encode(v).decode() if not isinstance(v, str) else v}"
         for k, v in payload.items()
@@ -494,7 +502,9 @@ def history(
     records = ledger.stream_records(key)
     if version is not None:
         if version > len(records):
-            raise LedgerError(f"{key} has {len(records)} events; there is no version {version}")
+            raise LedgerError(
+                f"{key} has {len(records)} events; there is no version {version}"
+            )
         records = records[:version]
     state = StreamState(key)
     for r in records:
@@ -531,7 +541,9 @@ def schema(type_name: str | None, list_types: bool) -> None:
     """
     if list_types:
         for name, cls in ev.EVENT_TYPES.items():
-            click.echo(f"{name:30} {cls.STREAM:9} {'decision' if cls.DECISION else ''}".rstrip())
+            click.echo(
+                f"{name:30} {cls.STREAM:9} {'decision' if cls.DECISION else ''}".rstrip()
+            )
         return
     full = ev.input_schema()
     if type_name is None:
@@ -549,7 +561,7 @@ def schema(type_name: str | None, list_types: bool) -> None:
 # --- demo ----------------------------------------------------------------------------------------
 
 DEMO_ORIGIN = "arms-ledger.demo/scenario"
-SCENARIO = Path(__file__).resolve().parent.parent / "fixtures" / "scenario.jsonl"
+SCENARIO = Path(str(fixtures.SCENARIO))
 
 
 def load_history(ledger: Ledger, path: Path) -> int:
@@ -577,7 +589,7 @@ def demo(env: Env, keep: Path | None) -> None:
 
     Without --keep the ledger lives in a temporary directory that is removed after.
     """
-    from cli.summary import print_demo, print_transparency
+    from arms_ledger.cli.summary import print_demo, print_transparency
 
     workdir = None
     if keep is None:
@@ -595,8 +607,14 @@ def demo(env: Env, keep: Path | None) -> None:
         click.echo(f"({time.perf_counter() - started:.2f} s)", err=True)
         ledger.close()
         where = "./demo-ledger" if keep is None else str(keep)
-        click.echo("\nExplore" + (" (keep a ledger first):\n  arms-ledger demo --keep ./demo-ledger"
-                                  if keep is None else ":"))
+        click.echo(
+            "\nExplore"
+            + (
+                " (keep a ledger first):\n  arms-ledger demo --keep ./demo-ledger"
+                if keep is None
+                else ":"
+            )
+        )
         for command in (
             "queue f-35a",
             "queue f-35a --as-of 2026-02-05",
@@ -616,9 +634,9 @@ def demo(env: Env, keep: Path | None) -> None:
 
 
 def _register_commands() -> None:
-    from cli import read, serve
-    from cli import tlog as _tlog  # noqa: F401  (its commands join the audit group)
-    from cli.typed import GROUPS
+    from arms_ledger.cli import read, serve
+    from arms_ledger.cli import tlog as _tlog  # noqa: F401  (its commands join the audit group)
+    from arms_ledger.cli.typed import GROUPS
 
     read.register(cli)
     serve.register(cli)

@@ -13,12 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-
-from cli.output import dumps, output_options, table, write_rows
-from ledger.clock import BadTime, format_instant, parse_instant
-from ledger.errors import LedgerError
-from projections import engine, queries
-from projections.engine import Cut
+from arms_ledger.cli.output import dumps, output_options, table, write_rows
+from arms_ledger.ledger.domain.clock import BadTime, format_instant, parse_instant
+from arms_ledger.ledger.errors import LedgerError
+from arms_ledger.projections import engine, queries
+from arms_ledger.projections.engine import Cut
 
 
 def parse_time(value: str | None, option: str) -> Any:
@@ -54,9 +53,16 @@ def time_options(fn: Callable) -> Callable:
         help="Only the log up to position N.",
     )
     @functools.wraps(fn)
-    def wrapper(*args: Any, as_of: str | None, known_at: str | None,
-                at_position: int | None, **kwargs: Any) -> Any:
-        cut = Cut(parse_time(as_of, "--as-of"), parse_time(known_at, "--known-at"), at_position)
+    def wrapper(
+        *args: Any,
+        as_of: str | None,
+        known_at: str | None,
+        at_position: int | None,
+        **kwargs: Any,
+    ) -> Any:
+        cut = Cut(
+            parse_time(as_of, "--as-of"), parse_time(known_at, "--known-at"), at_position
+        )
         return fn(*args, cut=cut, **kwargs)
 
     return wrapper
@@ -100,8 +106,11 @@ def queue_command(platform: str | None, cut: Cut, fmt: str) -> None:
         found = queries.queue(conn, platform)
         mode, policy = queries.mode(conn)
         if fmt == "table":
-            click.echo(f"Queue of {platform}: {len(found)} case(s), {mode} mode"
-                       + (f" ({policy})" if policy else " (no policy adopted)") + ".")
+            click.echo(
+                f"Queue of {platform}: {len(found)} case(s), {mode} mode"
+                + (f" ({policy})" if policy else " (no policy adopted)")
+                + "."
+            )
         write_rows(found, fmt, queries.QUEUE_COLUMNS)
 
 
@@ -129,8 +138,12 @@ def partners_command(cut: Cut, fmt: str) -> None:
 @time_options
 @output_options
 def cases_command(
-    partner: str | None, platform: str | None, stage: str | None, open_only: bool,
-    cut: Cut, fmt: str,
+    partner: str | None,
+    platform: str | None,
+    stage: str | None,
+    open_only: bool,
+    cut: Cut,
+    fmt: str,
 ) -> None:
     """List cases: stage, quantities, values, holds and notification status.
 
@@ -183,12 +196,19 @@ def backlog_command(by: tuple[str, ...], cut: Cut, fmt: str) -> None:
     metavar="NAME VALUE",
     help="A named parameter, :NAME in the SQL (repeatable).",
 )
-@click.option("--tables", "show_tables", is_flag=True,
-              help="Ignore SQL; list the tables and views with their columns' meaning.")
+@click.option(
+    "--tables",
+    "show_tables",
+    is_flag=True,
+    help="Ignore SQL; list the tables and views with their columns' meaning.",
+)
 @time_options
 @output_options
 def query_command(
-    sql: str | None, params: tuple[tuple[str, str], ...], show_tables: bool, cut: Cut,
+    sql: str | None,
+    params: tuple[tuple[str, str], ...],
+    show_tables: bool,
+    cut: Cut,
     fmt: str,
 ) -> None:
     """Run a read-only SQL query on the read models.
@@ -204,7 +224,7 @@ def query_command(
       arms-ledger query "SELECT * FROM queue_changes_explained WHERE \\"case\\" = :c" -p c PL-B-AHA
     """
     if show_tables:
-        from projections.schema import describe
+        from arms_ledger.projections.schema import describe
 
         described = describe()
         if fmt in ("json", "nl"):
@@ -330,8 +350,12 @@ def explain_command(case_id: str, cut: Cut, fmt: str) -> None:
 @click.option("--from", "since", required=True, metavar="T1", help="The earlier time.")
 @click.option("--to", "until", required=True, metavar="T2", help="The later time.")
 @click.option("--platform", help="Only this platform's queue.")
-@click.option("--known-at", "known_at", metavar="TIME",
-              help="Both sides as the ledger knew them at TIME.")
+@click.option(
+    "--known-at",
+    "known_at",
+    metavar="TIME",
+    help="Both sides as the ledger knew them at TIME.",
+)
 @output_options
 def diff_command(
     since: str, until: str, platform: str | None, known_at: str | None, fmt: str
@@ -399,14 +423,18 @@ def flags_command(cut: Cut, fmt: str) -> None:
     if fmt != "table":
         write_rows(found, fmt)
         return
-    click.echo(f"{len(found)} oversight flag(s), deadlines judged "
-               + (f"at {judged}." if judged else "now."))
+    click.echo(
+        f"{len(found)} oversight flag(s), deadlines judged "
+        + (f"at {judged}." if judged else "now.")
+    )
     if found:
-        click.echo(table(
-            [f | {"effective_at": f["effective_at"][:10]} for f in found],
-            ("kind", "stream", "effective_at", "detail"),
-            width=90,
-        ))
+        click.echo(
+            table(
+                [f | {"effective_at": f["effective_at"][:10]} for f in found],
+                ("kind", "stream", "effective_at", "detail"),
+                width=90,
+            )
+        )
 
 
 COMMANDS = (
@@ -423,4 +451,3 @@ COMMANDS = (
 def register(group: click.Group) -> None:
     for command in COMMANDS:
         group.add_command(command)
-

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from cli.read import env_of, time_options
-from ledger.errors import LedgerError
-from projections import engine
-from projections.engine import Cut
+from arms_ledger.cli.read import env_of, time_options
+from arms_ledger.ledger.errors import LedgerError
+from arms_ledger.projections import engine
+from arms_ledger.projections.engine import Cut
 
 
 class _Stopped(Exception):
@@ -68,13 +67,24 @@ def _url(host: str, port: int) -> str:
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="The address to listen on; anything but loopback exposes the ledger.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True,
-              help="The port to listen on.")
-@click.option("--allow-sql", is_flag=True,
-              help="Also allow arbitrary read-only SQL (off: tables, canned queries, "
-              "charts).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address to listen on; anything but loopback exposes the ledger.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8001,
+    show_default=True,
+    help="The port to listen on.",
+)
+@click.option(
+    "--allow-sql",
+    is_flag=True,
+    help="Also allow arbitrary read-only SQL (off: tables, canned queries, charts).",
+)
 @time_options
 def serve_command(host: str, port: int, allow_sql: bool, cut: Cut) -> None:
     """Serve the read models as a read-only web view (Datasette) until Ctrl-C.
@@ -93,8 +103,7 @@ def serve_command(host: str, port: int, allow_sql: bool, cut: Cut) -> None:
       arms-ledger serve --as-of 2026-02-05 --port 8002
     """
     import uvicorn
-
-    from projections import web
+    from arms_ledger.projections import web
 
     env = env_of()
     ledger = env.ledger  # a missing ledger fails before anything else
@@ -114,14 +123,19 @@ def serve_command(host: str, port: int, allow_sql: bool, cut: Cut) -> None:
             finally:
                 conn.close()
             caption = f"A replay {cut.describe()}"
-        ds = web.datasette(path, caption=caption, immutable=not cut.live,
-                           allow_sql=allow_sql)
+        ds = web.datasette(
+            path, caption=caption, immutable=not cut.live, allow_sql=allow_sql
+        )
         if not _is_loopback(host):
-            click.echo(f"Warning: listening on {host}: anyone who can reach it can read "
-                       "the ledger's read models.", err=True)
+            click.echo(
+                f"Warning: listening on {host}: anyone who can reach it can read "
+                "the ledger's read models.",
+                err=True,
+            )
         shown = caption[0].lower() + caption[1:]
-        click.echo(f"Serving {shown} at {_url(host, port)} (read-only; Ctrl-C stops).",
-                   err=True)
+        click.echo(
+            f"Serving {shown} at {_url(host, port)} (read-only; Ctrl-C stops).", err=True
+        )
         config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on")
         previous = signal.signal(signal.SIGTERM, _stop)
         try:

@@ -7,13 +7,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
-
-from cli.output import table
-from ledger.application import Ledger
-from ledger.decision import instant
-from ledger.note import open_checkpoint
-from ledger.tlog import b64
-from projections import engine, queries
+from arms_ledger.cli.output import table
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.transparency.note import open_checkpoint
+from arms_ledger.ledger.transparency.tlog import b64
+from arms_ledger.projections import engine, queries
 
 CONTESTED = ("ah-64e", "pac-3-mse", "f-35a", "m1a2-sepv3")
 LEGAL_BASIS = "E.O. 14383"
@@ -33,8 +32,6 @@ def _counts(conn) -> str:
         f"{found['events']} events: {found['partners']} partners, {found['platforms']} "
         f"platforms, {found['cases']} cases ({found['open']} open)"
     )
-
-
 
 
 def print_demo(ledger: Ledger, directory: Path) -> None:
@@ -58,7 +55,7 @@ def print_demo(ledger: Ledger, directory: Path) -> None:
             f"{LEGAL_BASIS} took effect on {order['effective_at'][:10]}: policy "
             f"{order['policy']} ({order['mode']} mode) replaced first-come-first-served "
             f"with #{order['position']} PriorityPolicyAdopted by {order['actor']}: "
-            f"\"{order['rationale']}\"",
+            f'"{order["rationale"]}"',
             WIDTH,
             break_on_hyphens=False,
         )
@@ -72,8 +69,10 @@ def print_demo(ledger: Ledger, directory: Path) -> None:
             _print_platform(before, after, platform, since)
     with engine.read_models(ledger, directory, engine.Cut(known_at=instant(last))) as conn:
         flags = queries.flags(conn)
-    click.echo(f"\nOversight flags ({len(flags)}), deadlines judged at the last event, "
-               f"{last[:10]}:")
+    click.echo(
+        f"\nOversight flags ({len(flags)}), deadlines judged at the last event, "
+        f"{last[:10]}:"
+    )
     click.echo(
         table(
             [f | {"effective_at": f["effective_at"][:10]} for f in flags],

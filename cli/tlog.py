@@ -9,14 +9,13 @@ from pathlib import Path
 
 import click
 import msgspec
-
-from cli.main import Env, pass_env
-from cli.read import audit_group
-from ledger import tlog
-from ledger.application import Ledger, create
-from ledger.errors import LedgerError
-from ledger.note import Checkpoint, Verifier
-from projections import engine
+from arms_ledger.cli.main import Env, pass_env
+from arms_ledger.cli.read import audit_group
+from arms_ledger.ledger.app.application import Ledger, create
+from arms_ledger.ledger.errors import LedgerError
+from arms_ledger.ledger.transparency import tlog
+from arms_ledger.ledger.transparency.note import Checkpoint, Verifier
+from arms_ledger.projections import engine
 
 KEY_HELP = (
     "The log's verifier key (NAME+ID+KEY, or a file holding it), as the ledger's "
@@ -49,7 +48,9 @@ def checkpoint_command(env: Env) -> None:
 
 @audit_group.command("prove")
 @click.argument("index", type=click.IntRange(min=0))
-@click.option("--size", type=click.IntRange(min=0), help="Tree size (default: the whole log).")
+@click.option(
+    "--size", type=click.IntRange(min=0), help="Tree size (default: the whole log)."
+)
 @pass_env
 def prove_command(env: Env, index: int, size: int | None) -> None:
     """Print the inclusion proof of leaf INDEX (0-based: the event at position INDEX+1)
@@ -61,7 +62,9 @@ def prove_command(env: Env, index: int, size: int | None) -> None:
 
 @audit_group.command("consistency")
 @click.argument("old", type=click.IntRange(min=1))
-@click.option("--size", type=click.IntRange(min=1), help="New tree size (default: the whole log).")
+@click.option(
+    "--size", type=click.IntRange(min=1), help="New tree size (default: the whole log)."
+)
 @pass_env
 def consistency_command(env: Env, old: int, size: int | None) -> None:
     """Print the proof that the tree of OLD events is a prefix of the tree of --size
@@ -121,7 +124,9 @@ def _read_export(
     if key is None:
         key_file = directory / tlog.EXPORT_KEY
         if not key_file.is_file():
-            raise LedgerError(f"{key_file} is missing; pass --key with the log's verifier key")
+            raise LedgerError(
+                f"{key_file} is missing; pass --key with the log's verifier key"
+            )
         click.echo(
             f"Note: trusting the key in {key_file}; pass --key with the key the ledger's "
             "operator published to check it.",
@@ -187,7 +192,9 @@ TRUSTED_OPTION = click.option(
 @audit_group.command("verify-export")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @TRUSTED_OPTION
-@click.option("--key", help=KEY_HELP + " Default: verifier.key in the export (with a warning).")
+@click.option(
+    "--key", help=KEY_HELP + " Default: verifier.key in the export (with a warning)."
+)
 @click.option(
     "--into",
     type=click.Path(file_okay=False, path_type=Path),

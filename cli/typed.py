@@ -12,19 +12,38 @@ from typing import Any
 import click
 import msgspec
 import msgspec.inspect as mi
-
-from ledger import events as ev
-from ledger.errors import BatchRefused, LedgerError
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.errors import BatchRefused, LedgerError
 
 # (group, command, event, help) — the order is the order of the help listing.
 COMMANDS: list[tuple[str, str, type[ev.Event], str]] = [
     ("case", "file", ev.CaseFiled, "File a case: a letter of request for a platform."),
-    ("case", "clear", ev.CaseReviewCleared, "Record that an office cleared the case's review."),
-    ("case", "start-review", ev.CongressionalReviewStarted, "Start informal congressional review."),
+    (
+        "case",
+        "clear",
+        ev.CaseReviewCleared,
+        "Record that an office cleared the case's review.",
+    ),
+    (
+        "case",
+        "start-review",
+        ev.CongressionalReviewStarted,
+        "Start informal congressional review.",
+    ),
     ("case", "hold", ev.HoldPlaced, "Record a hold placed by a committee office."),
     ("case", "lift-hold", ev.HoldLifted, "Record that a committee office lifted its hold."),
-    ("case", "notify", ev.CongressionalNotified, "Record the formal notification to Congress."),
-    ("case", "emergency", ev.EmergencyDeclared, "Declare an emergency (waives the review period)."),
+    (
+        "case",
+        "notify",
+        ev.CongressionalNotified,
+        "Record the formal notification to Congress.",
+    ),
+    (
+        "case",
+        "emergency",
+        ev.EmergencyDeclared,
+        "Declare an emergency (waives the review period).",
+    ),
     ("case", "offer", ev.OfferIssued, "Issue the offer (LOA)."),
     ("case", "accept", ev.OfferAccepted, "Record the partner's acceptance of the offer."),
     ("case", "expire", ev.OfferExpired, "Record that the offer expired unaccepted."),
@@ -37,21 +56,61 @@ COMMANDS: list[tuple[str, str, type[ev.Event], str]] = [
     ("case", "cancel", ev.CaseCancelled, "Cancel the case."),
     ("case", "reprioritize", ev.CaseReprioritized, "Move the case to a priority class."),
     ("partner", "register", ev.PartnerRegistered, "Register a partner."),
-    ("partner", "spending", ev.DefenseSpendingReported, "Record reported defense spending."),
-    ("partner", "assess", ev.StrategicValueAssessed, "Assess the partner's strategic value."),
-    ("partner", "contribution", ev.EconomicContributionRecorded, "Record an economic contribution."),
+    (
+        "partner",
+        "spending",
+        ev.DefenseSpendingReported,
+        "Record reported defense spending.",
+    ),
+    (
+        "partner",
+        "assess",
+        ev.StrategicValueAssessed,
+        "Assess the partner's strategic value.",
+    ),
+    (
+        "partner",
+        "contribution",
+        ev.EconomicContributionRecorded,
+        "Record an economic contribution.",
+    ),
     ("partner", "group", ev.NotificationGroupChanged, "Change the notification group."),
     ("partner", "override", ev.PriorityOverrideGranted, "Grant a priority override."),
-    ("partner", "revoke-override", ev.PriorityOverrideRevoked, "Revoke the priority override."),
+    (
+        "partner",
+        "revoke-override",
+        ev.PriorityOverrideRevoked,
+        "Revoke the priority override.",
+    ),
     ("partner", "suspend", ev.PartnerSuspended, "Suspend the partner (no new cases)."),
     ("partner", "reinstate", ev.PartnerReinstated, "Reinstate a suspended partner."),
     ("platform", "add", ev.PlatformListed, "List a platform in the catalog."),
-    ("platform", "capacity", ev.ProductionCapacitySet, "Set the production capacity in force."),
-    ("platform", "catalog", ev.CatalogPriorityChanged, "Put the platform in or out of a priority catalog."),
+    (
+        "platform",
+        "capacity",
+        ev.ProductionCapacitySet,
+        "Set the production capacity in force.",
+    ),
+    (
+        "platform",
+        "catalog",
+        ev.CatalogPriorityChanged,
+        "Put the platform in or out of a priority catalog.",
+    ),
     ("platform", "eeum", ev.EEUMDesignationChanged, "Designate or de-designate for EEUM."),
     ("platform", "withdraw", ev.PlatformWithdrawn, "Withdraw the platform (no new cases)."),
-    ("policy", "adopt", ev.PriorityPolicyAdopted, "Adopt a priority policy (the latest is in force)."),
-    ("policy", "thresholds", ev.NotificationThresholdsSet, "Set the notification thresholds."),
+    (
+        "policy",
+        "adopt",
+        ev.PriorityPolicyAdopted,
+        "Adopt a priority policy (the latest is in force).",
+    ),
+    (
+        "policy",
+        "thresholds",
+        ev.NotificationThresholdsSet,
+        "Set the notification thresholds.",
+    ),
 ]
 
 GROUP_HELP = {
@@ -83,7 +142,9 @@ def _describe_constraints(t: mi.Type) -> str:
     for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
         value = getattr(t, attr, None)
         if value is not None:
-            bits.append(f"{sign} {value:g}" if isinstance(value, float) else f"{sign} {value}")
+            bits.append(
+                f"{sign} {value:g}" if isinstance(value, float) else f"{sign} {value}"
+            )
     return f" ({', '.join(bits)})" if bits else ""
 
 
@@ -103,7 +164,9 @@ def _options(
         key_path = (*path, f.encode_name)
         name_path = names if f.name == "groups" else (*names, f.name)
         if isinstance(t, mi.StructType):
-            sub_options, sub_fields = _options(t, key_path, name_path if f.name != "groups" else names)
+            sub_options, sub_fields = _options(
+                t, key_path, name_path if f.name != "groups" else names
+            )
             options += sub_options
             fields += sub_fields
             continue
@@ -155,7 +218,11 @@ def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:
     assert isinstance(info, mi.StructType)
     payload = mi.StructType(
         cls=info.cls,
-        fields=tuple(f for f in info.fields if f.name not in ev.ENVELOPE_FIELDS and f.name != cls.STREAM),
+        fields=tuple(
+            f
+            for f in info.fields
+            if f.name not in ev.ENVELOPE_FIELDS and f.name != cls.STREAM
+        ),
         tag_field=info.tag_field,
         tag=info.tag,
         array_like=info.array_like,
@@ -186,7 +253,9 @@ def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:
                 lambda m: by_path.get(m.group(1), "the " + m.group(1)[2:]),
                 str(error),
             )
-            if text.startswith("Expected `str` matching regex") and text.endswith(f"the {stream}"):
+            if text.startswith("Expected `str` matching regex") and text.endswith(
+                f"the {stream}"
+            ):
                 text = f"{stream} id {data[stream]!r} is malformed: " + text
             raise LedgerError(f"{cls.__name__}: {text}") from None
         env = click.get_current_context().find_root().obj

@@ -12,9 +12,8 @@ from functools import cache
 from operator import attrgetter
 
 import msgspec
-
-from ledger import events as ev
-from ledger.decision import instant
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.rules import instant
 
 BACKDATED_AFTER = timedelta(days=30)
 # Israel is the partner the QME certification protects; it needs none itself.

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgspec
-
-from ledger import events as ev
-from ledger.clock import format_instant
-from ledger.decision import (
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import format_instant
+from arms_ledger.ledger.domain.rules import (
     OPEN_STAGES,
     TERMINAL_STAGES,
     CaseState,
@@ -50,8 +49,13 @@ class CaseView:
     def pack(self) -> bytes:
         """The view in a few hundred bytes (a rebuild keeps ended cases so)."""
         return _pack(
-            (self.state, self.filed_at, self.filed_position, self.last_position,
-             self.priority_position)
+            (
+                self.state,
+                self.filed_at,
+                self.filed_position,
+                self.last_position,
+                self.priority_position,
+            )
         )
 
     @classmethod

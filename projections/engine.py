@@ -33,13 +33,12 @@ from datetime import datetime
 from pathlib import Path
 
 import msgspec
-
-from ledger.application import Ledger
-from ledger.clock import format_instant
-from ledger.decision import effective, instant
-from ledger.errors import LedgerError
-from projections import log, schema
-from projections.projector import Projector, Stored
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.domain.clock import format_instant
+from arms_ledger.ledger.domain.rules import effective, instant
+from arms_ledger.ledger.errors import LedgerError
+from arms_ledger.projections import log, schema
+from arms_ledger.projections.projector import Projector, Stored
 
 PROJECTIONS_DB = "projections.db"
 COMMIT_EVERY = 10_000
@@ -223,7 +222,7 @@ BUILDING = ".rebuilding-"  # + the building process's id
 def _remove_abandoned(path: Path) -> None:
     """Remove what rebuilds killed midway left beside ``path`` (their process is gone)."""
     for found in path.parent.glob(f"{path.name}{BUILDING}*"):
-        pid = found.name[len(path.name) + len(BUILDING):].split("-")[0]
+        pid = found.name[len(path.name) + len(BUILDING) :].split("-")[0]
         if not pid.isdigit():
             continue
         try:

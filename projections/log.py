@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.domain import events as ev
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-
-from ledger import events as ev
-from ledger.application import Ledger
 
 PAGE = 5_000
 

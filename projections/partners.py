@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ledger import events as ev
-from ledger.decision import effective
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.rules import effective
 
 
 class Fact(NamedTuple):
@@ -64,9 +64,7 @@ class Policies:
         return "fcfs" if policy is None else policy.mode
 
     def rows(self) -> list[tuple]:
-        in_force = {
-            f.position for f in (self.priority, self.thresholds) if f is not None
-        }
+        in_force = {f.position for f in (self.priority, self.thresholds) if f is not None}
         rows = []
         for position, e in self.adopted.items():
             if isinstance(e, ev.PriorityPolicyAdopted):
@@ -249,8 +247,12 @@ class PartnerState:
 
 # The partners columns ``PartnerState.restore`` reads, in its order.
 POSITIONS = (
-    "registered_position", "group_position", "suspended_position", "override_position",
-    "spending_position", "strategic_position",
+    "registered_position",
+    "group_position",
+    "suspended_position",
+    "override_position",
+    "spending_position",
+    "strategic_position",
 )
 
 

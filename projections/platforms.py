@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger import events as ev
-from projections.partners import Fact, latest, position_of
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.projections.partners import Fact, latest, position_of
 
 
 @dataclass(slots=True)

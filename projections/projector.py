@@ -22,15 +22,14 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import msgspec
-
-from ledger import events as ev
-from ledger.decision import instant
-from ledger.store import Recorded
-from projections import audit, log, schema
-from projections.cases import CaseView
-from projections.partners import POSITIONS, PartnerState, Policies
-from projections.platforms import PlatformState
-from projections.queue import Entry, Queue, runs_of, sort_key
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.store.sqlite import Recorded
+from arms_ledger.projections import audit, log, schema
+from arms_ledger.projections.cases import CaseView
+from arms_ledger.projections.partners import POSITIONS, PartnerState, Policies
+from arms_ledger.projections.platforms import PlatformState
+from arms_ledger.projections.queue import Entry, Queue, runs_of, sort_key
 
 POLICY_TYPES = ("PriorityPolicyAdopted", "NotificationThresholdsSet")
 
@@ -53,7 +52,11 @@ class Loader(Protocol):
     def queued_platforms(self) -> list[str]: ...
 
     def rescore_in_place(
-        self, platform: str, cases: list[str], fields: tuple, mode: str,
+        self,
+        platform: str,
+        cases: list[str],
+        fields: tuple,
+        mode: str,
         units_per_month: Callable[[], float | None],
     ) -> list[tuple] | None: ...
 
@@ -83,7 +86,11 @@ class Nothing:
         return []
 
     def rescore_in_place(
-        self, platform: str, cases: list[str], fields: tuple, mode: str,
+        self,
+        platform: str,
+        cases: list[str],
+        fields: tuple,
+        mode: str,
         units_per_month: Callable[[], float | None],
     ) -> list[tuple] | None:
         return None
@@ -166,7 +173,11 @@ class Stored:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT platform FROM queue")]
 
     def rescore_in_place(
-        self, platform: str, cases: list[str], fields: tuple, mode: str,
+        self,
+        platform: str,
+        cases: list[str],
+        fields: tuple,
+        mode: str,
         units_per_month: Callable[[], float | None],
     ) -> list[tuple] | None:
         """A partner's new (override, tier, score) for its ``cases`` in a queue that is
@@ -189,8 +200,13 @@ class Stored:
             return sort_key(_entry_of_row(row), mode)
 
         def rescored(row: tuple) -> tuple:
-            return (*row[:5], override, tier if scored else None,
-                    score if scored else None, *row[8:])
+            return (
+                *row[:5],
+                override,
+                tier if scored else None,
+                score if scored else None,
+                *row[8:],
+            )
 
         def new_key(row: tuple) -> tuple:
             return sort_key(
@@ -272,8 +288,16 @@ class Stored:
 def _entry_of_row(row: tuple) -> Entry:
     (_, _, case, partner, klass, override, tier, score, filed_at, stage, left, *_) = row
     return Entry(
-        case, partner, klass, bool(override), tier or 3, score or 0.0, filed_at,
-        instant(filed_at), stage, left,
+        case,
+        partner,
+        klass,
+        bool(override),
+        tier or 3,
+        score or 0.0,
+        filed_at,
+        instant(filed_at),
+        stage,
+        left,
     )
 
 
@@ -293,7 +317,9 @@ class Ended:
         self.conn.executemany("INSERT OR REPLACE INTO ended VALUES (?, ?)", items)
 
     def get(self, case: str) -> bytes | None:
-        row = self.conn.execute('SELECT packed FROM ended WHERE "case" = ?', (case,)).fetchone()
+        row = self.conn.execute(
+            'SELECT packed FROM ended WHERE "case" = ?', (case,)
+        ).fetchone()
         return None if row is None else row[0]
 
     def close(self) -> None:
@@ -397,7 +423,9 @@ class Projector:
     # --- applying events ----------------------------------------------------------------
 
     def apply(self, recorded: Recorded) -> None:
-        self.apply_event(recorded.position, recorded.stream, recorded.version, recorded.event)
+        self.apply_event(
+            recorded.position, recorded.stream, recorded.version, recorded.event
+        )
 
     def apply_event(self, position: int, stream: str, version: int, e: ev.Event) -> None:
         """Apply the event at log ``position`` (version ``version`` of ``stream``)."""
@@ -431,7 +459,9 @@ class Projector:
                     self.change_rows += q.end_runs((position, name, platform))
                 else:
                     prefix = (position, name, platform)
-                    self.change_rows += [(*prefix, *run) for run in self._in_place[platform]]
+                    self.change_rows += [
+                        (*prefix, *run) for run in self._in_place[platform]
+                    ]
             touched.clear()
             self._in_place.clear()
 
@@ -453,7 +483,10 @@ class Projector:
                 if platform in self.queues:
                     continue
                 runs = self.loader.rescore_in_place(
-                    platform, cases, fields, mode,
+                    platform,
+                    cases,
+                    fields,
+                    mode,
                     lambda p=platform: self.platform(p).units_per_month,
                 )
                 if runs is not None:
@@ -495,13 +528,23 @@ class Projector:
         cls = type(e)
         if cls is ev.DeliveryRecorded:
             self.delivery_rows.append(
-                (position, case_id, state.platform, state.partner, e.quantity, e.effective_at)
+                (
+                    position,
+                    case_id,
+                    state.platform,
+                    state.partner,
+                    e.quantity,
+                    e.effective_at,
+                )
             )
         elif cls is ev.CongressionalNotified:
             registered = self.partner(state.partner).registered
             self._flag(
                 audit.qme_missing(
-                    position, stream, e, state.partner,
+                    position,
+                    stream,
+                    e,
+                    state.partner,
                     bool(registered and registered.middle_east),
                 )
             )
@@ -513,12 +556,24 @@ class Projector:
                 old = q.entries[case_id]
                 left = state.quantity - state.delivered
                 if (old.priority_class, old.stage, old.quantity_left) != (
-                    state.priority_class, state.stage, left
+                    state.priority_class,
+                    state.stage,
+                    left,
                 ):
-                    q.put(Entry(
-                        case_id, old.partner, state.priority_class, old.override, old.tier,
-                        old.score, old.filed_at, old.filed, state.stage, left,
-                    ))
+                    q.put(
+                        Entry(
+                            case_id,
+                            old.partner,
+                            state.priority_class,
+                            old.override,
+                            old.tier,
+                            old.score,
+                            old.filed_at,
+                            old.filed,
+                            state.stage,
+                            left,
+                        )
+                    )
             else:
                 self.queued(state.partner)[case_id] = state.platform
                 q.put(self._entry(view))
@@ -545,8 +600,16 @@ class Projector:
         c = view.state
         override, tier, score = self.partner(c.partner).sort_fields()
         return Entry(
-            c.case, c.partner, c.priority_class, override, tier, score, view.filed_at,
-            c.filed_at, c.stage, c.quantity_left,
+            c.case,
+            c.partner,
+            c.priority_class,
+            override,
+            tier,
+            score,
+            view.filed_at,
+            c.filed_at,
+            c.stage,
+            c.quantity_left,
         )
 
     def _rescored(self, entry: Entry) -> Entry:
@@ -595,8 +658,10 @@ class Projector:
             (CASES_SQL, rows_json([self.cases[c].row() for c in cases])),
             (
                 QUEUE_CHANGES_SQL,
-                [(p, t, q, c, o, n, encode(ids).decode())
-                 for p, t, q, c, o, n, ids in self.change_rows],
+                [
+                    (p, t, q, c, o, n, encode(ids).decode())
+                    for p, t, q, c, o, n, ids in self.change_rows
+                ],
             ),
         ]
         self.audit_rows, self.flag_rows, self.delivery_rows = [], [], []

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ledger import events as ev
-from ledger.decision import instant
-from ledger.errors import LedgerError
-from projections import schema
-from projections.queue import CLASS_RANK
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.errors import LedgerError
+from arms_ledger.projections import schema
+from arms_ledger.projections.queue import CLASS_RANK
 
 
 def rows(conn: sqlite3.Connection, sql: str, params: Sequence | dict = ()) -> list[dict]:
@@ -55,8 +55,16 @@ def mode(conn: sqlite3.Connection) -> tuple[str, str | None]:
 # --- queues ---------------------------------------------------------------------------------
 
 QUEUE_COLUMNS = (
-    "position", "case", "partner", "priority_class", "override", "tier", "score", "stage",
-    "quantity_left", "est_completion_months",
+    "position",
+    "case",
+    "partner",
+    "priority_class",
+    "override",
+    "tier",
+    "score",
+    "stage",
+    "quantity_left",
+    "est_completion_months",
 )
 
 
@@ -70,9 +78,14 @@ def platform_exists(conn: sqlite3.Connection, platform: str) -> None:
 def queue(conn: sqlite3.Connection, platform: str) -> list[dict]:
     platform_exists(conn, platform)
     cols = ", ".join(f'"{c}"' for c in QUEUE_COLUMNS)
-    return typed(schema.QUEUE, rows(
-        conn, f"SELECT {cols} FROM queue WHERE platform = ? ORDER BY position", (platform,)
-    ))
+    return typed(
+        schema.QUEUE,
+        rows(
+            conn,
+            f"SELECT {cols} FROM queue WHERE platform = ? ORDER BY position",
+            (platform,),
+        ),
+    )
 
 
 def queues(conn: sqlite3.Connection) -> list[dict]:
@@ -90,8 +103,18 @@ def queues(conn: sqlite3.Connection) -> list[dict]:
 # --- partners, cases, backlog -------------------------------------------------------------
 
 PARTNER_COLUMNS = (
-    "partner", "name", "notification_group", "pct_gdp", "investment", "strategic",
-    "economic_usd", "economic", "score", "tier", "override", "suspended",
+    "partner",
+    "name",
+    "notification_group",
+    "pct_gdp",
+    "investment",
+    "strategic",
+    "economic_usd",
+    "economic",
+    "score",
+    "tier",
+    "override",
+    "suspended",
 )
 
 
@@ -102,8 +125,17 @@ def partners(conn: sqlite3.Connection) -> list[dict]:
 
 
 CASE_COLUMNS = (
-    "case", "partner", "platform", "stage", "quantity", "delivered", "value_usd",
-    "priority_class", "notification", "holds", "filed_at",
+    "case",
+    "partner",
+    "platform",
+    "stage",
+    "quantity",
+    "delivered",
+    "value_usd",
+    "priority_class",
+    "notification",
+    "holds",
+    "filed_at",
 )
 
 
@@ -143,32 +175,49 @@ def backlog(conn: sqlite3.Connection, by: Sequence[str]) -> list[dict]:
 
 # --- audit ------------------------------------------------------------------------------------
 
+
 def resolve(conn: sqlite3.Connection, ident: str) -> str:
     """The stream ``ident`` names among those in the audit log."""
     return ev.resolve_stream(
         ident,
-        lambda key: one(conn, "SELECT 1 FROM audit_log WHERE stream = ? LIMIT 1", (key,))
-        is not None,
+        lambda key: (
+            one(conn, "SELECT 1 FROM audit_log WHERE stream = ? LIMIT 1", (key,))
+            is not None
+        ),
         " (at this time)",
     )
 
 
 TRAIL_COLUMNS = (
-    "position", "version", "effective_at", "recorded_at", "type", "actor", "rationale",
-    "reference", "payload",
+    "position",
+    "version",
+    "effective_at",
+    "recorded_at",
+    "type",
+    "actor",
+    "rationale",
+    "reference",
+    "payload",
 )
 
 
 def trail(conn: sqlite3.Connection, stream: str) -> list[dict]:
     cols = ", ".join(TRAIL_COLUMNS)
-    return rows(conn, f"SELECT {cols} FROM audit_log WHERE stream = ? ORDER BY position", (stream,))
+    return rows(
+        conn, f"SELECT {cols} FROM audit_log WHERE stream = ? ORDER BY position", (stream,)
+    )
 
 
 def event(conn: sqlite3.Connection, position: int | None) -> dict[str, Any]:
     """The envelope of the event at a log position, for 'set by' columns."""
     if position is None:
-        return {"position": None, "type": None, "effective_at": None, "actor": None,
-                "rationale": None}
+        return {
+            "position": None,
+            "type": None,
+            "effective_at": None,
+            "actor": None,
+            "rationale": None,
+        }
     found = one(
         conn,
         "SELECT position, type, effective_at, actor, rationale FROM audit_log "
@@ -187,19 +236,24 @@ def explain(conn: sqlite3.Connection, case_id: str) -> dict[str, Any]:
             f"no case {case_id!r} in the ledger (at this time); `arms-ledger cases` lists them"
         )
     entry = one(conn, 'SELECT * FROM queue WHERE "case" = ?', (case_id,))
-    partner = one(conn, "SELECT * FROM partners WHERE partner = ?", (case["partner"],)) or {}
+    partner = (
+        one(conn, "SELECT * FROM partners WHERE partner = ?", (case["partner"],)) or {}
+    )
     platform = one(conn, "SELECT * FROM platforms WHERE platform = ?", (case["platform"],))
-    length = one(conn, "SELECT count(*) AS n FROM queue WHERE platform = ?",
-                 (case["platform"],))["n"]
+    length = one(
+        conn, "SELECT count(*) AS n FROM queue WHERE platform = ?", (case["platform"],)
+    )["n"]
     policy = policy_in_force(conn)
-    queue_mode, policy_slug = ("fcfs", None) if policy is None else (
-        policy["mode"], policy["policy"]
+    queue_mode, policy_slug = (
+        ("fcfs", None) if policy is None else (policy["mode"], policy["policy"])
     )
     components: list[dict[str, Any]] = []
 
     def add(component: str, value: Any, position: int | None, note: str = "") -> None:
-        components.append({"component": component, "value": value, "note": note or None}
-                          | {f"event_{k}": v for k, v in event(conn, position).items()})
+        components.append(
+            {"component": component, "value": value, "note": note or None}
+            | {f"event_{k}": v for k, v in event(conn, position).items()}
+        )
 
     add(
         "1. priority class",
@@ -216,27 +270,46 @@ def explain(conn: sqlite3.Connection, case_id: str) -> dict[str, Any]:
     scored = queue_mode == "scored"
     policy_note = "" if scored else "fcfs: tier and score do not order the queue"
     add("3. tier", partner.get("tier"), policy["position"] if policy else None, policy_note)
-    add("4. score", partner.get("score"), policy["position"] if policy else None,
-        f"wI*I + wS*S + wE*E under {policy_slug or 'the defaults'}")
-    add("   investment I", partner.get("investment"), partner.get("spending_position"),
+    add(
+        "4. score",
+        partner.get("score"),
+        policy["position"] if policy else None,
+        f"wI*I + wS*S + wE*E under {policy_slug or 'the defaults'}",
+    )
+    add(
+        "   investment I",
+        partner.get("investment"),
+        partner.get("spending_position"),
         f"{partner.get('pct_gdp')}% of GDP in {partner.get('spending_year')}"
-        if partner.get("spending_year") else "no spending reported")
-    add("   strategic S", partner.get("strategic"), partner.get("strategic_position"),
-        "" if partner.get("strategic_position") else "no assessment: 0")
+        if partner.get("spending_year")
+        else "no spending reported",
+    )
+    add(
+        "   strategic S",
+        partner.get("strategic"),
+        partner.get("strategic_position"),
+        "" if partner.get("strategic_position") else "no assessment: 0",
+    )
     contributions = rows(
         conn,
         "SELECT position FROM audit_log WHERE stream = ? "
         "AND type = 'EconomicContributionRecorded' ORDER BY position",
         (f"partner:{case['partner']}",),
     )
-    add("   economic E", partner.get("economic"),
+    add(
+        "   economic E",
+        partner.get("economic"),
         contributions[-1]["position"] if contributions else None,
-        f"${partner.get('economic_usd') or 0:,} in {len(contributions)} contribution(s)")
+        f"${partner.get('economic_usd') or 0:,} in {len(contributions)} contribution(s)",
+    )
     add("5. filed", case["filed_at"], case["filed_position"])
     add("6. case id", case["case"], None, "the last tie-break")
-    add("capacity", platform["units_per_month"] if platform else None,
+    add(
+        "capacity",
+        platform["units_per_month"] if platform else None,
         platform["capacity_position"] if platform else None,
-        "units per month, for the estimated completion")
+        "units per month, for the estimated completion",
+    )
     return {
         "case": case_id,
         "partner": case["partner"],
@@ -255,7 +328,9 @@ def explain(conn: sqlite3.Connection, case_id: str) -> dict[str, Any]:
 # --- diff ---------------------------------------------------------------------------------------
 
 
-def _snapshot(conn: sqlite3.Connection, platform: str | None) -> dict[tuple[str, str], dict]:
+def _snapshot(
+    conn: sqlite3.Connection, platform: str | None
+) -> dict[tuple[str, str], dict]:
     sql = 'SELECT platform, "case", partner, position, tier, score FROM queue'
     params: tuple = ()
     if platform is not None:
@@ -280,14 +355,19 @@ def diff(
         platform_exists(after, platform)
     old, new = _snapshot(before, platform), _snapshot(after, platform)
     out = []
-    for key in sorted(old.keys() | new.keys(), key=lambda k: (
-        k[0], (new.get(k) or old[k])["position"], k[1]
-    )):
+    for key in sorted(
+        old.keys() | new.keys(),
+        key=lambda k: (k[0], (new.get(k) or old[k])["position"], k[1]),
+    ):
         was, now = old.get(key), new.get(key)
         if was and now and was["position"] == now["position"]:
             continue
-        change = "entered" if was is None else "left" if now is None else (
-            "up" if now["position"] < was["position"] else "down"
+        change = (
+            "entered"
+            if was is None
+            else "left"
+            if now is None
+            else ("up" if now["position"] < was["position"] else "down")
         )
         causes = [
             c
@@ -338,7 +418,7 @@ def _dedupe(causes: list[dict]) -> list[dict]:
 def flags(conn: sqlite3.Connection) -> list[dict]:
     return rows(
         conn,
-        "SELECT kind, stream, \"case\", partner, effective_at, event_position, detail "
+        'SELECT kind, stream, "case", partner, effective_at, event_position, detail '
         "FROM oversight_flags ORDER BY kind, effective_at, stream",
     )
 

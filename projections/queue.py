@@ -55,8 +55,10 @@ def runs_of(changes: list[tuple]) -> list[tuple]:
     last: tuple | None = None
     for case, kind, old, new in changes:
         if (
-            last is not None and kind == "shifted" == last[0]
-            and old == last[1] + len(last[3]) and new == last[2] + len(last[3])
+            last is not None
+            and kind == "shifted" == last[0]
+            and old == last[1] + len(last[3])
+            and new == last[2] + len(last[3])
         ):
             last[3].append(case)
             continue
@@ -178,7 +180,12 @@ class Queue:
     def end(self) -> list[Change]:
         """What changed since the last ``end()``, in order of the new positions."""
         return [
-            Change(case, kind, None if old is None else old + k, None if new is None else new + k)
+            Change(
+                case,
+                kind,
+                None if old is None else old + k,
+                None if new is None else new + k,
+            )
             for kind, old, new, cases in self.end_runs(())
             for k, case in enumerate(cases)
         ]
@@ -216,7 +223,7 @@ class Queue:
         those between its old and new index shifted by one."""
         ids = self.ids
         if i is None:  # entered at j: those behind it moved back by one
-            shifted = ids[j + 1:]  # type: ignore[operator]
+            shifted = ids[j + 1 :]  # type: ignore[operator]
             runs = [(*prefix, "entered", None, j + 1, [case])]  # type: ignore[operator]
             if shifted:
                 runs.append((*prefix, "shifted", j + 1, j + 2, shifted))  # type: ignore[operator]
@@ -230,7 +237,7 @@ class Queue:
         if j < i:  # moved up: the cases it passed moved back by one
             return [
                 (*prefix, "moved", i + 1, j + 1, [case]),
-                (*prefix, "shifted", j + 1, j + 2, ids[j + 1:i + 1]),
+                (*prefix, "shifted", j + 1, j + 2, ids[j + 1 : i + 1]),
             ]
         if j > i:  # moved back: the cases it passed moved up by one
             return [
@@ -248,9 +255,7 @@ class Queue:
         for position, case in enumerate(self.ids, start=1):
             e = entries[case]
             cumulative += e.quantity_left
-            months = (
-                round(cumulative / units_per_month, 1) if units_per_month else None
-            )
+            months = round(cumulative / units_per_month, 1) if units_per_month else None
             rows.append(
                 (
                     self.platform,

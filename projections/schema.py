@@ -112,7 +112,11 @@ CASES = Table(
         _c("platform", str, "platform"),
         _c("channel", str, "FMS or DCS"),
         _c("mde", bool, "major defense equipment"),
-        _c("stage", str, "filed, review-cleared, ... delivering, closed, cancelled, expired"),
+        _c(
+            "stage",
+            str,
+            "filed, review-cleared, ... delivering, closed, cancelled, expired",
+        ),
         _c("open", bool, "not closed, cancelled or expired"),
         _c("quantity", int, "units requested"),
         _c("delivered", int, "units delivered"),
@@ -172,8 +176,12 @@ QUEUE_CHANGES = Table(
         _c("event_type", str, "type of the causing event"),
         _c("platform", str, "the queue"),
         _c("case", str, "the case that changed"),
-        _c("change", str, "entered, left, moved (its own sort key changed) or shifted "
-           "(others entered, left or moved ahead of it)"),
+        _c(
+            "change",
+            str,
+            "entered, left, moved (its own sort key changed) or shifted "
+            "(others entered, left or moved ahead of it)",
+        ),
         _c("old_position", int, "position before (null when it entered)"),
         _c("new_position", int, "position after (null when it left)"),
     ),
@@ -186,7 +194,9 @@ AUDIT_LOG = Table(
     "Every event of the log with its envelope.",
     (
         _c("position", int, "log position"),
-        _c("stream", str, "stream: partner:POL, platform:ah-64e, case:PL-B-AHA, policy:..."),
+        _c(
+            "stream", str, "stream: partner:POL, platform:ah-64e, case:PL-B-AHA, policy:..."
+        ),
         _c("version", int, "version within the stream"),
         _c("type", str, "event type"),
         _c("decision", bool, "a decision (rationale required)"),

@@ -4,8 +4,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from arms_ledger.ledger.app.application import Ledger, create
 
-from ledger.application import Ledger, create
 from tests import stores
 
 

@@ -12,15 +12,14 @@ then they fail.
 from __future__ import annotations
 
 import functools
-import re
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-
-from ledger import application
+from arms_ledger.ledger.app import application
 
 STORES = ("sqlite", "postgresql")
 PG_URL = os.environ.get("ARMS_LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -35,8 +34,8 @@ def pg_unavailable() -> str | None:
         import psycopg  # noqa: F401
     except ImportError:
         return "psycopg is not installed (pip install -e '.[test]')"
-    from ledger.errors import LedgerError
-    from ledger.postgres import Location
+    from arms_ledger.ledger.errors import LedgerError
+    from arms_ledger.ledger.store.postgres import Location
 
     try:
         Location(PG_URL).check()
@@ -71,7 +70,7 @@ def using(store: str) -> Iterator[None]:
             # In-process, `arms-ledger init`/`demo` would read that one schema from the
             # environment (click's envvar) and every ledger of the test would share its
             # log: here --store defaults to default_store(), a new schema per ledger.
-            from cli.main import cli
+            from arms_ledger.cli.main import cli
 
             option = next(p for p in cli.params if p.name == "store")
             mp.setattr(option, "envvar", None)
@@ -81,9 +80,8 @@ def using(store: str) -> Iterator[None]:
 def drop_schemas() -> None:
     if not created or pg_unavailable() is not None:
         return
+    from arms_ledger.ledger.store.postgres import Location
     from psycopg.sql import SQL, Identifier
-
-    from ledger.postgres import Location
 
     with Location(PG_URL).connect(autocommit=True) as conn:
         for name in created:
@@ -135,7 +133,7 @@ def raw(ledger_dir) -> Iterator[Raw]:
                 yield Raw(conn, None)
         return
 
-    from ledger.postgres import Location
+    from arms_ledger.ledger.store.postgres import Location
 
     location = Location(store)
     with location.connect() as conn:  # commits on success, rolls back on error
@@ -157,14 +155,15 @@ def copy_ledger(source, target):
     meta = json.loads(meta_file.read_text())
     if meta.get("store", "sqlite") == "sqlite":
         return target
+    from arms_ledger.ledger.app.application import Ledger
+    from arms_ledger.ledger.store.postgres import Location
     from psycopg.sql import SQL, Identifier
-
-    from ledger.application import Ledger
-    from ledger.postgres import Location
 
     old, new = Location(meta["store"]), Location(new_pg_store())
     new.check()  # creates the schema
-    Ledger(new.env(create_tables=True)).close()  # the tables exactly as the ledger makes them
+    Ledger(
+        new.env(create_tables=True)
+    ).close()  # the tables exactly as the ledger makes them
     with old.connect() as conn:
         tables = [
             name

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from arms_ledger.cli.main import cli
 from cogapp import Cog
-
-from cli.main import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from arms_ledger.cli.main import SCENARIO, load_history, read_events
+from arms_ledger.ledger.app.application import Ledger, create
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.rules import describe
+from arms_ledger.ledger.store.sqlite import Recorded
 
-from cli.main import SCENARIO, load_history, read_events
-from ledger import events as ev
-from ledger.application import Ledger, create
-from ledger.decision import describe
-from ledger.store import Recorded
 from tests import stores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,8 +60,10 @@ def test_the_scenario_replays_to_the_golden_state(scenario):
 
 def test_the_scenario_is_what_its_builder_writes():
     built = subprocess.run(
-        [sys.executable, "fixtures/build_scenario.py", "--check"],
-        cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "-m", "fixtures.tools.build_scenario", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert built.returncode == 0, built.stdout + built.stderr
 
@@ -79,8 +81,11 @@ def test_recorded_times_strictly_increase_and_lag_effective_times(scenario):
     records = list(scenario.read())
     stamps = [r.event.recorded_at for r in records]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
-    late = [r for r in records
-            if ev.DEFAULT_THRESHOLDS and r.event.recorded_at[:10] > r.event.effective_at[:10]]
+    late = [
+        r
+        for r in records
+        if ev.DEFAULT_THRESHOLDS and r.event.recorded_at[:10] > r.event.effective_at[:10]
+    ]
     assert late  # recorded after they took effect, as a real ledger would be
 
 
@@ -97,8 +102,10 @@ def test_poland_apache_was_notified_before_its_offer(scenario):
 def test_turkey_f16_was_held_then_notified(scenario):
     records = stream(scenario, "case:TK-D-F16")
     kinds = types(records)
-    assert kinds.index("HoldPlaced") < kinds.index("HoldLifted") < kinds.index(
-        "CongressionalNotified"
+    assert (
+        kinds.index("HoldPlaced")
+        < kinds.index("HoldLifted")
+        < kinds.index("CongressionalNotified")
     )
     assert records[kinds.index("HoldPlaced")].event.office == "SFRC-chair"
     assert records[kinds.index("CongressionalNotified")].event.effective_at.startswith(
@@ -112,15 +119,32 @@ def test_india_mq9b_hold_was_lifted_before_notification(scenario):
 
 
 def test_partners_carry_nato_and_sipri_figures(scenario):
-    reports = [r.event for r in stream(scenario, "partner:POL")
-               if isinstance(r.event, ev.DefenseSpendingReported)]
+    reports = [
+        r.event
+        for r in stream(scenario, "partner:POL")
+        if isinstance(r.event, ev.DefenseSpendingReported)
+    ]
     figures = {(e.year, e.source, e.pct_gdp) for e in reports}
     assert {(2024, "SIPRI", 4.2), (2025, "NATO", 4.3)} <= figures
-    assert any(e.year == 2024 and e.source.startswith("NATO") and e.pct_gdp == 4.12
-               for e in reports)
+    assert any(
+        e.year == 2024 and e.source.startswith("NATO") and e.pct_gdp == 4.12
+        for e in reports
+    )
     registered = {r.stream for r in scenario.read(types=["PartnerRegistered"])}
-    for code in ("POL", "LTU", "TUR", "JPN", "KOR", "ISR", "SAU", "ARE", "IND", "TWN",
-                 "UKR", "CHE"):
+    for code in (
+        "POL",
+        "LTU",
+        "TUR",
+        "JPN",
+        "KOR",
+        "ISR",
+        "SAU",
+        "ARE",
+        "IND",
+        "TWN",
+        "UKR",
+        "CHE",
+    ):
         assert f"partner:{code}" in registered
     assert "partner:USA" not in registered  # the seller is not a partner
 
@@ -132,7 +156,9 @@ def test_every_platform_has_a_production_capacity(scenario):
 
 
 def test_the_policies_the_scenario_is_about(scenario):
-    adopted = {r.event.policy: r.event for r in scenario.read(types=["PriorityPolicyAdopted"])}
+    adopted = {
+        r.event.policy: r.event for r in scenario.read(types=["PriorityPolicyAdopted"])
+    }
     assert adopted["fcfs-legacy"].mode == "fcfs"
     scored = adopted["america-first-2026"]
     assert (scored.mode, scored.legal_basis) == ("scored", "E.O. 14383")
@@ -145,17 +171,28 @@ def test_the_policies_the_scenario_is_about(scenario):
 
 def test_the_incidents_the_next_issues_need(scenario):
     kinds = {type(r.event).__name__ for r in scenario.read()}
-    assert {"EmergencyDeclared", "OfferExpired", "CaseCancelled", "CaseReprioritized",
-            "EconomicContributionRecorded", "PriorityOverrideGranted"} <= kinds
+    assert {
+        "EmergencyDeclared",
+        "OfferExpired",
+        "CaseCancelled",
+        "CaseReprioritized",
+        "EconomicContributionRecorded",
+        "PriorityOverrideGranted",
+    } <= kinds
     cancelled = [r.event for r in scenario.read(types=["CaseCancelled"])]
     assert any(e.by == "purchaser" for e in cancelled)
     assert len(list(scenario.read(types=["CaseReprioritized"]))) >= 3
     # a Middle East notification (not Israel) without the QME certification
-    middle_east = {r.event.partner for r in scenario.read(types=["PartnerRegistered"])
-                   if r.event.middle_east and r.event.partner != "ISR"}
+    middle_east = {
+        r.event.partner
+        for r in scenario.read(types=["PartnerRegistered"])
+        if r.event.middle_east and r.event.partner != "ISR"
+    }
     cases = {r.event.case: r.event.partner for r in scenario.read(types=["CaseFiled"])}
-    assert any(cases[r.event.case] in middle_east and not r.event.qme_certified
-               for r in scenario.read(types=["CongressionalNotified"]))
+    assert any(
+        cases[r.event.case] in middle_east and not r.event.qme_certified
+        for r in scenario.read(types=["CongressionalNotified"])
+    )
 
 
 def test_contested_platforms_have_several_open_cases(scenario):

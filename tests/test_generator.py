@@ -6,9 +6,9 @@ import itertools
 import json
 
 import pytest
+from arms_ledger.ledger.domain import events as ev
 
-from fixtures import generate as g
-from ledger import events as ev
+from fixtures.tools import generate as g
 
 SMALL = {"partners": 20, "open_cases": 300, "events": 20_000}
 

@@ -22,12 +22,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from arms_ledger.cli.main import SCENARIO, load_history
+from arms_ledger.ledger.app.application import Ledger, create
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import parse_instant
+from arms_ledger.projections import engine, queries
 
-from cli.main import SCENARIO, load_history
-from ledger import events as ev
-from ledger.application import Ledger, create
-from ledger.clock import parse_instant
-from projections import engine, queries
 from tests import stores
 
 LINES = SCENARIO.read_bytes().splitlines()
@@ -54,14 +54,19 @@ def position_of(predicate) -> int:
 STAGE_AFTER = {
     "CaseReviewCleared": "review-cleared",
     "CongressionalReviewStarted": "congressional-review",
-    "CongressionalNotified": "notified", "OfferIssued": "offered",
+    "CongressionalNotified": "notified",
+    "OfferIssued": "offered",
     "OfferAccepted": "accepted",
-    "OfferExpired": "expired", "CaseImplemented": "implemented",
-    "DeliveryRecorded": "delivering", "CaseClosed": "closed", "CaseCancelled": "cancelled",
+    "OfferExpired": "expired",
+    "CaseImplemented": "implemented",
+    "DeliveryRecorded": "delivering",
+    "CaseClosed": "closed",
+    "CaseCancelled": "cancelled",
 }
 CLASS_RANK = {"expedited": 0, "normal": 1, "deferred": 2}
 DEFAULT_POLICY = {  # before any policy is adopted: fcfs (and model.md's default parameters)
-    "mode": "fcfs", "weights": {"investment": 0.4, "strategic": 0.3, "economic": 0.3},
+    "mode": "fcfs",
+    "weights": {"investment": 0.4, "strategic": 0.3, "economic": 0.3},
     "targets": {"pct_gdp": 5.0, "economic_usd": 5_000_000_000},
     "tiers": {"tier1": 0.70, "tier2": 0.45},
 }
@@ -75,8 +80,11 @@ def expected_queue(platform: str, as_of: datetime | None = None) -> list[dict]:
     def of(type_: str | tuple, **match) -> list[dict]:
         """Events of the type(s) with these fields, by effective time, then log order."""
         types = (type_,) if isinstance(type_, str) else type_
-        found = [e for e in log
-                 if e["type"] in types and all(e.get(k) == v for k, v in match.items())]
+        found = [
+            e
+            for e in log
+            if e["type"] in types and all(e.get(k) == v for k, v in match.items())
+        ]
         return sorted(found, key=effective)  # stable: ties keep log (recording) order
 
     def latest(type_: str | tuple, **match) -> dict | None:
@@ -89,16 +97,24 @@ def expected_queue(platform: str, as_of: datetime | None = None) -> list[dict]:
     def partner(p: str) -> dict:
         w, target, tiers = policy["weights"], policy["targets"], policy["tiers"]
         # latest year; for the same year the report recorded last (sorted is stable)
-        reports = sorted((e for e in log
-                          if e["type"] == "DefenseSpendingReported" and e["partner"] == p),
-                         key=lambda e: e["year"])
+        reports = sorted(
+            (
+                e
+                for e in log
+                if e["type"] == "DefenseSpendingReported" and e["partner"] == p
+            ),
+            key=lambda e: e["year"],
+        )
         pct = reports[-1]["pct_gdp"] if reports else 0.0
         assessed = latest("StrategicValueAssessed", partner=p)
         s = assessed["score"] if assessed else 0.0
         usd = sum(e["amount_usd"] for e in of("EconomicContributionRecorded", partner=p))
-        score = round(w["investment"] * min(pct / target["pct_gdp"], 1)
-                      + w["strategic"] * s
-                      + w["economic"] * min(usd / target["economic_usd"], 1), 4)
+        score = round(
+            w["investment"] * min(pct / target["pct_gdp"], 1)
+            + w["strategic"] * s
+            + w["economic"] * min(usd / target["economic_usd"], 1),
+            4,
+        )
         tier = 1 if score >= tiers["tier1"] else 2 if score >= tiers["tier2"] else 3
         grant = latest(("PriorityOverrideGranted", "PriorityOverrideRevoked"), partner=p)
         override = grant is not None and grant["type"] == "PriorityOverrideGranted"
@@ -112,37 +128,64 @@ def expected_queue(platform: str, as_of: datetime | None = None) -> list[dict]:
         for e in own:
             stage = STAGE_AFTER.get(e["type"], stage)
         left = filed["quantity"] - sum(
-            e["quantity"] for e in own if e["type"] == "DeliveryRecorded")
+            e["quantity"] for e in own if e["type"] == "DeliveryRecorded"
+        )
         if stage in ("closed", "cancelled", "expired") or left <= 0:
             continue
         moved = latest("CaseReprioritized", case=case)
-        entries.append({
-            "case": case, "partner": filed["partner"],
-            "priority_class": moved["priority_class"] if moved else "normal",
-            **partner(filed["partner"]),
-            "stage": stage, "quantity_left": left, "filed": effective(filed),
-        })
+        entries.append(
+            {
+                "case": case,
+                "partner": filed["partner"],
+                "priority_class": moved["priority_class"] if moved else "normal",
+                **partner(filed["partner"]),
+                "stage": stage,
+                "quantity_left": left,
+                "filed": effective(filed),
+            }
+        )
 
     if mode == "fcfs":
-        entries.sort(key=lambda r: (CLASS_RANK[r["priority_class"]], not r["override"],
-                                    r["filed"], r["case"]))
+        entries.sort(
+            key=lambda r: (
+                CLASS_RANK[r["priority_class"]],
+                not r["override"],
+                r["filed"],
+                r["case"],
+            )
+        )
     else:
-        entries.sort(key=lambda r: (CLASS_RANK[r["priority_class"]], not r["override"],
-                                    r["tier"], -r["score"], r["filed"], r["case"]))
+        entries.sort(
+            key=lambda r: (
+                CLASS_RANK[r["priority_class"]],
+                not r["override"],
+                r["tier"],
+                -r["score"],
+                r["filed"],
+                r["case"],
+            )
+        )
     capacity = latest("ProductionCapacitySet", platform=platform)
     cumulative = 0
     rows = []
     for position, r in enumerate(entries, start=1):
         cumulative += r["quantity_left"]
-        rows.append({
-            "position": position, "case": r["case"], "partner": r["partner"],
-            "priority_class": r["priority_class"], "override": r["override"],
-            "tier": r["tier"] if mode == "scored" else None,
-            "score": r["score"] if mode == "scored" else None,
-            "stage": r["stage"], "quantity_left": r["quantity_left"],
-            "est_completion_months":
-                round(cumulative / capacity["units_per_month"], 1) if capacity else None,
-        })
+        rows.append(
+            {
+                "position": position,
+                "case": r["case"],
+                "partner": r["partner"],
+                "priority_class": r["priority_class"],
+                "override": r["override"],
+                "tier": r["tier"] if mode == "scored" else None,
+                "score": r["score"] if mode == "scored" else None,
+                "stage": r["stage"],
+                "quantity_left": r["quantity_left"],
+                "est_completion_months": round(cumulative / capacity["units_per_month"], 1)
+                if capacity
+                else None,
+            }
+        )
     return rows
 
 
@@ -173,8 +216,12 @@ def read(stack: ExitStack, ledger: Ledger, directory: Path, cut: engine.Cut):
 
 def table(conn, name: str, *, positions: list[int] | None = None) -> list[dict]:
     """Every row of a table; ``positions`` maps a subset ledger's log positions back."""
-    key = {"partners": "partner", "cases": '"case"', "queue": '"case"',
-           "queue_changes": "id"}[name]
+    key = {
+        "partners": "partner",
+        "cases": '"case"',
+        "queue": '"case"',
+        "queue_changes": "id",
+    }[name]
     found = queries.rows(conn, f"SELECT * FROM {name} ORDER BY {key}")
     if positions is not None:
         for row in found:
@@ -271,19 +318,28 @@ def test_each_queue_in_the_order_written_out(fcfs_and_scored, mode, platform):
 
 
 def test_the_partner_scores_written_out(fcfs_and_scored):
-    scores = {p["partner"]: (p["score"], p["tier"])
-              for p in queries.partners(fcfs_and_scored["scored"])}
+    scores = {
+        p["partner"]: (p["score"], p["tier"])
+        for p in queries.partners(fcfs_and_scored["scored"])
+    }
     assert {p: scores[p] for p in ("POL", "KWT", "UKR", "DEU", "AUS", "EGY")} == {
-        "POL": (0.746, 1), "KWT": (0.6168, 2), "UKR": (0.64, 2), "DEU": (0.465, 2),
-        "AUS": (0.4292, 3), "EGY": (0.3012, 3),
+        "POL": (0.746, 1),
+        "KWT": (0.6168, 2),
+        "UKR": (0.64, 2),
+        "DEU": (0.465, 2),
+        "AUS": (0.4292, 3),
+        "EGY": (0.3012, 3),
     }
 
 
 def test_estimated_completion_by_hand(fcfs_and_scored):
     # ah-64e: 5.0 units a month (ProductionCapacitySet, line 45, still in force)
     assert EVENTS[44]["platform"] == "ah-64e" and EVENTS[44]["units_per_month"] == 5.0
-    assert not [e for e in EVENTS[45:]
-                if e["type"] == "ProductionCapacitySet" and e["platform"] == "ah-64e"]
+    assert not [
+        e
+        for e in EVENTS[45:]
+        if e["type"] == "ProductionCapacitySet" and e["platform"] == "ah-64e"
+    ]
     rows = queries.queue(fcfs_and_scored["scored"], "ah-64e")
     assert [(r["quantity_left"], r["est_completion_months"]) for r in rows] == [
         (96, 19.2),  # 96 / 5
@@ -293,14 +349,24 @@ def test_estimated_completion_by_hand(fcfs_and_scored):
     ]
     rows = queries.queue(fcfs_and_scored["fcfs"], "ah-64e")
     assert [(r["quantity_left"], r["est_completion_months"]) for r in rows] == [
-        (43, 8.6), (24, 13.4), (23, 18.0), (96, 37.2),  # 43/5, 67/5, 90/5, 186/5
+        (43, 8.6),
+        (24, 13.4),
+        (23, 18.0),
+        (96, 37.2),  # 43/5, 67/5, 90/5, 186/5
     ]
 
 
 # --- 2. --as-of T equals a fresh ledger of the events effective at or before T ------------
 
-AS_OF = ("2019-01-01", "2023-06-30", "2026-02-05", "2026-02-06", "2026-03-05", "2026-04-01",
-         EVENTS[-1]["effective_at"][:10])
+AS_OF = (
+    "2019-01-01",
+    "2023-06-30",
+    "2026-02-05",
+    "2026-02-06",
+    "2026-03-05",
+    "2026-04-01",
+    EVENTS[-1]["effective_at"][:10],
+)
 
 
 @pytest.fixture(scope="module", params=AS_OF)
@@ -338,12 +404,15 @@ def test_tables_as_of_equal_a_fresh_ledger_of_the_events_until_then(as_of_pair):
 
 # --- 3. --known-at equals a fresh ledger of the events recorded until then ----------------
 
-REPRIORITIZED = position_of(lambda e: e["type"] == "CaseReprioritized"
-                            and e["case"] == "IS-D-KC4")
-KC4_PLATFORM = next(e["platform"] for e in EVENTS
-                    if e["type"] == "CaseFiled" and e["case"] == "IS-D-KC4")
-POLICY_2026 = position_of(lambda e: e["type"] == "PriorityPolicyAdopted"
-                          and e["policy"] == "america-first-2026")
+REPRIORITIZED = position_of(
+    lambda e: e["type"] == "CaseReprioritized" and e["case"] == "IS-D-KC4"
+)
+KC4_PLATFORM = next(
+    e["platform"] for e in EVENTS if e["type"] == "CaseFiled" and e["case"] == "IS-D-KC4"
+)
+POLICY_2026 = position_of(
+    lambda e: e["type"] == "PriorityPolicyAdopted" and e["policy"] == "america-first-2026"
+)
 
 
 @pytest.fixture(scope="module", params=[POLICY_2026, REPRIORITIZED - 1, REPRIORITIZED])
@@ -370,8 +439,11 @@ def test_known_at_equals_a_fresh_ledger_of_the_first_lines(known_at_pair):
 
 
 def test_known_at_shows_the_backdated_reprioritization_only_once_recorded(known_at_pair):
-    row = next(r for r in queries.queue(known_at_pair["replay"], KC4_PLATFORM)
-               if r["case"] == "IS-D-KC4")
+    row = next(
+        r
+        for r in queries.queue(known_at_pair["replay"], KC4_PLATFORM)
+        if r["case"] == "IS-D-KC4"
+    )
     backdated = EVENTS[REPRIORITIZED - 1]
     assert backdated["effective_at"] < EVENTS[REPRIORITIZED - 2]["recorded_at"]
     recorded = known_at_pair["n"] >= REPRIORITIZED
@@ -394,8 +466,9 @@ def test_diff_across_the_policy_change_names_the_adoption(scenario):
     old = [r["case"] for r in expected_queue("f-35a", since)]
     new = [r["case"] for r in expected_queue("f-35a", at("2026-02-06"))]
     assert set(old) == set(new)
-    moved = {c: (old.index(c) + 1, new.index(c) + 1)
-             for c in old if old.index(c) != new.index(c)}
+    moved = {
+        c: (old.index(c) + 1, new.index(c) + 1) for c in old if old.index(c) != new.index(c)
+    }
     assert len(moved) >= 4
     assert {m["case"]: (m["before"], m["after"]) for m in moves} == moved
     for m in moves:
@@ -412,24 +485,32 @@ def test_explain_names_the_event_behind_each_component(scenario):
     def last(predicate) -> int:
         return max(i for i, e in enumerate(EVENTS, start=1) if predicate(e))
 
-    pol = [(e["year"], i) for i, e in enumerate(EVENTS, start=1)
-           if e["type"] == "DefenseSpendingReported" and e["partner"] == "POL"]
+    pol = [
+        (e["year"], i)
+        for i, e in enumerate(EVENTS, start=1)
+        if e["type"] == "DefenseSpendingReported" and e["partner"] == "POL"
+    ]
     expected = {
-        "1. priority class": position_of(lambda e: e["type"] == "CaseFiled"
-                                         and e["case"] == "PL-B-AHA"),
+        "1. priority class": position_of(
+            lambda e: e["type"] == "CaseFiled" and e["case"] == "PL-B-AHA"
+        ),
         "2. partner override": None,
         "3. tier": POLICY_2026,
         "4. score": POLICY_2026,
         "   investment I": max(pol)[1],  # the latest year; for the same year, the last
-        "   strategic S": last(lambda e: e["type"] == "StrategicValueAssessed"
-                                and e["partner"] == "POL"),
-        "   economic E": last(lambda e: e["type"] == "EconomicContributionRecorded"
-                               and e["partner"] == "POL"),
-        "5. filed": position_of(lambda e: e["type"] == "CaseFiled"
-                                and e["case"] == "PL-B-AHA"),
+        "   strategic S": last(
+            lambda e: e["type"] == "StrategicValueAssessed" and e["partner"] == "POL"
+        ),
+        "   economic E": last(
+            lambda e: e["type"] == "EconomicContributionRecorded" and e["partner"] == "POL"
+        ),
+        "5. filed": position_of(
+            lambda e: e["type"] == "CaseFiled" and e["case"] == "PL-B-AHA"
+        ),
         "6. case id": None,
-        "capacity": last(lambda e: e["type"] == "ProductionCapacitySet"
-                         and e["platform"] == "ah-64e"),
+        "capacity": last(
+            lambda e: e["type"] == "ProductionCapacitySet" and e["platform"] == "ah-64e"
+        ),
     }
     with engine.read_models(ledger, directory, engine.Cut()) as conn:
         explained = queries.explain(conn, "PL-B-AHA")

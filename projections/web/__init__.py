@@ -13,10 +13,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from arms_ledger.projections.web import metadata, plugin
 from datasette.app import Datasette
 from datasette.plugins import pm
-
-from projections.web import metadata, plugin
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import NamedTuple
 
-from ledger import events as ev
+from arms_ledger.ledger.domain import events as ev
 
 
 class Canned(NamedTuple):
@@ -227,18 +227,20 @@ _EXAMPLES: dict[str, Callable[[sqlite3.Connection], str]] = {
     # The case moved most often in its queue.
     "case": lambda c: _first(
         c,
-        'SELECT "case" FROM queue_changes WHERE change <> \'shifted\' '
+        "SELECT \"case\" FROM queue_changes WHERE change <> 'shifted' "
         'GROUP BY "case" ORDER BY count(*) DESC, "case"',
     ),
     # The day the priority policy in force took effect.
     "from": lambda c: _first(
-        c, "SELECT date(effective_at) FROM policies WHERE type = 'PriorityPolicyAdopted' "
+        c,
+        "SELECT date(effective_at) FROM policies WHERE type = 'PriorityPolicyAdopted' "
         "ORDER BY in_force DESC, position DESC",
     ),
     "to": lambda c: _EXAMPLES["from"](c),
     # The office of the latest hold.
     "office": lambda c: _first(
-        c, "SELECT json_extract(payload, '$.office') FROM audit_log "
+        c,
+        "SELECT json_extract(payload, '$.office') FROM audit_log "
         "WHERE type = 'HoldPlaced' ORDER BY position DESC",
     ),
 }

@@ -20,11 +20,10 @@ from typing import Any, NamedTuple
 import altair as alt
 import msgspec
 import vl_convert
-
-from ledger import events as ev
-from ledger.decision import instant
-from projections import queries
-from projections.web import canned
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.projections import queries
+from arms_ledger.projections.web import canned
 
 
 class Chart(NamedTuple):
@@ -55,17 +54,24 @@ CHARTS = (BACKLOG, QUEUE, SCORES)
 
 WIDTH = 760
 POLICY_COLOR = "#b03a2e"
-MOVE_COLORS = {"up": "#1b7837", "down": "#b2182b", "same": "#777777", "entered": "#2166ac",
-               "left": "#e08214"}
+MOVE_COLORS = {
+    "up": "#1b7837",
+    "down": "#b2182b",
+    "same": "#777777",
+    "entered": "#2166ac",
+    "left": "#e08214",
+}
 # Vega-Lite as Altair writes it: its schema's major.minor, which vl-convert must know.
 VL_VERSION = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
 
 
 def svg(chart: alt.TopLevelMixin) -> str:
     """The chart as an SVG document (text escaped by Vega), in the page's font sizes."""
-    styled = chart.configure_axis(labelFontSize=12, titleFontSize=13).configure_legend(
-        labelFontSize=12, titleFontSize=13
-    ).configure_title(fontSize=16, subtitleFontSize=13, anchor="start")
+    styled = (
+        chart.configure_axis(labelFontSize=12, titleFontSize=13)
+        .configure_legend(labelFontSize=12, titleFontSize=13)
+        .configure_title(fontSize=16, subtitleFontSize=13, anchor="start")
+    )
     return vl_convert.vegalite_to_svg(styled.to_dict(), vl_version=VL_VERSION)
 
 
@@ -100,8 +106,10 @@ def backlog_series(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         types,
     ).fetchall()
     events = sorted(
-        ((instant(effective_at), position, stream, kind, payload)
-         for position, stream, kind, effective_at, payload in found),
+        (
+            (instant(effective_at), position, stream, kind, payload)
+            for position, stream, kind, effective_at, payload in found
+        ),
     )
     if not events:
         return []
@@ -169,8 +177,11 @@ def backlog_chart(
     first, last = data[0]["month"], data[-1]["month"]
     middle = instant(first) + (instant(last) - instant(first)) / 2
     marks = [
-        {"date": p["effective_at"][:10], "label": _policy_label(p),
-         "side": "right" if instant(p["effective_at"]) > middle else "left"}
+        {
+            "date": p["effective_at"][:10],
+            "label": _policy_label(p),
+            "side": "right" if instant(p["effective_at"]) > middle else "left",
+        }
         for p in policies
     ]
     x = alt.X("month:T", title=None, axis=alt.Axis(format="%Y", tickCount="year"))
@@ -187,8 +198,14 @@ def backlog_chart(
             layers.append(
                 alt.Chart(_values(marks))
                 .transform_filter(f"datum.side == '{side}'")
-                .mark_text(align="left" if side == "left" else "right", dx=dx, dy=-3,
-                           baseline="bottom", color=POLICY_COLOR, fontSize=12)
+                .mark_text(
+                    align="left" if side == "left" else "right",
+                    dx=dx,
+                    dy=-3,
+                    baseline="bottom",
+                    color=POLICY_COLOR,
+                    fontSize=12,
+                )
                 .encode(x="date:T", y=alt.value(0), text="label:N")
             )
         return alt.layer(*layers).properties(width=WIDTH, height=190)
@@ -228,23 +245,27 @@ def queue_comparison(
     """Each case of the queue just before and just after the event at ``position``."""
     before = queue_at(conn, platform, position - 1)
     after = queue_at(conn, platform, position)
-    partners = dict(conn.execute(
-        'SELECT "case", partner FROM cases WHERE platform = ?', (platform,)
-    ).fetchall())
+    partners = dict(
+        conn.execute(
+            'SELECT "case", partner FROM cases WHERE platform = ?', (platform,)
+        ).fetchall()
+    )
     out = []
-    for case in sorted(before.keys() | after.keys(),
-                       key=lambda c: (after.get(c, len(after) + before.get(c, 0)), c)):
+    for case in sorted(
+        before.keys() | after.keys(),
+        key=lambda c: (after.get(c, len(after) + before.get(c, 0)), c),
+    ):
         was, now = before.get(case), after.get(case)
-        out.append({
-            "case": case,
-            "partner": partners.get(case),
-            "before": was,
-            "after": now,
-            "move": queries.move(was, now),
-        })
+        out.append(
+            {
+                "case": case,
+                "partner": partners.get(case),
+                "before": was,
+                "after": now,
+                "move": queries.move(was, now),
+            }
+        )
     return out
-
-
 
 
 def queue_choices(conn: sqlite3.Connection, position: int) -> list[dict[str, Any]]:
@@ -268,8 +289,14 @@ def queue_chart(
     rows: list[dict[str, Any]], platform: str, name: str, policy: dict[str, Any]
 ) -> alt.LayerChart:
     points = [
-        {"case": r["case"], "label": f"{r['case']} ({r['partner']})",
-         "direction": _direction(r["move"]), "move": r["move"], "x": x, "place": r[key]}
+        {
+            "case": r["case"],
+            "label": f"{r['case']} ({r['partner']})",
+            "direction": _direction(r["move"]),
+            "move": r["move"],
+            "x": x,
+            "place": r[key],
+        }
         for r in rows
         for x, key in ((0, "before"), (1, "after"))
         if r[key] is not None
@@ -278,20 +305,30 @@ def queue_chart(
     present = [d for d in MOVE_COLORS if any(p["direction"] == d for p in points)]
     base = alt.Chart(_values(points)).encode(
         x=alt.X("x:Q", axis=None, scale=alt.Scale(domain=[-0.8, 1.8])),
-        y=alt.Y("place:Q", title="Place in the queue",
-                scale=alt.Scale(reverse=True, domain=[0.5, longest + 0.5], nice=False),
-                axis=alt.Axis(grid=False, values=list(range(1, longest + 1)), format="d")),
+        y=alt.Y(
+            "place:Q",
+            title="Place in the queue",
+            scale=alt.Scale(reverse=True, domain=[0.5, longest + 0.5], nice=False),
+            axis=alt.Axis(grid=False, values=list(range(1, longest + 1)), format="d"),
+        ),
         color=alt.Color(
-            "direction:N", title="Move",
+            "direction:N",
+            title="Move",
             scale=alt.Scale(domain=present, range=[MOVE_COLORS[d] for d in present]),
         ),
     )
     lines = base.mark_line(strokeWidth=2).encode(detail="case:N")
     dots = base.mark_circle(size=70, opacity=1)
-    left = base.transform_filter("datum.x == 0").mark_text(
-        align="right", dx=-10, fontSize=13).encode(text="label:N")
-    right = base.transform_filter("datum.x == 1").mark_text(
-        align="left", dx=10, fontSize=13).encode(text="label:N")
+    left = (
+        base.transform_filter("datum.x == 0")
+        .mark_text(align="right", dx=-10, fontSize=13)
+        .encode(text="label:N")
+    )
+    right = (
+        base.transform_filter("datum.x == 1")
+        .mark_text(align="left", dx=10, fontSize=13)
+        .encode(text="label:N")
+    )
     heads = alt.Chart(_values([{"x": 0, "t": "just before"}, {"x": 1, "t": "just after"}]))
     heads = heads.mark_text(
         fontSize=13, fontWeight="bold", baseline="bottom", dy=-6
@@ -343,40 +380,68 @@ def scores_chart(
 ) -> alt.LayerChart:
     labels = [f"{r['name'] or r['partner']} ({r['partner']})" for r in rows]
     bars = [
-        {"partner": label, "component": title, "points": r[field] or 0.0,
-         "score": r["score"], "tier": r["tier"]}
+        {
+            "partner": label,
+            "component": title,
+            "points": r[field] or 0.0,
+            "score": r["score"],
+            "tier": r["tier"],
+        }
         for r, label in zip(rows, labels, strict=True)
         for field, title in COMPONENTS
     ]
     order = {title: i for i, (_, title) in enumerate(COMPONENTS)}
     for b in bars:
         b["order"] = order[b["component"]]
-    stack = alt.Chart(_values(bars)).mark_bar().encode(
-        y=alt.Y("partner:N", sort=labels, title=None, axis=alt.Axis(labelLimit=220)),
-        x=alt.X("sum(points):Q", title="Score: the sum of the weighted points",
-                scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("component:N", title="Component",
-                        sort=[t for _, t in COMPONENTS],
-                        legend=alt.Legend(orient="top", offset=24)),
-        order=alt.Order("order:Q"),
+    stack = (
+        alt.Chart(_values(bars))
+        .mark_bar()
+        .encode(
+            y=alt.Y("partner:N", sort=labels, title=None, axis=alt.Axis(labelLimit=220)),
+            x=alt.X(
+                "sum(points):Q",
+                title="Score: the sum of the weighted points",
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            color=alt.Color(
+                "component:N",
+                title="Component",
+                sort=[t for _, t in COMPONENTS],
+                legend=alt.Legend(orient="top", offset=24),
+            ),
+            order=alt.Order("order:Q"),
+        )
     )
-    scores = [{"partner": label, "score": r["score"]}
-              for r, label in zip(rows, labels, strict=True)]
-    totals = alt.Chart(_values(scores)).mark_text(
-        align="left", dx=3, fontSize=11, color="#333"
-    ).encode(
-        y=alt.Y("partner:N", sort=labels), x="score:Q",
-        text=alt.Text("score:Q", format=".3f"),
+    scores = [
+        {"partner": label, "score": r["score"]}
+        for r, label in zip(rows, labels, strict=True)
+    ]
+    totals = (
+        alt.Chart(_values(scores))
+        .mark_text(align="left", dx=3, fontSize=11, color="#333")
+        .encode(
+            y=alt.Y("partner:N", sort=labels),
+            x="score:Q",
+            text=alt.Text("score:Q", format=".3f"),
+        )
     )
-    thresholds = [{"x": tier1, "label": f"tier 1 from {tier1}"},
-                  {"x": tier2, "label": f"tier 2 from {tier2}"}]
-    rules = alt.Chart(_values(thresholds)).mark_rule(
-        color="#444", strokeDash=[4, 3]).encode(x="x:Q")
-    notes = alt.Chart(_values(thresholds)).mark_text(
-        align="left", dx=4, dy=-3, baseline="bottom", color="#444", fontSize=12
-    ).encode(x="x:Q", y=alt.value(0), text="label:N")
+    thresholds = [
+        {"x": tier1, "label": f"tier 1 from {tier1}"},
+        {"x": tier2, "label": f"tier 2 from {tier2}"},
+    ]
+    rules = (
+        alt.Chart(_values(thresholds))
+        .mark_rule(color="#444", strokeDash=[4, 3])
+        .encode(x="x:Q")
+    )
+    notes = (
+        alt.Chart(_values(thresholds))
+        .mark_text(align="left", dx=4, dy=-3, baseline="bottom", color="#444", fontSize=12)
+        .encode(x="x:Q", y=alt.value(0), text="label:N")
+    )
     return alt.layer(stack, totals, rules, notes).properties(
-        width=560, height=18 * max(len(rows), 1),
+        width=560,
+        height=18 * max(len(rows), 1),
         title=alt.Title(
             "Partners' scores, component by component",
             subtitle=f"under {policy}" if policy else "no policy adopted: the defaults",

@@ -12,10 +12,9 @@ import sqlite3
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
+from arms_ledger.projections import schema
+from arms_ledger.projections.web import canned, charts
 from markupsafe import escape
-
-from projections import schema
-from projections.web import canned, charts
 
 # Datasette names a database after its file's stem: projections.db.
 DATABASE = "projections"
@@ -69,12 +68,20 @@ VIEW_COLUMNS: dict[str, dict[str, str | From]] = {
 
 # Datasette's table options: the order rows come in, the facets offered, what is hidden.
 TABLE_OPTIONS: dict[str, dict[str, Any]] = {
-    "partners": {"sort_desc": "score", "facets": ["tier", "notification_group", "region"],
-                 "label_column": "name"},
-    "platforms": {"sort": "platform", "facets": ["category", "prioritized", "eeum"],
-                  "label_column": "name"},
-    "cases": {"sort_desc": "filed_at",
-              "facets": ["stage", "platform", "partner", "priority_class", "notification"]},
+    "partners": {
+        "sort_desc": "score",
+        "facets": ["tier", "notification_group", "region"],
+        "label_column": "name",
+    },
+    "platforms": {
+        "sort": "platform",
+        "facets": ["category", "prioritized", "eeum"],
+        "label_column": "name",
+    },
+    "cases": {
+        "sort_desc": "filed_at",
+        "facets": ["stage", "platform", "partner", "priority_class", "notification"],
+    },
     "queue": {"sort": "position", "facets": ["platform", "priority_class", "tier"]},
     "queue_changes": {"sort_desc": "id", "facets": ["change", "event_type", "platform"]},
     "audit_log": {"sort_desc": "position", "facets": ["type", "actor", "decision"]},
@@ -82,13 +89,17 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
     "event_flags": {"sort_desc": "event_position", "facets": ["kind"]},
     "deliveries": {"sort_desc": "effective_at", "facets": ["platform", "partner"]},
     "end_use_checks": {"sort_desc": "effective_at", "facets": ["kind", "result"]},
-    "eeum_designations": {"sort_desc": "effective_at",
-                          "facets": ["platform", "designated"]},
+    "eeum_designations": {
+        "sort_desc": "effective_at",
+        "facets": ["platform", "designated"],
+    },
     # Bookkeeping: how far the read models have read the log (shown in the banner).
     "projection": {"hidden": True},
     "backlog": {"sort_desc": "value_usd", "facets": ["platform", "partner", "stage"]},
-    "queue_changes_explained": {"sort_desc": "id",
-                                "facets": ["change", "event_type", "platform", "actor"]},
+    "queue_changes_explained": {
+        "sort_desc": "id",
+        "facets": ["change", "event_type", "platform", "actor"],
+    },
     "oversight_flags": {"sort": "kind", "facets": ["kind", "partner"]},
 }
 
@@ -121,8 +132,13 @@ def tables() -> dict[str, dict[str, Any]]:
 def queries() -> dict[str, dict[str, Any]]:
     return {
         # The SQL is one click away ("show"): the answer comes first.
-        q.name: {"title": q.title, "description": q.description, "sql": q.sql,
-                 "params": list(q.params), "hide_sql": True}
+        q.name: {
+            "title": q.title,
+            "description": q.description,
+            "sql": q.sql,
+            "params": list(q.params),
+            "hide_sql": True,
+        }
         for q in canned.CANNED
     }
 
@@ -147,8 +163,9 @@ def home(conn: sqlite3.Connection, caption: str, allow_sql: bool) -> str:
             + "</li>"
         )
     sql = (
-        "Arbitrary read-only SQL is allowed." if allow_sql else
-        "Arbitrary SQL is off; the canned queries below answer the usual questions."
+        "Arbitrary read-only SQL is allowed."
+        if allow_sql
+        else "Arbitrary SQL is off; the canned queries below answer the usual questions."
     )
     return (
         f"<p>{escape(caption)}. The read models are derived from the event log "

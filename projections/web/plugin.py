@@ -14,14 +14,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.projections import queries
+from arms_ledger.projections.web import canned, charts
+from arms_ledger.projections.web.metadata import DATABASE, PLUGIN
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup
-
-from ledger import events as ev
-from projections import queries
-from projections.web import canned, charts
-from projections.web.metadata import DATABASE, PLUGIN
 
 
 def _ours(datasette: Any) -> bool:
@@ -108,20 +107,23 @@ def _state(conn: sqlite3.Connection) -> str:
     ]
     last = (
         f"up to log position {row['position']:,}, recorded {row['recorded_at'][:10]}"
-        if row["recorded_at"] else "no events"
+        if row["recorded_at"]
+        else "no events"
     )
     if cut:
         return f"A replay {', '.join(cut)}: {last}. Not the live state."
-    return (f"Live read models, {last}; every appending command updates them (reload "
-            "to see).")
+    return (
+        f"Live read models, {last}; every appending command updates them (reload to see)."
+    )
 
 
 def _choices(conn: sqlite3.Connection) -> dict[str, list[dict[str, str]]]:
     """Suggested values for the canned queries' parameters."""
 
     def pairs(sql: str) -> list[dict[str, str]]:
-        return [{"value": str(v), "label": str(label or "")}
-                for v, label in conn.execute(sql)]
+        return [
+            {"value": str(v), "label": str(label or "")} for v, label in conn.execute(sql)
+        ]
 
     return {
         "platform": pairs("SELECT platform, name FROM platforms ORDER BY platform"),
@@ -201,11 +203,23 @@ def _backlog(conn: sqlite3.Connection, args: dict[str, str]) -> Page:
         "is open from its filing until it is closed, cancelled or its offer expires."
     )
     if not series:
-        return Page(None, "No case has been filed (at this time): nothing to draw.", intro,
-                    [], links, [], [])
+        return Page(
+            None,
+            "No case has been filed (at this time): nothing to draw.",
+            intro,
+            [],
+            links,
+            [],
+            [],
+        )
     return Page(
-        charts.backlog_chart(series, policies), None, intro, [], links,
-        ["month", "open_cases", "value_usd"], list(reversed(series)),
+        charts.backlog_chart(series, policies),
+        None,
+        intro,
+        [],
+        links,
+        ["month", "open_cases", "value_usd"],
+        list(reversed(series)),
     )
 
 
@@ -217,8 +231,15 @@ def _queue(conn: sqlite3.Connection, args: dict[str, str]) -> Page:
         "Rebuilt from queue_changes."
     )
     if not policies:
-        return Page(None, "No priority policy has been adopted (at this time): nothing to "
-                    "compare.", intro, [], [], [], [])
+        return Page(
+            None,
+            "No priority policy has been adopted (at this time): nothing to compare.",
+            intro,
+            [],
+            [],
+            [],
+            [],
+        )
     latest = {p["policy"]: p for p in policies}  # a policy adopted again: its latest
     wanted = args["policy"] or next(
         (p["policy"] for p in policies if p["in_force"]), policies[-1]["policy"]
@@ -233,22 +254,44 @@ def _queue(conn: sqlite3.Connection, args: dict[str, str]) -> Page:
     choices = charts.queue_choices(conn, position)
     platform = args["platform"] or (choices[0]["platform"] if choices else "")
     form = [
-        {"name": "policy", "label": "Policy", "options": [
-            {"value": p["policy"], "selected": p["policy"] == wanted,
-             "label": f"{p['policy']} (#{p['position']}, {p['effective_at'][:10]}"
-             + (f", {p['legal_basis']}" if p["legal_basis"] else "") + ")"}
-            for p in latest.values()
-        ]},
-        {"name": "platform", "label": "Platform", "options": [
-            {"value": c["platform"], "selected": c["platform"] == platform,
-             "label": f"{c['platform']}: {c['name']}"
-             + (f" ({c['cases_changed']} changed)" if c["cases_changed"] else "")}
-            for c in choices
-        ]},
+        {
+            "name": "policy",
+            "label": "Policy",
+            "options": [
+                {
+                    "value": p["policy"],
+                    "selected": p["policy"] == wanted,
+                    "label": f"{p['policy']} (#{p['position']}, {p['effective_at'][:10]}"
+                    + (f", {p['legal_basis']}" if p["legal_basis"] else "")
+                    + ")",
+                }
+                for p in latest.values()
+            ],
+        },
+        {
+            "name": "platform",
+            "label": "Platform",
+            "options": [
+                {
+                    "value": c["platform"],
+                    "selected": c["platform"] == platform,
+                    "label": f"{c['platform']}: {c['name']}"
+                    + (f" ({c['cases_changed']} changed)" if c["cases_changed"] else ""),
+                }
+                for c in choices
+            ],
+        },
     ]
     if not choices:
-        return Page(None, f"No queue had a case when {wanted} was adopted: nothing to "
-                    "compare.", intro, form, [], [], [])
+        return Page(
+            None,
+            f"No queue had a case when {wanted} was adopted: nothing to compare.",
+            intro,
+            form,
+            [],
+            [],
+            [],
+        )
     name = queries.one(conn, "SELECT name FROM platforms WHERE platform = ?", (platform,))
     if name is None or platform not in {c["platform"] for c in choices}:
         raise NotFound(
@@ -257,19 +300,38 @@ def _queue(conn: sqlite3.Connection, args: dict[str, str]) -> Page:
         )
     rows = charts.queue_comparison(conn, platform, position)
     if not rows:
-        return Page(None, f"The {platform} queue was empty just before and just after "
-                    f"{wanted} was adopted: nothing to compare.", intro, form, [], [], [])
+        return Page(
+            None,
+            f"The {platform} queue was empty just before and just after "
+            f"{wanted} was adopted: nothing to compare.",
+            intro,
+            form,
+            [],
+            [],
+            [],
+        )
     day = policy["effective_at"][:10]
     links = [
-        (f"Queue changes on {day}, and their causes",
-         _query_link(canned.QUEUE_CHANGES.name, **{"from": day, "to": day,
-                                                   "platform": platform})),
-        (f"The {platform} queue now", _query_link(canned.PLATFORM_QUEUE.name,
-                                                  platform=platform)),
+        (
+            f"Queue changes on {day}, and their causes",
+            _query_link(
+                canned.QUEUE_CHANGES.name, **{"from": day, "to": day, "platform": platform}
+            ),
+        ),
+        (
+            f"The {platform} queue now",
+            _query_link(canned.PLATFORM_QUEUE.name, platform=platform),
+        ),
     ]
     return Page(
-        charts.queue_chart(rows, platform, name["name"], policy), None, intro, form, links,
-        ["case", "partner", "before", "after", "move"], rows, table_open=True,
+        charts.queue_chart(rows, platform, name["name"], policy),
+        None,
+        intro,
+        form,
+        links,
+        ["case", "partner", "before", "after", "move"],
+        rows,
+        table_open=True,
     )
 
 
@@ -284,9 +346,30 @@ def _scores(conn: sqlite3.Connection, args: dict[str, str]) -> Page:
     )
     links = [("The breakdown as a table", _query_link(canned.PARTNER_SCORES.name))]
     if not rows:
-        return Page(None, "No partner is registered (at this time): nothing to draw.",
-                    intro, [], links, [], [])
-    columns = ["partner", "name", "tier", "score", "investment_points", "strategic_points",
-               "economic_points"]
-    return Page(charts.scores_chart(rows, tier1, tier2, policy), None, intro, [], links,
-                columns, rows)
+        return Page(
+            None,
+            "No partner is registered (at this time): nothing to draw.",
+            intro,
+            [],
+            links,
+            [],
+            [],
+        )
+    columns = [
+        "partner",
+        "name",
+        "tier",
+        "score",
+        "investment_points",
+        "strategic_points",
+        "economic_points",
+    ]
+    return Page(
+        charts.scores_chart(rows, tier1, tier2, policy),
+        None,
+        intro,
+        [],
+        links,
+        columns,
+        rows,
+    )

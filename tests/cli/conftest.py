@@ -3,9 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from arms_ledger.cli.main import cli
 from click.testing import CliRunner
-
-from cli.main import cli
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from arms_ledger.ledger.domain import events as ev
 
-from ledger import events as ev
 from tests.histories import EVERY_TYPE, jsonl
 from tests.stores import raw
 
@@ -56,7 +56,10 @@ def test_commands_need_a_ledger(run, ledger_dir):
 def test_append_every_event_type_and_read_it_back_as_json(initialized, ledger_dir):
     result = initialized("append", "-", input=jsonl(EVERY_TYPE))
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"Appended {len(EVERY_TYPE)} events at positions 1-{len(EVERY_TYPE)}.\n"
+    assert (
+        result.stdout
+        == f"Appended {len(EVERY_TYPE)} events at positions 1-{len(EVERY_TYPE)}.\n"
+    )
     log = initialized("log", "--json")
     assert log.exit_code == 0
     rows = json.loads(log.stdout)
@@ -64,8 +67,14 @@ def test_append_every_event_type_and_read_it_back_as_json(initialized, ledger_di
     assert {r["type"] for r in rows} == set(ev.EVENT_TYPES)
     first = rows[0]
     assert list(first)[:8] == [
-        "position", "type", "actor", "rationale", "reference", "effective_at",
-        "recorded_at", "idempotency_key",
+        "position",
+        "type",
+        "actor",
+        "rationale",
+        "reference",
+        "effective_at",
+        "recorded_at",
+        "idempotency_key",
     ]
     for row, given in zip(rows, EVERY_TYPE, strict=True):
         for key, value in given.items():
@@ -76,8 +85,11 @@ def test_append_every_event_type_and_read_it_back_as_json(initialized, ledger_di
 
 
 def test_a_batch_with_one_bad_line_writes_nothing(initialized, ledger_dir):
-    lines = [*EVERY_TYPE[:20], {"type": "DeliveryRecorded", "case": "PL-1", "quantity": 1,
-                                "actor": "usasac"}, *EVERY_TYPE[20:]]
+    lines = [
+        *EVERY_TYPE[:20],
+        {"type": "DeliveryRecorded", "case": "PL-1", "quantity": 1, "actor": "usasac"},
+        *EVERY_TYPE[20:],
+    ]
     result = initialized("append", "-", input=jsonl(lines))
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -92,35 +104,55 @@ def test_a_batch_with_one_bad_line_writes_nothing(initialized, ledger_dir):
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"type":"CaseFiled","case":"X","actor":"a"',
-         "line 2: malformed JSON (Input data was truncated); each line must be one JSON object"),
-        ('{"type":"Approved","case":"X","actor":"a"}',
-         "line 2 (Approved): unknown event type 'Approved'; `arms-ledger schema --types` "
-         "lists the event types"),
-        ('{"type":"CaseClosed","case":"X","actor":"a","colour":"red"}',
-         "line 2 (CaseClosed): Object contains unknown field `colour` "
-         "(`arms-ledger schema TYPE` shows the fields of each type)"),
-        ('{"type":"DeliveryRecorded","case":"X","actor":"a","quantity":"ten"}',
-         "line 2 (DeliveryRecorded): Expected `int`, got `str` - at `$.quantity` "
-         "(`arms-ledger schema TYPE` shows the fields of each type)"),
-        ('{"type":"CaseClosed","actor":"a"}',
-         "line 2 (CaseClosed): Object missing required field `case` "
-         "(`arms-ledger schema TYPE` shows the fields of each type)"),
-        ('{"case":"X","actor":"a"}',
-         'line 2: no "type"; every event names its type, e.g. "type": "CaseFiled"'),
-        ('{"type":"CaseClosed","case":"X","actor":"a","recorded_at":"2026-01-01"}',
-         "line 2 (CaseClosed): recorded_at is set by the ledger when an event is appended; "
-         "remove it from the input"),
-        ('{"type":"CaseClosed","case":"NOPE","actor":"a"}',
-         "line 2 (CaseClosed) refused by rule 1 (references): case NOPE is not filed; "
-         "append CaseFiled for it first"),
-        ('{"type":"PartnerSuspended","partner":"POL","actor":"a"}',
-         "line 2 (PartnerSuspended) refused by rule 5 (decisions carry a rationale): "
-         "PartnerSuspended is a decision: give a rationale saying why it was taken "
-         '(--rationale, or "rationale" in JSON)'),
+        (
+            '{"type":"CaseFiled","case":"X","actor":"a"',
+            "line 2: malformed JSON (Input data was truncated); each line must be one JSON object",
+        ),
+        (
+            '{"type":"Approved","case":"X","actor":"a"}',
+            "line 2 (Approved): unknown event type 'Approved'; `arms-ledger schema --types` "
+            "lists the event types",
+        ),
+        (
+            '{"type":"CaseClosed","case":"X","actor":"a","colour":"red"}',
+            "line 2 (CaseClosed): Object contains unknown field `colour` "
+            "(`arms-ledger schema TYPE` shows the fields of each type)",
+        ),
+        (
+            '{"type":"DeliveryRecorded","case":"X","actor":"a","quantity":"ten"}',
+            "line 2 (DeliveryRecorded): Expected `int`, got `str` - at `$.quantity` "
+            "(`arms-ledger schema TYPE` shows the fields of each type)",
+        ),
+        (
+            '{"type":"CaseClosed","actor":"a"}',
+            "line 2 (CaseClosed): Object missing required field `case` "
+            "(`arms-ledger schema TYPE` shows the fields of each type)",
+        ),
+        (
+            '{"case":"X","actor":"a"}',
+            'line 2: no "type"; every event names its type, e.g. "type": "CaseFiled"',
+        ),
+        (
+            '{"type":"CaseClosed","case":"X","actor":"a","recorded_at":"2026-01-01"}',
+            "line 2 (CaseClosed): recorded_at is set by the ledger when an event is appended; "
+            "remove it from the input",
+        ),
+        (
+            '{"type":"CaseClosed","case":"NOPE","actor":"a"}',
+            "line 2 (CaseClosed) refused by rule 1 (references): case NOPE is not filed; "
+            "append CaseFiled for it first",
+        ),
+        (
+            '{"type":"PartnerSuspended","partner":"POL","actor":"a"}',
+            "line 2 (PartnerSuspended) refused by rule 5 (decisions carry a rationale): "
+            "PartnerSuspended is a decision: give a rationale saying why it was taken "
+            '(--rationale, or "rationale" in JSON)',
+        ),
     ],
 )
-def test_bad_input_is_one_line_exit_1_and_nothing_written(initialized, ledger_dir, line, message):
+def test_bad_input_is_one_line_exit_1_and_nothing_written(
+    initialized, ledger_dir, line, message
+):
     register = json.dumps(EVERY_TYPE[2])
     result = initialized("append", "-", input=f"{register}\n{line}\n")
     assert (result.exit_code, result.stdout) == (1, "")
@@ -132,7 +164,11 @@ def test_append_reads_a_file_and_reports_json(initialized, tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text(jsonl(EVERY_TYPE[:3]))
     result = initialized("append", str(path), "--json")
-    assert json.loads(result.stdout) == {"appended": 3, "positions": [1, 2, 3], "skipped": []}
+    assert json.loads(result.stdout) == {
+        "appended": 3,
+        "positions": [1, 2, 3],
+        "skipped": [],
+    }
 
 
 def test_idempotent_append_reports_what_it_skipped(initialized):
@@ -163,33 +199,151 @@ class TestTypedCommands:
     def test_the_frequent_decisions_without_json(self, initialized, monkeypatch):
         monkeypatch.setenv("ARMS_LEDGER_ACTOR", "dsca.cwd")
         steps = [
-            ("partner", "register", "POL", "--name", "Poland", "--region", "Europe",
-             "--notification-group", "NATO+", "--nato-member", "--effective-at", "2020-01-01"),
-            ("platform", "add", "ah-64e", "--name", "AH-64E Apache", "--prime", "Boeing",
-             "--category", "Aircraft", "--effective-at", "2020-01-01"),
-            ("policy", "adopt", "america-first-2026", "--mode", "scored", "--legal-basis",
-             "E.O. 14383", "--weights-investment", "0.5", "--weights-economic", "0.2",
-             "--rationale", "E.O. 14383 section 4", "--effective-at", "2026-02-06"),
-            ("partner", "spending", "POL", "--year", "2025", "--pct-gdp", "4.48",
-             "--source", "NATO", "--effective-at", "2025-08-28"),
-            ("partner", "assess", "POL", "--score", "0.9", "--factors", "eastern-flank",
-             "--factors", "hosts-us-forces", "--rationale", "frontline ally",
-             "--effective-at", "2026-02-10"),
-            ("case", "file", "PL-B-AHA", "--partner", "POL", "--platform", "ah-64e",
-             "--quantity", "96", "--estimated-value-usd", "12000000000", "--channel", "FMS",
-             "--mde", "--effective-at", "2022-09-01"),
-            ("case", "clear", "PL-B-AHA", "--office", "State", "--rationale", "LOR complete",
-             "--effective-at", "2023-06-01"),
-            ("case", "notify", "PL-B-AHA", "--transmittal", "23-57",
-             "--notified-value-usd", "12000000000", "--effective-at", "2023-08-21"),
-            ("case", "offer", "PL-B-AHA", "--value-usd", "10000000000",
-             "--effective-at", "2023-09-05"),
+            (
+                "partner",
+                "register",
+                "POL",
+                "--name",
+                "Poland",
+                "--region",
+                "Europe",
+                "--notification-group",
+                "NATO+",
+                "--nato-member",
+                "--effective-at",
+                "2020-01-01",
+            ),
+            (
+                "platform",
+                "add",
+                "ah-64e",
+                "--name",
+                "AH-64E Apache",
+                "--prime",
+                "Boeing",
+                "--category",
+                "Aircraft",
+                "--effective-at",
+                "2020-01-01",
+            ),
+            (
+                "policy",
+                "adopt",
+                "america-first-2026",
+                "--mode",
+                "scored",
+                "--legal-basis",
+                "E.O. 14383",
+                "--weights-investment",
+                "0.5",
+                "--weights-economic",
+                "0.2",
+                "--rationale",
+                "E.O. 14383 section 4",
+                "--effective-at",
+                "2026-02-06",
+            ),
+            (
+                "partner",
+                "spending",
+                "POL",
+                "--year",
+                "2025",
+                "--pct-gdp",
+                "4.48",
+                "--source",
+                "NATO",
+                "--effective-at",
+                "2025-08-28",
+            ),
+            (
+                "partner",
+                "assess",
+                "POL",
+                "--score",
+                "0.9",
+                "--factors",
+                "eastern-flank",
+                "--factors",
+                "hosts-us-forces",
+                "--rationale",
+                "frontline ally",
+                "--effective-at",
+                "2026-02-10",
+            ),
+            (
+                "case",
+                "file",
+                "PL-B-AHA",
+                "--partner",
+                "POL",
+                "--platform",
+                "ah-64e",
+                "--quantity",
+                "96",
+                "--estimated-value-usd",
+                "12000000000",
+                "--channel",
+                "FMS",
+                "--mde",
+                "--effective-at",
+                "2022-09-01",
+            ),
+            (
+                "case",
+                "clear",
+                "PL-B-AHA",
+                "--office",
+                "State",
+                "--rationale",
+                "LOR complete",
+                "--effective-at",
+                "2023-06-01",
+            ),
+            (
+                "case",
+                "notify",
+                "PL-B-AHA",
+                "--transmittal",
+                "23-57",
+                "--notified-value-usd",
+                "12000000000",
+                "--effective-at",
+                "2023-08-21",
+            ),
+            (
+                "case",
+                "offer",
+                "PL-B-AHA",
+                "--value-usd",
+                "10000000000",
+                "--effective-at",
+                "2023-09-05",
+            ),
             ("case", "accept", "PL-B-AHA", "--effective-at", "2023-10-01"),
             ("case", "implement", "PL-B-AHA", "--effective-at", "2023-10-02"),
-            ("case", "deliver", "PL-B-AHA", "--quantity", "8", "--effective-at", "2026-01-10"),
-            ("case", "reprioritize", "PL-B-AHA", "--priority-class", "expedited",
-             "--authority", "USD(A&S)", "--rationale", "eastern flank readiness",
-             "--effective-at", "2026-01-11"),
+            (
+                "case",
+                "deliver",
+                "PL-B-AHA",
+                "--quantity",
+                "8",
+                "--effective-at",
+                "2026-01-10",
+            ),
+            (
+                "case",
+                "reprioritize",
+                "PL-B-AHA",
+                "--priority-class",
+                "expedited",
+                "--authority",
+                "USD(A&S)",
+                "--rationale",
+                "eastern flank readiness",
+                "--effective-at",
+                "2026-01-11",
+            ),
         ]
         for position, args in enumerate(steps, start=1):
             result = initialized(*args)
@@ -198,14 +352,27 @@ class TestTypedCommands:
             assert result.stdout.endswith(f" to {stream} at position {position}.\n")
         state = json.loads(initialized("history", "PL-B-AHA", "--state", "--json").stdout)
         assert (state["stage"], state["delivered"], state["priority_class"]) == (
-            "delivering", 8, "expedited")
-        policy = json.loads(initialized("log", "--type", "PriorityPolicyAdopted", "--json").stdout)
-        assert policy[0]["weights"] == {"investment": 0.5, "strategic": 0.3, "economic": 0.2}
-        assessed = json.loads(initialized("log", "--type", "StrategicValueAssessed", "--json").stdout)
+            "delivering",
+            8,
+            "expedited",
+        )
+        policy = json.loads(
+            initialized("log", "--type", "PriorityPolicyAdopted", "--json").stdout
+        )
+        assert policy[0]["weights"] == {
+            "investment": 0.5,
+            "strategic": 0.3,
+            "economic": 0.2,
+        }
+        assessed = json.loads(
+            initialized("log", "--type", "StrategicValueAssessed", "--json").stdout
+        )
         assert assessed[0]["factors"] == ["eastern-flank", "hosts-us-forces"]
 
     def test_a_refused_decision_names_the_rule(self, initialized):
-        result = initialized("case", "deliver", "C1", "--quantity", "1", "--actor", "usasac")
+        result = initialized(
+            "case", "deliver", "C1", "--quantity", "1", "--actor", "usasac"
+        )
         assert (result.exit_code, result.stdout) == (1, "")
         assert result.stderr == (
             "Error: DeliveryRecorded refused by rule 1 (references): case C1 is not filed; "
@@ -214,7 +381,10 @@ class TestTypedCommands:
 
     def test_a_bad_value_names_the_option(self, initialized):
         result = initialized("case", "deliver", "C1", "--quantity", "0", "--actor", "a")
-        assert result.stderr == "Error: DeliveryRecorded: Expected `int` >= 1 - at --quantity\n"
+        assert (
+            result.stderr
+            == "Error: DeliveryRecorded: Expected `int` >= 1 - at --quantity\n"
+        )
 
     def test_actor_is_required(self, initialized):
         result = initialized("case", "close", "C1")
@@ -229,40 +399,74 @@ class TestReading:
         return initialized
 
     def test_log_filters_by_type_actor_and_time(self, full):
-        rows = json.loads(full("log", "--type", "HoldPlaced", "--type", "HoldLifted", "--json").stdout)
+        rows = json.loads(
+            full("log", "--type", "HoldPlaced", "--type", "HoldLifted", "--json").stdout
+        )
         assert [r["type"] for r in rows] == ["HoldPlaced", "HoldLifted"]
         rows = json.loads(full("log", "--actor", "hfac.chair", "--json").stdout)
         assert [r["position"] for r in rows] == [22, 23]
-        rows = json.loads(full("log", "--since", "2025-01-01", "--until", "2025-09-30", "--json").stdout)
+        rows = json.loads(
+            full("log", "--since", "2025-01-01", "--until", "2025-09-30", "--json").stdout
+        )
         assert [r["type"] for r in rows] == ["DeliveryRecorded"]
-        assert json.loads(full("log", "--recorded-until", "2000-01-01", "--json").stdout) == []
+        assert (
+            json.loads(full("log", "--recorded-until", "2000-01-01", "--json").stdout) == []
+        )
 
     def test_log_of_one_stream(self, full):
         rows = json.loads(full("log", "--stream", "case:PL-2", "--json").stdout)
-        assert [r["type"] for r in rows] == ["CaseFiled", "CaseReviewCleared", "OfferIssued",
-                                             "OfferExpired"]
+        assert [r["type"] for r in rows] == [
+            "CaseFiled",
+            "CaseReviewCleared",
+            "OfferIssued",
+            "OfferExpired",
+        ]
         assert rows == json.loads(full("log", "--stream", "PL-2", "--json").stdout)
 
     def test_log_nl_and_csv(self, full):
         nl = full("log", "--type", "CaseClosed", "--nl").stdout.splitlines()
         assert len(nl) == 1 and json.loads(nl[0])["case"] == "PL-1"
         csv_lines = full("log", "--type", "CaseClosed", "--csv").stdout.splitlines()
-        assert csv_lines[0].startswith("position,type,actor,rationale,reference,effective_at,")
+        assert csv_lines[0].startswith(
+            "position,type,actor,rationale,reference,effective_at,"
+        )
         assert csv_lines[1].startswith("31,CaseClosed,usasac,,,2025-10-03T00:00:00Z,")
 
     def test_log_table(self, full):
         out = full("log", "--type", "HoldPlaced").stdout.splitlines()
-        assert out[0].split() == ["position", "effective_at", "type", "stream", "actor", "details"]
-        assert out[2].split() == ["22", "2024-07-20T00:00:00Z", "HoldPlaced", "case:PL-1",
-                                  "hfac.chair", "office=HFAC-chair", "—", "questions", "on",
-                                  "end", "use"]
+        assert out[0].split() == [
+            "position",
+            "effective_at",
+            "type",
+            "stream",
+            "actor",
+            "details",
+        ]
+        assert out[2].split() == [
+            "22",
+            "2024-07-20T00:00:00Z",
+            "HoldPlaced",
+            "case:PL-1",
+            "hfac.chair",
+            "office=HFAC-chair",
+            "—",
+            "questions",
+            "on",
+            "end",
+            "use",
+        ]
 
     def test_history_shows_events_and_state_at_any_version(self, full):
         events = json.loads(full("history", "case:PL-1", "--version", "4", "--json").stdout)
         assert [(e["version"], e["type"]) for e in events] == [
-            (1, "CaseFiled"), (2, "CaseReviewCleared"), (3, "CongressionalReviewStarted"),
-            (4, "HoldPlaced")]
-        state = json.loads(full("history", "PL-1", "--version", "4", "--state", "--json").stdout)
+            (1, "CaseFiled"),
+            (2, "CaseReviewCleared"),
+            (3, "CongressionalReviewStarted"),
+            (4, "HoldPlaced"),
+        ]
+        state = json.loads(
+            full("history", "PL-1", "--version", "4", "--state", "--json").stdout
+        )
         assert (state["stage"], state["holds"]) == ("congressional-review", ["HFAC-chair"])
         table = full("history", "PL-1").stdout
         assert "State of case:PL-1 at version 13:" in table

@@ -25,12 +25,17 @@ def test_installed_command_runs_the_demo_and_reports_errors(tmp_path, store):
     if store != "sqlite":  # a schema of its own, not the demo's
         env["ARMS_LEDGER_STORE"] = stores.new_pg_store()
         env |= {k: v for k, v in os.environ.items() if k.startswith("PG")}
-    assert subprocess.run([EXECUTABLE, "init"], env=env, capture_output=True).returncode == 0
+    assert (
+        subprocess.run([EXECUTABLE, "init"], env=env, capture_output=True).returncode == 0
+    )
     meta = json.loads((tmp_path / "l" / "ledger.json").read_text())
     assert meta["store"].split(":")[0] == store
     bad = subprocess.run(
-        [EXECUTABLE, "append", "-"], input='{"type":"Nope","actor":"x"}\n',
-        env=env, capture_output=True, text=True,
+        [EXECUTABLE, "append", "-"],
+        input='{"type":"Nope","actor":"x"}\n',
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode == 1
     assert bad.stderr.startswith("Error: line 1 (Nope): unknown event type 'Nope'")

@@ -7,9 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from arms_ledger.cli.main import cli
 from click.testing import CliRunner
 
-from cli.main import cli
 from tests import stores
 
 
@@ -36,7 +36,9 @@ def run(scenario, monkeypatch):
 def test_queue_in_scored_mode(run):
     result = run("queue", "m1a2-sepv3")
     assert result.exit_code == 0
-    assert result.stdout == """\
+    assert (
+        result.stdout
+        == """\
 Queue of m1a2-sepv3: 4 case(s), scored mode (america-first-2026).
 position  case      partner  priority_class  override  tier   score  stage        quantity_left  est_completion_months
 --------  --------  -------  --------------  --------  ----  ------  -----------  -------------  ---------------------
@@ -45,6 +47,7 @@ position  case      partner  priority_class  override  tier   score  stage      
        3  TW-B-ABR  TWN      normal             false     3   0.423  delivering              28                   10.7
        4  RO-B-ABR  ROU      normal             false     3  0.4226  implemented             54                   15.2
 """
+    )
 
 
 def test_queue_as_of_before_the_executive_order_is_fcfs(run):
@@ -59,25 +62,40 @@ def test_queue_as_of_before_the_executive_order_is_fcfs(run):
         (4, "RO-B-ABR", None, None),
     ]
     assert set(rows[0]) >= {
-        "position", "case", "partner", "tier", "score", "stage", "quantity_left",
+        "position",
+        "case",
+        "partner",
+        "tier",
+        "score",
+        "stage",
+        "quantity_left",
         "est_completion_months",
     }
 
 
 def test_audit_diff_names_the_policy_that_moved_each_case(run):
     result = run(
-        "audit", "diff", "--from", "2026-02-05T23:59:59Z", "--to", "2026-02-06",
-        "--platform", "m1a2-sepv3",
+        "audit",
+        "diff",
+        "--from",
+        "2026-02-05T23:59:59Z",
+        "--to",
+        "2026-02-06",
+        "--platform",
+        "m1a2-sepv3",
     )
     assert result.exit_code == 0
     table, _, events = result.stdout.partition("\n\nThe events:\n")
-    assert table == """\
+    assert (
+        table
+        == """\
 platform    case      partner  change  before  after  caused by
 ----------  --------  -------  ------  ------  -----  ---------
 m1a2-sepv3  PL-B-ABR  POL      up           3      1  #760
 m1a2-sepv3  RO-B-ABR  ROU      up           4      2  #760
 m1a2-sepv3  TW-B-ABR  TWN      down         1      3  #760
 m1a2-sepv3  AT-B-ABR  AUS      down         2      4  #760"""
+    )
     assert events.startswith(
         "  #760 PriorityPolicyAdopted effective 2026-02-06 by usd-as.dsca: E.O. 14383"
     )
@@ -88,8 +106,10 @@ def test_audit_explain_names_the_event_behind_each_component(run):
     assert result.exit_code == 0
     found = json.loads(result.stdout)
     assert (found["position"], found["queue_length"], found["mode"]) == (1, 4, "scored")
-    set_by = {c["component"].strip(): (c["event_position"], c["event_type"])
-              for c in found["components"]}
+    set_by = {
+        c["component"].strip(): (c["event_position"], c["event_type"])
+        for c in found["components"]
+    }
     assert set_by["1. priority class"] == (295, "CaseFiled")
     assert set_by["4. score"] == (760, "PriorityPolicyAdopted")
     assert set_by["investment I"] == (827, "DefenseSpendingReported")
@@ -101,7 +121,9 @@ def test_audit_explain_names_the_event_behind_each_component(run):
 def test_audit_flags_judged_at_a_time(run):
     result = run("audit", "flags", "--known-at", "2026-10-28")
     assert result.exit_code == 0
-    assert result.stdout == """\
+    assert (
+        result.stdout
+        == """\
 7 oversight flag(s), deadlines judged at 2026-10-28T00:00:00Z.
 kind                       stream         effective_at  detail
 -------------------------  -------------  ------------  --------------------------------------------------------------------------
@@ -113,6 +135,7 @@ eeum-no-annual-inventory   case:UP-B-JAX  2023-06-15    no EEUM inventory since 
 eeum-no-initial-inventory  case:UP-B-JAX  2023-06-15    delivery of 300 javelin on 2023-06-15: no initial inventory within 90 days
 qme-not-certified          case:AE-B-THB  2025-03-04    notification 25-15 to ARE without QME certification
 """
+    )
 
 
 def test_a_flag_waits_for_its_deadline(run):
@@ -128,7 +151,9 @@ def test_a_flag_waits_for_its_deadline(run):
 
 def test_backlog_by_stage(run):
     result = run("backlog", "--by", "stage")
-    assert result.stdout == """\
+    assert (
+        result.stdout
+        == """\
 stage                 cases  quantity_left     value_usd
 --------------------  -----  -------------  ------------
 implemented              22           2331  108850000000
@@ -141,6 +166,7 @@ notified                  1            100     850000000
 
 44 open case(s) worth $206,195,000,000.
 """
+    )
 
 
 def test_cases_filters(run):
@@ -159,12 +185,20 @@ def test_audit_trail_lists_every_event_of_a_stream(run):
 
 
 def test_query_is_read_only_and_takes_parameters(run, scenario):
-    result = run("query", "SELECT partner, tier FROM partners WHERE partner = :p",
-                 "-p", "p", "POL", "--json")
+    result = run(
+        "query",
+        "SELECT partner, tier FROM partners WHERE partner = :p",
+        "-p",
+        "p",
+        "POL",
+        "--json",
+    )
     assert json.loads(result.stdout) == [{"partner": "POL", "tier": 1}]
     refused = run("query", "DELETE FROM queue")
     assert refused.exit_code == 1
-    assert refused.stderr == "Error: the query failed: attempt to write a readonly database\n"
+    assert (
+        refused.stderr == "Error: the query failed: attempt to write a readonly database\n"
+    )
     with sqlite3.connect(scenario / "projections.db") as db:
         assert db.execute("SELECT count(*) FROM queue").fetchone()[0] == 42
 
@@ -178,13 +212,22 @@ def test_query_tables_describes_every_column(run):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (("queue", "nope"), 1,
-         "Error: no platform 'nope' in the ledger; `arms-ledger queue` lists the queues\n"),
-        (("queue", "--at-position", "5000"), 1,
-         "Error: the log ends at position 911; --at-position 5000 is beyond it\n"),
-        (("audit", "explain", "XX-1"), 1,
-         "Error: no case 'XX-1' in the ledger (at this time); `arms-ledger cases` lists "
-         "them\n"),
+        (
+            ("queue", "nope"),
+            1,
+            "Error: no platform 'nope' in the ledger; `arms-ledger queue` lists the queues\n",
+        ),
+        (
+            ("queue", "--at-position", "5000"),
+            1,
+            "Error: the log ends at position 911; --at-position 5000 is beyond it\n",
+        ),
+        (
+            ("audit", "explain", "XX-1"),
+            1,
+            "Error: no case 'XX-1' in the ledger (at this time); `arms-ledger cases` lists "
+            "them\n",
+        ),
         (("query",), 2, "Error: give a SQL query (or --tables to see what there is)\n"),
     ],
 )
@@ -241,8 +284,10 @@ def test_appending_brings_the_read_models_up_to_date(tmp_path, monkeypatch):
 def test_rebuild_gives_the_same_read_models(run, scenario):
     def dump() -> list:
         with sqlite3.connect(scenario / "projections.db") as db:
-            return [db.execute(f'SELECT * FROM "{t}" ORDER BY 1, 2').fetchall()
-                    for t in ("partners", "cases", "queue", "queue_changes", "audit_log")]
+            return [
+                db.execute(f'SELECT * FROM "{t}" ORDER BY 1, 2').fetchall()
+                for t in ("partners", "cases", "queue", "queue_changes", "audit_log")
+            ]
 
     before = dump()
     result = run("rebuild")

@@ -14,15 +14,20 @@ import re
 from pathlib import Path
 
 import pytest
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.transparency import merkle, tlog
+from arms_ledger.ledger.transparency.note import (
+    Checkpoint,
+    Signer,
+    Verifier,
+    open_checkpoint,
+)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ledger import events as ev
-from ledger import merkle, tlog
-from ledger.note import Checkpoint, Signer, Verifier, open_checkpoint
 from tests import stores
 from tests.histories import EVERY_TYPE, jsonl
 
@@ -48,7 +53,11 @@ def loaded(initialized):
 
 
 def one_line_error(result, message: str) -> None:
-    assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"Error: {message}\n")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"Error: {message}\n",
+    )
 
 
 def usage_error(result, message: str) -> None:
@@ -135,8 +144,9 @@ def test_init_makes_an_ed25519_key_and_prints_the_c2sp_verifier_key(run, ledger_
     # the signing key, mode 0600, in the Go sumdb/note form, is the pair of that key
     skey = ledger_dir / "signing.key"
     assert skey.stat().st_mode & 0o777 == 0o600
-    match = re.fullmatch(r"PRIVATE\+KEY\+([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]{44})\n",
-                         skey.read_text())
+    match = re.fullmatch(
+        r"PRIVATE\+KEY\+([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]{44})\n", skey.read_text()
+    )
     assert match and match.group(1, 2) == (name, hex_id)
     seed = base64.b64decode(match.group(3), validate=True)
     assert len(seed) == 33 and seed[0] == 0x01
@@ -151,7 +161,10 @@ def test_init_names_the_log_when_no_origin_is_given(run, ledger_dir):
     assert result.exit_code == 0, result.stderr
     vkey = (ledger_dir / "verifier.key").read_text().strip()
     assert re.fullmatch(r"arms-ledger\.local/[0-9a-f]{16}\+[0-9a-f]{8}\+\S{44}", vkey), vkey
-    assert json.loads((ledger_dir / "ledger.json").read_text())["origin"] == vkey.split("+", 1)[0]
+    assert (
+        json.loads((ledger_dir / "ledger.json").read_text())["origin"]
+        == vkey.split("+", 1)[0]
+    )
 
 
 def test_init_with_manual_checkpoints_signs_only_on_audit_checkpoint(run, ledger_dir):
@@ -162,7 +175,9 @@ def test_init_with_manual_checkpoints_signs_only_on_audit_checkpoint(run, ledger
     assert sql(ledger_dir, "SELECT count(*) FROM tlog_checkpoints") == [(0,)]
     result = run("audit", "checkpoint")
     assert result.exit_code == 0, result.stderr
-    assert sql(ledger_dir, "SELECT size, note FROM tlog_checkpoints") == [(N, result.stdout)]
+    assert sql(ledger_dir, "SELECT size, note FROM tlog_checkpoints") == [
+        (N, result.stdout)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -210,7 +225,8 @@ def test_audit_checkpoint_prints_the_stored_note_in_the_c2sp_layout(loaded, ledg
     root = mth(leaves(ledger_dir))
     text = f"{ORIGIN}\n{N}\n{b64(root)}\n"
     match = re.fullmatch(
-        re.escape(f"{text}\n{DASH} {ORIGIN} ") + r"([A-Za-z0-9+/]{90}==|[A-Za-z0-9+/]{91}=)\n",
+        re.escape(f"{text}\n{DASH} {ORIGIN} ")
+        + r"([A-Za-z0-9+/]{90}==|[A-Za-z0-9+/]{91}=)\n",
         note,
     )
     assert match, note
@@ -226,14 +242,33 @@ def test_audit_checkpoint_after_more_events_stores_another_and_keeps_the_first(
     loaded, ledger_dir
 ):
     first = loaded("audit", "checkpoint").stdout
-    assert loaded("append", "-", input=jsonl([
-        {"type": "PartnerRegistered", "partner": "NOR", "name": "Norway", "region": "Europe",
-         "notification_group": "NATO+", "nato_member": True, "actor": "state.pm-rsat"}
-    ])).exit_code == 0
+    assert (
+        loaded(
+            "append",
+            "-",
+            input=jsonl(
+                [
+                    {
+                        "type": "PartnerRegistered",
+                        "partner": "NOR",
+                        "name": "Norway",
+                        "region": "Europe",
+                        "notification_group": "NATO+",
+                        "nato_member": True,
+                        "actor": "state.pm-rsat",
+                    }
+                ]
+            ),
+        ).exit_code
+        == 0
+    )
     second = loaded("audit", "checkpoint").stdout
-    assert second.startswith(f"{ORIGIN}\n{N + 1}\n{b64(mth(leaves(ledger_dir)))}\n\n{DASH} ")
+    assert second.startswith(
+        f"{ORIGIN}\n{N + 1}\n{b64(mth(leaves(ledger_dir)))}\n\n{DASH} "
+    )
     assert sql(ledger_dir, "SELECT size, note FROM tlog_checkpoints ORDER BY id") == [
-        (N, first), (N + 1, second)
+        (N, first),
+        (N + 1, second),
     ]
 
 
@@ -261,8 +296,10 @@ def proof_line(hashes: list[bytes], **fields: int) -> str:
     return "{" + head + '"hashes":[' + ",".join(f'"{b64(h)}"' for h in hashes) + "]}\n"
 
 
-@pytest.mark.parametrize(("index", "size"), [(0, None), (5, None), (N - 1, None), (5, 10),
-                                             (0, 1), (7, 8), (8, 9), (31, 32)])
+@pytest.mark.parametrize(
+    ("index", "size"),
+    [(0, None), (5, None), (N - 1, None), (5, 10), (0, 1), (7, 8), (8, 9), (31, 32)],
+)
 def test_audit_prove_prints_the_rfc_9162_inclusion_proof(loaded, ledger_dir, index, size):
     args = ["audit", "prove", str(index)] + ([] if size is None else ["--size", str(size)])
     result = loaded(*args)
@@ -271,39 +308,73 @@ def test_audit_prove_prints_the_rfc_9162_inclusion_proof(loaded, ledger_dir, ind
     d = leaves(ledger_dir)[:n]
     expected = path(index, d)
     assert result.stdout == proof_line(expected, leaf_index=index, tree_size=n)
-    hashes = [base64.b64decode(h, validate=True) for h in json.loads(result.stdout)["hashes"]]
+    hashes = [
+        base64.b64decode(h, validate=True) for h in json.loads(result.stdout)["hashes"]
+    ]
     merkle.verify_inclusion(index, n, d[index], hashes, mth(d))
 
 
-@pytest.mark.parametrize(("old", "size"), [(1, None), (7, None), (8, None), (N, None),
-                                           (7, 20), (20, 20), (3, 4), (1, 2), (16, 33)])
-def test_audit_consistency_prints_the_rfc_9162_consistency_proof(loaded, ledger_dir, old, size):
-    args = ["audit", "consistency", str(old)] + ([] if size is None else ["--size", str(size)])
+@pytest.mark.parametrize(
+    ("old", "size"),
+    [
+        (1, None),
+        (7, None),
+        (8, None),
+        (N, None),
+        (7, 20),
+        (20, 20),
+        (3, 4),
+        (1, 2),
+        (16, 33),
+    ],
+)
+def test_audit_consistency_prints_the_rfc_9162_consistency_proof(
+    loaded, ledger_dir, old, size
+):
+    args = ["audit", "consistency", str(old)] + (
+        [] if size is None else ["--size", str(size)]
+    )
     result = loaded(*args)
     assert (result.exit_code, result.stderr) == (0, "")
     n = N if size is None else size
     d = leaves(ledger_dir)[:n]
     expected = proof(old, d)
     assert result.stdout == proof_line(expected, old_size=old, new_size=n)
-    hashes = [base64.b64decode(h, validate=True) for h in json.loads(result.stdout)["hashes"]]
+    hashes = [
+        base64.b64decode(h, validate=True) for h in json.loads(result.stdout)["hashes"]
+    ]
     merkle.verify_consistency(old, n, mth(d[:old]), mth(d), hashes)
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["prove", str(N)], f"leaf index {N} is not in a tree of {N} events (leaf indexes are "
-                            f"0-based: 0 to {N - 1}; position = index + 1)"),
-        (["prove", "10", "--size", "10"], "leaf index 10 is not in a tree of 10 events (leaf "
-                                          "indexes are 0-based: 0 to 9; position = index + 1)"),
-        (["prove", "0", "--size", str(N + 1)],
-         f"--size {N + 1}: the log has {N} events (sizes 0 to {N})"),
-        (["consistency", str(N + 1)], f"old size {N + 1}: it must be between 1 and the new "
-                                      f"size {N}"),
-        (["consistency", "8", "--size", "7"], "old size 8: it must be between 1 and the new "
-                                              "size 7"),
-        (["consistency", "1", "--size", str(N + 1)],
-         f"--size {N + 1}: the log has {N} events (sizes 0 to {N})"),
+        (
+            ["prove", str(N)],
+            f"leaf index {N} is not in a tree of {N} events (leaf indexes are "
+            f"0-based: 0 to {N - 1}; position = index + 1)",
+        ),
+        (
+            ["prove", "10", "--size", "10"],
+            "leaf index 10 is not in a tree of 10 events (leaf "
+            "indexes are 0-based: 0 to 9; position = index + 1)",
+        ),
+        (
+            ["prove", "0", "--size", str(N + 1)],
+            f"--size {N + 1}: the log has {N} events (sizes 0 to {N})",
+        ),
+        (
+            ["consistency", str(N + 1)],
+            f"old size {N + 1}: it must be between 1 and the new size {N}",
+        ),
+        (
+            ["consistency", "8", "--size", "7"],
+            "old size 8: it must be between 1 and the new size 7",
+        ),
+        (
+            ["consistency", "1", "--size", str(N + 1)],
+            f"--size {N + 1}: the log has {N} events (sizes 0 to {N})",
+        ),
     ],
 )
 def test_audit_proofs_outside_the_log_are_one_line_errors(loaded, args, message):
@@ -316,8 +387,10 @@ def test_audit_proofs_outside_the_log_are_one_line_errors(loaded, args, message)
         (["prove", "--", "-1"], "Invalid value for 'INDEX': -1 is not in the range x>=0."),
         (["prove", "x"], "Invalid value for 'INDEX': 'x' is not a valid integer range."),
         (["consistency", "0"], "Invalid value for 'OLD': 0 is not in the range x>=1."),
-        (["consistency", "1", "--size", "0"],
-         "Invalid value for '--size': 0 is not in the range x>=1."),
+        (
+            ["consistency", "1", "--size", "0"],
+            "Invalid value for '--size': 0 is not in the range x>=1.",
+        ),
     ],
 )
 def test_audit_proof_arguments_out_of_range_are_usage_errors(loaded, args, message):
@@ -325,13 +398,19 @@ def test_audit_proof_arguments_out_of_range_are_usage_errors(loaded, args, messa
 
 
 def test_audit_proofs_of_the_empty_log(initialized):
-    one_line_error(initialized("audit", "prove", "0"),
-                   "a tree of 0 events has no leaves: there is nothing to prove")
-    one_line_error(initialized("audit", "consistency", "1"),
-                   "old size 1: it must be between 1 and the new size 0")
+    one_line_error(
+        initialized("audit", "prove", "0"),
+        "a tree of 0 events has no leaves: there is nothing to prove",
+    )
+    one_line_error(
+        initialized("audit", "consistency", "1"),
+        "old size 1: it must be between 1 and the new size 0",
+    )
 
 
-def test_audit_prove_in_the_empty_tree_of_a_non_empty_log_does_not_call_the_log_empty(loaded):
+def test_audit_prove_in_the_empty_tree_of_a_non_empty_log_does_not_call_the_log_empty(
+    loaded,
+):
     result = loaded("audit", "prove", "0", "--size", "0")
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
@@ -365,10 +444,26 @@ def test_audit_verify_of_the_empty_log(initialized):
 def test_audit_verify_with_a_trusted_checkpoint(loaded, ledger_dir, tmp_path):
     kept = tmp_path / "kept"
     kept.write_text(loaded("audit", "checkpoint").stdout)
-    assert loaded("append", "-", input=jsonl([
-        {"type": "PartnerRegistered", "partner": "NOR", "name": "Norway", "region": "Europe",
-         "notification_group": "NATO+", "nato_member": True, "actor": "state.pm-rsat"}
-    ])).exit_code == 0
+    assert (
+        loaded(
+            "append",
+            "-",
+            input=jsonl(
+                [
+                    {
+                        "type": "PartnerRegistered",
+                        "partner": "NOR",
+                        "name": "Norway",
+                        "region": "Europe",
+                        "notification_group": "NATO+",
+                        "nato_member": True,
+                        "actor": "state.pm-rsat",
+                    }
+                ]
+            ),
+        ).exit_code
+        == 0
+    )
     result = loaded("audit", "verify", "--trusted-checkpoint", str(kept))
     assert result.exit_code == 0, result.stderr
     assert re.fullmatch(
@@ -402,16 +497,27 @@ def test_audit_verify_refuses_a_malformed_key(loaded):
 # --- audit export -------------------------------------------------------------------------
 
 
-def test_audit_export_writes_the_leaves_the_checkpoint_and_the_key(loaded, ledger_dir, tmp_path):
+def test_audit_export_writes_the_leaves_the_checkpoint_and_the_key(
+    loaded, ledger_dir, tmp_path
+):
     target = tmp_path / "export"
     result = loaded("audit", "export", str(target))
     root = mth(leaves(ledger_dir))
     assert (result.exit_code, result.stderr) == (0, "")
-    assert result.stdout == f"Exported {N} events to {target} (checkpoint root {b64(root)}).\n"
-    assert sorted(p.name for p in target.iterdir()) == ["checkpoint", "events.jsonl",
-                                                        "verifier.key"]
-    assert (target / "verifier.key").read_text() == (ledger_dir / "verifier.key").read_text()
-    (note,) = sql(ledger_dir, "SELECT note FROM tlog_checkpoints ORDER BY id DESC LIMIT 1")[0]
+    assert (
+        result.stdout == f"Exported {N} events to {target} (checkpoint root {b64(root)}).\n"
+    )
+    assert sorted(p.name for p in target.iterdir()) == [
+        "checkpoint",
+        "events.jsonl",
+        "verifier.key",
+    ]
+    assert (target / "verifier.key").read_text() == (
+        ledger_dir / "verifier.key"
+    ).read_text()
+    (note,) = sql(ledger_dir, "SELECT note FROM tlog_checkpoints ORDER BY id DESC LIMIT 1")[
+        0
+    ]
     assert (target / "checkpoint").read_text() == note
     lines = (target / "events.jsonl").read_bytes().split(b"\n")
     assert lines[-1] == b"" and len(lines) == N + 1
@@ -438,8 +544,10 @@ def test_audit_export_refuses_a_non_empty_directory(loaded, tmp_path):
 def test_audit_export_refuses_a_file(loaded, tmp_path):
     target = tmp_path / "export"
     target.write_text("x")
-    usage_error(loaded("audit", "export", str(target)),
-                f"Invalid value for 'DIRECTORY': Directory '{target}' is a file.")
+    usage_error(
+        loaded("audit", "export", str(target)),
+        f"Invalid value for 'DIRECTORY': Directory '{target}' is a file.",
+    )
 
 
 def test_a_refused_export_writes_no_checkpoint(run, ledger_dir, tmp_path):
@@ -463,8 +571,9 @@ def exported(loaded, tmp_path) -> Path:
 
 
 def test_verify_export_with_the_key_from_a_file(exported, ledger_dir, run):
-    result = run("audit", "verify-export", str(exported), "--key",
-                 str(ledger_dir / "verifier.key"))
+    result = run(
+        "audit", "verify-export", str(exported), "--key", str(ledger_dir / "verifier.key")
+    )
     assert result.exit_code == 0, result.stderr
     assert re.fullmatch(f"\\({TIME} s\\)\n", result.stderr)
     assert result.stdout.startswith(f"Checkpoint of {ORIGIN}: {N} events, root ")
@@ -518,12 +627,15 @@ def test_verify_export_refuses_a_malformed_key(exported, run):
     assert not (exported / "replica").exists()
 
 
-def test_verify_export_reads_a_key_file_whose_path_has_a_plus(exported, ledger_dir, run,
-                                                              tmp_path):
+def test_verify_export_reads_a_key_file_whose_path_has_a_plus(
+    exported, ledger_dir, run, tmp_path
+):
     keys = tmp_path / "keys+2026"
     keys.mkdir()
     (keys / "verifier.key").write_text((ledger_dir / "verifier.key").read_text())
-    result = run("audit", "verify-export", str(exported), "--key", str(keys / "verifier.key"))
+    result = run(
+        "audit", "verify-export", str(exported), "--key", str(keys / "verifier.key")
+    )
     assert result.exit_code == 0, result.stderr
 
 
@@ -531,7 +643,9 @@ def _signed_export_that_breaks_the_rules(ledger_dir: Path, target: Path) -> str:
     """An export signed with the ledger's own key whose event the rules refuse (a
     misbehaving operator): it verifies, but cannot be loaded into a replica."""
     signer = Signer.parse((ledger_dir / "signing.key").read_text())
-    event = ev.decoder.decode(json.dumps({"type": "CaseClosed", "case": "NOPE", "actor": "x"}))
+    event = ev.decoder.decode(
+        json.dumps({"type": "CaseClosed", "case": "NOPE", "actor": "x"})
+    )
     line = tlog.leaf_line(1, ev.encoder.encode(event))
     target.mkdir()
     (target / "events.jsonl").write_bytes(line + b"\n")
@@ -540,7 +654,9 @@ def _signed_export_that_breaks_the_rules(ledger_dir: Path, target: Path) -> str:
     return str(signer.verifier)
 
 
-def test_verify_export_that_cannot_be_replayed_leaves_no_replica(loaded, ledger_dir, tmp_path):
+def test_verify_export_that_cannot_be_replayed_leaves_no_replica(
+    loaded, ledger_dir, tmp_path
+):
     target = tmp_path / "signed"
     key = _signed_export_that_breaks_the_rules(ledger_dir, target)
     result = loaded("audit", "verify-export", str(target), "--key", key)
@@ -559,7 +675,9 @@ def test_verify_export_into_an_empty_directory_leaves_it_empty_on_failure(
     key = _signed_export_that_breaks_the_rules(ledger_dir, target)
     into = tmp_path / "into"
     into.mkdir()
-    result = loaded("audit", "verify-export", str(target), "--key", key, "--into", str(into))
+    result = loaded(
+        "audit", "verify-export", str(target), "--key", key, "--into", str(into)
+    )
     assert result.exit_code == 1
     assert list(into.iterdir()) == []
 
@@ -567,10 +685,14 @@ def test_verify_export_into_an_empty_directory_leaves_it_empty_on_failure(
 # --- init --from-export -------------------------------------------------------------------
 
 
-def test_init_from_export_builds_a_replica_that_verifies(exported, ledger_dir, run, tmp_path):
+def test_init_from_export_builds_a_replica_that_verifies(
+    exported, ledger_dir, run, tmp_path
+):
     replica = tmp_path / "replica"
     key = (ledger_dir / "verifier.key").read_text().strip()
-    result = run("--ledger", str(replica), "init", "--from-export", str(exported), "--key", key)
+    result = run(
+        "--ledger", str(replica), "init", "--from-export", str(exported), "--key", key
+    )
     assert result.exit_code == 0, result.stderr
     root = mth(leaves(ledger_dir))
     assert result.stdout == (
@@ -583,7 +705,9 @@ def test_init_from_export_builds_a_replica_that_verifies(exported, ledger_dir, r
     assert (replica / "signing.key").stat().st_mode & 0o777 == 0o600
     result = run("--ledger", str(replica), "audit", "verify")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith(f"Verified {N} events, 78 tree nodes and 2 checkpoints in ")
+    assert result.stdout.startswith(
+        f"Verified {N} events, 78 tree nodes and 2 checkpoints in "
+    )
     result = run("--ledger", str(replica), "audit", "prove", "5")
     assert result.stdout == run("audit", "prove", "5").stdout
 
@@ -591,7 +715,16 @@ def test_init_from_export_builds_a_replica_that_verifies(exported, ledger_dir, r
 def test_init_from_export_keeps_the_checkpoint_policy(exported, ledger_dir, run, tmp_path):
     replica = tmp_path / "replica"
     key = (ledger_dir / "verifier.key").read_text().strip()
-    result = run("--ledger", str(replica), "init", "--from-export", str(exported), "--key", key,
-                 "--checkpoints", "manual")
+    result = run(
+        "--ledger",
+        str(replica),
+        "init",
+        "--from-export",
+        str(exported),
+        "--key",
+        key,
+        "--checkpoints",
+        "manual",
+    )
     assert result.exit_code == 0, result.stderr
     assert json.loads((replica / "ledger.json").read_text())["checkpoints"] == "manual"

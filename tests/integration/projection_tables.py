@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from projections import schema
+from arms_ledger.projections import schema
 
 
 def _quoted(names) -> str:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 
-from cli.main import SCENARIO, load_history
-from ledger import events as ev
-from ledger.application import Ledger
-from projections import engine
-from projections.projector import Stored
+from arms_ledger.cli.main import SCENARIO, load_history
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.projections import engine
+from arms_ledger.projections.projector import Stored
 
 
-def test_one_new_event_reads_one_event_and_the_streams_it_touches(ledger, ledger_dir,
-                                                                   monkeypatch):
+def test_one_new_event_reads_one_event_and_the_streams_it_touches(
+    ledger, ledger_dir, monkeypatch
+):
     load_history(ledger, SCENARIO)
     engine.live(ledger, ledger_dir).close()
 
@@ -26,13 +27,21 @@ def test_one_new_event_reads_one_event_and_the_streams_it_touches(ledger, ledger
             yield recorded
 
     monkeypatch.setattr(Ledger, "read", counting_read)
-    monkeypatch.setattr(Ledger, "stream_records",
-                        lambda self, key: streams.append(key) or original_stream(self, key))
-    monkeypatch.setattr(Stored, "queue",
-                        lambda self, p: queues.append(p) or original_queue(self, p))
+    monkeypatch.setattr(
+        Ledger,
+        "stream_records",
+        lambda self, key: streams.append(key) or original_stream(self, key),
+    )
+    monkeypatch.setattr(
+        Stored, "queue", lambda self, p: queues.append(p) or original_queue(self, p)
+    )
 
-    delivery = {"type": "DeliveryRecorded", "case": "PL-B-ABR", "quantity": 4,
-                "actor": "usasac"}
+    delivery = {
+        "type": "DeliveryRecorded",
+        "case": "PL-B-ABR",
+        "quantity": 4,
+        "actor": "usasac",
+    }
     ledger.append([ev.decoder.decode(json.dumps(delivery))])
     read.clear()
     streams.clear()
@@ -49,6 +58,9 @@ def test_one_new_event_reads_one_event_and_the_streams_it_touches(ledger, ledger
 def test_a_current_projection_reads_nothing(ledger, ledger_dir, monkeypatch):
     load_history(ledger, SCENARIO)
     engine.live(ledger, ledger_dir).close()
-    monkeypatch.setattr(Ledger, "read", lambda self, **kw: (_ for _ in ()).throw(
-        AssertionError("read the log")))
+    monkeypatch.setattr(
+        Ledger,
+        "read",
+        lambda self, **kw: (_ for _ in ()).throw(AssertionError("read the log")),
+    )
     engine.live(ledger, ledger_dir).close()

@@ -11,11 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ledger import tlog
-from ledger.application import Ledger, create, open_ledger
-from ledger.decision import instant
-from ledger.errors import BatchRefused
-from projections import engine
+from arms_ledger.ledger.app.application import Ledger, create, open_ledger
+from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.errors import BatchRefused
+from arms_ledger.ledger.transparency import tlog
+from arms_ledger.projections import engine
+
 from tests.histories import EVERY_TYPE, decode, jsonl
 from tests.integration.projection_tables import assert_same_read_models
 
@@ -27,11 +28,25 @@ BATCHES = (2, 10, 4, 20, 6, 8)  # events per append, in turn: 2 per case
 def _case_events(writer: int, n: int) -> list[dict]:
     case = f"W{writer}-{n}"
     return [
-        {"type": "CaseFiled", "case": case, "partner": "POL", "platform": "ah-64e",
-         "quantity": 2, "estimated_value_usd": 1_000_000, "channel": "FMS",
-         "actor": f"writer{writer}", "effective_at": "2025-01-01"},
-        {"type": "CaseReviewCleared", "case": case, "office": "DSCA",
-         "actor": f"writer{writer}", "rationale": "ok", "effective_at": "2025-01-02"},
+        {
+            "type": "CaseFiled",
+            "case": case,
+            "partner": "POL",
+            "platform": "ah-64e",
+            "quantity": 2,
+            "estimated_value_usd": 1_000_000,
+            "channel": "FMS",
+            "actor": f"writer{writer}",
+            "effective_at": "2025-01-01",
+        },
+        {
+            "type": "CaseReviewCleared",
+            "case": case,
+            "office": "DSCA",
+            "actor": f"writer{writer}",
+            "rationale": "ok",
+            "effective_at": "2025-01-02",
+        },
     ]
 
 
@@ -47,7 +62,9 @@ def _writer(path: str, writer: int, barrier, catch_up: bool) -> list[tuple[int, 
         batch = decode(records[start : start + BATCHES[turn % len(BATCHES)]])
         result = ledger.append(batch)
         assert not result.skipped
-        acknowledged += [(p, e.stream) for p, e in zip(result.positions, batch, strict=True)]
+        acknowledged += [
+            (p, e.stream) for p, e in zip(result.positions, batch, strict=True)
+        ]
         if catch_up:  # as every appending command does
             engine.live(ledger, Path(path)).close()
         start += len(batch)
@@ -77,7 +94,11 @@ def test_eight_writers_lose_duplicate_and_reorder_nothing(ledger, ledger_dir):
     # every acknowledged position holds the event the writer appended there
     by_position = {r.position: r for r in records}
     acknowledged = [a for result in results for a in result]
-    assert len(acknowledged) == len({a[0] for a in acknowledged}) == WRITERS * EVENTS_PER_WRITER
+    assert (
+        len(acknowledged)
+        == len({a[0] for a in acknowledged})
+        == WRITERS * EVENTS_PER_WRITER
+    )
     for position, stream in acknowledged:
         assert by_position[position].stream == stream
     # each writer's events are in the log in the order it appended them
@@ -134,7 +155,15 @@ def test_two_appends_racing_on_one_case_one_wins_one_is_refused(ledger, ledger_d
     ledger.append(decode(EVERY_TYPE[:18] + _case_events(0, 0)[:1]))
     clear = ledger_dir.parent / "clear.jsonl"
     clear.write_text(jsonl(_case_events(0, 0)[1:]))
-    command = [sys.executable, "-m", "cli", "--ledger", str(ledger_dir), "append", str(clear)]
+    command = [
+        sys.executable,
+        "-m",
+        "cli",
+        "--ledger",
+        str(ledger_dir),
+        "append",
+        str(clear),
+    ]
     racers = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
@@ -152,8 +181,18 @@ def test_two_appends_racing_on_one_case_one_wins_one_is_refused(ledger, ledger_d
 def _suspend(path: str, barrier) -> str:
     ledger = open_ledger(Path(path))
     barrier.wait()
-    ledger.append(decode([{"type": "PartnerSuspended", "partner": "POL",
-                           "actor": "state.pm-rsat", "rationale": "race"}]))
+    ledger.append(
+        decode(
+            [
+                {
+                    "type": "PartnerSuspended",
+                    "partner": "POL",
+                    "actor": "state.pm-rsat",
+                    "rationale": "race",
+                }
+            ]
+        )
+    )
     ledger.close()
     return "suspended"
 
@@ -202,5 +241,15 @@ def test_a_case_filed_while_its_partner_is_suspended_elsewhere_is_decided_on_the
             assert replica.import_export(checked) == ledger.head()
         finally:
             replica.close()
-        ledger.append(decode([{"type": "PartnerReinstated", "partner": "POL",
-                               "actor": "state.pm-rsat", "rationale": "next round"}]))
+        ledger.append(
+            decode(
+                [
+                    {
+                        "type": "PartnerReinstated",
+                        "partner": "POL",
+                        "actor": "state.pm-rsat",
+                        "rationale": "next round",
+                    }
+                ]
+            )
+        )

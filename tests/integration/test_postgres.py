@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from arms_ledger.cli.main import cli
+from arms_ledger.ledger.app.application import create, open_ledger
+from arms_ledger.ledger.errors import LedgerError
+from arms_ledger.ledger.store.postgres import Location
 from click.testing import CliRunner
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from cli.main import cli
-from ledger.application import create, open_ledger
-from ledger.errors import LedgerError
-from ledger.postgres import Location
 from tests import stores
 from tests.histories import EVERY_TYPE, decode
 
@@ -33,9 +33,13 @@ def invoke(*args: str, env: dict[str, str] | None = None):
 
 def test_a_url_names_host_port_database_user_and_schema():
     location = Location("postgresql://alice@db.example:6543/ledgers?schema=office_a")
-    assert (location.host, location.port, location.dbname, location.user, location.schema) == (
-        "db.example", 6543, "ledgers", "alice", "office_a"
-    )
+    assert (
+        location.host,
+        location.port,
+        location.dbname,
+        location.user,
+        location.schema,
+    ) == ("db.example", 6543, "ledgers", "alice", "office_a")
     assert location.url == "postgresql://alice@db.example:6543/ledgers?schema=office_a"
     assert Location("postgres://bob@h/d").url == "postgresql://bob@h:5432/d"
 
@@ -102,7 +106,9 @@ def test_a_failed_insert_leaves_no_gap_in_positions(pg, tmp_path):
     ledger = create(tmp_path / "l", store=pg)
     ledger.append(decode(EVERY_TYPE[:3]))
     taken = ledger.recorder.select_notifications(start=1, limit=1)[0]
-    clash = StoredEvent(taken.originator_id, taken.originator_version, taken.topic, taken.state)
+    clash = StoredEvent(
+        taken.originator_id, taken.originator_version, taken.topic, taken.state
+    )
     with pytest.raises(IntegrityError):
         ledger.recorder.insert_events([clash])
     assert ledger.append(decode(EVERY_TYPE[3:5])).positions == [4, 5]
@@ -118,7 +124,10 @@ def test_two_directories_share_one_log_and_each_signs_with_its_own_key(pg, tmp_p
     first.append(decode(EVERY_TYPE[:10]))
     result = invoke("--ledger", str(b), "--store", pg, "init", "--origin", "b.example/log")
     assert result.exit_code == 0
-    assert "on the shared log at postgresql://" in result.stdout and ": 10 events" in result.stdout
+    assert (
+        "on the shared log at postgresql://" in result.stdout
+        and ": 10 events" in result.stdout
+    )
     second = open_ledger(b)
     second.append(decode(EVERY_TYPE[10:18]))
     first.append(decode(EVERY_TYPE[18:20]))
@@ -130,6 +139,7 @@ def test_two_directories_share_one_log_and_each_signs_with_its_own_key(pg, tmp_p
         ledger.close()
     # each directory's read models are built from the shared log
     for path in (a, b):
-        result = invoke("--ledger", str(path), "query", "SELECT count(*) AS n FROM partners",
-                        "--json")
+        result = invoke(
+            "--ledger", str(path), "query", "SELECT count(*) AS n FROM partners", "--json"
+        )
         assert result.exit_code == 0 and json.loads(result.stdout) == [{"n": 2}]

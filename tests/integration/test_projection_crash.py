@@ -16,10 +16,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from arms_ledger.cli.main import SCENARIO, load_history
+from arms_ledger.ledger.app.application import create
+from arms_ledger.projections import engine
 
-from cli.main import SCENARIO, load_history
-from ledger.application import create
-from projections import engine
 from tests.integration.projection_tables import assert_same_read_models
 
 # Once per store: the crashed process is a reader of the log (the read models are SQLite
@@ -84,8 +84,8 @@ CATCH_UP_THEN_DIE = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from ledger.application import open_ledger
-    from projections import engine
+    from arms_ledger.ledger.app.application import open_ledger
+    from arms_ledger.projections import engine
 
     directory = Path(sys.argv[1])
     ledger = open_ledger(directory)
@@ -111,7 +111,10 @@ def test_a_catch_up_killed_by_sigkill_resumes_from_its_last_commit_and_ends_corr
             assert load_history(ledger, SCENARIO) == 911
             died = subprocess.run(
                 [sys.executable, "-c", CATCH_UP_THEN_DIE, str(tmp / "ledger")],
-                cwd=ROOT, capture_output=True, text=True, timeout=120,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
             assert died.returncode == -signal.SIGKILL, died.stderr
             assert "not killed" not in died.stdout

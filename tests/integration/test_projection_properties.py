@@ -16,13 +16,13 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
+from arms_ledger.ledger.app.application import create
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.errors import BatchRefused
+from arms_ledger.projections import engine
 from hypothesis import HealthCheck, event, example, given, settings, target
 from hypothesis import strategies as st
 
-from ledger import events as ev
-from ledger.application import create
-from ledger.errors import BatchRefused
-from projections import engine
 from tests.integration.projection_tables import assert_same_read_models
 
 SETTINGS = settings(
@@ -66,8 +66,12 @@ def day(n: int) -> str:
 
 
 def decision(type_: str, at: int, /, **fields) -> dict:
-    return {"type": type_, "actor": "tester", "rationale": "random history",
-            "effective_at": day(at)} | fields
+    return {
+        "type": type_,
+        "actor": "tester",
+        "rationale": "random history",
+        "effective_at": day(at),
+    } | fields
 
 
 def fact(type_: str, at: int, /, **fields) -> dict:
@@ -84,7 +88,8 @@ when = st.integers(0, DAYS // 25).map(lambda k: 25 * k)
 
 def policy_adopted(draw, at: int) -> dict:
     return decision(
-        "PriorityPolicyAdopted", at,
+        "PriorityPolicyAdopted",
+        at,
         policy=draw(st.sampled_from(("fcfs-legacy", "af-2026", "alt"))),
         mode=draw(st.sampled_from(("fcfs", "scored", "scored"))),
         weights=draw(st.sampled_from(WEIGHTS)),
@@ -94,24 +99,59 @@ def policy_adopted(draw, at: int) -> dict:
 
 @st.composite
 def setups(draw) -> tuple[list[dict], list[str]]:
-    partners = draw(st.lists(st.sampled_from(PARTNERS), min_size=3, max_size=4,
-                             unique_by=lambda p: p[0]))
+    partners = draw(
+        st.lists(
+            st.sampled_from(PARTNERS), min_size=3, max_size=4, unique_by=lambda p: p[0]
+        )
+    )
     records = [
-        fact("PartnerRegistered", 0, partner=code, name=name, region=region,
-             notification_group=group, nato_member=nato, middle_east=me)
+        fact(
+            "PartnerRegistered",
+            0,
+            partner=code,
+            name=name,
+            region=region,
+            notification_group=group,
+            nato_member=nato,
+            middle_east=me,
+        )
         for code, name, region, group, nato, me in partners
     ]
     for platform in PLATFORMS:
-        records.append(fact("PlatformListed", 0, platform=platform, name=platform.upper(),
-                            prime="Acme", category="Aircraft"))
-        records.append(fact("ProductionCapacitySet", 0, platform=platform,
-                            units_per_month=draw(st.sampled_from((0.5, 1.0, 2.5, 4.0)))))
+        records.append(
+            fact(
+                "PlatformListed",
+                0,
+                platform=platform,
+                name=platform.upper(),
+                prime="Acme",
+                category="Aircraft",
+            )
+        )
+        records.append(
+            fact(
+                "ProductionCapacitySet",
+                0,
+                platform=platform,
+                units_per_month=draw(st.sampled_from((0.5, 1.0, 2.5, 4.0))),
+            )
+        )
     if draw(st.booleans()):
         mde = draw(st.sampled_from((2_000_000, 14_000_000, 25_000_000)))
-        group = {"mde_usd": mde, "articles_usd": 4 * mde, "construction_usd": 10 * mde,
-                 "review_days": draw(st.sampled_from((0, 15, 30)))}
-        records.append(decision("NotificationThresholdsSet", 0, policy="aeca-36b",
-                                groups={"NATO+": group, "other": group}))
+        group = {
+            "mde_usd": mde,
+            "articles_usd": 4 * mde,
+            "construction_usd": 10 * mde,
+            "review_days": draw(st.sampled_from((0, 15, 30))),
+        }
+        records.append(
+            decision(
+                "NotificationThresholdsSet",
+                0,
+                policy="aeca-36b",
+                groups={"NATO+": group, "other": group},
+            )
+        )
     if draw(st.integers(0, 3)):  # three times in four; without one the queues are fcfs
         records.append(policy_adopted(draw, draw(when)))
     return records, [p[0] for p in partners]
@@ -124,40 +164,78 @@ def setups(draw) -> tuple[list[dict], list[str]]:
 def facts(draw, partners: list[str]) -> dict:
     partner = draw(st.sampled_from(partners))
     at = draw(when)
-    kind = draw(st.sampled_from((
-        "spending", "spending", "strategic", "strategic", "economic", "grant", "grant",
-        "revoke", "revoke", "policy", "capacity",
-    )))
+    kind = draw(
+        st.sampled_from(
+            (
+                "spending",
+                "spending",
+                "strategic",
+                "strategic",
+                "economic",
+                "grant",
+                "grant",
+                "revoke",
+                "revoke",
+                "policy",
+                "capacity",
+            )
+        )
+    )
     if kind == "spending":
-        return fact("DefenseSpendingReported", at, partner=partner, source="NATO",
-                    year=draw(st.integers(2018, 2025)),
-                    pct_gdp=draw(st.sampled_from((0.8, 1.5, 2.0, 2.5, 3.1, 4.2, 5.5))))
+        return fact(
+            "DefenseSpendingReported",
+            at,
+            partner=partner,
+            source="NATO",
+            year=draw(st.integers(2018, 2025)),
+            pct_gdp=draw(st.sampled_from((0.8, 1.5, 2.0, 2.5, 3.1, 4.2, 5.5))),
+        )
     if kind == "strategic":
-        factors = st.lists(st.sampled_from(("eastern-flank", "hosts-us-forces")),
-                           max_size=2, unique=True)
-        return decision("StrategicValueAssessed", at, partner=partner,
-                        score=draw(st.sampled_from((0.0, 0.2, 0.45, 0.6, 0.9, 1.0))),
-                        factors=draw(factors))
+        factors = st.lists(
+            st.sampled_from(("eastern-flank", "hosts-us-forces")), max_size=2, unique=True
+        )
+        return decision(
+            "StrategicValueAssessed",
+            at,
+            partner=partner,
+            score=draw(st.sampled_from((0.0, 0.2, 0.45, 0.6, 0.9, 1.0))),
+            factors=draw(factors),
+        )
     if kind == "economic":
-        return fact("EconomicContributionRecorded", at, partner=partner,
-                    kind=draw(st.sampled_from(("co-production", "advance-payment"))),
-                    amount_usd=draw(st.sampled_from((10**8, 10**9, 3 * 10**9))),
-                    description="random contribution")
+        return fact(
+            "EconomicContributionRecorded",
+            at,
+            partner=partner,
+            kind=draw(st.sampled_from(("co-production", "advance-payment"))),
+            amount_usd=draw(st.sampled_from((10**8, 10**9, 3 * 10**9))),
+            description="random contribution",
+        )
     if kind == "grant":
-        return decision("PriorityOverrideGranted", at, partner=partner,
-                        legal_basis="NSPM-10")
+        return decision(
+            "PriorityOverrideGranted", at, partner=partner, legal_basis="NSPM-10"
+        )
     if kind == "revoke":
         return decision("PriorityOverrideRevoked", at, partner=partner)
     if kind == "policy":
         return policy_adopted(draw, at)
-    return fact("ProductionCapacitySet", at, platform=draw(st.sampled_from(PLATFORMS)),
-                units_per_month=draw(st.sampled_from((0.0, 0.5, 1.0, 3.0, 6.0))))
+    return fact(
+        "ProductionCapacitySet",
+        at,
+        platform=draw(st.sampled_from(PLATFORMS)),
+        units_per_month=draw(st.sampled_from((0.0, 0.5, 1.0, 3.0, 6.0))),
+    )
 
 
 # --- cases: each goes some way along its lifecycle, effective in order -----------------
 
 LIFECYCLE = (
-    "clear", "offer", "accept", "implement", "deliver-part", "deliver-rest", "close",
+    "clear",
+    "offer",
+    "accept",
+    "implement",
+    "deliver-part",
+    "deliver-rest",
+    "close",
 )
 
 
@@ -177,9 +255,17 @@ def case_walks(draw, case: str, platform: str, partners: list[str]) -> list[dict
     for step in steps:
         base = {"case": case}
         if step == "file":
-            record = fact("CaseFiled", at, **base, partner=draw(st.sampled_from(partners)),
-                          platform=platform, quantity=quantity,
-                          estimated_value_usd=OFFER_USD, channel="FMS", mde=False)
+            record = fact(
+                "CaseFiled",
+                at,
+                **base,
+                partner=draw(st.sampled_from(partners)),
+                platform=platform,
+                quantity=quantity,
+                estimated_value_usd=OFFER_USD,
+                channel="FMS",
+                mde=False,
+            )
         elif step == "clear":
             record = decision("CaseReviewCleared", at, **base, office="DSCA")
         elif step == "offer":
@@ -195,8 +281,13 @@ def case_walks(draw, case: str, platform: str, partners: list[str]) -> list[dict
         elif step == "close":
             record = fact("CaseClosed", at, **base)
         elif step == "reprioritize":
-            record = decision("CaseReprioritized", at, **base, authority="USD(A&S)",
-                              priority_class=draw(st.sampled_from(ev.PRIORITY_CLASSES)))
+            record = decision(
+                "CaseReprioritized",
+                at,
+                **base,
+                authority="USD(A&S)",
+                priority_class=draw(st.sampled_from(ev.PRIORITY_CLASSES)),
+            )
         elif step == "suspend":
             records.append(decision("CaseSuspended", at, **base))
             at += draw(st.integers(0, 20))
@@ -237,29 +328,54 @@ def histories(draw) -> list[dict]:
 
 
 def _registered(partner: str) -> dict:
-    return fact("PartnerRegistered", 0, partner=partner, name=partner, region="Europe",
-                notification_group="NATO+")
+    return fact(
+        "PartnerRegistered",
+        0,
+        partner=partner,
+        name=partner,
+        region="Europe",
+        notification_group="NATO+",
+    )
 
 
 def _listed(platform: str) -> dict:
-    return fact("PlatformListed", 0, platform=platform, name=platform, prime="Acme",
-                category="Aircraft")
+    return fact(
+        "PlatformListed",
+        0,
+        platform=platform,
+        name=platform,
+        prime="Acme",
+        category="Aircraft",
+    )
 
 
 def _filed(case: str, partner: str, platform: str) -> dict:
-    return fact("CaseFiled", 0, case=case, partner=partner, platform=platform, quantity=1,
-                estimated_value_usd=OFFER_USD, channel="FMS")
+    return fact(
+        "CaseFiled",
+        0,
+        case=case,
+        partner=partner,
+        platform=platform,
+        quantity=1,
+        estimated_value_usd=OFFER_USD,
+        channel="FMS",
+    )
 
 
-_POL_SPENDS = fact("DefenseSpendingReported", 0, partner="POL", year=2024, pct_gdp=4.0,
-                   source="NATO")
+_POL_SPENDS = fact(
+    "DefenseSpendingReported", 0, partner="POL", year=2024, pct_gdp=4.0, source="NATO"
+)
 
 # A policy adopted while the (incremental) projector has not loaded the queue yet: JPN's C1
 # was filed before POL's C2, and POL spends 4% of GDP. When the scored policy comes in, both
 # cases move (their sort keys change); when fcfs comes back, both move back.
 POLICY_FLIP = [
-    _registered("POL"), _registered("JPN"), _listed("ah-64e"), _POL_SPENDS,
-    _filed("C1", "JPN", "ah-64e"), _filed("C2", "POL", "ah-64e"),
+    _registered("POL"),
+    _registered("JPN"),
+    _listed("ah-64e"),
+    _POL_SPENDS,
+    _filed("C1", "JPN", "ah-64e"),
+    _filed("C2", "POL", "ah-64e"),
     decision("PriorityPolicyAdopted", 0, policy="af-2026", mode="scored"),
     decision("PriorityPolicyAdopted", 31, policy="fcfs-legacy", mode="fcfs"),
 ]
@@ -269,9 +385,14 @@ POLICY_FLIP = [
 # (review cleared) after P2's was first written.
 TWO_QUEUES = [
     decision("PriorityPolicyAdopted", 0, policy="af-2026", mode="scored"),
-    _registered("POL"), _registered("JPN"), _listed("ah-64e"), _listed("pac-3-mse"),
-    _filed("J1", "JPN", "ah-64e"), _filed("J2", "JPN", "pac-3-mse"),
-    _filed("P1", "POL", "ah-64e"), _filed("P2", "POL", "pac-3-mse"),
+    _registered("POL"),
+    _registered("JPN"),
+    _listed("ah-64e"),
+    _listed("pac-3-mse"),
+    _filed("J1", "JPN", "ah-64e"),
+    _filed("J2", "JPN", "pac-3-mse"),
+    _filed("P1", "POL", "ah-64e"),
+    _filed("P2", "POL", "pac-3-mse"),
     decision("CaseReviewCleared", 0, case="P1", office="DSCA"),
     _POL_SPENDS,
 ]
@@ -299,8 +420,9 @@ def report_queue_changes(conn) -> None:
     """How much the queues moved (see ``pytest --hypothesis-show-statistics``)."""
     changes = conn.execute("SELECT count(*) FROM queue_changes").fetchone()[0]
     kinds = {k for (k,) in conn.execute("SELECT DISTINCT change FROM queue_changes")}
-    bucket = next(b for n, b in ((0, "0"), (9, "1-9"), (29, "10-29"), (10**9, "30+"))
-                  if changes <= n)
+    bucket = next(
+        b for n, b in ((0, "0"), (9, "1-9"), (29, "10-29"), (10**9, "30+")) if changes <= n
+    )
     event(f"queue_changes rows: {bucket}")
     event(f"queue change kinds: {', '.join(sorted(kinds)) or 'none'}")
     target(float(changes), label="queue_changes rows")

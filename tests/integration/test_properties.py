@@ -7,13 +7,13 @@ import tempfile
 from contextlib import ExitStack, closing
 from pathlib import Path
 
+from arms_ledger.ledger.app.application import create
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.rules import MemoryWorld
+from arms_ledger.ledger.errors import BatchRefused
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ledger import events as ev
-from ledger.application import create
-from ledger.decision import MemoryWorld
-from ledger.errors import BatchRefused
 from tests.histories import EVERY_TYPE
 
 SETUP = [r for r in EVERY_TYPE if "case" not in r]  # partners, platforms, policies
@@ -24,35 +24,78 @@ def step(kind: str, case: str, day: int) -> dict:
     at = f"2025-{1 + day // 28:02d}-{1 + day % 28:02d}"
     base = {"case": case, "actor": "tester", "effective_at": at}
     decision = {"rationale": "random walk"}
-    return base | {
-        "file": {"type": "CaseFiled", "partner": "POL", "platform": "ah-64e",
-                 "quantity": 5, "estimated_value_usd": 50_000_000, "channel": "FMS",
-                 "mde": True},
-        "clear": {"type": "CaseReviewCleared", "office": "DSCA"} | decision,
-        "review": {"type": "CongressionalReviewStarted"},
-        "hold": {"type": "HoldPlaced", "office": "SFRC-chair"} | decision,
-        "lift": {"type": "HoldLifted", "office": "SFRC-chair"} | decision,
-        "notify": {"type": "CongressionalNotified", "transmittal": "25-1",
-                   "notified_value_usd": 50_000_000},
-        "emergency": {"type": "EmergencyDeclared"} | decision,
-        "offer": {"type": "OfferIssued", "value_usd": 40_000_000},
-        "accept": {"type": "OfferAccepted"},
-        "implement": {"type": "CaseImplemented"},
-        "deliver": {"type": "DeliveryRecorded", "quantity": 2},
-        "close": {"type": "CaseClosed"},
-        "cancel": {"type": "CaseCancelled", "by": "purchaser"} | decision,
-        "suspend": {"type": "CaseSuspended"} | decision,
-        "resume": {"type": "CaseResumed"} | decision,
-        "expedite": {"type": "CaseReprioritized", "priority_class": "expedited",
-                     "authority": "USD(A&S)"} | decision,
-    }[kind]
+    return (
+        base
+        | {
+            "file": {
+                "type": "CaseFiled",
+                "partner": "POL",
+                "platform": "ah-64e",
+                "quantity": 5,
+                "estimated_value_usd": 50_000_000,
+                "channel": "FMS",
+                "mde": True,
+            },
+            "clear": {"type": "CaseReviewCleared", "office": "DSCA"} | decision,
+            "review": {"type": "CongressionalReviewStarted"},
+            "hold": {"type": "HoldPlaced", "office": "SFRC-chair"} | decision,
+            "lift": {"type": "HoldLifted", "office": "SFRC-chair"} | decision,
+            "notify": {
+                "type": "CongressionalNotified",
+                "transmittal": "25-1",
+                "notified_value_usd": 50_000_000,
+            },
+            "emergency": {"type": "EmergencyDeclared"} | decision,
+            "offer": {"type": "OfferIssued", "value_usd": 40_000_000},
+            "accept": {"type": "OfferAccepted"},
+            "implement": {"type": "CaseImplemented"},
+            "deliver": {"type": "DeliveryRecorded", "quantity": 2},
+            "close": {"type": "CaseClosed"},
+            "cancel": {"type": "CaseCancelled", "by": "purchaser"} | decision,
+            "suspend": {"type": "CaseSuspended"} | decision,
+            "resume": {"type": "CaseResumed"} | decision,
+            "expedite": {
+                "type": "CaseReprioritized",
+                "priority_class": "expedited",
+                "authority": "USD(A&S)",
+            }
+            | decision,
+        }[kind]
+    )
 
 
-KINDS = ("file", "clear", "review", "hold", "lift", "notify", "emergency", "offer",
-         "accept", "implement", "deliver", "close", "cancel", "suspend", "resume", "expedite")
+KINDS = (
+    "file",
+    "clear",
+    "review",
+    "hold",
+    "lift",
+    "notify",
+    "emergency",
+    "offer",
+    "accept",
+    "implement",
+    "deliver",
+    "close",
+    "cancel",
+    "suspend",
+    "resume",
+    "expedite",
+)
 
-LIFECYCLE = ("clear", "review", "hold", "lift", "notify", "offer", "accept", "implement",
-             "deliver", "deliver", "close")
+LIFECYCLE = (
+    "clear",
+    "review",
+    "hold",
+    "lift",
+    "notify",
+    "offer",
+    "accept",
+    "implement",
+    "deliver",
+    "deliver",
+    "close",
+)
 
 
 @st.composite
@@ -81,7 +124,9 @@ EXAMPLES = {"sqlite": 60, "postgresql": 20}
 def test_one_at_a_time_and_one_batch_agree_and_match_the_folded_state(store):
     """Once per store (tests/stores.py)."""
     settings(
-        max_examples=EXAMPLES[store], deadline=None, suppress_health_check=[HealthCheck.too_slow]
+        max_examples=EXAMPLES[store],
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
     )(given(walks())(one_at_a_time_and_one_batch_agree_and_match_the_folded_state))()
 
 
@@ -104,8 +149,10 @@ def one_at_a_time_and_one_batch_agree_and_match_the_folded_state(walk):
         batch.append([decode(r) for r in SETUP + accepted])  # the same, all at once
 
         def payloads(ledger):
-            return [(r.stream, r.version, r.event.__class__.__name__, r.event.effective_at)
-                    for r in ledger.read()]
+            return [
+                (r.stream, r.version, r.event.__class__.__name__, r.event.effective_at)
+                for r in ledger.read()
+            ]
 
         assert payloads(one_by_one) == payloads(batch)
         event(f"accepted {min(len(accepted) // 5 * 5, 20)}+")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from arms_ledger.ledger.app.application import Ledger, create, open_ledger
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.errors import BatchRefused, Conflict, LedgerError, NoLedger
 
-from ledger import events as ev
-from ledger.application import Ledger, create, open_ledger
-from ledger.decision import instant
-from ledger.errors import BatchRefused, Conflict, LedgerError, NoLedger
 from tests import stores
 from tests.histories import EVERY_TYPE, decode
 
@@ -38,7 +38,10 @@ def test_every_event_type_round_trips_through_the_store(ledger, ledger_dir):
 def test_a_refused_batch_writes_nothing(ledger, ledger_dir):
     events = decode(EVERY_TYPE)
     ledger.append(events[:5])
-    bad = [*events[5:10], decode([{"type": "CaseImplemented", "case": "NOPE", "actor": "x"}])[0]]
+    bad = [
+        *events[5:10],
+        decode([{"type": "CaseImplemented", "case": "NOPE", "actor": "x"}])[0],
+    ]
     with pytest.raises(BatchRefused) as caught:
         ledger.append(bad)
     assert caught.value.index == 5
@@ -110,9 +113,15 @@ def test_a_conflict_without_retries_is_reported_and_writes_nothing(ledger_dir, m
 
 
 def test_idempotency_key_appends_once(ledger):
-    record = {"type": "PartnerRegistered", "partner": "POL", "name": "Poland",
-              "region": "Europe", "notification_group": "NATO+", "actor": "a",
-              "idempotency_key": "register-pol"}
+    record = {
+        "type": "PartnerRegistered",
+        "partner": "POL",
+        "name": "Poland",
+        "region": "Europe",
+        "notification_group": "NATO+",
+        "actor": "a",
+        "idempotency_key": "register-pol",
+    }
     first = ledger.append(decode([record]))
     again = ledger.append(decode([record]))
     assert first.positions == [1]
@@ -123,8 +132,12 @@ def test_idempotency_key_appends_once(ledger):
 def test_import_history_keeps_recorded_times_and_checks_them(ledger):
     events = decode(EVERY_TYPE[:3])
     stamped = [
-        e.__class__(**{**{f: getattr(e, f) for f in e.__struct_fields__},
-                       "recorded_at": f"2001-01-0{i + 1}T00:00:00.000000Z"})
+        e.__class__(
+            **{
+                **{f: getattr(e, f) for f in e.__struct_fields__},
+                "recorded_at": f"2001-01-0{i + 1}T00:00:00.000000Z",
+            }
+        )
         for i, e in enumerate(events)
     ]
     ledger.import_history(stamped)
@@ -136,9 +149,12 @@ def test_import_history_keeps_recorded_times_and_checks_them(ledger):
 def test_import_history_refuses_recorded_times_that_go_back(ledger):
     events = decode(EVERY_TYPE[:2])
     stamped = [
-        e.__class__(**{**{f: getattr(e, f) for f in e.__struct_fields__},
-                       "recorded_at": at})
-        for e, at in zip(events, ["2001-01-02T00:00:00Z", "2001-01-01T00:00:00Z"], strict=True)
+        e.__class__(
+            **{**{f: getattr(e, f) for f in e.__struct_fields__}, "recorded_at": at}
+        )
+        for e, at in zip(
+            events, ["2001-01-02T00:00:00Z", "2001-01-01T00:00:00Z"], strict=True
+        )
     ]
     with pytest.raises(BatchRefused, match="is not after the previous event's"):
         ledger.import_history(stamped)
@@ -157,7 +173,8 @@ def test_create_refuses_an_existing_ledger(ledger, ledger_dir):
 
 def test_the_store_is_an_eventsourcing_application(ledger, store):
     assert isinstance(ledger, Ledger)
-    assert type(ledger.recorder).__name__ == {
-        "sqlite": "LedgerSQLiteRecorder", "postgresql": "LedgerPostgresRecorder"
-    }[store]
+    assert (
+        type(ledger.recorder).__name__
+        == {"sqlite": "LedgerSQLiteRecorder", "postgresql": "LedgerPostgresRecorder"}[store]
+    )
     assert type(ledger.mapper).__name__ == "EventMapper"

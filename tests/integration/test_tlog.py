@@ -24,15 +24,20 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from arms_ledger.cli.main import SCENARIO, cli, load_history, read_events
+from arms_ledger.ledger.app.application import Ledger, create, open_ledger
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.transparency import merkle, tlog
+from arms_ledger.ledger.transparency.note import (
+    Checkpoint,
+    Signer,
+    Verifier,
+    open_checkpoint,
+)
+from arms_ledger.ledger.transparency.tlog import TamperedError
+from arms_ledger.projections.engine import PROJECTIONS_DB
 from click.testing import CliRunner
 
-from cli.main import SCENARIO, cli, load_history, read_events
-from ledger import events as ev
-from ledger import merkle, tlog
-from ledger.application import Ledger, create, open_ledger
-from ledger.note import Checkpoint, Signer, Verifier, open_checkpoint
-from ledger.tlog import TamperedError
-from projections.engine import PROJECTIONS_DB
 from tests import stores
 from tests.integration.projection_tables import assert_same_read_models
 
@@ -121,8 +126,14 @@ def without_stamp(events: list[ev.Event]) -> list[ev.Event]:
 def new_partner(code: str) -> ev.Event:
     return ev.decoder.decode(
         json.dumps(
-            {"type": "PartnerRegistered", "partner": code, "name": f"Partner {code}",
-             "region": "Europe", "notification_group": "other", "actor": "state.pm-rsat"}
+            {
+                "type": "PartnerRegistered",
+                "partner": code,
+                "name": f"Partner {code}",
+                "region": "Europe",
+                "notification_group": "other",
+                "actor": "state.pm-rsat",
+            }
         )
     )
 
@@ -139,7 +150,11 @@ def verify_cli(path: Path):
 
 def one_line_error(result, message: str) -> None:
     """Exit 1, nothing on stdout, exactly ``Error: message`` on stderr (no traceback)."""
-    assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"Error: {message}\n")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"Error: {message}\n",
+    )
     assert isinstance(result.exception, SystemExit)
 
 
@@ -189,7 +204,10 @@ def flip_one_byte(db: stores.Raw) -> None:
 
 def delete_row(position: int) -> Callable[[stores.Raw], None]:
     def tamper(db: stores.Raw) -> None:
-        assert db.execute("DELETE FROM stored_events WHERE rowid = ?", (position,)).rowcount == 1
+        assert (
+            db.execute("DELETE FROM stored_events WHERE rowid = ?", (position,)).rowcount
+            == 1
+        )
 
     return tamper
 
@@ -217,7 +235,8 @@ def forge_row(db: stores.Raw) -> None:
         "SELECT originator_id, topic, state FROM stored_events WHERE rowid = 17"
     ).fetchone()
     (version,) = db.execute(
-        "SELECT max(originator_version) FROM stored_events WHERE originator_id = ?", (stream,)
+        "SELECT max(originator_version) FROM stored_events WHERE originator_id = ?",
+        (stream,),
     ).fetchone()
     db.execute(
         "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
@@ -255,7 +274,8 @@ def edit_node(level: int, index: int) -> Callable[[stores.Raw], None]:
         ).fetchone()
         changed = bytes([h[0] ^ 1]) + h[1:]
         db.execute(
-            "UPDATE tlog_nodes SET hash = ? WHERE level = ? AND idx = ?", (changed, level, index)
+            "UPDATE tlog_nodes SET hash = ? WHERE level = ? AND idx = ?",
+            (changed, level, index),
         )
 
     return tamper
@@ -282,8 +302,14 @@ LEAF = "the stored event differs from the one the ledger wrote (its Merkle leaf 
 
 TAMPERING = {
     "one byte of a payload": (flip_one_byte, f"position 17: {LEAF}"),
-    "a middle row deleted": (delete_row(400), "position 400: the event is missing from the log"),
-    "the first row deleted": (delete_row(1), "position 1: the event is missing from the log"),
+    "a middle row deleted": (
+        delete_row(400),
+        "position 400: the event is missing from the log",
+    ),
+    "the first row deleted": (
+        delete_row(1),
+        "position 1: the event is missing from the log",
+    ),
     "the last row deleted": (
         delete_row(N),
         f"position {N}: the event is missing from the log (the Merkle tree has more leaves "
@@ -350,8 +376,11 @@ def test_the_untampered_scenario_verifies(copy):
 def test_after_a_forged_row_an_append_is_refused_and_nothing_is_written(copy):
     with events_db(copy) as db:
         forge_row(db)
-    before = (count(copy, "stored_events"), count(copy, "tlog_nodes"),
-              count(copy, "tlog_checkpoints"))
+    before = (
+        count(copy, "stored_events"),
+        count(copy, "tlog_nodes"),
+        count(copy, "tlog_checkpoints"),
+    )
     message = (
         f"the Merkle tree has {N} leaves but the new events are at positions "
         f"{N + 2}…{N + 2}: the event store was changed behind the ledger's back; "
@@ -363,10 +392,15 @@ def test_after_a_forged_row_an_append_is_refused_and_nothing_is_written(copy):
         assert str(caught.value) == message
         assert ledger.tree_size() == N
     line = json.dumps(msgspec.to_builtins(new_partner("ZZB")))
-    result = CliRunner().invoke(cli, ["--ledger", str(copy), "append", "-"], input=line + "\n")
+    result = CliRunner().invoke(
+        cli, ["--ledger", str(copy), "append", "-"], input=line + "\n"
+    )
     one_line_error(result, message)
-    after = (count(copy, "stored_events"), count(copy, "tlog_nodes"),
-             count(copy, "tlog_checkpoints"))
+    after = (
+        count(copy, "stored_events"),
+        count(copy, "tlog_nodes"),
+        count(copy, "tlog_checkpoints"),
+    )
     assert after == before == (N + 1, expected_nodes(N), 1)
 
 
@@ -382,7 +416,9 @@ def test_a_rewritten_history_with_a_recomputed_tree_is_caught_by_a_kept_checkpoi
         flip_one_byte(db)
         db.execute("DELETE FROM tlog_nodes")
         db.execute("DELETE FROM tlog_checkpoints")
-        rows = db.execute("SELECT rowid, state FROM stored_events ORDER BY rowid").fetchall()
+        rows = db.execute(
+            "SELECT rowid, state FROM stored_events ORDER BY rowid"
+        ).fetchall()
         builder = merkle.Builder()
         db.executemany(
             "INSERT INTO tlog_nodes (level, idx, hash) VALUES (?, ?, ?)",
@@ -399,7 +435,9 @@ def test_a_rewritten_history_with_a_recomputed_tree_is_caught_by_a_kept_checkpoi
         "history was rewritten"
     )
     assert str(caught.value) == message
-    result = run("--ledger", str(copy), "audit", "verify", "--trusted-checkpoint", str(kept))
+    result = run(
+        "--ledger", str(copy), "audit", "verify", "--trusted-checkpoint", str(kept)
+    )
     one_line_error(result, message)
 
 
@@ -488,7 +526,10 @@ def test_manual_checkpoints_are_signed_only_when_asked_and_once_per_size(tmp_pat
         ledger.append(without_stamp(EVENTS[310:320]))
         assert [c.size for c in ledger.checkpoints()] == [310]
         second = ledger.sign_checkpoint()
-        assert [(c.size, c.note) for c in ledger.checkpoints()] == [(310, first), (320, second)]
+        assert [(c.size, c.note) for c in ledger.checkpoints()] == [
+            (310, first),
+            (320, second),
+        ]
         assert ledger.verify().checkpoints == 2
     finally:
         ledger.close()
@@ -629,14 +670,18 @@ def test_export_verify_append_export_again_and_prove_consistency(exports, tmp_pa
     key = key_of(exports.ledger)
     a, b = checkpoint_of(exports.a), checkpoint_of(exports.b)
     assert (a.origin, a.size, b.origin, b.size) == (ORIGIN, SPLIT, ORIGIN, N)
-    assert sorted(p.name for p in exports.a.iterdir()) == ["checkpoint", "events.jsonl",
-                                                           "verifier.key"]
+    assert sorted(p.name for p in exports.a.iterdir()) == [
+        "checkpoint",
+        "events.jsonl",
+        "verifier.key",
+    ]
     assert (exports.a / "verifier.key").read_text() == f"{key}\n"
 
     # A, offline: signature, root, and a replica to query
     replica_a = tmp_path / "replica-a"
-    result = run("audit", "verify-export", str(exports.a), "--key", key, "--into",
-                 str(replica_a))
+    result = run(
+        "audit", "verify-export", str(exports.a), "--key", key, "--into", str(replica_a)
+    )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (
         f"Checkpoint of {ORIGIN}: {SPLIT} events, root {b64(a.root)}, signature verified.\n"
@@ -653,8 +698,17 @@ def test_export_verify_append_export_again_and_prove_consistency(exports, tmp_pa
 
     # B extends A: verified against A's checkpoint as the auditor kept it
     replica_b = tmp_path / "replica-b"
-    result = run("audit", "verify-export", str(exports.b), "--key", key,
-                 "--trusted-checkpoint", str(exports.a / "checkpoint"), "--into", str(replica_b))
+    result = run(
+        "audit",
+        "verify-export",
+        str(exports.b),
+        "--key",
+        key,
+        "--trusted-checkpoint",
+        str(exports.a / "checkpoint"),
+        "--into",
+        str(replica_b),
+    )
     assert result.exit_code == 0, result.stderr
     proof_length = len(merkle.consistency_ranges(SPLIT, N))
     assert result.stdout == (
@@ -678,15 +732,17 @@ def test_export_verify_append_export_again_and_prove_consistency(exports, tmp_pa
     proof = [base64.b64decode(h, validate=True) for h in printed["hashes"]]
     merkle.verify_consistency(SPLIT, N, a.root, b.root, proof)
     verifier = Verifier.parse(key)
-    offline = tlog.read_export(exports.b, verifier, tlog.open_trusted(exports.a / "checkpoint",
-                                                                     verifier))
+    offline = tlog.read_export(
+        exports.b, verifier, tlog.open_trusted(exports.a / "checkpoint", verifier)
+    )
     assert offline.consistency == proof
 
     # the replica's read models are the original's
     assert queue_json(replica_b) == queue_json(exports.ledger) != "[]\n"
-    with closing(sqlite3.connect(replica_b / PROJECTIONS_DB)) as mine, closing(
-        sqlite3.connect(exports.ledger / PROJECTIONS_DB)
-    ) as theirs:
+    with (
+        closing(sqlite3.connect(replica_b / PROJECTIONS_DB)) as mine,
+        closing(sqlite3.connect(exports.ledger / PROJECTIONS_DB)) as theirs,
+    ):
         assert_same_read_models(mine, theirs)
     result = verify_cli(replica_b)
     assert result.exit_code == 0, result.stderr
@@ -761,14 +817,18 @@ def _files(d: Path) -> tuple[Path, Path]:
 FORGED_EXPORTS = {
     "one byte of a line changed": (
         change_one_byte,
-        lambda d: f"the root of {_files(d)[0]} is "
-        f"{b64(mth([leaf(x) for x in export_lines(d)]))}, the checkpoint signs "
-        f"{b64(checkpoint_of(d).root)}: the events were altered",
+        lambda d: (
+            f"the root of {_files(d)[0]} is "
+            f"{b64(mth([leaf(x) for x in export_lines(d)]))}, the checkpoint signs "
+            f"{b64(checkpoint_of(d).root)}: the events were altered"
+        ),
     ),
     "the last line dropped (truncated)": (
         drop_last_line,
-        lambda d: f"{_files(d)[0]} has {N - 1} events; the checkpoint signs {N}: the export "
-        "is truncated",
+        lambda d: (
+            f"{_files(d)[0]} has {N - 1} events; the checkpoint signs {N}: the export "
+            "is truncated"
+        ),
     ),
     "a middle line dropped": (
         drop_middle_line,
@@ -788,19 +848,24 @@ FORGED_EXPORTS = {
     ),
     "a checkpoint signed by another key": (
         sign_with_another_key,
-        lambda d: f"{_files(d)[1]}: the note is not signed by {ORIGIN} (key id "
-        f"{Verifier.parse(key_of(d)).id.hex()})",
+        lambda d: (
+            f"{_files(d)[1]}: the note is not signed by {ORIGIN} (key id "
+            f"{Verifier.parse(key_of(d)).id.hex()})"
+        ),
     ),
     "the checkpoint edited": (
         edit_the_checkpoint,
-        lambda d: f"{_files(d)[1]}: the signature by {ORIGIN} does not verify: the note was "
-        "altered",
+        lambda d: (
+            f"{_files(d)[1]}: the signature by {ORIGIN} does not verify: the note was "
+            "altered"
+        ),
     ),
 }
 
 
-@pytest.mark.parametrize(("change", "message"), FORGED_EXPORTS.values(),
-                         ids=FORGED_EXPORTS.keys())
+@pytest.mark.parametrize(
+    ("change", "message"), FORGED_EXPORTS.values(), ids=FORGED_EXPORTS.keys()
+)
 def test_a_forged_or_truncated_export_is_refused(exports, tmp_path, change, message):
     forged = _forge(exports, tmp_path, change)
     expected = message(forged)
@@ -812,7 +877,9 @@ def test_a_forged_or_truncated_export_is_refused(exports, tmp_path, change, mess
     one_line_error(result, expected)
     assert not (forged / "replica").exists()
     replica = tmp_path / "replica"
-    result = run("--ledger", str(replica), "init", "--from-export", str(forged), "--key", key)
+    result = run(
+        "--ledger", str(replica), "init", "--from-export", str(forged), "--key", key
+    )
     one_line_error(result, expected)
     assert not replica.exists()
 
@@ -836,8 +903,15 @@ def test_a_trusted_checkpoint_of_another_log_is_refused(exports, other_log, tmp_
     )
     target = tmp_path / "export"
     shutil.copytree(exports.b, target)
-    result = run("audit", "verify-export", str(target), "--key", key,
-                 "--trusted-checkpoint", str(other_log))
+    result = run(
+        "audit",
+        "verify-export",
+        str(target),
+        "--key",
+        key,
+        "--trusted-checkpoint",
+        str(other_log),
+    )
     one_line_error(result, expected)
     assert not (target / "replica").exists()
 
@@ -853,8 +927,15 @@ def test_a_trusted_checkpoint_of_a_rewritten_history_is_refused(exports, tmp_pat
         f"the trusted checkpoint {exports.fork_checkpoint} is not consistent with the export "
         f"(the proof does not lead to the root of size {SPLIT + 1}): history was rewritten"
     )
-    result = run("audit", "verify-export", str(target), "--key", key,
-                 "--trusted-checkpoint", str(exports.fork_checkpoint))
+    result = run(
+        "audit",
+        "verify-export",
+        str(target),
+        "--key",
+        key,
+        "--trusted-checkpoint",
+        str(exports.fork_checkpoint),
+    )
     one_line_error(result, expected)
     assert not (target / "replica").exists()
     # and the log itself says the same of the fork's checkpoint
@@ -871,8 +952,15 @@ def test_an_export_older_than_the_trusted_checkpoint_is_refused(exports, tmp_pat
     key = key_of(exports.ledger)
     target = tmp_path / "export"
     shutil.copytree(exports.a, target)
-    result = run("audit", "verify-export", str(target), "--key", key,
-                 "--trusted-checkpoint", str(exports.b / "checkpoint"))
+    result = run(
+        "audit",
+        "verify-export",
+        str(target),
+        "--key",
+        key,
+        "--trusted-checkpoint",
+        str(exports.b / "checkpoint"),
+    )
     one_line_error(
         result,
         f"the trusted checkpoint {exports.b / 'checkpoint'} signs {N} events but the "
@@ -890,18 +978,36 @@ def test_a_trusted_checkpoint_of_the_empty_log_is_extended_by_any_export(tmp_pat
     ledger.export(tmp_path / "export")
     verifier = ledger.signer.verifier
     ledger.close()
-    export = tlog.read_export(tmp_path / "export", verifier, tlog.open_trusted(empty, verifier))
+    export = tlog.read_export(
+        tmp_path / "export", verifier, tlog.open_trusted(empty, verifier)
+    )
     assert export.checkpoint.size == 50
-    result = run("audit", "verify-export", str(tmp_path / "export"), "--key", str(verifier),
-                 "--trusted-checkpoint", str(empty))
+    result = run(
+        "audit",
+        "verify-export",
+        str(tmp_path / "export"),
+        "--key",
+        str(verifier),
+        "--trusted-checkpoint",
+        str(empty),
+    )
     assert result.exit_code == 0, result.stderr
 
 
 def test_init_from_export_starts_a_replica_with_the_original_tree(exports, tmp_path):
     key = key_of(exports.ledger)
     replica = tmp_path / "replica"
-    result = run("--ledger", str(replica), "init", "--from-export", str(exports.b), "--key", key,
-                 "--trusted-checkpoint", str(exports.a / "checkpoint"))
+    result = run(
+        "--ledger",
+        str(replica),
+        "init",
+        "--from-export",
+        str(exports.b),
+        "--key",
+        key,
+        "--trusted-checkpoint",
+        str(exports.a / "checkpoint"),
+    )
     assert result.exit_code == 0, result.stderr
     b = checkpoint_of(exports.b)
     own = key_of(replica)
@@ -925,7 +1031,9 @@ def test_init_from_export_starts_a_replica_with_the_original_tree(exports, tmp_p
     with opened(replica) as mine, opened(exports.ledger) as theirs:
         assert mine.root() == theirs.root(N) == b.root
         assert mine.root(SPLIT) == theirs.root(SPLIT) == checkpoint_of(exports.a).root
-        assert (exports.b / "checkpoint").read_text() in [c.note for c in mine.checkpoints()]
+        assert (exports.b / "checkpoint").read_text() in [
+            c.note for c in mine.checkpoints()
+        ]
         assert [r.event for r in mine.read()] == [r.event for r in theirs.read(upto=N)]
     assert queue_json(replica) == queue_json(exports.ledger)
 
@@ -944,8 +1052,10 @@ def test_a_format_1_ledger_is_upgraded_on_open(copy):
         db.execute("DROP TABLE tlog_nodes")
         db.execute("DROP TABLE tlog_checkpoints")
     (copy / "ledger.json").write_text(
-        json.dumps({"format": 1, "store": "sqlite", "created_at": "2026-01-02T03:04:05Z"},
-                   indent=2) + "\n"
+        json.dumps(
+            {"format": 1, "store": "sqlite", "created_at": "2026-01-02T03:04:05Z"}, indent=2
+        )
+        + "\n"
     )
     result = verify_cli(copy)  # the first open upgrades it
     assert result.exit_code == 0, result.stderr

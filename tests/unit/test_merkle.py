@@ -19,11 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from pymerkle import InmemoryTree
-
-from ledger.merkle import (
+from arms_ledger.ledger.transparency.merkle import (
     EMPTY_ROOT,
     Builder,
     Node,
@@ -43,6 +39,9 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pymerkle import InmemoryTree
 
 # Unmodified copies of transparency-dev/merkle's testdata (Apache 2.0; README and LICENSE
 # beside them), kept in the repository so that CI always runs them.

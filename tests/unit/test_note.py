@@ -12,9 +12,7 @@ import hashlib
 import re
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from ledger.note import (
+from arms_ledger.ledger.transparency.note import (
     Checkpoint,
     NoteError,
     Signer,
@@ -24,6 +22,7 @@ from ledger.note import (
     open_note,
     parse_note,
 )
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 DASH = "\u2014"  # the em dash that starts every signature line
 
@@ -86,9 +85,7 @@ def test_key_id_is_the_first_four_bytes_of_a_sha256():
 # --- c2sp.org/tlog-checkpoint: the spec's example -----------------------------------------
 
 SOFA_TEXT = (
-    "example.com/behind-the-sofa\n"
-    "20852163\n"
-    "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+    "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
 )
 SOFA_NOTE = (
     SOFA_TEXT
@@ -139,7 +136,9 @@ def test_a_generated_key_signs_a_checkpoint_that_opens():
     note = signer.sign(checkpoint.text())
     base64_root = "[A-Za-z0-9+/]{43}="  # 32 bytes
     base64_signature = "[A-Za-z0-9+/]{91}="  # 4 + 64 bytes
-    layout = rf"example\.com/log\n0\n{base64_root}\n\n— example\.com/log {base64_signature}\n"
+    layout = (
+        rf"example\.com/log\n0\n{base64_root}\n\n— example\.com/log {base64_signature}\n"
+    )
     assert re.fullmatch(layout, note)
     assert open_checkpoint(note, signer.verifier) == checkpoint
     # The signing key survives its text form.

@@ -5,21 +5,29 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.projections.partners import score
+from arms_ledger.projections.queue import Change, Entry, Queue, sort_key
 
-from ledger import events as ev
-from projections.partners import score
-from projections.queue import Change, Entry, Queue, sort_key
 
-
-def entry(case: str, *, klass="normal", override=False, tier=3, score=0.0,
-          filed="2024-01-01", left=10) -> Entry:
+def entry(
+    case: str,
+    *,
+    klass="normal",
+    override=False,
+    tier=3,
+    score=0.0,
+    filed="2024-01-01",
+    left=10,
+) -> Entry:
     at = datetime.fromisoformat(filed).replace(tzinfo=UTC)
     return Entry(case, "P", klass, override, tier, score, filed, at, "implemented", left)
 
 
 def policy(**changes) -> ev.PriorityPolicyAdopted:
-    return ev.PriorityPolicyAdopted(policy="p", mode="scored", actor="a", rationale="r",
-                                    **changes)
+    return ev.PriorityPolicyAdopted(
+        policy="p", mode="scored", actor="a", rationale="r", **changes
+    )
 
 
 class TestScore:
@@ -34,16 +42,20 @@ class TestScore:
         s = score(12.0, None, 9_000_000_000, policy())
         assert (s.investment, s.strategic, s.economic, s.score) == (1.0, 0.0, 1.0, 0.7)
 
-    @pytest.mark.parametrize(("value", "tier"), [(0.70, 1), (0.6999, 2), (0.45, 2), (0.4499, 3)])
+    @pytest.mark.parametrize(
+        ("value", "tier"), [(0.70, 1), (0.6999, 2), (0.45, 2), (0.4499, 3)]
+    )
     def test_tiers_include_their_threshold(self, value, tier):
         # strategic weight 1: the score is S itself
         p = policy(weights=ev.Weights(investment=0.0, strategic=1.0, economic=0.0))
         assert score(None, value, 0, p).tier == tier
 
     def test_the_policy_sets_weights_targets_and_tiers(self):
-        p = policy(weights=ev.Weights(investment=0.5, strategic=0.2, economic=0.3),
-                   targets=ev.Targets(pct_gdp=2.0, economic_usd=1_000_000_000),
-                   tiers=ev.Tiers(tier1=0.9, tier2=0.8))
+        p = policy(
+            weights=ev.Weights(investment=0.5, strategic=0.2, economic=0.3),
+            targets=ev.Targets(pct_gdp=2.0, economic_usd=1_000_000_000),
+            tiers=ev.Tiers(tier1=0.9, tier2=0.8),
+        )
         s = score(1.0, 0.5, 500_000_000, p)
         assert (s.score, s.tier) == (round(0.5 * 0.5 + 0.2 * 0.5 + 0.3 * 0.5, 4), 3)
 
@@ -65,17 +77,25 @@ class TestSortKey:
         assert [e.case for e in ordered] == ["a", "b", "c1", "c2", "d", "e", "f", "g", "h"]
 
     def test_fcfs_drops_tier_and_score(self):
-        cases = [entry("x", tier=1, score=0.9, filed="2024-05-01"),
-                 entry("y", tier=3, score=0.1, filed="2024-01-01"),
-                 entry("z", klass="expedited", filed="2025-01-01")]
+        cases = [
+            entry("x", tier=1, score=0.9, filed="2024-05-01"),
+            entry("y", tier=3, score=0.1, filed="2024-01-01"),
+            entry("z", klass="expedited", filed="2025-01-01"),
+        ]
         ordered = sorted(cases, key=lambda e: sort_key(e, "fcfs"))
         assert [e.case for e in ordered] == ["z", "y", "x"]
 
 
 class TestQueueChanges:
     def queue(self) -> Queue:
-        q = Queue("p", "scored", [entry(c, score=s) for c, s in
-                                  (("A", 0.4), ("B", 0.3), ("C", 0.2), ("D", 0.1))])
+        q = Queue(
+            "p",
+            "scored",
+            [
+                entry(c, score=s)
+                for c, s in (("A", 0.4), ("B", 0.3), ("C", 0.2), ("D", 0.1))
+            ],
+        )
         assert q.end() == []
         return q
 
@@ -126,8 +146,14 @@ class TestQueueChanges:
         assert q.entries["B"].quantity_left == 1
 
     def test_reorder_under_a_new_mode(self):
-        q = Queue("p", "fcfs", [entry("A", score=0.1, filed="2020-01-01"),
-                                entry("B", score=0.9, filed="2021-01-01")])
+        q = Queue(
+            "p",
+            "fcfs",
+            [
+                entry("A", score=0.1, filed="2020-01-01"),
+                entry("B", score=0.9, filed="2021-01-01"),
+            ],
+        )
         q.reorder("scored", list(q.entries.values()))
         assert q.end() == [Change("B", "moved", 2, 1), Change("A", "moved", 1, 2)]
 
@@ -135,6 +161,9 @@ class TestQueueChanges:
         q = self.queue()
         rows = q.rows(units_per_month=4.0)
         assert [(r[1], r[2], r[11], r[12]) for r in rows] == [
-            (1, "A", 10, 2.5), (2, "B", 20, 5.0), (3, "C", 30, 7.5), (4, "D", 40, 10.0)
+            (1, "A", 10, 2.5),
+            (2, "B", 20, 5.0),
+            (3, "C", 30, 7.5),
+            (4, "D", 40, 10.0),
         ]
         assert q.rows(units_per_month=None)[0][12] is None

@@ -6,10 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-
-from ledger import events as ev
-from ledger.clock import format_instant, format_recorded
-from ledger.decision import (
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import format_instant, format_recorded
+from arms_ledger.ledger.domain.rules import (
     MemoryWorld,
     decide,
     describe,
@@ -17,7 +16,8 @@ from ledger.decision import (
     normalize,
     partner_view,
 )
-from ledger.errors import Invalid, Refused
+from arms_ledger.ledger.errors import Invalid, Refused
+
 from tests.histories import EVERY_TYPE
 
 CLOCK = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -49,21 +49,48 @@ def accept(world: MemoryWorld, record: dict) -> None:
     world.apply(e)
 
 
-POLAND = {"type": "PartnerRegistered", "partner": "POL", "name": "Poland",
-          "region": "Europe", "notification_group": "NATO+", "actor": "state",
-          "effective_at": "2000-01-01"}
-INDIA = {"type": "PartnerRegistered", "partner": "IND", "name": "India",
-         "region": "South Asia", "notification_group": "other", "actor": "state",
-         "effective_at": "2000-01-01"}
-APACHE = {"type": "PlatformListed", "platform": "ah-64e", "name": "AH-64E",
-          "prime": "Boeing", "category": "Aircraft", "actor": "dsca",
-          "effective_at": "2000-01-01"}
+POLAND = {
+    "type": "PartnerRegistered",
+    "partner": "POL",
+    "name": "Poland",
+    "region": "Europe",
+    "notification_group": "NATO+",
+    "actor": "state",
+    "effective_at": "2000-01-01",
+}
+INDIA = {
+    "type": "PartnerRegistered",
+    "partner": "IND",
+    "name": "India",
+    "region": "South Asia",
+    "notification_group": "other",
+    "actor": "state",
+    "effective_at": "2000-01-01",
+}
+APACHE = {
+    "type": "PlatformListed",
+    "platform": "ah-64e",
+    "name": "AH-64E",
+    "prime": "Boeing",
+    "category": "Aircraft",
+    "actor": "dsca",
+    "effective_at": "2000-01-01",
+}
 
 
 def case(**changes) -> dict:
-    return {"type": "CaseFiled", "case": "C1", "partner": "POL", "platform": "ah-64e",
-            "quantity": 10, "estimated_value_usd": 1_000_000_000, "channel": "FMS",
-            "mde": True, "actor": "dsca", "effective_at": "2023-01-01"} | changes
+    return {
+        "type": "CaseFiled",
+        "case": "C1",
+        "partner": "POL",
+        "platform": "ah-64e",
+        "quantity": 10,
+        "estimated_value_usd": 1_000_000_000,
+        "channel": "FMS",
+        "mde": True,
+        "actor": "dsca",
+        "effective_at": "2023-01-01",
+    } | changes
 
 
 def step(type_: str, at: str, **fields) -> dict:
@@ -73,7 +100,13 @@ def step(type_: str, at: str, **fields) -> dict:
     return record
 
 
-CLEARED = [POLAND, INDIA, APACHE, case(), step("CaseReviewCleared", "2023-02-01", office="DSCA")]
+CLEARED = [
+    POLAND,
+    INDIA,
+    APACHE,
+    case(),
+    step("CaseReviewCleared", "2023-02-01", office="DSCA"),
+]
 
 
 def test_every_event_type_is_accepted_in_a_valid_history():
@@ -95,19 +128,43 @@ class TestRule1References:
 
     def test_case_needs_a_listed_platform(self):
         r = refusal(build([POLAND]), case())
-        assert str(r).endswith("platform ah-64e is not listed; append PlatformListed for it first")
+        assert str(r).endswith(
+            "platform ah-64e is not listed; append PlatformListed for it first"
+        )
 
     def test_no_new_case_for_a_suspended_partner(self):
-        world = build([POLAND, APACHE, {"type": "PartnerSuspended", "partner": "POL",
-                       "actor": "state", "rationale": "sanctions", "effective_at": "2022-06-01"}])
+        world = build(
+            [
+                POLAND,
+                APACHE,
+                {
+                    "type": "PartnerSuspended",
+                    "partner": "POL",
+                    "actor": "state",
+                    "rationale": "sanctions",
+                    "effective_at": "2022-06-01",
+                },
+            ]
+        )
         r = refusal(world, case())
         assert "partner POL is suspended on 2023-01-01" in str(r)
         # a case effective before the suspension is still accepted
         accept(world, case(effective_at="2022-01-01"))
 
     def test_no_new_case_for_a_withdrawn_platform(self):
-        world = build([POLAND, APACHE, {"type": "PlatformWithdrawn", "platform": "ah-64e",
-                       "actor": "dsca", "rationale": "line closed", "effective_at": "2022-06-01"}])
+        world = build(
+            [
+                POLAND,
+                APACHE,
+                {
+                    "type": "PlatformWithdrawn",
+                    "platform": "ah-64e",
+                    "actor": "dsca",
+                    "rationale": "line closed",
+                    "effective_at": "2022-06-01",
+                },
+            ]
+        )
         assert "platform ah-64e is withdrawn on 2023-01-01" in str(refusal(world, case()))
 
     def test_events_of_an_unknown_case_are_refused(self):
@@ -123,8 +180,13 @@ class TestPartnerFactsInForce:
     (as the read models have them), so a backdated event lands where it belongs."""
 
     def fact(self, type_: str, at: str) -> dict:
-        return {"type": type_, "partner": "POL", "actor": "state", "rationale": "why",
-                "effective_at": at} | (
+        return {
+            "type": type_,
+            "partner": "POL",
+            "actor": "state",
+            "rationale": "why",
+            "effective_at": at,
+        } | (
             {"legal_basis": "22 U.S.C. 2776"} if type_ == "PriorityOverrideGranted" else {}
         )
 
@@ -136,14 +198,21 @@ class TestPartnerFactsInForce:
         )
 
     def test_the_latest_effective_fact_wins_whatever_the_recording_order(self):
-        world = build([POLAND, self.fact("PartnerSuspended", "2025-03-01"),
-                       self.fact("PartnerReinstated", "2025-04-01")])
+        world = build(
+            [
+                POLAND,
+                self.fact("PartnerSuspended", "2025-03-01"),
+                self.fact("PartnerReinstated", "2025-04-01"),
+            ]
+        )
         # recorded last, effective in between: the partner was suspended on 2025-03-15
         assert "not suspended on 2025-02-01" in str(
             refusal(world, self.fact("PartnerReinstated", "2025-02-01"))
         )
         assert partner_view(world.stream("partner:POL")).suspended is False
-        assert partner_view(world.stream("partner:POL"), CLOCK.replace(2025, 3, 15)).suspended
+        assert partner_view(
+            world.stream("partner:POL"), CLOCK.replace(2025, 3, 15)
+        ).suspended
 
 
 class TestRule2CaseOrder:
@@ -155,7 +224,9 @@ class TestRule2CaseOrder:
         )
 
     def test_a_case_is_filed_once(self):
-        assert "case C1 is already filed" in str(refusal(build([POLAND, APACHE, case()]), case()))
+        assert "case C1 is already filed" in str(
+            refusal(build([POLAND, APACHE, case()]), case())
+        )
 
     def test_effective_times_of_a_case_do_not_go_back(self):
         r = refusal(build(CLEARED), step("CongressionalReviewStarted", "2023-01-15"))
@@ -164,7 +235,9 @@ class TestRule2CaseOrder:
     def test_no_event_after_cancellation(self):
         world = build([*CLEARED, step("CaseCancelled", "2023-03-01", by="purchaser")])
         r = refusal(world, step("CongressionalReviewStarted", "2023-03-02"))
-        assert str(r).endswith("case C1 is cancelled; CongressionalReviewStarted cannot follow")
+        assert str(r).endswith(
+            "case C1 is cancelled; CongressionalReviewStarted cannot follow"
+        )
 
     def test_suspension_returns_to_the_stage_it_interrupted(self):
         world = build([*CLEARED, step("CaseSuspended", "2023-03-01")])
@@ -175,29 +248,43 @@ class TestRule2CaseOrder:
         assert world.stream("case:C1").case.stage == "review-cleared"
 
     def test_close_only_when_fully_delivered(self):
-        world = build([POLAND, APACHE, case(estimated_value_usd=1_000_000, mde=False),
-                       step("CaseReviewCleared", "2023-02-01", office="DSCA"),
-                       step("OfferIssued", "2023-03-01", value_usd=1_000_000),
-                       step("OfferAccepted", "2023-03-02"), step("CaseImplemented", "2023-03-03"),
-                       step("DeliveryRecorded", "2023-04-01", quantity=4)])
+        world = build(
+            [
+                POLAND,
+                APACHE,
+                case(estimated_value_usd=1_000_000, mde=False),
+                step("CaseReviewCleared", "2023-02-01", office="DSCA"),
+                step("OfferIssued", "2023-03-01", value_usd=1_000_000),
+                step("OfferAccepted", "2023-03-02"),
+                step("CaseImplemented", "2023-03-03"),
+                step("DeliveryRecorded", "2023-04-01", quantity=4),
+            ]
+        )
         assert str(refusal(world, step("CaseClosed", "2023-05-01"))).endswith(
             "case C1 closes once fully delivered: 4 of 10 delivered "
             "(cancel it with CaseCancelled instead)"
         )
 
     def test_a_hold_can_only_be_lifted_by_its_office(self):
-        world = build([*CLEARED, step("CongressionalReviewStarted", "2023-02-02"),
-                       step("HoldPlaced", "2023-02-03", office="SFRC-chair")])
-        assert str(refusal(world, step("HoldLifted", "2023-02-04", office="HFAC-chair"))).endswith(
-            "HFAC-chair has no hold on case C1 (held by SFRC-chair)"
+        world = build(
+            [
+                *CLEARED,
+                step("CongressionalReviewStarted", "2023-02-02"),
+                step("HoldPlaced", "2023-02-03", office="SFRC-chair"),
+            ]
         )
+        assert str(
+            refusal(world, step("HoldLifted", "2023-02-04", office="HFAC-chair"))
+        ).endswith("HFAC-chair has no hold on case C1 (held by SFRC-chair)")
 
 
 class TestRule3CongressionalNotification:
     REVIEW = [*CLEARED, step("CongressionalReviewStarted", "2023-02-02")]
 
     def test_offer_above_threshold_needs_notification(self):
-        r = refusal(build(CLEARED), step("OfferIssued", "2023-03-01", value_usd=900_000_000))
+        r = refusal(
+            build(CLEARED), step("OfferIssued", "2023-03-01", value_usd=900_000_000)
+        )
         assert r.rule == "3"
         assert str(r) == (
             "refused by rule 3 (congressional notification): an offer of $900,000,000 to POL "
@@ -209,52 +296,118 @@ class TestRule3CongressionalNotification:
         accept(build(CLEARED), step("OfferIssued", "2023-03-01", value_usd=24_999_999))
 
     def test_articles_threshold_applies_to_non_mde_cases(self):
-        world = build([POLAND, APACHE, case(mde=False),
-                       step("CaseReviewCleared", "2023-02-01", office="DSCA")])
+        world = build(
+            [
+                POLAND,
+                APACHE,
+                case(mde=False),
+                step("CaseReviewCleared", "2023-02-01", office="DSCA"),
+            ]
+        )
         accept(world, step("OfferIssued", "2023-03-01", value_usd=99_000_000))
 
     def test_review_period_must_elapse(self):
-        world = build([*CLEARED, step("CongressionalNotified", "2023-03-01", transmittal="23-1",
-                                      notified_value_usd=900_000_000)])
+        world = build(
+            [
+                *CLEARED,
+                step(
+                    "CongressionalNotified",
+                    "2023-03-01",
+                    transmittal="23-1",
+                    notified_value_usd=900_000_000,
+                ),
+            ]
+        )
         r = refusal(world, step("OfferIssued", "2023-03-10", value_usd=800_000_000))
-        assert "its 15-day review period began with CongressionalNotified on 2023-03-01 " \
-               "and ends on 2023-03-16" in str(r)
+        assert (
+            "its 15-day review period began with CongressionalNotified on 2023-03-01 "
+            "and ends on 2023-03-16" in str(r)
+        )
         accept(world, step("OfferIssued", "2023-03-16", value_usd=800_000_000))
 
     def test_other_partners_have_lower_thresholds_and_30_days(self):
-        world = build([POLAND, INDIA, APACHE, case(partner="IND"),
-                       step("CaseReviewCleared", "2023-02-01", office="DSCA"),
-                       step("CongressionalNotified", "2023-03-01", transmittal="23-2",
-                            notified_value_usd=20_000_000)])
+        world = build(
+            [
+                POLAND,
+                INDIA,
+                APACHE,
+                case(partner="IND"),
+                step("CaseReviewCleared", "2023-02-01", office="DSCA"),
+                step(
+                    "CongressionalNotified",
+                    "2023-03-01",
+                    transmittal="23-2",
+                    notified_value_usd=20_000_000,
+                ),
+            ]
+        )
         r = refusal(world, step("OfferIssued", "2023-03-20", value_usd=15_000_000))
         assert "other major defense equipment threshold of $14,000,000" in str(r)
         assert "30-day review period" in str(r)
 
     def test_emergency_waives_the_review_period(self):
-        world = build([*CLEARED, step("EmergencyDeclared", "2023-02-20"),
-                       step("CongressionalNotified", "2023-03-01", transmittal="23-1",
-                            notified_value_usd=900_000_000)])
+        world = build(
+            [
+                *CLEARED,
+                step("EmergencyDeclared", "2023-02-20"),
+                step(
+                    "CongressionalNotified",
+                    "2023-03-01",
+                    transmittal="23-1",
+                    notified_value_usd=900_000_000,
+                ),
+            ]
+        )
         accept(world, step("OfferIssued", "2023-03-01", value_usd=800_000_000))
 
     def test_an_unlifted_hold_blocks_notification(self):
         world = build([*self.REVIEW, step("HoldPlaced", "2023-02-03", office="SFRC-chair")])
-        r = refusal(world, step("CongressionalNotified", "2023-03-01", transmittal="23-1",
-                                notified_value_usd=900_000_000))
+        r = refusal(
+            world,
+            step(
+                "CongressionalNotified",
+                "2023-03-01",
+                transmittal="23-1",
+                notified_value_usd=900_000_000,
+            ),
+        )
         assert str(r).endswith(
             "case C1 is held by SFRC-chair; an unlifted hold blocks CongressionalNotified — "
             "append HoldLifted first"
         )
         accept(world, step("HoldLifted", "2023-03-02", office="SFRC-chair"))
-        accept(world, step("CongressionalNotified", "2023-03-03", transmittal="23-1",
-                           notified_value_usd=900_000_000))
+        accept(
+            world,
+            step(
+                "CongressionalNotified",
+                "2023-03-03",
+                transmittal="23-1",
+                notified_value_usd=900_000_000,
+            ),
+        )
 
     def test_thresholds_in_force_at_the_offer_date_apply(self):
-        raised = {"type": "NotificationThresholdsSet", "policy": "aeca-36b", "actor": "state",
-                  "rationale": "H.R. 3613 enacted", "effective_at": "2023-02-15",
-                  "groups": {"NATO+": {"mde_usd": 1_000_000_000, "articles_usd": 2_000_000_000,
-                                       "construction_usd": 3_000_000_000, "review_days": 15},
-                             "other": {"mde_usd": 14_000_000, "articles_usd": 50_000_000,
-                                       "construction_usd": 200_000_000, "review_days": 30}}}
+        raised = {
+            "type": "NotificationThresholdsSet",
+            "policy": "aeca-36b",
+            "actor": "state",
+            "rationale": "H.R. 3613 enacted",
+            "effective_at": "2023-02-15",
+            "groups": {
+                "NATO+": {
+                    "mde_usd": 1_000_000_000,
+                    "articles_usd": 2_000_000_000,
+                    "construction_usd": 3_000_000_000,
+                    "review_days": 15,
+                },
+                "other": {
+                    "mde_usd": 14_000_000,
+                    "articles_usd": 50_000_000,
+                    "construction_usd": 200_000_000,
+                    "review_days": 30,
+                },
+            },
+        }
         world = build([raised, *CLEARED])
         # before the new thresholds took effect the old ones apply
         assert "$25,000,000 in force on 2023-02-01" in str(
@@ -263,18 +416,33 @@ class TestRule3CongressionalNotification:
         accept(world, step("OfferIssued", "2023-03-01", value_usd=900_000_000))
 
     def test_the_partners_group_in_force_at_the_offer_date_applies(self):
-        world = build([INDIA, APACHE, case(partner="IND"),
-                       step("CaseReviewCleared", "2023-02-01", office="DSCA"),
-                       {"type": "NotificationGroupChanged", "partner": "IND",
-                        "notification_group": "NATO+", "actor": "state",
-                        "rationale": "statute amended", "effective_at": "2023-02-10"}])
+        world = build(
+            [
+                INDIA,
+                APACHE,
+                case(partner="IND"),
+                step("CaseReviewCleared", "2023-02-01", office="DSCA"),
+                {
+                    "type": "NotificationGroupChanged",
+                    "partner": "IND",
+                    "notification_group": "NATO+",
+                    "actor": "state",
+                    "rationale": "statute amended",
+                    "effective_at": "2023-02-10",
+                },
+            ]
+        )
         accept(world, step("OfferIssued", "2023-03-01", value_usd=20_000_000))
 
 
 class TestRule4OffersAndDeliveries:
-    OFFERED = [POLAND, APACHE, case(estimated_value_usd=1_000_000, mde=False),
-               step("CaseReviewCleared", "2023-02-01", office="DSCA"),
-               step("OfferIssued", "2023-03-01", value_usd=1_000_000)]
+    OFFERED = [
+        POLAND,
+        APACHE,
+        case(estimated_value_usd=1_000_000, mde=False),
+        step("CaseReviewCleared", "2023-02-01", office="DSCA"),
+        step("OfferIssued", "2023-03-01", value_usd=1_000_000),
+    ]
 
     def test_offer_expires_85_days_after_it_is_issued_by_default(self):
         world = build(self.OFFERED)
@@ -299,12 +467,19 @@ class TestRule4OffersAndDeliveries:
         world = build([*self.OFFERED, step("OfferAccepted", "2023-03-02")])
         r = refusal(world, step("DeliveryRecorded", "2023-04-01", quantity=1))
         assert r.rule == "4"
-        assert str(r).endswith("deliveries only after CaseImplemented; case C1 is at stage accepted")
+        assert str(r).endswith(
+            "deliveries only after CaseImplemented; case C1 is at stage accepted"
+        )
 
     def test_deliveries_never_exceed_the_quantity(self):
-        world = build([*self.OFFERED, step("OfferAccepted", "2023-03-02"),
-                       step("CaseImplemented", "2023-03-03"),
-                       step("DeliveryRecorded", "2023-04-01", quantity=6)])
+        world = build(
+            [
+                *self.OFFERED,
+                step("OfferAccepted", "2023-03-02"),
+                step("CaseImplemented", "2023-03-03"),
+                step("DeliveryRecorded", "2023-04-01", quantity=6),
+            ]
+        )
         r = refusal(world, step("DeliveryRecorded", "2023-05-01", quantity=5))
         assert str(r).endswith(
             "a delivery of 5 would exceed the quantity of case C1: 6 of 10 delivered, 4 left"
@@ -323,11 +498,15 @@ class TestRule5Rationale:
         world = build(EVERY_TYPE[:index])
         r = refusal(world, {k: v for k, v in record.items() if k != "rationale"})
         assert r.rule == "5"
-        assert str(r).startswith(f"refused by rule 5 (decisions carry a rationale): {name} is a decision")
+        assert str(r).startswith(
+            f"refused by rule 5 (decisions carry a rationale): {name} is a decision"
+        )
 
     def test_a_blank_rationale_is_no_rationale(self):
         world = build(CLEARED)
-        assert refusal(world, step("CaseSuspended", "2023-03-01", rationale="  ")).rule == "5"
+        assert (
+            refusal(world, step("CaseSuspended", "2023-03-01", rationale="  ")).rule == "5"
+        )
 
     def test_actor_is_required_by_the_schema(self):
         with pytest.raises(Exception, match="missing required field `actor`"):
@@ -340,8 +519,13 @@ class TestNormalization:
             normalize(event(case(recorded_at="2020-01-01")), CLOCK)
 
     def test_effective_at_defaults_to_the_recording_time(self):
-        e = normalize(event({k: v for k, v in case().items() if k != "effective_at"}), CLOCK)
-        assert (e.effective_at, e.recorded_at) == ("2026-11-21T12:00:00Z", "2026-11-21T12:00:00.000000Z")
+        e = normalize(
+            event({k: v for k, v in case().items() if k != "effective_at"}), CLOCK
+        )
+        assert (e.effective_at, e.recorded_at) == (
+            "2026-11-21T12:00:00Z",
+            "2026-11-21T12:00:00.000000Z",
+        )
 
     def test_times_are_made_canonical_utc(self):
         e = normalize(event(case(effective_at="2023-01-01T05:00:00+02:00")), CLOCK)
@@ -374,7 +558,9 @@ class TestIdempotency:
         assert find_duplicate(world.stream("case:C1"), again, explicit_time=True) == 1
 
     def test_same_key_without_effective_time_matches_its_first_recording(self):
-        record = {k: v for k, v in case(idempotency_key="lor-1").items() if k != "effective_at"}
+        record = {
+            k: v for k, v in case(idempotency_key="lor-1").items() if k != "effective_at"
+        }
         world = build([POLAND, APACHE, record])
         again = normalize(event(record), CLOCK + timedelta(days=1))
         assert find_duplicate(world.stream("case:C1"), again, explicit_time=False) == 1
@@ -388,16 +574,34 @@ class TestIdempotency:
 
 class TestPolicy:
     def test_weights_must_add_up_to_one(self):
-        r = refusal(MemoryWorld(), {"type": "PriorityPolicyAdopted", "policy": "p",
-                                    "mode": "scored", "actor": "a", "rationale": "r",
-                                    "weights": {"investment": 0.5, "strategic": 0.5,
-                                                "economic": 0.5}})
+        r = refusal(
+            MemoryWorld(),
+            {
+                "type": "PriorityPolicyAdopted",
+                "policy": "p",
+                "mode": "scored",
+                "actor": "a",
+                "rationale": "r",
+                "weights": {"investment": 0.5, "strategic": 0.5, "economic": 0.5},
+            },
+        )
         assert r.rule == "policy"
 
     def test_defaults_are_those_of_model_md(self):
-        e = event({"type": "PriorityPolicyAdopted", "policy": "p", "mode": "scored",
-                   "actor": "a", "rationale": "r"})
-        assert (e.weights.investment, e.weights.strategic, e.weights.economic) == (0.4, 0.3, 0.3)
+        e = event(
+            {
+                "type": "PriorityPolicyAdopted",
+                "policy": "p",
+                "mode": "scored",
+                "actor": "a",
+                "rationale": "r",
+            }
+        )
+        assert (e.weights.investment, e.weights.strategic, e.weights.economic) == (
+            0.4,
+            0.3,
+            0.3,
+        )
         assert (e.targets.pct_gdp, e.targets.economic_usd) == (5.0, 5_000_000_000)
         assert (e.tiers.tier1, e.tiers.tier2) == (0.70, 0.45)
 
@@ -413,11 +617,21 @@ def test_describe_shows_the_partner_report_in_force():
 @pytest.mark.parametrize(
     ("value", "instant_text", "recorded_text"),
     [
-        (datetime(2023, 1, 1, tzinfo=UTC), "2023-01-01T00:00:00Z", "2023-01-01T00:00:00.000000Z"),
-        (datetime(2023, 1, 1, 5, 6, 7, 89, tzinfo=UTC), "2023-01-01T05:06:07.000089Z",
-         "2023-01-01T05:06:07.000089Z"),
-        (datetime(2023, 1, 1, 2, tzinfo=timezone(timedelta(hours=3))), "2022-12-31T23:00:00Z",
-         "2022-12-31T23:00:00.000000Z"),
+        (
+            datetime(2023, 1, 1, tzinfo=UTC),
+            "2023-01-01T00:00:00Z",
+            "2023-01-01T00:00:00.000000Z",
+        ),
+        (
+            datetime(2023, 1, 1, 5, 6, 7, 89, tzinfo=UTC),
+            "2023-01-01T05:06:07.000089Z",
+            "2023-01-01T05:06:07.000089Z",
+        ),
+        (
+            datetime(2023, 1, 1, 2, tzinfo=timezone(timedelta(hours=3))),
+            "2022-12-31T23:00:00Z",
+            "2022-12-31T23:00:00.000000Z",
+        ),
     ],
 )
 def test_canonical_time_text(value, instant_text, recorded_text):

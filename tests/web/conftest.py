@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from arms_ledger.cli.main import cli
+from arms_ledger.ledger.app.application import open_ledger
+from arms_ledger.ledger.domain.clock import parse_instant
+from arms_ledger.projections import engine, web
 from click.testing import CliRunner
 
-from cli.main import cli
-from ledger.application import open_ledger
-from ledger.clock import parse_instant
-from projections import engine, web
 from tests import stores
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,8 +89,9 @@ def replay_into(ledger_path: Path, directory: Path, cut: engine.Cut) -> Path:
 
 @pytest.fixture(scope="session")
 def live(demo_ledger) -> Iterator[Client]:
-    with client(demo_ledger / engine.PROJECTIONS_DB, "Live read models",
-                immutable=False) as c:
+    with client(
+        demo_ledger / engine.PROJECTIONS_DB, "Live read models", immutable=False
+    ) as c:
         yield c
 
 
@@ -141,9 +142,22 @@ def serving(
     """``arms-ledger serve`` in a subprocess until it answers; stopped after."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "--ledger", str(ledger), "serve", "--port", str(port),
-         *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "--ledger",
+            str(ledger),
+            "serve",
+            "--port",
+            str(port),
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     server = Server(f"http://127.0.0.1:{port}", port, process)
     try:

@@ -16,8 +16,14 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless as root, with no network and nothing phoning home.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 pytestmark = [
@@ -39,8 +45,9 @@ def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                              args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
         yield launched
         launched.close()
 
@@ -66,8 +73,11 @@ def test_the_home_page(page, artifacts):
         "command updates them (reload to see)."
     )
     expect(page.locator("ul.arms-ledger-charts a")).to_have_text(
-        ["Backlog over time", "A queue before and after a policy",
-         "Partners' score components"]
+        [
+            "Backlog over time",
+            "A queue before and after a policy",
+            "Partners' score components",
+        ]
     )
     expect(page.locator("ul.arms-ledger-queries a")).to_have_count(8)
     page.screenshot(path=artifacts / "home.png", full_page=True)
@@ -88,7 +98,8 @@ def test_a_table_with_its_descriptions_sorted_and_faceted(page, artifacts):
     descriptions = page.locator("dl.column-descriptions")
     expect(descriptions.locator("dt").first).to_have_text("partner")
     expect(descriptions.locator("dd").first).to_have_text(
-        "ISO 3166-1 alpha-3 or organization code")
+        "ISO 3166-1 alpha-3 or organization code"
+    )
     expect(descriptions.locator("dt")).to_have_count(27)
     expect(page.locator("h3").first).to_contain_text("48 rows sorted by score descending")
     first = page.locator("table.rows-and-columns tbody tr").first
@@ -160,10 +171,14 @@ def test_the_queue_chart(page, artifacts):
     expect(data.last.locator("td")).to_have_text(["EG-B-AHE", "EGY", "1", "4", "down 3"])
 
 
-@pytest.mark.parametrize("name, title", [
-    ("backlog", "Backlog over time: open cases and their value, month by month"),
-    ("scores", "Partners' scores, component by component"),
-], ids=["backlog", "scores"])
+@pytest.mark.parametrize(
+    "name, title",
+    [
+        ("backlog", "Backlog over time: open cases and their value, month by month"),
+        ("scores", "Partners' scores, component by component"),
+    ],
+    ids=["backlog", "scores"],
+)
 def test_the_other_charts(page, artifacts, name, title):
     from playwright.sync_api import expect
 

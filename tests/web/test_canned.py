@@ -7,10 +7,9 @@ import sqlite3
 from urllib.parse import urlencode
 
 import pytest
+from arms_ledger.projections import queries
+from arms_ledger.projections.web import canned
 from markupsafe import escape
-
-from projections import queries
-from projections.web import canned
 
 
 def run(client, query: canned.Canned, **params: str) -> list[dict]:
@@ -43,12 +42,18 @@ def test_the_queue_of_a_platform_is_the_queue_commands(live, replay, conn):
     assert [tuple(r[k] for k in keys) for r in found] == [
         tuple(e[k] for k in keys) for e in expected
     ]
-    assert [r["partner_name"] for r in found] == ["Poland", "Australia", "Taiwan (TECRO)",
-                                                  "Romania"]
+    assert [r["partner_name"] for r in found] == [
+        "Poland",
+        "Australia",
+        "Taiwan (TECRO)",
+        "Romania",
+    ]
     # Before E.O. 14383: first come, first served, no tier or score.
     before = run(replay, canned.PLATFORM_QUEUE, platform="m1a2-sepv3")
     assert [(r["case"], r["tier"], r["score"]) for r in before] == [
-        ("TW-B-ABR", None, None), ("AT-B-ABR", None, None), ("PL-B-ABR", None, None),
+        ("TW-B-ABR", None, None),
+        ("AT-B-ABR", None, None),
+        ("PL-B-ABR", None, None),
         ("RO-B-ABR", None, None),
     ]
     assert run(live, canned.PLATFORM_QUEUE, platform="no-such-platform") == []
@@ -58,8 +63,11 @@ def test_a_cases_trail_has_its_events_and_the_events_that_moved_it(live, conn):
     found = run(live, canned.CASE_TRAIL, case="PL-B-AHA")
     own = [r["position"] for r in queries.trail(conn, "case:PL-B-AHA")]
     assert [r["position"] for r in found if r["stream"] == "case:PL-B-AHA"] == own
-    assert [(r["position"], r["stream"], r["type"], r["queue_effect"]) for r in found
-            if r["queue_effect"]] == [
+    assert [
+        (r["position"], r["stream"], r["type"], r["queue_effect"])
+        for r in found
+        if r["queue_effect"]
+    ] == [
         (295, "case:PL-B-AHA", "CaseFiled", "entered the ah-64e queue at 5"),
         (750, "case:MO-B-AHE", "DeliveryRecorded", "shifted from 5 to 4"),
         (760, "policy:america-first-2026", "PriorityPolicyAdopted", "moved from 4 to 1"),
@@ -87,23 +95,32 @@ def test_expedites_deferrals_and_overrides_with_actor_and_reason(live):
     ]
     assert all(r["actor"] and r["rationale"] and r["authority"] for r in found[:-1])
     assert [r["position"] for r in run(live, canned.PRIORITY_DECISIONS, partner="UKR")] == [
-        816, 817, 905
+        816,
+        817,
+        905,
     ]
 
 
 def test_queue_changes_on_the_day_of_the_order_were_caused_by_it(live):
-    found = run(live, canned.QUEUE_CHANGES, **{"from": "2026-02-06", "to": "2026-02-06",
-                                              "platform": "ah-64e"})
-    assert [(r["case"], r["change"], r["old_position"], r["new_position"], r["event_type"])
-            for r in found] == [
+    found = run(
+        live,
+        canned.QUEUE_CHANGES,
+        **{"from": "2026-02-06", "to": "2026-02-06", "platform": "ah-64e"},
+    )
+    assert [
+        (r["case"], r["change"], r["old_position"], r["new_position"], r["event_type"])
+        for r in found
+    ] == [
         ("PL-B-AHA", "moved", 4, 1, "PriorityPolicyAdopted"),
         ("EG-B-AHE", "moved", 1, 4, "PriorityPolicyAdopted"),
     ]
     every = run(live, canned.QUEUE_CHANGES, **{"from": "2026-02-06", "to": "2026-02-06"})
     assert len(every) == 20
     assert {r["event_position"] for r in every} == {760}
-    assert len(run(live, canned.QUEUE_CHANGES)) == live.json(
-        "/projections/queue_changes.json?_size=0")["filtered_table_rows_count"]
+    assert (
+        len(run(live, canned.QUEUE_CHANGES))
+        == live.json("/projections/queue_changes.json?_size=0")["filtered_table_rows_count"]
+    )
 
 
 def test_backlog_by_partner_and_platform_adds_up(live, conn):
@@ -111,8 +128,12 @@ def test_backlog_by_partner_and_platform_adds_up(live, conn):
     assert sum(r["cases"] for r in found) == 44
     assert sum(r["value_usd"] for r in found) == 206_195_000_000
     assert found[0] == {
-        "partner": "SAU", "partner_name": "Saudi Arabia", "platform": "f-35a", "cases": 1,
-        "quantity_left": 48, "value_usd": 23_000_000_000,
+        "partner": "SAU",
+        "partner_name": "Saudi Arabia",
+        "platform": "f-35a",
+        "cases": 1,
+        "quantity_left": 48,
+        "value_usd": 23_000_000_000,
     }
     poland = run(live, canned.BACKLOG, partner="POL")
     assert {r["partner"] for r in poland} == {"POL"}
@@ -136,8 +157,10 @@ def test_the_oversight_flags_are_the_audit_commands(live, replay, conn):
 
 def test_holds_by_a_committee_office(live, replay):
     found = run(live, canned.HOLDS, office="SFRC-chair")
-    assert [(r["case"], r["held_now"], r["placed_at"][:10], r["lifted_at"][:10],
-             r["days_held"]) for r in found] == [
+    assert [
+        (r["case"], r["held_now"], r["placed_at"][:10], r["lifted_at"][:10], r["days_held"])
+        for r in found
+    ] == [
         ("IN-P-MQ9", 0, "2023-11-30", "2024-01-31", 62),
         ("TK-D-F16", 0, "2023-01-13", "2024-01-26", 378),
     ]
@@ -151,7 +174,9 @@ def test_holds_by_a_committee_office(live, replay):
     # In a replay the days held count to the replay's time.
     before = run(replay, canned.HOLDS)
     assert [(r["case"], r["held_now"], r["days_held"]) for r in before] == [
-        ("IS-D-F15", 0, 186), ("IN-P-MQ9", 0, 62), ("TK-D-F16", 0, 378)
+        ("IS-D-F15", 0, 186),
+        ("IN-P-MQ9", 0, 62),
+        ("TK-D-F16", 0, 378),
     ]
 
 
@@ -160,11 +185,17 @@ def test_the_score_breakdown_adds_up_to_the_score(live):
     assert len(found) == 48
     assert [r["partner"] for r in found[:3]] == ["POL", "SAU", "ISR"]
     poland = found[0]
-    investment = (poland["investment"], poland["investment_weight"],
-                  poland["investment_points"])
+    investment = (
+        poland["investment"],
+        poland["investment_weight"],
+        poland["investment_points"],
+    )
     assert investment == (0.86, 0.4, 0.344)
     assert (poland["strategic_points"], poland["economic_points"], poland["score"]) == (
-        0.285, 0.117, 0.746)
+        0.285,
+        0.117,
+        0.746,
+    )
     for r in found:
         points = r["investment_points"] + r["strategic_points"] + r["economic_points"]
         assert abs(points - r["score"]) <= 0.0002, r["partner"]

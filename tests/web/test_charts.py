@@ -6,11 +6,11 @@ import json
 import sqlite3
 
 import pytest
+from arms_ledger.cli.main import cli
+from arms_ledger.projections import engine, queries
+from arms_ledger.projections.web import charts
 from click.testing import CliRunner
 
-from cli.main import cli
-from projections import engine, queries
-from projections.web import charts
 from tests.web.conftest import client
 
 
@@ -31,18 +31,28 @@ def totals(c: sqlite3.Connection) -> tuple[int, int]:
 
 def test_the_backlog_ends_where_the_read_models_are(conn, replay_db):
     series = charts.backlog_series(conn)
-    assert series[0] == {"month": "2017-05", "open_cases": 1, "value_usd": 15_000_000_000,
-                         "value_billion_usd": 15.0}
+    assert series[0] == {
+        "month": "2017-05",
+        "open_cases": 1,
+        "value_usd": 15_000_000_000,
+        "value_billion_usd": 15.0,
+    }
     assert (series[-1]["month"], series[-1]["open_cases"], series[-1]["value_usd"]) == (
-        "2026-10", *totals(conn))
+        "2026-10",
+        *totals(conn),
+    )
     months = [tuple(map(int, p["month"].split("-"))) for p in series]
-    assert all(b == (a[0] + a[1] // 12, a[1] % 12 + 1)
-               for a, b in zip(months, months[1:], strict=False))
+    assert all(
+        b == (a[0] + a[1] // 12, a[1] % 12 + 1)
+        for a, b in zip(months, months[1:], strict=False)
+    )
     before = connect(replay_db)
     try:
         last = charts.backlog_series(before)[-1]
-        assert (last["month"], last["open_cases"], last["value_usd"]) == ("2026-02",
-                                                                          *totals(before))
+        assert (last["month"], last["open_cases"], last["value_usd"]) == (
+            "2026-02",
+            *totals(before),
+        )
     finally:
         before.close()
 
@@ -64,7 +74,10 @@ def test_the_queue_just_before_and_after_the_order_is_the_demos(conn):
     ]
     choices = charts.queue_choices(conn, 760)
     assert [(c["platform"], c["cases_changed"]) for c in choices[:4]] == [
-        ("f-35a", 8), ("pac-3-mse", 4), ("m1a2-sepv3", 4), ("ah-64e", 2)
+        ("f-35a", 8),
+        ("pac-3-mse", 4),
+        ("m1a2-sepv3", 4),
+        ("ah-64e", 2),
     ]
 
 
@@ -74,22 +87,47 @@ def test_the_score_chart_stacks_the_weighted_points(conn):
     spec = charts.scores_chart(rows, 0.7, 0.45, "america-first-2026").to_dict()
     bars = spec["layer"][0]["data"]["values"]
     assert bars[:3] == [
-        {"partner": "Poland (POL)", "component": "investment (I)", "points": 0.344,
-         "score": 0.746, "tier": 1, "order": 0},
-        {"partner": "Poland (POL)", "component": "strategic value (S)", "points": 0.285,
-         "score": 0.746, "tier": 1, "order": 1},
-        {"partner": "Poland (POL)", "component": "economic contribution (E)",
-         "points": 0.117, "score": 0.746, "tier": 1, "order": 2},
+        {
+            "partner": "Poland (POL)",
+            "component": "investment (I)",
+            "points": 0.344,
+            "score": 0.746,
+            "tier": 1,
+            "order": 0,
+        },
+        {
+            "partner": "Poland (POL)",
+            "component": "strategic value (S)",
+            "points": 0.285,
+            "score": 0.746,
+            "tier": 1,
+            "order": 1,
+        },
+        {
+            "partner": "Poland (POL)",
+            "component": "economic contribution (E)",
+            "points": 0.117,
+            "score": 0.746,
+            "tier": 1,
+            "order": 2,
+        },
     ]
     assert len(bars) == 3 * 48
 
 
-@pytest.mark.parametrize("name, title", [
-    ("backlog", "Backlog over time: open cases and their value, month by month"),
-    ("queue", "F-35A Lightning II (f-35a): the queue just before and just after "
-              "america-first-2026"),
-    ("scores", "Partners' scores, component by component"),
-], ids=["backlog", "queue", "scores"])
+@pytest.mark.parametrize(
+    "name, title",
+    [
+        ("backlog", "Backlog over time: open cases and their value, month by month"),
+        (
+            "queue",
+            "F-35A Lightning II (f-35a): the queue just before and just after "
+            "america-first-2026",
+        ),
+        ("scores", "Partners' scores, component by component"),
+    ],
+    ids=["backlog", "queue", "scores"],
+)
 def test_each_chart_page_draws_its_chart(live, name, title):
     page = live.get(f"/-/charts/{name}")
     assert page.status_code == 200
@@ -103,14 +141,18 @@ def test_each_chart_page_draws_its_chart(live, name, title):
 
 def test_the_queue_chart_takes_a_platform_and_a_policy(live, replay):
     page = live.get("/-/charts/queue?platform=ah-64e&policy=america-first-2026").text
-    assert ">AH-64E Apache (ah-64e): the queue just before and just after " \
-           "america-first-2026</text>" in page
+    assert (
+        ">AH-64E Apache (ah-64e): the queue just before and just after "
+        "america-first-2026</text>" in page
+    )
     assert '<option value="ah-64e" selected>' in page
     assert "<td>PL-B-AHA</td><td>POL</td><td>4</td><td>1</td><td>up 3</td>" in page
     unknown = live.get("/-/charts/queue?platform=no-such-platform")
     assert unknown.status_code == 404
-    assert "No platform &#39;no-such-platform&#39; with a queue when america-first-2026 " \
-           "was adopted; choose one of: f-35a, pac-3-mse," in unknown.text
+    assert (
+        "No platform &#39;no-such-platform&#39; with a queue when america-first-2026 "
+        "was adopted; choose one of: f-35a, pac-3-mse," in unknown.text
+    )
     policy = live.get("/-/charts/queue?policy=no-such-policy")
     assert policy.status_code == 404
     assert "choose one of: fcfs-legacy, america-first-2026" in policy.text
@@ -128,8 +170,10 @@ def test_an_empty_ledger_has_pages_that_say_so(tmp_path):
         assert "Live read models, no events;" in c.get("/").text
         for name, message in (
             ("backlog", "No case has been filed (at this time): nothing to draw."),
-            ("queue", "No priority policy has been adopted (at this time): nothing to "
-                      "compare."),
+            (
+                "queue",
+                "No priority policy has been adopted (at this time): nothing to compare.",
+            ),
             ("scores", "No partner is registered (at this time): nothing to draw."),
         ):
             page = c.get(f"/-/charts/{name}")
@@ -142,15 +186,22 @@ def test_an_empty_ledger_has_pages_that_say_so(tmp_path):
 def test_names_in_a_chart_are_text_not_markup(tmp_path):
     path = tmp_path / "ledger"
     evil = '<script>alert(1)</script>"'
-    event = json.dumps({
-        "type": "PartnerRegistered", "partner": "XXX", "name": evil, "region": "Europe",
-        "notification_group": "other", "nato_member": False, "middle_east": False,
-        "actor": "test",
-    })
+    event = json.dumps(
+        {
+            "type": "PartnerRegistered",
+            "partner": "XXX",
+            "name": evil,
+            "region": "Europe",
+            "notification_group": "other",
+            "nato_member": False,
+            "middle_east": False,
+            "actor": "test",
+        }
+    )
     assert CliRunner().invoke(cli, ["--ledger", str(path), "init"]).exit_code == 0
     result = CliRunner().invoke(cli, ["--ledger", str(path), "append", "-"], input=event)
     assert result.exit_code == 0, result.stderr
     with client(path / engine.PROJECTIONS_DB, "Live read models", immutable=False) as c:
         page = c.get("/-/charts/scores").text
     assert "<script>alert" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;\" (XXX)</text>" in page
+    assert '&lt;script&gt;alert(1)&lt;/script&gt;" (XXX)</text>' in page

@@ -7,20 +7,23 @@ import html
 import sqlite3
 
 import pytest
+from arms_ledger.projections import schema
+from arms_ledger.projections.web import canned, charts, metadata
 from markupsafe import escape
 
-from projections import schema
-from projections.web import canned, charts, metadata
 from tests.web.conftest import client
 
 
 def database_columns(path) -> dict[str, list[str]]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        names = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
-            "AND name NOT LIKE 'sqlite_%' ORDER BY name"
-        )]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
         return {n: [r[1] for r in conn.execute(f'PRAGMA table_info("{n}")')] for n in names}
     finally:
         conn.close()
@@ -71,7 +74,9 @@ def test_every_table_page_shows_its_description_and_its_columns(live):
         assert escape(info["description"]) in response.text, name
         for column, text in info["columns"].items():
             assert f"<dt>{column}</dt><dd>{escape(text)}</dd>" in response.text, (
-                name, column)
+                name,
+                column,
+            )
 
 
 def test_the_options_name_real_columns():
@@ -88,7 +93,9 @@ def test_partners_come_by_score_with_facets(live):
     found = live.json("/projections/partners.json?_shape=objects&_size=3")
     assert found["human_description_en"] == "sorted by score descending"
     assert [(r["partner"], r["score"]) for r in found["rows"]] == [
-        ("POL", 0.746), ("SAU", 0.6818), ("ISR", 0.67)
+        ("POL", 0.746),
+        ("SAU", 0.6818),
+        ("ISR", 0.67),
     ]
     tiers = found["facet_results"]["tier"]["results"]
     assert {r["value"]: r["count"] for r in tiers} == {1: 1, 2: 13, 3: 34}
@@ -123,8 +130,9 @@ def test_the_home_page_shows_the_state_the_charts_and_the_canned_queries(live):
     }
     assert list(links) == [q.name for q in canned.CANNED]
     for q in canned.CANNED:
-        assert f'<a href="/projections/{q.name}?{links[q.name]}">' \
-               f"{escape(q.title)}</a>" in page
+        assert (
+            f'<a href="/projections/{q.name}?{links[q.name]}">{escape(q.title)}</a>' in page
+        )
     assert "Arbitrary SQL is off" in page
 
 
@@ -134,8 +142,13 @@ def test_a_replay_says_so_on_every_page(replay):
         "(events effective at or before then): up to log position 757, recorded "
         "2026-02-03. Not the live state.</p>"
     )
-    for path in ("/", "/projections", "/projections/queue", "/projections/flags",
-                 "/-/charts/backlog"):
+    for path in (
+        "/",
+        "/projections",
+        "/projections/queue",
+        "/projections/flags",
+        "/-/charts/backlog",
+    ):
         assert banner in replay.get(path).text, path
     assert replay.json("/-/metadata.json")["databases"]["projections"]["description"] == (
         "A replay as of 2026-02-05T00:00:00Z. The read models of the arms-ledger event log."
@@ -146,10 +159,12 @@ def test_arbitrary_sql_is_off_unless_asked(live, demo_ledger):
     refused = live.get("/projections.json?sql=select+1")
     assert refused.status_code == 403
     assert "start it with `arms-ledger serve --allow-sql`" in html.unescape(refused.text)
-    with client(demo_ledger / "projections.db", "Live read models", immutable=False,
-                allow_sql=True) as open_sql:
-        assert open_sql.json("/projections.json?sql=select+count(*)+as+n+from+cases"
-                             "&_shape=array") == [{"n": 53}]
+    with client(
+        demo_ledger / "projections.db", "Live read models", immutable=False, allow_sql=True
+    ) as open_sql:
+        assert open_sql.json(
+            "/projections.json?sql=select+count(*)+as+n+from+cases&_shape=array"
+        ) == [{"n": 53}]
         written = open_sql.get("/projections.json?sql=delete+from+cases")
         assert written.status_code == 400
         assert "Statement must be a SELECT" in written.text

@@ -8,9 +8,9 @@ import os
 import socket
 
 import pytest
+from arms_ledger.cli.main import cli
 from click.testing import CliRunner
 
-from cli.main import cli
 from tests.web.conftest import free_port, serving
 
 
@@ -37,8 +37,15 @@ def test_serve_refuses_a_bad_time(demo_ledger):
 
 
 def test_serve_refuses_a_position_beyond_the_log(demo_ledger):
-    result = serve("--ledger", str(demo_ledger), "serve", "--at-position", "5000",
-                   "--port", str(free_port()))
+    result = serve(
+        "--ledger",
+        str(demo_ledger),
+        "serve",
+        "--at-position",
+        "5000",
+        "--port",
+        str(free_port()),
+    )
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: the log ends at position 911; --at-position 5000 is beyond it\n"
@@ -61,9 +68,7 @@ def test_serve_says_when_the_port_is_taken(demo_ledger):
 def test_serve_says_when_the_host_is_unknown(demo_ledger):
     result = serve("--ledger", str(demo_ledger), "serve", "--host", "no-such-host.invalid")
     assert result.exit_code == 1
-    assert result.stderr.startswith(
-        "Error: cannot serve on host 'no-such-host.invalid': "
-    )
+    assert result.stderr.startswith("Error: cannot serve on host 'no-such-host.invalid': ")
     assert result.stderr.endswith("; give an address such as 127.0.0.1 to --host\n")
     assert "Traceback" not in result.stderr
 
@@ -72,7 +77,8 @@ def test_serve_refuses_a_bad_port(demo_ledger):
     result = serve("--ledger", str(demo_ledger), "serve", "--port", "70000")
     assert result.exit_code == 2
     assert "Error: Invalid value for '--port': 70000 is not in the range 1<=x<=65535." in (
-        result.stderr)
+        result.stderr
+    )
 
 
 @pytest.mark.slow
@@ -83,10 +89,14 @@ def test_a_replay_is_served_and_removed_when_stopped(demo_ledger, tmp_path):
     with serving(demo_ledger, "--as-of", "2026-02-05", env=env) as server:
         assert [p.name for p in scratch.iterdir()][0].startswith("arms-ledger-serve-")
         status, body = server.get(
-            "/projections/platform_queue.json?platform=m1a2-sepv3&_shape=array")
+            "/projections/platform_queue.json?platform=m1a2-sepv3&_shape=array"
+        )
         assert status == 200
         assert [r["case"] for r in json.loads(body)] == [
-            "TW-B-ABR", "AT-B-ABR", "PL-B-ABR", "RO-B-ABR"
+            "TW-B-ABR",
+            "AT-B-ABR",
+            "PL-B-ABR",
+            "RO-B-ABR",
         ]
         status, body = server.get("/projections.json?sql=select+1")
         assert status == 403
@@ -105,18 +115,27 @@ def test_live_the_web_view_shows_what_the_last_append_wrote(ledger_copy):
     with serving(ledger_copy) as server:
         status, body = server.get(path)
         assert [(r["case"], r["priority_class"]) for r in json.loads(body)][:2] == [
-            ("PL-B-AHA", "normal"), ("KU-B-AHE", "normal")
+            ("PL-B-AHA", "normal"),
+            ("KU-B-AHE", "normal"),
         ]
-        event = json.dumps({
-            "type": "CaseReprioritized", "case": "KU-B-AHE", "priority_class": "expedited",
-            "authority": "USW(A&S)", "actor": "usw-as", "rationale": "a test",
-        })
-        appended = CliRunner().invoke(cli, ["--ledger", str(ledger_copy), "append", "-"],
-                                      input=event + "\n")
+        event = json.dumps(
+            {
+                "type": "CaseReprioritized",
+                "case": "KU-B-AHE",
+                "priority_class": "expedited",
+                "authority": "USW(A&S)",
+                "actor": "usw-as",
+                "rationale": "a test",
+            }
+        )
+        appended = CliRunner().invoke(
+            cli, ["--ledger", str(ledger_copy), "append", "-"], input=event + "\n"
+        )
         assert appended.exit_code == 0, appended.stderr
         status, body = server.get(path)
         assert [(r["case"], r["priority_class"]) for r in json.loads(body)][:2] == [
-            ("KU-B-AHE", "expedited"), ("PL-B-AHA", "normal")
+            ("KU-B-AHE", "expedited"),
+            ("PL-B-AHA", "normal"),
         ]
         status, page = server.get("/")
         assert "Live read models, up to log position 912," in page

@@ -15,10 +15,14 @@ from functools import lru_cache
 from typing import NamedTuple, Protocol
 
 import msgspec
-
-from ledger import events as ev
-from ledger.clock import BadTime, format_instant, format_recorded, parse_instant
-from ledger.errors import Invalid, Refused
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import (
+    BadTime,
+    format_instant,
+    format_recorded,
+    parse_instant,
+)
+from arms_ledger.ledger.errors import Invalid, Refused
 
 OFFER_VALIDITY = timedelta(days=85)
 
@@ -366,7 +370,7 @@ def decide(event: ev.Event, stream: Stream, world: World) -> None:
         raise Refused(
             "5",
             f"{type(event).__name__} is a decision: give a rationale saying why it "
-            "was taken (--rationale, or \"rationale\" in JSON)",
+            'was taken (--rationale, or "rationale" in JSON)',
         )
     if isinstance(event, ev.PartnerEvent):
         _decide_partner(event, stream)
@@ -500,7 +504,8 @@ def partner_view(stream: Stream, at: datetime | None = None) -> PartnerView:
 
 def platform_withdrawn(stream: Stream, at: datetime) -> bool:
     return any(
-        isinstance(e, ev.PlatformWithdrawn) and effective(e) <= at for _, e in _facts(stream)
+        isinstance(e, ev.PlatformWithdrawn) and effective(e) <= at
+        for _, e in _facts(stream)
     )
 
 
@@ -518,8 +523,10 @@ def _usd(amount: int) -> str:
 
 
 def _day(at: datetime) -> str:
-    return format_instant(at)[:10] if at.hour == at.minute == at.second == 0 else (
-        format_instant(at)
+    return (
+        format_instant(at)[:10]
+        if at.hour == at.minute == at.second == 0
+        else (format_instant(at))
     )
 
 
@@ -551,9 +558,7 @@ def _decide_case(event: ev.CaseEvent, stream: Stream, world: World) -> None:
 
     case = stream.case
     if case is None:
-        raise Refused(
-            "1", f"case {event.case} is not filed; append CaseFiled for it first"
-        )
+        raise Refused("1", f"case {event.case} is not filed; append CaseFiled for it first")
     if at < case.last_effective_at:
         raise Refused(
             "2",

@@ -425,7 +425,7 @@ def resolve_stream(ident: str, exists: Callable[[str], bool], where: str = "") -
     ``exists(key)`` tells whether a stream has events; ``where`` ends the not-found
     message (e.g. " (at this time)").
     """
-    from ledger.errors import LedgerError
+    from arms_ledger.ledger.errors import LedgerError
 
     kind, sep, _ = ident.partition(":")
     if sep and kind not in STREAM_KINDS:
@@ -442,6 +442,7 @@ def resolve_stream(ident: str, exists: Callable[[str], bool], where: str = "") -
     if len(found) > 1:
         raise LedgerError(f"{ident!r} is ambiguous: say {' or '.join(found)}")
     return found[0]
+
 
 ENVELOPE_FIELDS: tuple[str, ...] = (
     "actor",
@@ -470,9 +471,8 @@ def input_schema() -> dict:
     for name in EVENT_TYPES:
         definition = schema["$defs"][name]
         definition["properties"].pop("recorded_at", None)
-        definition["description"] = (
-            f"{name}: a {EVENT_TYPES[name].STREAM} event"
-            + (" (a decision: rationale required)" if EVENT_TYPES[name].DECISION else "")
+        definition["description"] = f"{name}: a {EVENT_TYPES[name].STREAM} event" + (
+            " (a decision: rationale required)" if EVENT_TYPES[name].DECISION else ""
         )
         if EVENT_TYPES[name].DECISION:
             definition["required"] = sorted({*definition.get("required", []), "rationale"})

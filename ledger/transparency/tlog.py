@@ -21,13 +21,18 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import msgspec
-
-from ledger import events as ev
-from ledger import merkle
-from ledger.clock import format_instant, now
-from ledger.errors import LedgerError
-from ledger.merkle import Node
-from ledger.note import Checkpoint, NoteError, Signer, Verifier, open_checkpoint
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import format_instant, now
+from arms_ledger.ledger.errors import LedgerError
+from arms_ledger.ledger.transparency import merkle
+from arms_ledger.ledger.transparency.merkle import Node
+from arms_ledger.ledger.transparency.note import (
+    Checkpoint,
+    NoteError,
+    Signer,
+    Verifier,
+    open_checkpoint,
+)
 
 NODES = "tlog_nodes"
 CHECKPOINTS = "tlog_checkpoints"
@@ -72,7 +77,7 @@ def state_of(line: bytes, position: int) -> bytes:
     """The stored state inside an export line; the line must be for ``position``."""
     prefix = b'{"position":%d,' % position
     if not line.startswith(prefix):
-        raise LedgerError(f'line {position} does not start with {prefix.decode()}')
+        raise LedgerError(f"line {position} does not start with {prefix.decode()}")
     return b"{" + line[len(prefix) :]
 
 
@@ -92,7 +97,9 @@ class StoredTree:
         self.checkpoints_table = f"{schema}.{CHECKPOINTS}" if schema else CHECKPOINTS
 
     def size(self, c: Any) -> int:
-        c.execute(f"SELECT idx FROM {self.nodes_table} WHERE level = 0 ORDER BY idx DESC LIMIT 1")
+        c.execute(
+            f"SELECT idx FROM {self.nodes_table} WHERE level = 0 ORDER BY idx DESC LIMIT 1"
+        )
         row = c.fetchone()
         return 0 if row is None else row[0] + 1
 
@@ -149,7 +156,9 @@ class StoredTree:
         )
 
     def checkpoints(self, c: Any) -> list[StoredCheckpoint]:
-        c.execute(f"SELECT id, size, note, verifier FROM {self.checkpoints_table} ORDER BY id")
+        c.execute(
+            f"SELECT id, size, note, verifier FROM {self.checkpoints_table} ORDER BY id"
+        )
         return [StoredCheckpoint(*row) for row in c.fetchall()]
 
     def latest_checkpoint(self, c: Any, verifier: str) -> StoredCheckpoint | None:
@@ -266,7 +275,9 @@ def verify(
                 f"{source} (size {checkpoint.size}) is not consistent with the log: "
                 "history was rewritten"
             )
-    return Report(count, nodes, len(checkpoints) + len(trusted), time.perf_counter() - started)
+    return Report(
+        count, nodes, len(checkpoints) + len(trusted), time.perf_counter() - started
+    )
 
 
 def _root(log: LogSource, size: int) -> bytes:
@@ -282,7 +293,9 @@ def _verify_levels(size: int, log: LogSource) -> int:
         count = 0
         for idx, h in log.level(level):
             if idx != count:
-                raise TamperedError(f"the Merkle tree is missing node {count} of level {level}")
+                raise TamperedError(
+                    f"the Merkle tree is missing node {count} of level {level}"
+                )
             left, right = next(below), next(below)
             if merkle.node_hash(left[1], right[1]) != h:
                 first = idx << level
@@ -379,7 +392,9 @@ def read_export(
     with events_file.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.endswith(b"\n"):
-                raise TamperedError(f"{events_file} line {number} is cut short (no newline)")
+                raise TamperedError(
+                    f"{events_file} line {number} is cut short (no newline)"
+                )
             if number > checkpoint.size:
                 raise TamperedError(
                     f"{events_file} has more than the {checkpoint.size} events its "
@@ -408,7 +423,9 @@ def read_export(
         old, source = trusted
         proof = merkle.hashes_from(ranges, kept)
         try:
-            merkle.verify_consistency(old.size, checkpoint.size, old.root, checkpoint.root, proof)
+            merkle.verify_consistency(
+                old.size, checkpoint.size, old.root, checkpoint.root, proof
+            )
         except merkle.ProofError as error:
             raise TamperedError(
                 f"{source} is not consistent with the export ({error}): history was rewritten"

@@ -24,16 +24,15 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
+from arms_ledger.ledger.domain.rules import ReadSet
+from arms_ledger.ledger.errors import LedgerError
+from arms_ledger.ledger.store.sqlite import LogRecorder
+from arms_ledger.ledger.transparency import tlog
+from arms_ledger.ledger.transparency.merkle import Node
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
-
-from ledger import tlog
-from ledger.decision import ReadSet
-from ledger.errors import LedgerError
-from ledger.merkle import Node
-from ledger.store import LogRecorder
 
 SCHEMES = ("postgresql", "postgres")
 
@@ -108,8 +107,8 @@ class Location:
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
             "CREATE_TABLE": "yes" if create_tables else "no",
             "ORIGINATOR_ID_TYPE": "text",
-            "MAPPER_TOPIC": "ledger.store:EventMapper",
-            "APPLICATION_RECORDER_TOPIC": "ledger.postgres:LedgerPostgresRecorder",
+            "MAPPER_TOPIC": "arms_ledger.ledger.store.sqlite:EventMapper",
+            "APPLICATION_RECORDER_TOPIC": "arms_ledger.ledger.store.postgres:LedgerPostgresRecorder",
         }
 
     def connect(self, **options: Any) -> psycopg.Connection:
@@ -131,7 +130,9 @@ class Location:
                 if self.schema != "public":
                     try:
                         conn.execute(
-                            SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.schema))
+                            SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                                Identifier(self.schema)
+                            )
                         )
                     except psycopg.errors.UniqueViolation:
                         pass  # another process created it at the same moment
@@ -259,7 +260,9 @@ class _PostgresLog:
         self._cursors: list[Any] = []
 
     def _stream(self, query: Any, params: Sequence[Any] = ()) -> Iterator[tuple]:
-        cursor = self.conn.cursor(name=f"verify_{len(self._cursors)}", row_factory=tuple_row)
+        cursor = self.conn.cursor(
+            name=f"verify_{len(self._cursors)}", row_factory=tuple_row
+        )
         self._cursors.append(cursor)
         cursor.itersize = 5000
         cursor.execute(query, params)

@@ -19,14 +19,13 @@ import hashlib
 import re
 from typing import NamedTuple
 
+from arms_ledger.ledger.transparency.merkle import HASH_SIZE
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-from ledger.merkle import HASH_SIZE
 
 ED25519 = b"\x01"
 DASH = "\u2014"
@@ -126,7 +125,9 @@ class Signer:
         """From ``PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 ‖ seed)>``."""
         parts = skey.strip().split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-            raise NoteError("a signing key has the form PRIVATE+KEY+<name>+<id>+<base64 key>")
+            raise NoteError(
+                "a signing key has the form PRIVATE+KEY+<name>+<id>+<base64 key>"
+            )
         _, _, name, hex_id, encoded = parts
         raw = _b64decode(encoded, "the signing key")
         if len(raw) != 33 or raw[:1] != ED25519:
@@ -194,9 +195,13 @@ def open_note(note: str, verifier: Verifier) -> str:
     text, signatures = parse_note(note)
     mine = [s for s in signatures if s.name == verifier.name and s.id == verifier.id]
     if not mine:
-        raise NoteError(f"the note is not signed by {verifier.name} (key id {verifier.id.hex()})")
+        raise NoteError(
+            f"the note is not signed by {verifier.name} (key id {verifier.id.hex()})"
+        )
     if not all(verifier.verify(text.encode(), s.signature) for s in mine):
-        raise NoteError(f"the signature by {verifier.name} does not verify: the note was altered")
+        raise NoteError(
+            f"the signature by {verifier.name} does not verify: the note was altered"
+        )
     return text
 
 
@@ -216,13 +221,17 @@ class Checkpoint(NamedTuple):
     def parse(cls, text: str) -> Checkpoint:
         lines = text.split("\n")
         if len(lines) < 4 or lines[-1] != "" or not all(lines[:-1]):
-            raise NoteError("a checkpoint is at least three non-empty lines: origin, size, root")
+            raise NoteError(
+                "a checkpoint is at least three non-empty lines: origin, size, root"
+            )
         origin, size, root = lines[:3]
         if not re.fullmatch(r"0|[1-9][0-9]*", size):
             raise NoteError(f"the checkpoint's tree size {size!r} is not a decimal number")
         raw = _b64decode(root, "the checkpoint's root hash")
         if len(raw) != HASH_SIZE:
-            raise NoteError(f"the checkpoint's root hash has {len(raw)} bytes, not {HASH_SIZE}")
+            raise NoteError(
+                f"the checkpoint's root hash has {len(raw)} bytes, not {HASH_SIZE}"
+            )
         return cls(origin, int(size), raw)
 
 

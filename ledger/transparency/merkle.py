@@ -129,13 +129,17 @@ def root_from(size: int, nodes: Mapping[Node, bytes]) -> bytes:
     return EMPTY_ROOT if size == 0 else hashes_from([(0, size)], nodes)[0]
 
 
-def prove_inclusion(index: int, size: int, get: Callable[[list[Node]], Mapping[Node, bytes]]):
+def prove_inclusion(
+    index: int, size: int, get: Callable[[list[Node]], Mapping[Node, bytes]]
+):
     """An inclusion proof, reading the nodes it needs with one call of ``get``."""
     ranges = inclusion_ranges(index, size)
     return hashes_from(ranges, get(nodes_of(ranges)))
 
 
-def prove_consistency(old: int, new: int, get: Callable[[list[Node]], Mapping[Node, bytes]]):
+def prove_consistency(
+    old: int, new: int, get: Callable[[list[Node]], Mapping[Node, bytes]]
+):
     ranges = consistency_ranges(old, new)
     return hashes_from(ranges, get(nodes_of(ranges)))
 
@@ -143,7 +147,9 @@ def prove_consistency(old: int, new: int, get: Callable[[list[Node]], Mapping[No
 # --- verification (RFC 9162 §2.1.3.2 and §2.1.4.2) ----------------------------------------
 
 
-def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+def root_from_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes]
+) -> bytes:
     """The root that ``proof`` implies for ``leaf`` at ``index``; ProofError if malformed."""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} is not in a tree of size {size}")
@@ -172,7 +178,9 @@ def verify_inclusion(
 ) -> None:
     _check_hash(root, "the root")
     if root_from_inclusion(index, size, leaf, proof) != root:
-        raise ProofError(f"leaf {index} is not included in the tree of size {size} with that root")
+        raise ProofError(
+            f"leaf {index} is not included in the tree of size {size} with that root"
+        )
 
 
 def verify_consistency(
@@ -180,7 +188,9 @@ def verify_consistency(
 ) -> None:
     """Raise ProofError unless ``proof`` shows the tree of size ``old`` is a prefix of ``new``."""
     if not 0 < old <= new:
-        raise ProofError(f"no consistency between size {old} and size {new}: need 0 < old <= new")
+        raise ProofError(
+            f"no consistency between size {old} and size {new}: need 0 < old <= new"
+        )
     if old == new:
         if proof:
             raise ProofError("a proof between equal sizes must be empty")

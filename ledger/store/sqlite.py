@@ -12,15 +12,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import msgspec
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import MICROSECOND, format_recorded, parse_instant
+from arms_ledger.ledger.domain.rules import ReadSet
+from arms_ledger.ledger.transparency import merkle, tlog
+from arms_ledger.ledger.transparency.merkle import Node
+from arms_ledger.ledger.transparency.note import Checkpoint, Signer
 from eventsourcing.persistence import IntegrityError, Mapper, Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
-
-from ledger import events as ev
-from ledger import merkle, tlog
-from ledger.clock import MICROSECOND, format_recorded, parse_instant
-from ledger.decision import ReadSet
-from ledger.merkle import Node
-from ledger.note import Checkpoint, Signer
 
 
 class Pending(msgspec.Struct, frozen=True):
@@ -159,9 +158,13 @@ class LogRecorder:
                 ("NotificationThresholdsSet",),
             )
             if c.fetchone()[0] != read_set.thresholds:
-                raise IntegrityError("the notification thresholds changed since they were read")
+                raise IntegrityError(
+                    "the notification thresholds changed since they were read"
+                )
 
-    def _extend_and_sign(self, c: Any, positions: Sequence[int], states: Sequence[bytes]) -> None:
+    def _extend_and_sign(
+        self, c: Any, positions: Sequence[int], states: Sequence[bytes]
+    ) -> None:
         tree = self.tree.extend(c, positions, states)
         if self.signer is not None:
             self._sign(c, self.signer, tree.size, tree.root())
@@ -365,7 +368,13 @@ class _SQLiteLog:
             f"FROM {self.events_table} ORDER BY rowid"
         )
         return (
-            tlog.Row(p, stream, version, topic, state.encode() if isinstance(state, str) else state)
+            tlog.Row(
+                p,
+                stream,
+                version,
+                topic,
+                state.encode() if isinstance(state, str) else state,
+            )
             for p, stream, version, topic, state in cursor
         )
 
@@ -391,6 +400,6 @@ def sqlite_env(path: str) -> dict[str, str]:
         # Several CLI processes may append at once: wait for the write lock.
         "SQLITE_LOCK_TIMEOUT": "30",
         "ORIGINATOR_ID_TYPE": "text",
-        "MAPPER_TOPIC": "ledger.store:EventMapper",
-        "APPLICATION_RECORDER_TOPIC": "ledger.store:LedgerSQLiteRecorder",
+        "MAPPER_TOPIC": "arms_ledger.ledger.store.sqlite:EventMapper",
+        "APPLICATION_RECORDER_TOPIC": "arms_ledger.ledger.store.sqlite:LedgerSQLiteRecorder",
     }

@@ -14,13 +14,9 @@ from datetime import datetime
 from pathlib import Path
 
 import msgspec
-from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError
-
-from ledger import events as ev
-from ledger import merkle, tlog
-from ledger.clock import MICROSECOND, format_instant, now
-from ledger.decision import (
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import MICROSECOND, format_instant, now
+from arms_ledger.ledger.domain.rules import (
     MemoryWorld,
     Stream,
     StreamCache,
@@ -31,7 +27,7 @@ from ledger.decision import (
     instant,
     normalize,
 )
-from ledger.errors import (
+from arms_ledger.ledger.errors import (
     BatchRefused,
     Conflict,
     Invalid,
@@ -39,8 +35,16 @@ from ledger.errors import (
     NoLedger,
     Refused,
 )
-from ledger.note import Checkpoint, NoteError, Signer, open_checkpoint
-from ledger.store import Pending, Recorded, StampConflict, sqlite_env
+from arms_ledger.ledger.store.sqlite import Pending, Recorded, StampConflict, sqlite_env
+from arms_ledger.ledger.transparency import merkle, tlog
+from arms_ledger.ledger.transparency.note import (
+    Checkpoint,
+    NoteError,
+    Signer,
+    open_checkpoint,
+)
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
 
 FORMAT = 2  # 2: a Merkle tree and signed checkpoints (format 1 is upgraded on open)
 META_FILE = "ledger.json"
@@ -152,7 +156,9 @@ class Ledger(Application[str]):
         """
         world = MemoryWorld(self.load_stream, self._load_thresholds, self._prefetch)
         try:
-            pending, skipped = self._decide_batch(world, events, stamp, explicit_stamps, progress)
+            pending, skipped = self._decide_batch(
+                world, events, stamp, explicit_stamps, progress
+            )
         finally:
             self._prefetched().clear()
         if not pending:
@@ -259,7 +265,7 @@ class Ledger(Application[str]):
 
     def _load_streams(self, keys: list[str]) -> dict[str, Stream]:
         """The current state of each stream in ``keys``, read in one transaction."""
-        from ledger.store import LogRecorder
+        from arms_ledger.ledger.store.sqlite import LogRecorder
 
         if not isinstance(self.recorder, LogRecorder):
             return {key: self._fold_stream(key) for key in keys}
@@ -284,9 +290,12 @@ class Ledger(Application[str]):
         is this batch's own exactly when it was stored as decided (stamps only increase)."""
         if self.recorder.last_recorded_at() != pending[-1].event.recorded_at:
             return
-        self._write_cache().put({key: world.stream(key) for key in dict.fromkeys(
-            p.originator_id for p in pending
-        )})
+        self._write_cache().put(
+            {
+                key: world.stream(key)
+                for key in dict.fromkeys(p.originator_id for p in pending)
+            }
+        )
 
     def read(
         self,
@@ -325,14 +334,18 @@ class Ledger(Application[str]):
         if size is None:
             return current
         if not 0 <= size <= current:
-            raise Invalid(f"--size {size}: the log has {current} events (sizes 0 to {current})")
+            raise Invalid(
+                f"--size {size}: the log has {current} events (sizes 0 to {current})"
+            )
         return size
 
     def root(self, size: int | None = None) -> bytes:
         n = self._size(size)
         return merkle.root_from(n, self.recorder.tree_nodes(merkle.frontier_nodes(n)))
 
-    def prove_inclusion(self, index: int, size: int | None = None) -> tuple[int, list[bytes]]:
+    def prove_inclusion(
+        self, index: int, size: int | None = None
+    ) -> tuple[int, list[bytes]]:
         n = self._size(size)
         if not 0 <= index < n:
             raise Invalid(
@@ -343,7 +356,9 @@ class Ledger(Application[str]):
             )
         return n, merkle.prove_inclusion(index, n, self.recorder.tree_nodes)
 
-    def prove_consistency(self, old: int, size: int | None = None) -> tuple[int, list[bytes]]:
+    def prove_consistency(
+        self, old: int, size: int | None = None
+    ) -> tuple[int, list[bytes]]:
         n = self._size(size)
         if not 0 < old <= n:
             raise Invalid(f"old size {old}: it must be between 1 and the new size {n}")
@@ -388,7 +403,9 @@ class Ledger(Application[str]):
                 out.writelines(tlog.leaf_line(n.id, n.state) + b"\n" for n in page)
                 after = page[-1].id
         (directory / tlog.EXPORT_CHECKPOINT).write_text(note)
-        (directory / tlog.EXPORT_KEY).write_text(f"{tlog.check_signer(self.signer).verifier}\n")
+        (directory / tlog.EXPORT_KEY).write_text(
+            f"{tlog.check_signer(self.signer).verifier}\n"
+        )
         return checkpoint
 
     def import_export(self, export: tlog.Export) -> int:
@@ -409,7 +426,9 @@ class Ledger(Application[str]):
                 f"line {error.index + 1} ({error.type_name}) of the export: {error.cause}"
             ) from None
         if self.root(export.checkpoint.size) != export.checkpoint.root:
-            raise tlog.TamperedError("the replica's root differs from the export's checkpoint")
+            raise tlog.TamperedError(
+                "the replica's root differs from the export's checkpoint"
+            )
         self.recorder.store_checkpoint(export.note, export.checkpoint.size, export.verifier)
         return len(result.positions)
 
@@ -444,7 +463,7 @@ def store_url(store: str) -> str:
     """The store as saved in ledger.json: ``sqlite`` or a PostgreSQL URL."""
     if store == "sqlite":
         return store
-    from ledger.postgres import Location  # psycopg only when it is needed
+    from arms_ledger.ledger.store.postgres import Location  # psycopg only when it is needed
 
     return Location(store).url
 
@@ -454,7 +473,7 @@ def _store_env(path: Path, store: str, *, new: bool) -> dict[str, str]:
     that a wrong URL or a stopped server is one clear error."""
     if store == "sqlite":
         return sqlite_env(str(path / EVENTS_DB))
-    from ledger.postgres import Location
+    from arms_ledger.ledger.store.postgres import Location
 
     location = Location(store)
     location.check()
@@ -527,7 +546,9 @@ def open_ledger(path: Path) -> Ledger:
             f"format {FORMAT}"
         )
     store = info.get("store", "sqlite")
-    app = Ledger(_store_env(path, store, new=False), _read_signer(path), info["checkpoints"])
+    app = Ledger(
+        _store_env(path, store, new=False), _read_signer(path), info["checkpoints"]
+    )
     app.store = store
     return app
 

@@ -37,12 +37,16 @@ def parse_instant(text: str, field: str = "time") -> datetime:
 def format_instant(value: datetime) -> str:
     """Canonical stored text of an instant."""
     naive = value.astimezone(UTC).replace(tzinfo=None)
-    return naive.isoformat(timespec="microseconds" if naive.microsecond else "seconds") + "Z"
+    return (
+        naive.isoformat(timespec="microseconds" if naive.microsecond else "seconds") + "Z"
+    )
 
 
 def format_recorded(value: datetime) -> str:
     """Canonical text of ``recorded_at``: fixed width, always with microseconds."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return (
+        value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    )
 
 
 def now() -> datetime:
