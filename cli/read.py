@@ -88,7 +88,8 @@ def _caption(cut: Cut) -> None:
 def queue_command(platform: str | None, cut: Cut, fmt: str) -> None:
     """Show the priority queue of PLATFORM, or every queue's length.
 
-    Order (model.md): priority class -> partner override in force -> tier -> score,
+    Order (docs/domain.md, The queue): priority class -> partner override in force ->
+    tier -> score,
     higher first -> filed, earlier first -> case id; in fcfs mode tier and score drop
     out. The estimated completion is the quantity left of the case and all ahead of it
     over the platform's production capacity, in months.
@@ -410,7 +411,8 @@ def print_diff(found: list[dict], since: str, until: str) -> None:
 @time_options
 @output_options
 def flags_command(cut: Cut, fmt: str) -> None:
-    """Oversight flags (model.md rule 6): backdated decisions, Middle East notifications
+    """Oversight flags (docs/domain.md, Rule 6): backdated decisions, Middle East
+    notifications
     without QME certification, EEUM deliveries without an initial inventory within 90
     days, EEUM cases without an inventory for over a year.
 

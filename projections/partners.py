@@ -59,7 +59,8 @@ class Policies:
 
     @property
     def mode(self) -> str:
-        """``fcfs`` until a policy is adopted (model.md), then the policy's mode."""
+        """``fcfs`` until a policy is adopted (docs/domain.md, The priority policy), then
+        the policy's mode."""
         policy = self.in_force
         return "fcfs" if policy is None else policy.mode
 
@@ -88,7 +89,7 @@ class Policies:
         return rows
 
 
-# --- scoring (model.md, "The priority policy") -------------------------------------------
+# --- scoring (docs/domain.md, The priority policy) ---------------------------------------
 
 
 class Score(NamedTuple):
@@ -107,7 +108,8 @@ def score(
 ) -> Score:
     """The three components, the weighted score (4 decimals) and the tier.
 
-    Without a policy the defaults of model.md apply (the queue is then fcfs anyway).
+    Without a policy the defaults of docs/domain.md (The priority policy) apply (the
+    queue is then fcfs anyway).
     """
     weights = policy.weights if policy else ev.Weights()
     targets = policy.targets if policy else ev.Targets()

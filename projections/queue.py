@@ -1,6 +1,7 @@
 """The priority queues: one sorted list per platform, and what each event changed.
 
-The order is model.md's: priority class (expedited, normal, deferred) -> partner override
+The order of docs/domain.md (The queue): priority class (expedited, normal, deferred)
+-> partner override
 in force first -> tier -> score, higher first -> filed ``effective_at``, earlier first ->
 case id. In ``fcfs`` mode tier and score drop out.
 

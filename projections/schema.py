@@ -347,7 +347,7 @@ FROM cases WHERE open GROUP BY platform, partner, stage""",
 FROM queue_changes q JOIN audit_log a ON a.position = q.event_position""",
     ),
     "oversight_flags": (
-        "Oversight flags (model.md rule 6): backdated decisions, Middle East "
+        "Oversight flags (docs/domain.md, Rule 6): backdated decisions, Middle East "
         "notifications without QME certification, EEUM deliveries without an initial "
         "inventory within 90 days, cases of a platform still designated without an EEUM "
         "inventory in the last 365 days. "

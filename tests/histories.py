@@ -8,7 +8,8 @@ from arms_ledger.ledger.domain import events as ev
 
 T = ev.DEFAULT_THRESHOLDS
 
-# One valid history that uses every event type of model.md, in an order the rules accept.
+# One valid history that uses every event type of docs/domain.md, in an order the rules
+# accept.
 EVERY_TYPE: list[dict] = [
     {
         "type": "PriorityPolicyAdopted",

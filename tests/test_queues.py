@@ -1,6 +1,7 @@
 """Golden tests of the read side on the fixture scenario (fixtures/scenario.jsonl).
 
-1. Each queue equals model.md's ordering computed here by hand (``expected_queue``: a
+1. Each queue equals the ordering of docs/domain.md (The queue) computed here by hand
+   (``expected_queue``: a
    second, independent implementation that reads the JSON lines, not the projection
    code), in fcfs mode (as of 2026-02-05, under fcfs-legacy) and in scored mode (now,
    under america-first-2026, E.O. 14383, effective 2026-02-06); the orders are also
@@ -49,7 +50,7 @@ def position_of(predicate) -> int:
     return found
 
 
-# --- the reference: model.md's queue, computed by hand from the JSON lines ----------------
+# --- the reference: docs/domain.md's queue, computed by hand from the JSON lines --------
 
 STAGE_AFTER = {
     "CaseReviewCleared": "review-cleared",
@@ -64,7 +65,7 @@ STAGE_AFTER = {
     "CaseCancelled": "cancelled",
 }
 CLASS_RANK = {"expedited": 0, "normal": 1, "deferred": 2}
-DEFAULT_POLICY = {  # before any policy is adopted: fcfs (and model.md's default parameters)
+DEFAULT_POLICY = {  # before any policy is adopted: fcfs (and docs/domain.md's defaults)
     "mode": "fcfs",
     "weights": {"investment": 0.4, "strategic": 0.3, "economic": 0.3},
     "targets": {"pct_gdp": 5.0, "economic_usd": 5_000_000_000},
@@ -73,7 +74,7 @@ DEFAULT_POLICY = {  # before any policy is adopted: fcfs (and model.md's default
 
 
 def expected_queue(platform: str, as_of: datetime | None = None) -> list[dict]:
-    """model.md, "The priority policy": ``platform``'s queue from the facts in force."""
+    """docs/domain.md, The priority policy: ``platform``'s queue from the facts in force."""
     log = [e for e in EVENTS if as_of is None or effective(e) <= as_of]
     assert not any(e["type"] in ("CaseSuspended", "CaseResumed") for e in log)
 

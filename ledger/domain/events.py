@@ -1,6 +1,7 @@
 """Every event of the ledger: strict msgspec Structs in one tagged union keyed by ``type``.
 
-This module is the public vocabulary of ``model.md``: class names are the ``type`` tags
+This module is the public vocabulary of ``docs/domain.md`` (Events): class names are
+the ``type`` tags
 and are stored with every event, so an event class is never renamed, moved or given a
 field without a default. A new meaning gets a new class.
 """
@@ -94,7 +95,7 @@ class Event(
 
     # Which stream the event belongs to: the name of the field that holds its id.
     STREAM: ClassVar[str] = ""
-    # A decision (model.md "(D)"): needs a rationale.
+    # A decision (docs/domain.md, Events: "(D)"): needs a rationale.
     DECISION: ClassVar[bool] = False
 
     @property
@@ -356,7 +357,7 @@ class Thresholds(
         return self.nato_plus if name == "NATO+" else self.other
 
 
-# AECA 36(b) defaults (model.md; research.md section 2.1).
+# AECA 36(b) defaults (docs/domain.md, Rule 3).
 DEFAULT_THRESHOLDS = Thresholds(
     nato_plus=GroupThresholds(
         mde_usd=25_000_000,

@@ -1,4 +1,4 @@
-"""Decisions: the rules of model.md 1-5 as pure functions over current state.
+"""Decisions: the rules 1-5 of docs/domain.md as pure functions over current state.
 
 ``decide(event, stream, world)`` returns nothing or raises :class:`Refused`;
 ``evolve(stream, event)`` folds an accepted event into the stream's state. Neither does

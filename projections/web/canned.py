@@ -24,7 +24,8 @@ class Canned(NamedTuple):
     shown: tuple[str, ...] = ()
 
 
-# The weights when no priority policy has been adopted yet (model.md's defaults).
+# The weights when no priority policy has been adopted yet (docs/domain.md, The priority
+# policy).
 _W = ev.Weights()
 
 PLATFORM_QUEUE = Canned(
@@ -132,7 +133,7 @@ ORDER BY value_usd DESC, b.partner, b.platform""",
 FLAGS = Canned(
     "flags",
     "Oversight flags",
-    "The oversight flags of model.md rule 6: backdated-decision, qme-not-certified, "
+    "The oversight flags of docs/domain.md, Rule 6: backdated-decision, qme-not-certified, "
     "eeum-no-initial-inventory, eeum-no-annual-inventory; deadlines are judged at the "
     "replay's time, or now. kind: only this kind (blank: all).",
     """SELECT kind, "case", stream, partner, effective_at, event_position, detail

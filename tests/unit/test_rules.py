@@ -1,4 +1,4 @@
-"""The rules of model.md 1-5 as pure decisions: no database anywhere in this file."""
+"""The rules 1-5 of docs/domain.md as pure decisions: no database anywhere in this file."""
 
 from __future__ import annotations
 
