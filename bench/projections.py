@@ -28,7 +28,7 @@ from pathlib import Path
 
 from arms_ledger.ledger.app.application import create
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.projections import engine
 
 from fixtures.tools.generate import generate

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import MICROSECOND, now
-from arms_ledger.ledger.domain.rules import normalize
+from arms_ledger.ledger.domain.intake import normalize
 from arms_ledger.ledger.store.sqlite import Pending, sqlite_env
 from eventsourcing.application import Application, ProcessingEvent
 

@@ -28,8 +28,8 @@ from arms_ledger.ledger.app.application import (
 )
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import parse_instant
-from arms_ledger.ledger.domain.rules import Stream as StreamState
-from arms_ledger.ledger.domain.rules import describe, evolve
+from arms_ledger.ledger.domain.streams import Stream as StreamState
+from arms_ledger.ledger.domain.streams import describe, evolve
 from arms_ledger.ledger.errors import BatchRefused, Invalid, LedgerError
 from arms_ledger.ledger.store.sqlite import Recorded
 from arms_ledger.projections import engine

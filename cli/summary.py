@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from arms_ledger.cli.output import table
 from arms_ledger.ledger.app.application import Ledger
-from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.transparency.note import open_checkpoint
 from arms_ledger.ledger.transparency.tlog import b64
 from arms_ledger.projections import engine, queries

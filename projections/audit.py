@@ -13,7 +13,7 @@ from operator import attrgetter
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.domain.clock import instant
 
 BACKDATED_AFTER = timedelta(days=30)
 # Israel is the partner the QME certification protects; it needs none itself.

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.clock import format_instant
-from arms_ledger.ledger.domain.rules import (
+from arms_ledger.ledger.domain.cases import (
     OPEN_STAGES,
     TERMINAL_STAGES,
     CaseState,
     evolve_case,
     open_case,
 )
+from arms_ledger.ledger.domain.clock import format_instant
 
 _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder(tuple[CaseState, str, int, int, int | None]).decode
@@ -65,7 +65,7 @@ class CaseView:
     @property
     def queued(self) -> bool:
         """In its platform's queue: open, with quantity left to deliver."""
-        return self.state.stage in OPEN_STAGES and self.state.quantity_left > 0
+        return self.state.queued
 
     def row(self) -> tuple:
         c = self.state
@@ -77,11 +77,6 @@ class CaseView:
             notification = "in review"
         else:
             notification = "not notified"
-        value = next(
-            v
-            for v in (c.offer_value_usd, c.notified_value_usd, c.estimated_value_usd)
-            if v is not None
-        )
         return (
             c.case,
             c.partner,
@@ -96,7 +91,7 @@ class CaseView:
             c.estimated_value_usd,
             c.notified_value_usd,
             c.offer_value_usd,
-            value,
+            c.value_usd,
             c.priority_class,
             ", ".join(c.holds) or None,
             ", ".join(c.cleared_by) or None,

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import msgspec
 from arms_ledger.ledger.app.application import Ledger
-from arms_ledger.ledger.domain.clock import format_instant
-from arms_ledger.ledger.domain.rules import effective, instant
+from arms_ledger.ledger.domain.clock import format_instant, instant
+from arms_ledger.ledger.domain.facts import holds_at
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import log, schema
 from arms_ledger.projections.projector import Projector, Stored
@@ -361,7 +361,7 @@ def replay(ledger: Ledger, conn: sqlite3.Connection, cut: Cut) -> int:
             f"the log ends at position {ledger.head()}; --at-position {cut.at_position} "
             "is beyond it"
         )
-    projector = Projector()
+    projector = Projector(as_of=cut.as_of)
     applied = last = 0
     last_recorded = None
     conn.execute("BEGIN")
@@ -371,7 +371,7 @@ def replay(ledger: Ledger, conn: sqlite3.Connection, cut: Cut) -> int:
         if cut.known_at is not None and instant(event.recorded_at) > cut.known_at:
             break
         last_recorded = event.recorded_at
-        if cut.as_of is not None and effective(event) > cut.as_of:
+        if not holds_at(event, cut.as_of):
             continue
         projector.apply(recorded)
         last = recorded.position

@@ -1,36 +1,17 @@
-"""Partners and the priority policy: the facts in force, the score and the tier.
-
-Every fact is kept with the effective time and log position of the event that set it,
-and a later event replaces it only if it is later in (effective time, position) order.
-So the state depends on which events were applied, not on the order they came in: a
-backdated event lands where it belongs, and a rebuild equals the incremental build.
+"""Partners and the policy in force on the read side: the facts of ``facts`` (the one
+fold the rules use too), scored under the policy in force by ``priority``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.rules import effective
-
-
-class Fact(NamedTuple):
-    """A value and when it took effect; the latest in (effective, position) wins."""
-
-    at: datetime
-    position: int
-    value: Any
-
-
-def latest(current: Fact | None, event: ev.Event, position: int, value: Any) -> Fact:
-    at = effective(event)
-    if current is None or (at, position) > (current.at, current.position):
-        return Fact(at, position, value)
-    return current
-
+from arms_ledger.ledger.domain.clock import effective
+from arms_ledger.ledger.domain.facts import Fact, PartnerFacts, newer, position_of
+from arms_ledger.ledger.domain.priority import Score, score
 
 # --- the policy in force ------------------------------------------------------------------
 
@@ -48,9 +29,9 @@ class Policies:
         self.adopted[position] = event
         if isinstance(event, ev.PriorityPolicyAdopted):
             before = self.priority
-            self.priority = latest(self.priority, event, position, event)
+            self.priority = newer(self.priority, event, position, event)
             return self.priority is not before
-        self.thresholds = latest(self.thresholds, event, position, event)
+        self.thresholds = newer(self.thresholds, event, position, event)
         return False
 
     @property
@@ -89,79 +70,17 @@ class Policies:
         return rows
 
 
-# --- scoring (docs/domain.md, The priority policy) ---------------------------------------
-
-
-class Score(NamedTuple):
-    investment: float
-    strategic: float
-    economic: float
-    score: float
-    tier: int
-
-
-def score(
-    pct_gdp: float | None,
-    strategic: float | None,
-    economic_usd: int,
-    policy: ev.PriorityPolicyAdopted | None,
-) -> Score:
-    """The three components, the weighted score (4 decimals) and the tier.
-
-    Without a policy the defaults of docs/domain.md (The priority policy) apply (the
-    queue is then fcfs anyway).
-    """
-    weights = policy.weights if policy else ev.Weights()
-    targets = policy.targets if policy else ev.Targets()
-    tiers = policy.tiers if policy else ev.Tiers()
-    i = min((pct_gdp or 0.0) / targets.pct_gdp, 1.0)
-    s = strategic or 0.0
-    e = min(economic_usd / targets.economic_usd, 1.0)
-    total = round(weights.investment * i + weights.strategic * s + weights.economic * e, 4)
-    tier = 1 if total >= tiers.tier1 else 2 if total >= tiers.tier2 else 3
-    return Score(i, s, e, total, tier)
-
-
 # --- a partner ------------------------------------------------------------------------------
+
+UNSCORED = score(None, None, 0, None)
 
 
 @dataclass(slots=True)
-class PartnerState:
-    partner: str
-    registered: ev.PartnerRegistered | None = None
-    registered_position: int | None = None
-    group: Fact | None = None
-    suspended: Fact | None = None
-    override: Fact | None = None  # value: the legal basis, or None once revoked
-    spending: tuple[int, int, ev.DefenseSpendingReported] | None = None  # year, position
-    strategic: Fact | None = None  # value: the StrategicValueAssessed event
-    economic_usd: int = 0
-    economic_contributions: int = 0
-    scored: Score = score(None, None, 0, None)
-    policy: str | None = None
+class PartnerState(PartnerFacts):
+    """A partner's facts (``PartnerFacts``) and its score under the policy in force."""
 
-    def apply(self, event: ev.PartnerEvent, position: int) -> None:
-        if isinstance(event, ev.PartnerRegistered):
-            self.registered, self.registered_position = event, position
-            self.group = latest(self.group, event, position, event.notification_group)
-        elif isinstance(event, ev.NotificationGroupChanged):
-            self.group = latest(self.group, event, position, event.notification_group)
-        elif isinstance(event, (ev.PartnerSuspended, ev.PartnerReinstated)):
-            value = isinstance(event, ev.PartnerSuspended)
-            self.suspended = latest(self.suspended, event, position, value)
-        elif isinstance(event, ev.PriorityOverrideGranted):
-            self.override = latest(self.override, event, position, event.legal_basis)
-        elif isinstance(event, ev.PriorityOverrideRevoked):
-            self.override = latest(self.override, event, position, None)
-        elif isinstance(event, ev.DefenseSpendingReported):
-            # The latest year; for the same year, the report recorded last.
-            if self.spending is None or (event.year, position) > self.spending[:2]:
-                self.spending = (event.year, position, event)
-        elif isinstance(event, ev.StrategicValueAssessed):
-            self.strategic = latest(self.strategic, event, position, event)
-        elif isinstance(event, ev.EconomicContributionRecorded):
-            self.economic_usd += event.amount_usd
-            self.economic_contributions += 1
+    scored: Score = UNSCORED
+    policy: str | None = None
 
     @classmethod
     def restore(
@@ -179,9 +98,7 @@ class PartnerState:
             state.group = Fact(effective(e), group, e.notification_group)
         if suspended is not None:
             e = events[suspended]
-            state.suspended = Fact(
-                effective(e), suspended, isinstance(e, ev.PartnerSuspended)
-            )
+            state.suspended = Fact(effective(e), suspended, type(e) is ev.PartnerSuspended)
         if override is not None:
             e = events[override]
             basis = e.legal_basis if isinstance(e, ev.PriorityOverrideGranted) else None
@@ -195,17 +112,8 @@ class PartnerState:
         return state
 
     def rescore(self, policy: ev.PriorityPolicyAdopted | None) -> None:
-        self.scored = score(
-            self.spending[2].pct_gdp if self.spending else None,
-            self.strategic.value.score if self.strategic else None,
-            self.economic_usd,
-            policy,
-        )
+        self.scored = score(self.pct_gdp, self.strategic_score, self.economic_usd, policy)
         self.policy = policy.policy if policy else None
-
-    @property
-    def has_override(self) -> bool:
-        return self.override is not None and self.override.value is not None
 
     def sort_fields(self) -> tuple[bool, int, float]:
         """What of the partner orders its cases: override, tier, score."""
@@ -222,8 +130,8 @@ class PartnerState:
             r.region if r else None,
             r.nato_member if r else None,
             r.middle_east if r else None,
-            self.group.value if self.group else None,
-            bool(self.suspended and self.suspended.value),
+            self.notification_group if r or self.group else None,
+            self.is_suspended,
             self.has_override,
             self.override.value if self.override else None,
             spending.pct_gdp if spending else None,
@@ -256,8 +164,3 @@ POSITIONS = (
     "spending_position",
     "strategic_position",
 )
-
-
-def position_of(fact: Fact | None) -> int | None:
-    """The log position of the event that set a fact, if any."""
-    return None if fact is None else fact.position

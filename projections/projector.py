@@ -19,17 +19,19 @@ from __future__ import annotations
 import sqlite3
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Protocol
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.domain.clock import instant
+from arms_ledger.ledger.domain.priority import Entry, completion_months, sort_key
 from arms_ledger.ledger.store.sqlite import Recorded
 from arms_ledger.projections import audit, log, schema
 from arms_ledger.projections.cases import CaseView
 from arms_ledger.projections.partners import POSITIONS, PartnerState, Policies
 from arms_ledger.projections.platforms import PlatformState
-from arms_ledger.projections.queue import Entry, Queue, runs_of, sort_key
+from arms_ledger.projections.queue import Queue, runs_of
 
 POLICY_TYPES = ("PriorityPolicyAdopted", "NotificationThresholdsSet")
 
@@ -276,7 +278,7 @@ class Stored:
                 kind = "moved" if own_key_changed else "shifted"
                 changes.append((stored[2], kind, stored[1], position))
             row = rescored(stored) if stored[2] in mine else stored
-            months = round(cumulative / units, 1) if units else None
+            months = completion_months(cumulative, units)
             new = (*row[:1], position, *row[2:11], cumulative, months)
             if new != stored:
                 updates.append(new)
@@ -327,8 +329,12 @@ class Ended:
 
 
 class Projector:
-    def __init__(self, loader: Loader | None = None):
+    """Applies events to the read models' state; ``as_of`` is a replay's time (the
+    events it applies are those in force then, ``facts.holds_at``)."""
+
+    def __init__(self, loader: Loader | None = None, as_of: datetime | None = None):
         self.loader: Loader = loader or Nothing()
+        self.as_of = as_of
         self.partners: dict[str, PartnerState] = {}
         self.platforms: dict[str, PlatformState] = {}
         self.cases: dict[str, CaseView] = {}
@@ -369,6 +375,7 @@ class Projector:
         state = self.partners.get(code)
         if state is None:
             state = self.partners[code] = self.loader.partner(code)
+            state.as_of = self.as_of
             state.rescore(self.policies.in_force)
         return state
 
@@ -538,16 +545,8 @@ class Projector:
                 )
             )
         elif cls is ev.CongressionalNotified:
-            registered = self.partner(state.partner).registered
-            self._flag(
-                audit.qme_missing(
-                    position,
-                    stream,
-                    e,
-                    state.partner,
-                    bool(registered and registered.middle_east),
-                )
-            )
+            middle_east = self.partner(state.partner).middle_east
+            self._flag(audit.qme_missing(position, stream, e, state.partner, middle_east))
         elif cls is ev.EndUseCheckRecorded:
             self.check_rows.append((position, case_id, e.kind, e.result, e.effective_at))
         if view.queued:

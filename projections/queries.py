@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.domain.clock import instant
+from arms_ledger.ledger.domain.priority import CLASS_RANK
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import schema
-from arms_ledger.projections.queue import CLASS_RANK
 
 
 def rows(conn: sqlite3.Connection, sql: str, params: Sequence | dict = ()) -> list[dict]:

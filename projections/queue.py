@@ -16,30 +16,9 @@ falls back to noting every shifted case's position before it.
 from __future__ import annotations
 
 from bisect import bisect_left
-from datetime import datetime
 from typing import NamedTuple
 
-CLASS_RANK = {"expedited": 0, "normal": 1, "deferred": 2}
-
-
-class Entry(NamedTuple):
-    case: str
-    partner: str
-    priority_class: str
-    override: bool
-    tier: int
-    score: float
-    filed_at: str
-    filed: datetime
-    stage: str
-    quantity_left: int
-
-
-def sort_key(entry: Entry, mode: str) -> tuple:
-    rank, first = CLASS_RANK[entry.priority_class], not entry.override
-    if mode == "fcfs":
-        return (rank, first, entry.filed, entry.case)
-    return (rank, first, entry.tier, -entry.score, entry.filed, entry.case)
+from arms_ledger.ledger.domain.priority import Entry, completion_months, sort_key
 
 
 class Change(NamedTuple):
@@ -256,7 +235,7 @@ class Queue:
         for position, case in enumerate(self.ids, start=1):
             e = entries[case]
             cumulative += e.quantity_left
-            months = round(cumulative / units_per_month, 1) if units_per_month else None
+            months = completion_months(cumulative, units_per_month)
             rows.append(
                 (
                     self.platform,

@@ -13,7 +13,7 @@ import pytest
 from arms_ledger.cli.main import SCENARIO, load_history, read_events
 from arms_ledger.ledger.app.application import Ledger, create
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.rules import describe
+from arms_ledger.ledger.domain.streams import describe
 from arms_ledger.ledger.store.sqlite import Recorded
 
 from tests import stores

@@ -14,19 +14,12 @@ from datetime import datetime
 from pathlib import Path
 
 import msgspec
+from arms_ledger.ledger.app.batch import MemoryWorld, StreamCache
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.clock import MICROSECOND, format_instant, now
-from arms_ledger.ledger.domain.rules import (
-    MemoryWorld,
-    Stream,
-    StreamCache,
-    decide,
-    evolve,
-    find_duplicate,
-    fold,
-    instant,
-    normalize,
-)
+from arms_ledger.ledger.domain.clock import MICROSECOND, format_instant, instant, now
+from arms_ledger.ledger.domain.intake import find_duplicate, normalize
+from arms_ledger.ledger.domain.rules import decide
+from arms_ledger.ledger.domain.streams import Stream, evolve, fold
 from arms_ledger.ledger.errors import (
     BatchRefused,
     Conflict,

@@ -8,6 +8,8 @@ that it is strictly increasing and sorts as text.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
 MICROSECOND = timedelta(microseconds=1)
 
@@ -51,3 +53,20 @@ def format_recorded(value: datetime) -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+@lru_cache(maxsize=65536)
+def instant(text: str) -> datetime:
+    """Parse a stored (already normalized) time; cached, it is read often."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return parse_instant(text)  # raises BadTime
+    # What parse_instant gives, without its conversion, when the text is already UTC
+    # (every stored time: ``...Z``); anything else (a date, an offset) goes through it.
+    return value if value.tzinfo is UTC and len(text) != 10 else parse_instant(text)
+
+
+def effective(event: Any) -> datetime:
+    """When an (already normalized) event took effect."""
+    return instant(event.effective_at)

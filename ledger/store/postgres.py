@@ -24,9 +24,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
-from arms_ledger.ledger.domain.rules import ReadSet
 from arms_ledger.ledger.errors import LedgerError
-from arms_ledger.ledger.store.sqlite import LogRecorder
+from arms_ledger.ledger.store.sqlite import LogRecorder, ReadSet
 from arms_ledger.ledger.transparency import tlog
 from arms_ledger.ledger.transparency.merkle import Node
 from eventsourcing.persistence import StoredEvent

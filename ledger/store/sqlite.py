@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import MICROSECOND, format_recorded, parse_instant
-from arms_ledger.ledger.domain.rules import ReadSet
 from arms_ledger.ledger.transparency import merkle, tlog
 from arms_ledger.ledger.transparency.merkle import Node
 from arms_ledger.ledger.transparency.note import Checkpoint, Signer
 from eventsourcing.persistence import IntegrityError, Mapper, Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+
+
+class ReadSet(NamedTuple):
+    streams: dict[str, int]  # stream key -> version read (0: the stream did not exist)
+    thresholds: int | None  # NotificationThresholdsSet events read, if any
 
 
 class Pending(msgspec.Struct, frozen=True):

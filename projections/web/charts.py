@@ -21,7 +21,7 @@ import altair as alt
 import msgspec
 import vl_convert
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.projections import queries
 from arms_ledger.projections.web import canned
 

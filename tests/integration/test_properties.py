@@ -9,7 +9,7 @@ from pathlib import Path
 
 from arms_ledger.ledger.app.application import create
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.rules import MemoryWorld
+from arms_ledger.ledger.app.batch import MemoryWorld
 from arms_ledger.ledger.errors import BatchRefused
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st

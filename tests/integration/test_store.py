@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from arms_ledger.ledger.app.application import Ledger, create, open_ledger
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.errors import BatchRefused, Conflict, LedgerError, NoLedger
 
 from tests import stores
@@ -30,7 +30,7 @@ def test_every_event_type_round_trips_through_the_store(ledger, ledger_dir):
     assert [type(r.event).__name__ for r in read] == [e["type"] for e in EVERY_TYPE]
     assert [r.position for r in read] == result.positions
     # stored as the canonical msgspec JSON of the event, topic = type, id = stream key
-    rowid, stream, version, topic, state = rows(ledger_dir)[18]
+    _rowid, stream, version, topic, state = rows(ledger_dir)[18]
     assert (stream, version, topic) == ("case:PL-1", 1, "CaseFiled")
     assert ev.decoder.decode(state) == read[18].event
 
@@ -141,7 +141,7 @@ def test_import_history_keeps_recorded_times_and_checks_them(ledger):
         for i, e in enumerate(events)
     ]
     ledger.import_history(stamped)
-    assert [r.event.recorded_at for r in ledger.read()][0] == "2001-01-01T00:00:00.000000Z"
+    assert next(r.event.recorded_at for r in ledger.read()) == "2001-01-01T00:00:00.000000Z"
     with pytest.raises(LedgerError, match="only be loaded into an empty ledger"):
         ledger.import_history(stamped)
 

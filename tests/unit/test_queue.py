@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.projections.partners import score
-from arms_ledger.projections.queue import Change, Entry, Queue, sort_key
+from arms_ledger.ledger.domain.priority import Entry, score, sort_key
+from arms_ledger.projections.queue import Change, Queue
 
 
 def entry(

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import ClassVar
 
 import pytest
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import format_instant, format_recorded
-from arms_ledger.ledger.domain.rules import (
-    MemoryWorld,
-    decide,
-    describe,
-    find_duplicate,
-    normalize,
-    partner_view,
-)
+from arms_ledger.ledger.app.batch import MemoryWorld
+from arms_ledger.ledger.domain.rules import decide, partner_at
+from arms_ledger.ledger.domain.streams import describe
+from arms_ledger.ledger.domain.intake import find_duplicate, normalize
 from arms_ledger.ledger.errors import Invalid, Refused
 
 from tests.histories import EVERY_TYPE
@@ -209,10 +206,10 @@ class TestPartnerFactsInForce:
         assert "not suspended on 2025-02-01" in str(
             refusal(world, self.fact("PartnerReinstated", "2025-02-01"))
         )
-        assert partner_view(world.stream("partner:POL")).suspended is False
-        assert partner_view(
+        assert partner_at(world.stream("partner:POL"), None).is_suspended is False
+        assert partner_at(
             world.stream("partner:POL"), CLOCK.replace(2025, 3, 15)
-        ).suspended
+        ).is_suspended
 
 
 class TestRule2CaseOrder:
@@ -279,7 +276,10 @@ class TestRule2CaseOrder:
 
 
 class TestRule3CongressionalNotification:
-    REVIEW = [*CLEARED, step("CongressionalReviewStarted", "2023-02-02")]
+    REVIEW: ClassVar[list[dict]] = [
+        *CLEARED,
+        step("CongressionalReviewStarted", "2023-02-02"),
+    ]
 
     def test_offer_above_threshold_needs_notification(self):
         r = refusal(
@@ -287,7 +287,8 @@ class TestRule3CongressionalNotification:
         )
         assert r.rule == "3"
         assert str(r) == (
-            "refused by rule 3 (congressional notification): an offer of $900,000,000 to POL "
+            "refused by rule 3 (congressional notification): an offer of $900,000,000 to "
+            "POL "
             "meets the NATO+ major defense equipment threshold of $25,000,000 in force on "
             "2023-03-01: append CongressionalNotified first"
         )
@@ -372,7 +373,8 @@ class TestRule3CongressionalNotification:
             ),
         )
         assert str(r).endswith(
-            "case C1 is held by SFRC-chair; an unlifted hold blocks CongressionalNotified — "
+            "case C1 is held by SFRC-chair; an unlifted hold blocks CongressionalNotified "
+            "— "
             "append HoldLifted first"
         )
         accept(world, step("HoldLifted", "2023-03-02", office="SFRC-chair"))
@@ -436,7 +438,7 @@ class TestRule3CongressionalNotification:
 
 
 class TestRule4OffersAndDeliveries:
-    OFFERED = [
+    OFFERED: ClassVar[list[dict]] = [
         POLAND,
         APACHE,
         case(estimated_value_usd=1_000_000, mde=False),
@@ -482,7 +484,8 @@ class TestRule4OffersAndDeliveries:
         )
         r = refusal(world, step("DeliveryRecorded", "2023-05-01", quantity=5))
         assert str(r).endswith(
-            "a delivery of 5 would exceed the quantity of case C1: 6 of 10 delivered, 4 left"
+            "a delivery of 5 would exceed the quantity of case C1: 6 of 10 delivered, 4 "
+            "left"
         )
         accept(world, step("DeliveryRecorded", "2023-05-01", quantity=4))
         accept(world, step("CaseClosed", "2023-06-01"))

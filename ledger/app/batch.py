@@ -1,0 +1,134 @@
+"""The write side's working state: one batch's overlay of streams, and the streams a
+long-lived writer keeps between batches.
+
+A batch is decided against a :class:`MemoryWorld`: streams come from the store the first
+time a decision asks for them, the batch's own events are applied on top (so a batch may
+register a partner and file a case for it), and what was read is remembered as a
+:class:`ReadSet` that the store checks under its write lock.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.facts import in_force
+from arms_ledger.ledger.domain.streams import Stream, evolve
+from arms_ledger.ledger.store.sqlite import ReadSet
+
+
+class MemoryWorld:
+    """A :class:`World` folded from events in memory, optionally over a loader.
+
+    The application uses it as the overlay of one batch: streams come from the store
+    the first time they are asked for, and the batch's own events are applied on top,
+    so a batch may register a partner and file a case for it.
+    """
+
+    def __init__(
+        self,
+        load_stream: Callable[[str], Stream] | None = None,
+        load_thresholds: Callable[[], list[ev.NotificationThresholdsSet]] | None = None,
+        prefetch: Callable[[list[str]], None] | None = None,
+    ):
+        self._load_stream = load_stream or Stream
+        self._load_thresholds = load_thresholds or list
+        self._prefetch = prefetch
+        self._streams: dict[str, Stream] = {}
+        self._read: dict[str, int] = {}
+        self._thresholds: list[ev.NotificationThresholdsSet] | None = None
+        self._applied_thresholds: list[ev.NotificationThresholdsSet] = []
+
+    def stream(self, key: str) -> Stream:
+        found = self._streams.get(key)
+        if found is None:
+            found = self._streams[key] = self._load_stream(key)
+            self._read[key] = found.version
+        return found
+
+    def read_set(self, written: Iterable[str] = ()) -> ReadSet:
+        """What the decisions so far read from the loader: the version of every stream,
+        and how many threshold sets (None if none were read). The batch may be written
+        only if the store still holds exactly this; otherwise it must be decided again.
+        Streams the batch ``written`` to are left out: writing the version after the one
+        read already fails if another writer got there first."""
+        thresholds = None if self._thresholds is None else len(self._thresholds)
+        skip = set(written)
+        return ReadSet({k: v for k, v in self._read.items() if k not in skip}, thresholds)
+
+    def prefetch_batch(self, events: Iterable[ev.Event]) -> None:
+        """Tell the loader every stream that deciding ``events`` will look at, so that it
+        can read them ahead in two calls of ``prefetch`` (the events' own streams and the
+        partners and platforms of the cases they file, then the partners of the cases
+        they make offers for) instead of one read per stream."""
+        if self._prefetch is None:
+            return
+        events = list(events)
+        keys = []
+        for e in events:
+            keys.append(e.stream)
+            if isinstance(e, ev.CaseFiled):
+                keys.append(f"partner:{e.partner}")
+                keys.append(f"platform:{e.platform}")
+        self._prefetch(keys)
+        partners = []
+        for e in events:
+            if isinstance(e, ev.OfferIssued):
+                case = self.stream(e.stream).case
+                if case is not None:
+                    partners.append(f"partner:{case.partner}")
+        self._prefetch(partners)
+
+    def thresholds_at(self, when: datetime) -> ev.Thresholds:
+        if self._thresholds is None:
+            self._thresholds = list(self._load_thresholds())
+        found = in_force((*self._thresholds, *self._applied_thresholds), when)
+        return ev.DEFAULT_THRESHOLDS if found is None else found.groups
+
+    def streams(self) -> list[Stream]:
+        """Every stream seen so far, in the order first seen."""
+        return list(self._streams.values())
+
+    def apply(self, event: ev.Event) -> Stream:
+        key = event.stream
+        state = self._streams[key] = evolve(self.stream(key), event)
+        if isinstance(event, ev.NotificationThresholdsSet):
+            self._applied_thresholds.append(event)
+        return state
+
+    @classmethod
+    def of(cls, events: Iterable[ev.Event]) -> MemoryWorld:
+        world = cls()
+        for event in events:
+            world.apply(event)
+        return world
+
+
+class StreamCache:
+    """Stream states kept between batches by a long-lived writer, least recently used
+    dropped first, and the NotificationThresholdsSet events seen (with log positions).
+
+    Only states read from the store go in: each is a prefix of its stream's history,
+    which the store only ever extends, so the writer reads the events after it.
+    """
+
+    MAX_STREAMS = 4096
+
+    def __init__(self) -> None:
+        self.streams: OrderedDict[str, Stream] = OrderedDict()
+        self.thresholds: list[tuple[int, ev.NotificationThresholdsSet]] = []
+
+    def get(self, key: str) -> Stream:
+        found = self.streams.get(key)
+        return Stream(key) if found is None else found
+
+    def put(self, streams: dict[str, Stream]) -> None:
+        kept = self.streams
+        for key, stream in streams.items():
+            if stream.version:
+                kept[key] = stream
+                kept.move_to_end(key)
+        while len(kept) > self.MAX_STREAMS:
+            kept.popitem(last=False)
