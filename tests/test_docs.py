@@ -1,7 +1,9 @@
-"""The README stays true: its generated sections are current and every command has help."""
+"""The docs stay true: their generated sections are current, every command has help and a
+place in docs/cli.md, and the README leads to every page."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -9,6 +11,9 @@ from arms_ledger.cli.main import cli
 from cogapp import Cog
 
 ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+# The files cog regenerates: `.venv/bin/cog -r README.md docs/*.md`.
+GENERATED = ["README.md", *sorted(f"docs/{p.name}" for p in DOCS.glob("*.md"))]
 
 
 def commands(command: click.Command, path: tuple[str, ...] = ()):
@@ -18,14 +23,29 @@ def commands(command: click.Command, path: tuple[str, ...] = ()):
             yield from commands(command.get_command(None, name), (*path, name))
 
 
-def test_every_command_has_help_and_is_in_the_readme():
-    readme = (ROOT / "README.md").read_text()
+def test_every_command_has_help_and_is_in_the_cli_reference():
+    reference = (DOCS / "cli.md").read_text()
     for path, command in commands(cli):
         assert command.help, f"{' '.join(path)} has no help"
-        assert f"### `{' '.join(('arms-ledger', *path))}`" in readme
+        assert f"## `{' '.join(('arms-ledger', *path))}`" in reference
 
 
-def test_readme_generated_sections_are_current(monkeypatch):
+def test_generated_sections_are_current(monkeypatch):
     monkeypatch.chdir(ROOT)
-    status = Cog().main(["cog", "--check", "README.md"])
-    assert status == 0, "README.md is stale: run `cog -r README.md`"
+    status = Cog().main(["cog", "--check", *GENERATED])
+    assert status == 0, (
+        "generated docs are stale: run `.venv/bin/cog -r README.md docs/*.md`"
+    )
+
+
+def test_the_readme_links_every_docs_page():
+    readme = (ROOT / "README.md").read_text()
+    linked = set(re.findall(r"\]\((docs/[\w.-]+\.md)[)#]", readme))
+    for page in DOCS.glob("*.md"):
+        assert f"docs/{page.name}" in linked, f"README.md does not link docs/{page.name}"
+
+
+def test_links_between_docs_pages_resolve():
+    for page in [ROOT / "README.md", *DOCS.glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).is_file(), f"{page.name} links missing {target}"
