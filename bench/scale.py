@@ -1,7 +1,8 @@
 """The whole system at the program's scale, against the machine's limit.
 
-On a generated history (``fixtures.tools.generate``: 180 partners, 16,000 open cases plus the
-closed history, ~1,000,000 events), for each store (SQLite file; PostgreSQL if reachable):
+On a generated history (``fixtures.tools.generate``: 180 partners, 16,000 open cases
+plus the closed history, ~1,000,000 events), for each store (SQLite file; PostgreSQL if
+reachable):
 
 * bulk append through the full path: ``Ledger.append`` in batches of 10,000 (every rule
   decided, stored, added to the Merkle tree, a checkpoint signed per batch), each batch
@@ -18,7 +19,8 @@ closed history, ~1,000,000 events), for each store (SQLite file; PostgreSQL if r
 
 Prints a table and writes it to bench/results/scale.json.
 
-    python -m bench.scale [--events 1000000] [--open-cases 16000] [--stores sqlite,postgresql]
+    python -m bench.scale [--events 1000000] [--open-cases 16000] \
+        [--stores sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -61,12 +63,14 @@ started = time.perf_counter()
 count = engine.rebuild(ledger, Path(sys.argv[2]))
 seconds = time.perf_counter() - started
 status = Path("/proc/self/status").read_text()
-peak_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+peak_kb = next(
+    int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")
+)
 print(count, seconds, peak_kb)
 """
 
 
-# --- the history -----------------------------------------------------------------------------
+# --- the history --------------------------------------------------------------------------
 
 
 def history(path: Path, events: int, open_cases: int) -> int:
@@ -91,7 +95,7 @@ def batches(path: Path, size: int = BATCH) -> Iterator[list[ev.Event]]:
         yield batch
 
 
-# --- the full path ---------------------------------------------------------------------------
+# --- the full path ------------------------------------------------------------------------
 
 
 def full_path(path: Path, source: Path, store: str) -> dict[str, float]:
@@ -127,7 +131,7 @@ def mean_row(path: Path, ledger: Ledger) -> tuple[int, int]:
     return head, round(statistics.mean(sizes))
 
 
-# --- the anchors -----------------------------------------------------------------------------
+# --- the anchors --------------------------------------------------------------------------
 
 
 def rows(count: int, state_bytes: int) -> Iterator[tuple[str, int, str, bytes]]:
@@ -236,7 +240,7 @@ def _drop_schema(schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-# --- one event from the shell, rebuild, latency -------------------------------------------------
+# --- one event from the shell, rebuild, latency -------------------------------------------
 
 
 def one_append(path: Path, workdir: Path, repeat: int) -> dict[str, float]:
@@ -342,7 +346,7 @@ def latency(path: Path, repeat: int) -> dict[str, float]:
     return out
 
 
-# --- the run ---------------------------------------------------------------------------------
+# --- the run ------------------------------------------------------------------------------
 
 
 def store_url(name: str) -> str | None:
@@ -435,7 +439,7 @@ def table(results: list[dict]) -> str:
         "bulk append + projections / raw executemany",
         "≥ 0.35",
         lambda r: (
-            f"{r['append_and_project_events_per_s'] / r['raw_executemany_events_per_s']:.2f}"
+            f"{r['append_and_project_events_per_s'] / r['raw_executemany_events_per_s']:.2f}"  # noqa: E501
         ),
     )
     row(
@@ -497,7 +501,10 @@ def main() -> None:
             f"generated {generated:,} events in {time.perf_counter() - started:.0f} s",
             file=sys.stderr,
         )
-        machine = f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.machine()}"
+        machine = (
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"{platform.machine()}"
+        )
         for name in args.stores.split(","):
             result = run_store(name, source, small, workdir, args.repeat)
             if result:

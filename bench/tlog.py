@@ -1,7 +1,7 @@
 """The transparency log: what the Merkle tree costs the append path, and what audits cost.
 
-Loads a generated history (``fixtures.tools.generate``, seeded) into fresh ledgers, in batches
-of 1,000 events, with the tree maintained as always: once signing a checkpoint after
+Loads a generated history (``fixtures.tools.generate``, seeded) into fresh ledgers, in
+batches of 1,000 events, with the tree maintained as always: once signing a checkpoint after
 every batch, once with ``--checkpoints manual``. Then on the loaded ledger: ``verify``
 (every leaf, node and checkpoint), ``export``, the offline check of the export
 (``read_export``), and the median latency of an inclusion and a consistency proof and of

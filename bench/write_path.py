@@ -1,8 +1,8 @@
 """Bulk append through the full write path, against the raw SQLite insert rate.
 
 Builds (once, cached under ``--cache``) ledgers holding the first N events of one
-generated history (``fixtures.tools.generate``, seeded, ``with_recorded_at=False``), then for
-each ledger size and batch size: copies the ledger, opens it in this process (cold), and
+generated history (``fixtures.tools.generate``, seeded, ``with_recorded_at=False``), then
+for each ledger size and batch size: copies the ledger, opens it in this process (cold), and
 appends the next ``--events`` events of the same history through ``Ledger.append``
 (decisions, store, Merkle tree, a signed checkpoint per batch). Also: the median latency
 of a one-event append at each size, and the rate of a raw sqlite3 ``executemany`` of the
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import pstats
 import shutil
 import sqlite3
 import statistics

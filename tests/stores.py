@@ -128,9 +128,8 @@ def raw(ledger_dir) -> Iterator[Raw]:
 
     store = json.loads((ledger_dir / "ledger.json").read_text())["store"]
     if store == "sqlite":
-        with closing(sqlite3.connect(ledger_dir / "events.db")) as conn:
-            with conn:
-                yield Raw(conn, None)
+        with closing(sqlite3.connect(ledger_dir / "events.db")) as conn, conn:
+            yield Raw(conn, None)
         return
 
     from arms_ledger.ledger.store.postgres import Location
@@ -180,8 +179,9 @@ def copy_ledger(source, target):
                 )
             )
             serial = conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-                "AND table_name = %s AND column_default LIKE 'nextval(%%'",
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s "
+                "AND column_default LIKE 'nextval(%%'",
                 (new.schema, table),
             ).fetchall()
             for (column,) in serial:

@@ -106,12 +106,13 @@ def test_a_batch_with_one_bad_line_writes_nothing(initialized, ledger_dir):
     [
         (
             '{"type":"CaseFiled","case":"X","actor":"a"',
-            "line 2: malformed JSON (Input data was truncated); each line must be one JSON object",
+            "line 2: malformed JSON (Input data was truncated); each line must be one JSON "
+            "object",
         ),
         (
             '{"type":"Approved","case":"X","actor":"a"}',
-            "line 2 (Approved): unknown event type 'Approved'; `arms-ledger schema --types` "
-            "lists the event types",
+            "line 2 (Approved): unknown event type 'Approved'; "
+            "`arms-ledger schema --types` lists the event types",
         ),
         (
             '{"type":"CaseClosed","case":"X","actor":"a","colour":"red"}',
@@ -134,8 +135,8 @@ def test_a_batch_with_one_bad_line_writes_nothing(initialized, ledger_dir):
         ),
         (
             '{"type":"CaseClosed","case":"X","actor":"a","recorded_at":"2026-01-01"}',
-            "line 2 (CaseClosed): recorded_at is set by the ledger when an event is appended; "
-            "remove it from the input",
+            "line 2 (CaseClosed): recorded_at is set by the ledger when an event is "
+            "appended; remove it from the input",
         ),
         (
             '{"type":"CaseClosed","case":"NOPE","actor":"a"}',
@@ -177,7 +178,8 @@ def test_idempotent_append_reports_what_it_skipped(initialized):
     result = initialized("append", "-", input=jsonl([EVERY_TYPE[3], record]))
     assert result.stdout == (
         "Appended 1 event at position 2.\n"
-        "Skipped line 2: its idempotency key was already appended as version 1 of partner:POL.\n"
+        "Skipped line 2: its idempotency key was already appended as version 1 of "
+        "partner:POL.\n"
     )
 
 

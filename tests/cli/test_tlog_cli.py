@@ -110,8 +110,8 @@ def path(m: int, d: list[bytes]) -> list[bytes]:
         return []
     k = _k(len(d))
     if m < k:
-        return path(m, d[:k]) + [mth(d[k:])]
-    return path(m - k, d[k:]) + [mth(d[:k])]
+        return [*path(m, d[:k]), mth(d[k:])]
+    return [*path(m - k, d[k:]), mth(d[:k])]
 
 
 def proof(m: int, d: list[bytes], whole: bool = True) -> list[bytes]:
@@ -120,8 +120,8 @@ def proof(m: int, d: list[bytes], whole: bool = True) -> list[bytes]:
         return [] if whole else [mth(d)]
     k = _k(len(d))
     if m <= k:
-        return proof(m, d[:k], whole) + [mth(d[k:])]
-    return proof(m - k, d[k:], False) + [mth(d[:k])]
+        return [*proof(m, d[:k], whole), mth(d[k:])]
+    return [*proof(m - k, d[k:], False), mth(d[:k])]
 
 
 # --- init ---------------------------------------------------------------------------------
@@ -218,7 +218,8 @@ def test_audit_checkpoint_prints_the_stored_note_in_the_c2sp_layout(loaded, ledg
     result = loaded("audit", "checkpoint")
     assert (result.exit_code, result.stderr) == (0, "")
     note = result.stdout
-    # the append already signed this size: the same note (Ed25519 is deterministic), kept once
+    # the append already signed this size: the same note (Ed25519 is deterministic),
+    # kept once
     assert sql(ledger_dir, "SELECT id, size, note, verifier FROM tlog_checkpoints") == [
         (1, N, note, vkey)
     ]
@@ -436,7 +437,8 @@ def test_audit_verify_of_the_empty_log(initialized):
     result = initialized("audit", "verify")
     assert result.exit_code == 0
     assert re.fullmatch(
-        f"Verified 0 events, 0 tree nodes and 0 checkpoints in {TIME} s: the log is intact.\n",
+        f"Verified 0 events, 0 tree nodes and 0 checkpoints in {TIME} s: the log is "
+        "intact.\n",
         result.stdout,
     )
 
@@ -490,7 +492,8 @@ def test_audit_verify_refuses_a_trusted_checkpoint_under_another_key(loaded, tmp
 def test_audit_verify_refuses_a_malformed_key(loaded):
     one_line_error(
         loaded("audit", "verify", "--key", "garbage"),
-        "--key: a verifier key has the form <name>+<8 hex digits>+<base64 key>, got 'garbage'",
+        "--key: a verifier key has the form <name>+<8 hex digits>+<base64 key>, got "
+        "'garbage'",
     )
 
 
@@ -585,8 +588,8 @@ def test_verify_export_without_a_key_trusts_the_exported_one_and_says_so(exporte
     assert result.exit_code == 0, result.stderr
     assert re.fullmatch(
         re.escape(
-            f"Note: trusting the key in {exported / 'verifier.key'}; pass --key with the key "
-            "the ledger's operator published to check it.\n"
+            f"Note: trusting the key in {exported / 'verifier.key'}; pass --key with the "
+            "key the ledger's operator published to check it.\n"
         )
         + f"\\({TIME} s\\)\n",
         result.stderr,
@@ -662,8 +665,8 @@ def test_verify_export_that_cannot_be_replayed_leaves_no_replica(
     result = loaded("audit", "verify-export", str(target), "--key", key)
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: line 1 (CaseClosed) of the export: recorded_at is missing: a recorded history "
-        "carries it\n"
+        "Error: line 1 (CaseClosed) of the export: recorded_at is missing: a recorded "
+        "history carries it\n"
     )
     assert not (target / "replica").exists()
 

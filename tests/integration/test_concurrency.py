@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from arms_ledger.ledger.app.application import Ledger, create, open_ledger
-from arms_ledger.ledger.domain.rules import instant
+from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.errors import BatchRefused
 from arms_ledger.ledger.transparency import tlog
 from arms_ledger.projections import engine
@@ -146,34 +146,57 @@ def test_read_models_of_eight_writers_converge(ledger, ledger_dir, tmp_path):
     rebuilt.close()
 
 
-# --- writers racing on the same streams ------------------------------------------------------
+# --- writers racing on the same streams ---------------------------------------------------
 
 
-def test_two_appends_racing_on_one_case_one_wins_one_is_refused(ledger, ledger_dir):
-    """Both commands read the case before either writes; the loser's decision is re-run
-    on the winner's event (a conflict in the store is retried) and refused by rule 2."""
+def test_two_appends_racing_on_one_case_one_wins_one_is_refused(
+    ledger, ledger_dir, tmp_path
+):
+    """Two ``arms-ledger append`` processes clear the same case. A barrier (see
+    tests/integration/racer.py) holds each one after it has decided its batch and before
+    it writes, until both have decided: both read the case as filed and not yet cleared.
+    One write lands; the store refuses the other (a conflict), whose decision is re-run on
+    the winner's event and refused by rule 2. Without the conflict check both would
+    append a clearance and the case would hold two."""
     ledger.append(decode(EVERY_TYPE[:18] + _case_events(0, 0)[:1]))
-    clear = ledger_dir.parent / "clear.jsonl"
+    clear = tmp_path / "clear.jsonl"
     clear.write_text(jsonl(_case_events(0, 0)[1:]))
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     command = [
         sys.executable,
         "-m",
-        "cli",
+        "tests.integration.racer",
+        str(barrier),
+        "2",
         "--ledger",
         str(ledger_dir),
         "append",
         str(clear),
     ]
     racers = [
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            command,
+            cwd=Path(__file__).parents[2],  # where `tests` is importable
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
-    outcomes = sorted((p.wait(), *p.communicate()) for p in racers)
-    (won, won_out, _), (lost, _, lost_err) = outcomes
-    assert (won, lost) == (0, 1)
+    outcomes = sorted((p.wait(timeout=120), *p.communicate()) for p in racers)
+    (won, won_out, won_err), (lost, _, lost_err) = outcomes
+    assert (won, lost) == (0, 1), (won_err, lost_err)
+    # both decided before either wrote: one write landed, the other was refused by the
+    # store and decided again (on the winner's event, which it then refused)
+    attempts = sorted(
+        p.name.split(".")[-1] for p in barrier.iterdir() if "ready" not in p.name
+    )
+    assert attempts == ["conflict", "written"]
+    assert len(list(barrier.glob("ready.*"))) == 2
     assert "Appended 1 event" in won_out
-    assert lost_err.count("\n") == 1 and "Traceback" not in lost_err
-    assert "refused by rule 2 (order)" in lost_err or "duplicate" in lost_err
+    assert lost_err.count("\n") == 1 and "Traceback" not in lost_err, lost_err
+    assert "refused by rule 2 (order)" in lost_err, lost_err
     cleared = [r for r in ledger.read() if r.stream == "case:W0-0"]
     assert [type(r.event).__name__ for r in cleared] == ["CaseFiled", "CaseReviewCleared"]
 

@@ -28,7 +28,7 @@ def invoke(*args: str, env: dict[str, str] | None = None):
     return CliRunner().invoke(cli, list(args), env=env)
 
 
-# --- the URL ---------------------------------------------------------------------------------
+# --- the URL ------------------------------------------------------------------------------
 
 
 def test_a_url_names_host_port_database_user_and_schema():
@@ -68,7 +68,8 @@ def test_an_unreachable_server_is_one_line_naming_the_host_and_writes_nothing(tm
     result = invoke("--ledger", str(tmp_path / "l"), "--store", url, "init")
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        "Error: cannot connect to PostgreSQL at 127.0.0.1:1 (database test, user postgres): "
+        "Error: cannot connect to PostgreSQL at 127.0.0.1:1 "
+        "(database test, user postgres): "
     )
     assert "check that the server is running" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -170,7 +170,8 @@ def store(module_store):
 
 @pytest.fixture(scope="module")
 def scenario_dir(tmp_path_factory, module_store) -> Path:
-    """The fixture scenario in a ledger (checkpoints on append): built once, never changed."""
+    """The fixture scenario in a ledger (checkpoints on append): built once, never
+    changed."""
     path = tmp_path_factory.mktemp("scenario") / "ledger"
     with stores.using(module_store):
         ledger = create(path, origin=ORIGIN)
@@ -185,7 +186,7 @@ def copy(scenario_dir: Path, tmp_path: Path) -> Path:
     return stores.copy_ledger(scenario_dir, tmp_path / "ledger")
 
 
-# --- tampering with the store --------------------------------------------------------------
+# --- tampering with the store -------------------------------------------------------------
 
 
 def flip_one_byte(db: stores.Raw) -> None:
@@ -239,7 +240,8 @@ def forge_row(db: stores.Raw) -> None:
         (stream,),
     ).fetchone()
     db.execute(
-        "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
+        "INSERT INTO stored_events "
+        "(rowid, originator_id, originator_version, topic, state) "
         "VALUES (?, ?, ?, ?, ?)",
         (N + 1, stream, version + 1, topic, state),
     )
@@ -257,7 +259,8 @@ def replace_last_row(db: stores.Raw) -> None:
     assert changed != state
     ev.decoder.decode(changed)
     db.execute(
-        "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
+        "INSERT INTO stored_events "
+        "(rowid, originator_id, originator_version, topic, state) "
         "VALUES (?, ?, ?, ?, ?)",
         (N, stream, version, topic, changed),
     )
@@ -298,7 +301,10 @@ def edit_checkpoint_size(db: stores.Raw) -> None:
     db.execute("UPDATE tlog_checkpoints SET size = size - 1 WHERE id = 1")
 
 
-LEAF = "the stored event differs from the one the ledger wrote (its Merkle leaf does not match)"
+LEAF = (
+    "the stored event differs from the one the ledger wrote "
+    "(its Merkle leaf does not match)"
+)
 
 TAMPERING = {
     "one byte of a payload": (flip_one_byte, f"position 17: {LEAF}"),
@@ -367,7 +373,8 @@ def test_the_untampered_scenario_verifies(copy):
     result = verify_cli(copy)
     assert (result.exit_code, result.stderr) == (0, "")
     assert re.fullmatch(
-        f"Verified {N:,} events, {expected_nodes(N):,} tree nodes and 1 checkpoint in {TIME} s: "
+        f"Verified {N:,} events, {expected_nodes(N):,} tree nodes and 1 checkpoint in "
+        f"{TIME} s: "
         "the log is intact.\n",
         result.stdout,
     ), result.stdout
@@ -924,7 +931,8 @@ def test_a_trusted_checkpoint_of_a_rewritten_history_is_refused(exports, tmp_pat
     target = tmp_path / "export"
     shutil.copytree(exports.b, target)
     expected = (
-        f"the trusted checkpoint {exports.fork_checkpoint} is not consistent with the export "
+        f"the trusted checkpoint {exports.fork_checkpoint} is not consistent with the "
+        "export "
         f"(the proof does not lead to the root of size {SPLIT + 1}): history was rewritten"
     )
     result = run(
@@ -939,9 +947,8 @@ def test_a_trusted_checkpoint_of_a_rewritten_history_is_refused(exports, tmp_pat
     one_line_error(result, expected)
     assert not (target / "replica").exists()
     # and the log itself says the same of the fork's checkpoint
-    with opened(exports.ledger) as ledger:
-        with pytest.raises(TamperedError) as caught:
-            ledger.verify([tlog.open_trusted(exports.fork_checkpoint, Verifier.parse(key))])
+    with opened(exports.ledger) as ledger, pytest.raises(TamperedError) as caught:
+        ledger.verify([tlog.open_trusted(exports.fork_checkpoint, Verifier.parse(key))])
     assert str(caught.value) == (
         f"the trusted checkpoint {exports.fork_checkpoint} (size {SPLIT + 1}) is not "
         "consistent with the log: history was rewritten"
@@ -1016,7 +1023,8 @@ def test_init_from_export_starts_a_replica_with_the_original_tree(exports, tmp_p
         f"Checkpoint of {ORIGIN}: {N} events, root {b64(b.root)}, signature verified.\n"
         f"events.jsonl: {N} events; their Merkle root matches.\n"
         f"Consistent with {exports.a / 'checkpoint'} (proof of "
-        f"{len(merkle.consistency_ranges(SPLIT, N))} hashes): nothing it signed was changed, "
+        f"{len(merkle.consistency_ranges(SPLIT, N))} hashes): nothing it signed was "
+        "changed, "
         "removed or reordered.\n"
         f"Created a replica at {replica} with {N} events.\n"
         f"Its own verifier key: {own}\n"
@@ -1024,7 +1032,8 @@ def test_init_from_export_starts_a_replica_with_the_original_tree(exports, tmp_p
     result = verify_cli(replica)
     assert result.exit_code == 0, result.stderr
     assert re.fullmatch(
-        f"Verified {N} events, {expected_nodes(N):,} tree nodes and 2 checkpoints in {TIME} s: "
+        f"Verified {N} events, {expected_nodes(N):,} tree nodes and 2 checkpoints in "
+        f"{TIME} s: "
         "the log is intact.\n",
         result.stdout,
     )
@@ -1041,7 +1050,8 @@ def test_init_from_export_starts_a_replica_with_the_original_tree(exports, tmp_p
 # --- format 1 -----------------------------------------------------------------------------
 
 
-# SQLite only: format 1 predates the PostgreSQL store (every format-1 ledger is an events.db).
+# SQLite only: format 1 predates the PostgreSQL store (every format-1 ledger is an
+# events.db).
 @pytest.mark.parametrize("module_store", ["sqlite"], indirect=True)
 def test_a_format_1_ledger_is_upgraded_on_open(copy):
     with opened(copy) as ledger:
@@ -1060,7 +1070,8 @@ def test_a_format_1_ledger_is_upgraded_on_open(copy):
     result = verify_cli(copy)  # the first open upgrades it
     assert result.exit_code == 0, result.stderr
     assert re.fullmatch(
-        f"Verified {N} events, {expected_nodes(N):,} tree nodes and 0 checkpoints in {TIME} s: "
+        f"Verified {N} events, {expected_nodes(N):,} tree nodes and 0 checkpoints in "
+        f"{TIME} s: "
         "the log is intact.\n",
         result.stdout,
     )

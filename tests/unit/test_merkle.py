@@ -211,9 +211,10 @@ def test_the_rfc6962_test_tree_has_the_published_roots():
 
 
 def test_the_empty_tree_root_is_the_hash_of_nothing():
-    assert EMPTY_ROOT == hashlib.sha256(b"").digest()
-    assert EMPTY_ROOT == bytes.fromhex(
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert hashlib.sha256(b"").digest() == EMPTY_ROOT
+    assert (
+        bytes.fromhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        == EMPTY_ROOT
     )
     assert Builder().root() == EMPTY_ROOT
     assert root_from(0, {}) == EMPTY_ROOT
@@ -404,11 +405,11 @@ def test_no_small_proof_verifies_for_any_other_index_size_or_old_size():
 
 def test_proofs_of_the_wrong_length_are_rejected():
     proof = prove_inclusion(5, 8, BIG.reader(8))
-    for bad in [proof[:-1], proof + [proof[0]], [b"\x00" * 31] + proof[1:]]:
+    for bad in [proof[:-1], [*proof, proof[0]], [b"\x00" * 31, *proof[1:]]]:
         with pytest.raises(ProofError):
             verify_inclusion(5, 8, BIG.leaf_hash(5), bad, BIG.roots[8])
     proof = prove_consistency(3, 7, BIG.reader(7))
-    for bad in [[], proof[:-1], proof + [proof[0]], proof[:1] + [b"\x00" * 33]]:
+    for bad in [[], proof[:-1], [*proof, proof[0]], [*proof[:1], b"\x00" * 33]]:
         with pytest.raises(ProofError):
             verify_consistency(3, 7, BIG.roots[3], BIG.roots[7], bad)
 

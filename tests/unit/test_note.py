@@ -43,7 +43,8 @@ GO_NOTE = (
     GO_TEXT
     + "\n"
     + f"{DASH} PeterNeumann "
-    + "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+    + "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZIn"
+    + "NIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
     + "\n"
 )
 
@@ -91,7 +92,8 @@ SOFA_NOTE = (
     SOFA_TEXT
     + "\n"
     + f"{DASH} example.com/behind-the-sofa "
-    + "Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8="
+    + "Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeO"
+    + "oRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8="
     + "\n"
 )
 
@@ -162,7 +164,8 @@ QUASIMODO_NOTE = (
     QUASIMODO_TEXT
     + "\n"
     + f"{DASH} quasimodo.example/salvatore "
-    + "NnugSzTjtVAewIS+Z/iJhUPeFDkO/5QQ2i5ddnGITLlC+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc="
+    + "NnugSzTjtVAewIS+Z/iJhUPeFDkO/5QQ2i5ddnGITLlC"
+    + "+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc="
     + "\n"
 )
 

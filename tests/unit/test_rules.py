@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import ClassVar
 
 import pytest
+from arms_ledger.ledger.app.batch import MemoryWorld
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import format_instant, format_recorded
-from arms_ledger.ledger.app.batch import MemoryWorld
+from arms_ledger.ledger.domain.intake import find_duplicate, normalize
 from arms_ledger.ledger.domain.rules import decide, partner_at
 from arms_ledger.ledger.domain.streams import describe
-from arms_ledger.ledger.domain.intake import find_duplicate, normalize
 from arms_ledger.ledger.errors import Invalid, Refused
 
 from tests.histories import EVERY_TYPE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 
@@ -43,8 +44,7 @@ def test_the_backlog_ends_where_the_read_models_are(conn, replay_db):
     )
     months = [tuple(map(int, p["month"].split("-"))) for p in series]
     assert all(
-        b == (a[0] + a[1] // 12, a[1] % 12 + 1)
-        for a, b in zip(months, months[1:], strict=False)
+        b == (a[0] + a[1] // 12, a[1] % 12 + 1) for a, b in itertools.pairwise(months)
     )
     before = connect(replay_db)
     try:

@@ -87,7 +87,7 @@ def test_a_replay_is_served_and_removed_when_stopped(demo_ledger, tmp_path):
     scratch.mkdir()
     env = os.environ | {"TMPDIR": str(scratch)}
     with serving(demo_ledger, "--as-of", "2026-02-05", env=env) as server:
-        assert [p.name for p in scratch.iterdir()][0].startswith("arms-ledger-serve-")
+        assert next(p.name for p in scratch.iterdir()).startswith("arms-ledger-serve-")
         status, body = server.get(
             "/projections/platform_queue.json?platform=m1a2-sepv3&_shape=array"
         )
@@ -113,7 +113,7 @@ def test_a_replay_is_served_and_removed_when_stopped(demo_ledger, tmp_path):
 def test_live_the_web_view_shows_what_the_last_append_wrote(ledger_copy):
     path = "/projections/platform_queue.json?platform=ah-64e&_shape=array"
     with serving(ledger_copy) as server:
-        status, body = server.get(path)
+        _, body = server.get(path)
         assert [(r["case"], r["priority_class"]) for r in json.loads(body)][:2] == [
             ("PL-B-AHA", "normal"),
             ("KU-B-AHE", "normal"),
@@ -132,10 +132,10 @@ def test_live_the_web_view_shows_what_the_last_append_wrote(ledger_copy):
             cli, ["--ledger", str(ledger_copy), "append", "-"], input=event + "\n"
         )
         assert appended.exit_code == 0, appended.stderr
-        status, body = server.get(path)
+        _status, body = server.get(path)
         assert [(r["case"], r["priority_class"]) for r in json.loads(body)][:2] == [
             ("KU-B-AHE", "expedited"),
             ("PL-B-AHA", "normal"),
         ]
-        status, page = server.get("/")
+        _status, page = server.get("/")
         assert "Live read models, up to log position 912," in page
