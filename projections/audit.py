@@ -7,17 +7,12 @@ the ``oversight_flags`` view from ``deliveries``, ``end_use_checks`` and
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import cache
 from operator import attrgetter
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.clock import instant
-
-BACKDATED_AFTER = timedelta(days=30)
-# Israel is the partner the QME certification protects; it needs none itself.
-QME_EXEMPT = frozenset({"ISR"})
+from arms_ledger.ledger.domain import oversight
 
 
 @cache
@@ -57,39 +52,18 @@ def audit_row(position: int, stream: str, version: int, e: ev.Event) -> tuple:
 
 
 def backdated(position: int, stream: str, e: ev.Event, partner: str | None) -> tuple | None:
-    """A decision effective more than 30 days before it was recorded (rule 6)."""
-    if not e.DECISION:
+    """The ``event_flags`` row of a backdated decision, if it is one."""
+    detail = oversight.backdated(e)
+    if detail is None:
         return None
-    lag = instant(e.recorded_at) - instant(e.effective_at)
-    if lag <= BACKDATED_AFTER:
-        return None
-    return (
-        position,
-        "backdated-decision",
-        stream,
-        partner,
-        e.effective_at,
-        f"{type(e).__name__} recorded {e.recorded_at[:10]}, {lag.days} days after it "
-        "took effect",
-    )
+    return (position, "backdated-decision", stream, partner, e.effective_at, detail)
 
 
 def qme_missing(
     position: int, stream: str, e: ev.Event, partner: str, middle_east: bool
 ) -> tuple | None:
-    """A notification for a Middle East partner other than Israel without QME (rule 6)."""
-    if (
-        not isinstance(e, ev.CongressionalNotified)
-        or not middle_east
-        or partner in QME_EXEMPT
-        or e.qme_certified
-    ):
+    """The ``event_flags`` row of a notification lacking QME certification, if it is one."""
+    detail = oversight.qme_missing(e, partner, middle_east)
+    if detail is None:
         return None
-    return (
-        position,
-        "qme-not-certified",
-        stream,
-        partner,
-        e.effective_at,
-        f"notification {e.transmittal} to {partner} without QME certification",
-    )
+    return (position, "qme-not-certified", stream, partner, e.effective_at, detail)

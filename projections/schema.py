@@ -14,6 +14,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, NamedTuple
 
+from arms_ledger.ledger.domain import oversight
+
 # Bump when a table or its meaning changes: a projection of another version is rebuilt.
 SCHEMA_VERSION = 1
 
@@ -331,6 +333,8 @@ def _designated(at: str) -> str:
 
 
 _DESIGNATED = _designated("julianday(d.effective_at)")
+_INITIAL = oversight.EEUM_INITIAL_WITHIN.days
+_ANNUAL = oversight.EEUM_ANNUAL_WITHIN.days
 
 VIEWS: dict[str, tuple[str, str]] = {
     "backlog": (
@@ -349,8 +353,8 @@ FROM queue_changes q JOIN audit_log a ON a.position = q.event_position""",
     "oversight_flags": (
         "Oversight flags (docs/domain.md, Rule 6): backdated decisions, Middle East "
         "notifications without QME certification, EEUM deliveries without an initial "
-        "inventory within 90 days, cases of a platform still designated without an EEUM "
-        "inventory in the last 365 days. "
+        f"inventory within {_INITIAL} days, cases of a platform still designated without "
+        f"an EEUM inventory in the last {_ANNUAL} days. "
         "Deadlines are judged at projection.time, or now.",
         f"""SELECT f.kind, f.event_position, f.stream,
        CASE WHEN f.stream LIKE 'case:%' THEN substr(f.stream, 6) END AS "case",
@@ -360,19 +364,19 @@ UNION ALL
 SELECT 'eeum-no-initial-inventory', d.position, 'case:' || d."case", d."case", d.partner,
        d.effective_at,
        'delivery of ' || d.quantity || ' ' || d.platform || ' on '
-       || substr(d.effective_at, 1, 10) || ': no initial inventory within 90 days'
+       || substr(d.effective_at, 1, 10) || ': no initial inventory within {_INITIAL} days'
 FROM deliveries d
 WHERE {_DESIGNATED}
-  AND julianday(d.effective_at) + 90 < {_JUDGED_AT}
+  AND julianday(d.effective_at) + {_INITIAL} < {_JUDGED_AT}
   AND NOT EXISTS (SELECT 1 FROM end_use_checks c WHERE c."case" = d."case"
       AND c.kind = 'eeum-initial-inventory'
       AND julianday(c.effective_at) >= julianday(d.effective_at)
-      AND julianday(c.effective_at) <= julianday(d.effective_at) + 90)
+      AND julianday(c.effective_at) <= julianday(d.effective_at) + {_INITIAL})
 UNION ALL
 SELECT 'eeum-no-annual-inventory', NULL, 'case:' || e."case", e."case", e.partner,
        e.since,
        'no EEUM inventory since ' || substr(e.since, 1, 10)
-       || ' (more than 365 days)'
+       || ' (more than {_ANNUAL} days)'
 FROM (
   SELECT d."case", d.partner,
          coalesce((SELECT c.effective_at FROM end_use_checks c WHERE c."case" = d."case"
@@ -383,7 +387,7 @@ FROM (
   FROM deliveries d WHERE {_DESIGNATED} AND {_designated(_JUDGED_AT)}
   GROUP BY d."case"
 ) e
-WHERE julianday(e.since) + 365 < {_JUDGED_AT}""",
+WHERE julianday(e.since) + {_ANNUAL} < {_JUDGED_AT}""",
     ),
 }
 

@@ -1,0 +1,50 @@
+"""Oversight flags (docs/domain.md, Rule 6): what an overseer should look at.
+
+Flags never refuse an event; they judge the log. Two are raised by one event when it is
+applied (``backdated``, ``qme_missing``); the EEUM inventory flags depend on the time
+they are judged at, so the read models compute them in a view (``oversight_flags``)
+from the deadlines here. A replay judges them at its own time (its as-of time, else its
+knowledge cut, else the time of its last event); the live read models, now.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import instant
+
+# A decision recorded more than this after it took effect is flagged.
+BACKDATED_AFTER = timedelta(days=30)
+# Israel is the partner the QME certification protects; it needs none itself.
+QME_EXEMPT = frozenset({"ISR"})
+# Enhanced end-use monitoring: an initial inventory within this of each delivery of a
+# designated platform, and an inventory at least this often while it stays designated.
+EEUM_INITIAL_WITHIN = timedelta(days=90)
+EEUM_ANNUAL_WITHIN = timedelta(days=365)
+
+
+def backdated(e: ev.Event) -> str | None:
+    """Why a decision is flagged as backdated, or None."""
+    if not e.DECISION:
+        return None
+    lag = instant(e.recorded_at) - instant(e.effective_at)
+    if lag <= BACKDATED_AFTER:
+        return None
+    return (
+        f"{type(e).__name__} recorded {e.recorded_at[:10]}, {lag.days} days after it "
+        "took effect"
+    )
+
+
+def qme_missing(e: ev.Event, partner: str, middle_east: bool) -> str | None:
+    """Why a notification for a Middle East partner other than Israel is flagged for
+    lacking QME certification, or None."""
+    if (
+        not isinstance(e, ev.CongressionalNotified)
+        or not middle_east
+        or partner in QME_EXEMPT
+        or e.qme_certified
+    ):
+        return None
+    return f"notification {e.transmittal} to {partner} without QME certification"
