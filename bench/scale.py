@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import msgspec
 from arms_ledger.cli.main import cli
@@ -188,7 +189,7 @@ def raw_postgres(count: int, state_bytes: int) -> float:
 class PlainEvent:
     """An event as an object the library's default Mapper and JSONTranscoder handle."""
 
-    def __init__(self, originator_id: str, originator_version: int, **fields: Any):
+    def __init__(self, originator_id: str | UUID, originator_version: int, **fields: Any):
         self.originator_id = originator_id
         self.originator_version = originator_version
         self.__dict__.update(fields)
@@ -208,13 +209,13 @@ def library_default(workdir: Path, ledger: Ledger, store: str) -> float:
         location.check()
         env = location.env(create_tables=True)
         del env["MAPPER_TOPIC"], env["APPLICATION_RECORDER_TOPIC"]
-    app = Application(env=env)
+    app: Application[str] = Application(env=env)
     seconds, after, head = 0.0, 0, ledger.head()
     while after < head:
         page = ledger.recorder.select_notifications(
             start=after, limit=BATCH, inclusive_of_start=False
         )
-        plain = [
+        plain: list[Any] = [  # duck-typed domain events for the library's mapper
             PlainEvent(
                 n.originator_id, n.originator_version, **msgspec.json.decode(n.state)
             )

@@ -19,6 +19,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -31,7 +32,7 @@ from fixtures.tools.generate import generate
 BATCH = 1000
 
 
-def load(path: Path, events: list[ev.Event], checkpoints: str) -> float:
+def load(path: Path, events: Sequence[ev.Event], checkpoints: str) -> float:
     """Seconds to append the history in batches of BATCH through ``Ledger.append`` (the
     full write path: decisions, store, tree, and a checkpoint per batch if asked)."""
     ledger = create(path, checkpoints=checkpoints)
@@ -81,6 +82,7 @@ def main() -> None:
         ledger.export(Path(tmp) / "export")
         row["export_s"] = round(time.perf_counter() - started, 2)
         started = time.perf_counter()
+        assert ledger.signer is not None
         tlog.read_export(Path(tmp) / "export", ledger.signer.verifier)
         row["read_export_s"] = round(time.perf_counter() - started, 2)
         rnd = random.Random(2026)

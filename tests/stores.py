@@ -135,8 +135,8 @@ def raw(ledger_dir) -> Iterator[Raw]:
     from arms_ledger.ledger.store.postgres import Location
 
     location = Location(store)
-    with location.connect() as conn:  # commits on success, rolls back on error
-        yield Raw(conn, location.schema)
+    with location.connect() as pg:  # commits on success, rolls back on error
+        yield Raw(pg, location.schema)
 
 
 def copy_ledger(source, target):

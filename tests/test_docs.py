@@ -19,8 +19,11 @@ GENERATED = ["README.md", *sorted(f"docs/{p.name}" for p in DOCS.glob("*.md"))]
 def commands(command: click.Command, path: tuple[str, ...] = ()):
     yield path, command
     if isinstance(command, click.Group):
-        for name in command.list_commands(None):
-            yield from commands(command.get_command(None, name), (*path, name))
+        context = click.Context(command)
+        for name in command.list_commands(context):
+            sub = command.get_command(context, name)
+            assert sub is not None, name
+            yield from commands(sub, (*path, name))
 
 
 def test_every_command_has_help_and_is_in_the_cli_reference():

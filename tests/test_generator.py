@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+from typing import Any
 
 import pytest
 from arms_ledger.ledger.domain import events as ev
 
 from fixtures.tools import generate as g
 
-SMALL = {"partners": 20, "open_cases": 300, "events": 20_000}
+SMALL: dict[str, Any] = {"partners": 20, "open_cases": 300, "events": 20_000}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_history_covers_the_lifecycle(small):
 
 def test_envelope(small):
     last = ""
-    spans = {"first": None, "last": None}
+    spans = {"first": "", "last": ""}
     for line in small:
         assert b"null" not in line and b"recorded_at" not in line
         record = json.loads(line)

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from arms_ledger.cli.main import SCENARIO, load_history
@@ -92,7 +93,7 @@ def expected_queue(platform: str, as_of: datetime | None = None) -> list[dict]:
         found = of(type_, **match)
         return found[-1] if found else None
 
-    policy = latest("PriorityPolicyAdopted") or DEFAULT_POLICY
+    policy: dict[str, Any] = latest("PriorityPolicyAdopted") or DEFAULT_POLICY
     mode = policy["mode"]
 
     def partner(p: str) -> dict:
@@ -521,7 +522,9 @@ def test_explain_names_the_event_behind_each_component(scenario):
         if position is not None:
             assert got[name]["event_type"] == EVENTS[position - 1]["type"], name
     assert got["   investment I"]["event_type"] == "DefenseSpendingReported"
-    assert EVENTS[expected["   investment I"] - 1]["year"] == max(pol)[0]
+    investment = expected["   investment I"]
+    assert investment is not None
+    assert EVENTS[investment - 1]["year"] == max(pol)[0]
     assert (explained["mode"], explained["policy"]) == ("scored", "america-first-2026")
     assert (explained["position"], explained["queue_length"]) == (1, 4)
     assert explained["est_completion_months"] == 19.2

@@ -26,15 +26,17 @@ def test_one_new_event_reads_one_event_and_the_streams_it_touches(
             read.append((kwargs.get("types", ()), recorded.position))
             yield recorded
 
+    def counting_stream(self, key):
+        streams.append(key)
+        return original_stream(self, key)
+
+    def counting_queue(self, p):
+        queues.append(p)
+        return original_queue(self, p)
+
     monkeypatch.setattr(Ledger, "read", counting_read)
-    monkeypatch.setattr(
-        Ledger,
-        "stream_records",
-        lambda self, key: streams.append(key) or original_stream(self, key),
-    )
-    monkeypatch.setattr(
-        Stored, "queue", lambda self, p: queues.append(p) or original_queue(self, p)
-    )
+    monkeypatch.setattr(Ledger, "stream_records", counting_stream)
+    monkeypatch.setattr(Stored, "queue", counting_queue)
 
     delivery = {
         "type": "DeliveryRecorded",

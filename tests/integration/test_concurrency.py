@@ -23,6 +23,10 @@ from tests.integration.projection_tables import assert_same_read_models
 WRITERS = 8
 EVENTS_PER_WRITER = 500
 BATCHES = (2, 10, 4, 20, 6, 8)  # events per append, in turn: 2 per case
+# A writer that dies (say, on an import error in the spawned process) must fail the test,
+# not hang it: the pool loses its task and the others would wait at the barrier forever.
+BARRIER_TIMEOUT = 120  # seconds for every writer to be ready
+RESULT_TIMEOUT = 600  # seconds for all the writers' work
 
 
 def _case_events(writer: int, n: int) -> list[dict]:
@@ -76,11 +80,11 @@ def _writer(path: str, writer: int, barrier, catch_up: bool) -> list[tuple[int, 
 def _run_writers(ledger_dir: Path, catch_up: bool = False) -> list[list[tuple]]:
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
-        barrier = manager.Barrier(WRITERS)
+        barrier = manager.Barrier(WRITERS, timeout=BARRIER_TIMEOUT)
         with context.Pool(WRITERS) as pool:
-            return pool.starmap(
+            return pool.starmap_async(
                 _writer, [(str(ledger_dir), w, barrier, catch_up) for w in range(WRITERS)]
-            )
+            ).get(timeout=RESULT_TIMEOUT)
 
 
 def test_eight_writers_lose_duplicate_and_reorder_nothing(ledger, ledger_dir):
@@ -244,20 +248,21 @@ def test_a_case_filed_while_its_partner_is_suspended_elsewhere_is_decided_on_the
     for round_ in range(3):
         context = multiprocessing.get_context("spawn")
         with context.Manager() as manager:
-            barrier = manager.Barrier(WRITERS)
+            barrier = manager.Barrier(WRITERS, timeout=BARRIER_TIMEOUT)
             with context.Pool(WRITERS) as pool:
                 pending = [pool.apply_async(_suspend, (str(ledger_dir), barrier))]
                 pending += [
                     pool.apply_async(_file, (str(ledger_dir), 100 * round_ + w, barrier))
                     for w in range(1, WRITERS)
                 ]
-                outcomes = [p.get() for p in pending]
+                outcomes = [p.get(timeout=RESULT_TIMEOUT) for p in pending]
         assert outcomes[0] == "suspended"
         for outcome in outcomes[1:]:
             assert outcome == "filed" or "is suspended" in outcome, outcome
         # the log passes every rule again, in a replica made from its export
         export = tmp_path / f"export-{round_}"
         ledger.export(export)
+        assert ledger.signer is not None
         checked = tlog.read_export(export, ledger.signer.verifier)
         replica = create(tmp_path / f"replica-{round_}", store="sqlite")
         try:

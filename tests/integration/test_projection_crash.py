@@ -52,8 +52,8 @@ def test_an_exception_midway_rolls_back_to_the_last_commit_then_a_catch_up_ends_
     """An exception raised while a transaction is in flight (after event 450 of 911)
     propagates, leaves the position at the last commit (400), and a second catch-up
     then equals a rebuild."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
         ledger = create(tmp / "ledger")
         conn = engine.connect(tmp / "projections.db")
         try:
@@ -104,8 +104,8 @@ CATCH_UP_THEN_DIE = textwrap.dedent(
 def test_a_catch_up_killed_by_sigkill_resumes_from_its_last_commit_and_ends_correct():
     """A process killed (SIGKILL) at event 550, in the middle of its sixth transaction,
     leaves the read models at position 500; catching up again equals a rebuild."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
         ledger = create(tmp / "ledger")
         try:
             assert load_history(ledger, SCENARIO) == 911

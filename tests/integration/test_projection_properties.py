@@ -447,8 +447,8 @@ def caught_up_after_every_append_equals_a_rebuild_property(max_examples: int):
         loaded back from the projection database and the store) and the in-memory path
         agree, whatever the order facts were recorded in relative to when they took
         effect."""
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
+        with tempfile.TemporaryDirectory() as folder:
+            tmp = Path(folder)
             ledger = create(tmp / "ledger")
             incremental = engine.connect(tmp / "incremental.db")
             try:
@@ -478,8 +478,8 @@ def catch_up_in_small_transactions_equals_a_rebuild_property(max_examples: int):
     def check(history, commit_every):
         """A catch-up of the whole log in transactions of ``commit_every`` events (each
         writing its rows and position together) ends with the rows of a rebuild."""
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
+        with tempfile.TemporaryDirectory() as folder:
+            tmp = Path(folder)
             ledger = create(tmp / "ledger")
             chunked = engine.connect(tmp / "chunked.db")
             try:

@@ -22,46 +22,44 @@ CASES = ("A", "B")
 
 def step(kind: str, case: str, day: int) -> dict:
     at = f"2025-{1 + day // 28:02d}-{1 + day % 28:02d}"
-    base = {"case": case, "actor": "tester", "effective_at": at}
-    decision = {"rationale": "random walk"}
-    return (
-        base
-        | {
-            "file": {
-                "type": "CaseFiled",
-                "partner": "POL",
-                "platform": "ah-64e",
-                "quantity": 5,
-                "estimated_value_usd": 50_000_000,
-                "channel": "FMS",
-                "mde": True,
-            },
-            "clear": {"type": "CaseReviewCleared", "office": "DSCA"} | decision,
-            "review": {"type": "CongressionalReviewStarted"},
-            "hold": {"type": "HoldPlaced", "office": "SFRC-chair"} | decision,
-            "lift": {"type": "HoldLifted", "office": "SFRC-chair"} | decision,
-            "notify": {
-                "type": "CongressionalNotified",
-                "transmittal": "25-1",
-                "notified_value_usd": 50_000_000,
-            },
-            "emergency": {"type": "EmergencyDeclared"} | decision,
-            "offer": {"type": "OfferIssued", "value_usd": 40_000_000},
-            "accept": {"type": "OfferAccepted"},
-            "implement": {"type": "CaseImplemented"},
-            "deliver": {"type": "DeliveryRecorded", "quantity": 2},
-            "close": {"type": "CaseClosed"},
-            "cancel": {"type": "CaseCancelled", "by": "purchaser"} | decision,
-            "suspend": {"type": "CaseSuspended"} | decision,
-            "resume": {"type": "CaseResumed"} | decision,
-            "expedite": {
-                "type": "CaseReprioritized",
-                "priority_class": "expedited",
-                "authority": "USD(A&S)",
-            }
-            | decision,
-        }[kind]
-    )
+    base: dict[str, object] = {"case": case, "actor": "tester", "effective_at": at}
+    decision: dict[str, object] = {"rationale": "random walk"}
+    kinds: dict[str, dict[str, object]] = {
+        "file": {
+            "type": "CaseFiled",
+            "partner": "POL",
+            "platform": "ah-64e",
+            "quantity": 5,
+            "estimated_value_usd": 50_000_000,
+            "channel": "FMS",
+            "mde": True,
+        },
+        "clear": {"type": "CaseReviewCleared", "office": "DSCA"} | decision,
+        "review": {"type": "CongressionalReviewStarted"},
+        "hold": {"type": "HoldPlaced", "office": "SFRC-chair"} | decision,
+        "lift": {"type": "HoldLifted", "office": "SFRC-chair"} | decision,
+        "notify": {
+            "type": "CongressionalNotified",
+            "transmittal": "25-1",
+            "notified_value_usd": 50_000_000,
+        },
+        "emergency": {"type": "EmergencyDeclared"} | decision,
+        "offer": {"type": "OfferIssued", "value_usd": 40_000_000},
+        "accept": {"type": "OfferAccepted"},
+        "implement": {"type": "CaseImplemented"},
+        "deliver": {"type": "DeliveryRecorded", "quantity": 2},
+        "close": {"type": "CaseClosed"},
+        "cancel": {"type": "CaseCancelled", "by": "purchaser"} | decision,
+        "suspend": {"type": "CaseSuspended"} | decision,
+        "resume": {"type": "CaseResumed"} | decision,
+        "expedite": {
+            "type": "CaseReprioritized",
+            "priority_class": "expedited",
+            "authority": "USD(A&S)",
+        }
+        | decision,
+    }
+    return base | kinds[kind]
 
 
 KINDS = (

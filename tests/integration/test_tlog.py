@@ -27,6 +27,7 @@ import pytest
 from arms_ledger.cli.main import SCENARIO, cli, load_history, read_events
 from arms_ledger.ledger.app.application import Ledger, create, open_ledger
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.store.sqlite import LogRecorder
 from arms_ledger.ledger.transparency import merkle, tlog
 from arms_ledger.ledger.transparency.note import (
     Checkpoint,
@@ -117,6 +118,16 @@ def stored_rows(path: Path) -> list[tuple[int, str, int, str, bytes]]:
 
 def run(*args: str):
     return CliRunner().invoke(cli, list(args))
+
+
+def verifier_of(ledger: Ledger) -> Verifier:
+    assert ledger.signer is not None, "the ledger has no signing key"
+    return ledger.signer.verifier
+
+
+def recorder_of(ledger: Ledger) -> LogRecorder:
+    assert isinstance(ledger.recorder, LogRecorder)
+    return ledger.recorder
 
 
 def without_stamp(events: list[ev.Event]) -> list[ev.Event]:
@@ -433,7 +444,7 @@ def test_a_rewritten_history_with_a_recomputed_tree_is_caught_by_a_kept_checkpoi
         )
     with opened(copy) as ledger:
         assert ledger.verify().events == N  # the forger's tree is self-consistent
-        verifier = ledger.signer.verifier
+        verifier = verifier_of(ledger)
         trusted = tlog.open_trusted(kept, verifier)
         with pytest.raises(TamperedError) as caught:
             ledger.verify([trusted])
@@ -464,7 +475,7 @@ def test_the_tree_grows_batch_by_batch_and_keeps_every_checkpoint(tmp_path, monk
     hashed = {"leaf": 0, "node": 0}
     read: list[int] = []
     leaf_hash, node_hash = merkle.leaf_hash, merkle.node_hash
-    nodes = ledger.recorder.tree.nodes
+    nodes = recorder_of(ledger).tree.nodes
 
     def counting_leaf(data: bytes) -> bytes:
         hashed["leaf"] += 1
@@ -485,7 +496,7 @@ def test_the_tree_grows_batch_by_batch_and_keeps_every_checkpoint(tmp_path, monk
             with monkeypatch.context() as m:
                 m.setattr(merkle, "leaf_hash", counting_leaf)
                 m.setattr(merkle, "node_hash", counting_node)
-                m.setattr(ledger.recorder.tree, "nodes", reading)
+                m.setattr(recorder_of(ledger).tree, "nodes", reading)
                 ledger.append(rest[size - 500 : size - 500 + k])
             # O(k log n) at most, never the whole tree: k leaves, about k merges, plus
             # the O(log n) fold of the root the checkpoint signs
@@ -504,7 +515,7 @@ def test_the_tree_grows_batch_by_batch_and_keeps_every_checkpoint(tmp_path, monk
             assert [c.size for c in stored] == sizes  # one per append, none replaced
             assert [c.note for c in stored[:-1]] == notes
             notes = [c.note for c in stored]
-            checkpoint = open_checkpoint(stored[-1].note, ledger.signer.verifier)
+            checkpoint = open_checkpoint(stored[-1].note, verifier_of(ledger))
             assert checkpoint == Checkpoint(ORIGIN, size, ledger.root())
         assert size == N
         assert ledger.verify().checkpoints == len(batches) + 1
@@ -527,7 +538,7 @@ def test_manual_checkpoints_are_signed_only_when_asked_and_once_per_size(tmp_pat
         first = ledger.sign_checkpoint()
         assert ledger.sign_checkpoint() == first  # Ed25519 is deterministic
         assert [(c.id, c.size, c.note) for c in ledger.checkpoints()] == [(1, 310, first)]
-        assert open_checkpoint(first, ledger.signer.verifier) == Checkpoint(
+        assert open_checkpoint(first, verifier_of(ledger)) == Checkpoint(
             ORIGIN, 310, ledger.root()
         )
         ledger.append(without_stamp(EVENTS[310:320]))
@@ -558,7 +569,7 @@ def spied(copy, monkeypatch) -> Iterator[tuple[Ledger, list[int], list[bytes]]]:
     with opened(copy) as ledger:
         lines = export_lines(_export(ledger, copy.parent / "export"))
         reads: list[int] = []
-        original = ledger.recorder.tree_nodes
+        original = recorder_of(ledger).tree_nodes
 
         def tree_nodes(wanted):
             reads.append(len(wanted))
@@ -983,7 +994,7 @@ def test_a_trusted_checkpoint_of_the_empty_log_is_extended_by_any_export(tmp_pat
     empty.write_text(ledger.sign_checkpoint())
     ledger.import_history(EVENTS[:50])
     ledger.export(tmp_path / "export")
-    verifier = ledger.signer.verifier
+    verifier = verifier_of(ledger)
     ledger.close()
     export = tlog.read_export(
         tmp_path / "export", verifier, tlog.open_trusted(empty, verifier)
