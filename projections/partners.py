@@ -143,6 +143,7 @@ class PartnerState(PartnerFacts):
             self.economic_usd,
             self.economic_contributions,
             round(s.economic, 4),
+            *s.points,
             s.score,
             s.tier,
             self.policy,

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from arms_ledger.ledger.domain import oversight
 
 # Bump when a table or its meaning changes: a projection of another version is rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the partners' score points
 
 
 class Column(NamedTuple):
@@ -67,6 +67,9 @@ PARTNERS = Table(
         _c("economic_usd", int, "sum of recorded economic contributions, USD"),
         _c("economic_contributions", int, "how many contributions were recorded"),
         _c("economic", float, "E = min(economic_usd / target, 1)"),
+        _c("investment_points", float, "wI*I, rounded to 4 decimals"),
+        _c("strategic_points", float, "wS*S, rounded to 4 decimals"),
+        _c("economic_points", float, "wE*E, rounded to 4 decimals"),
         _c("score", float, "wI*I + wS*S + wE*E, rounded to 4 decimals"),
         _c("tier", int, "1 if score >= tier1, 2 if >= tier2, else 3"),
         _c("policy", str, "the priority policy whose parameters gave the score"),

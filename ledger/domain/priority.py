@@ -29,11 +29,12 @@ MODES = ("fcfs", "scored")
 
 
 class Score(NamedTuple):
-    investment: float
+    investment: float  # the components, each in [0, 1]
     strategic: float
     economic: float
-    score: float
+    score: float  # the weighted sum, 4 decimals
     tier: int
+    points: tuple[float, float, float] = (0.0, 0.0, 0.0)  # weight x component, 4 decimals
 
 
 def tier_of(total: float, tiers: ev.Tiers) -> int:
@@ -57,8 +58,10 @@ def score(
     i = min((pct_gdp or 0.0) / targets.pct_gdp, 1.0)
     s = strategic or 0.0
     e = min(economic_usd / targets.economic_usd, 1.0)
-    total = round(weights.investment * i + weights.strategic * s + weights.economic * e, 4)
-    return Score(i, s, e, total, tier_of(total, tiers))
+    parts = (weights.investment * i, weights.strategic * s, weights.economic * e)
+    total = round(sum(parts), 4)
+    points = (round(parts[0], 4), round(parts[1], 4), round(parts[2], 4))
+    return Score(i, s, e, total, tier_of(total, tiers), points)
 
 
 def mode_of(policy: ev.PriorityPolicyAdopted | None) -> str:

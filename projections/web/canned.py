@@ -182,11 +182,11 @@ PARTNER_SCORES = Canned(
     "only this partner (blank: all).",
     f"""SELECT p.partner, p.name, p.tier, p.score,
        p.pct_gdp, p.spending_year, p.investment, w.wi AS investment_weight,
-       round(w.wi * p.investment, 4) AS investment_points,
+       p.investment_points,
        p.strategic, w.ws AS strategic_weight,
-       round(w.ws * p.strategic, 4) AS strategic_points,
+       p.strategic_points,
        p.economic_usd, p.economic, w.we AS economic_weight,
-       round(w.we * p.economic, 4) AS economic_points,
+       p.economic_points,
        p.override, p.policy
 FROM partners p, (
   SELECT coalesce(max(json_extract(parameters, '$.weights.investment')), {_W.investment})

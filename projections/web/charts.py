@@ -21,6 +21,13 @@ import altair as alt
 import msgspec
 import vl_convert
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.cases import (
+    CLOSING_TYPES,
+    TERMINAL_STAGES,
+    CaseState,
+    evolve_case,
+    open_case,
+)
 from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.projections import queries
 from arms_ledger.projections.web import canned
@@ -81,12 +88,9 @@ def _values(rows: list[dict[str, Any]]) -> alt.Data:
 
 # --- backlog over time --------------------------------------------------------------------
 
-_VALUES = {  # event type: (payload field, precedence: offer > notified > estimate)
-    "CaseFiled": ("estimated_value_usd", 0),
-    "CongressionalNotified": ("notified_value_usd", 1),
-    "OfferIssued": ("value_usd", 2),
-}
-_CLOSING = ("CaseClosed", "CaseCancelled", "OfferExpired")
+# The events that set a case's value or end it: the chart folds them with the domain's
+# case fold, so a case's value is the one ``CaseState.value_usd`` gives.
+_VALUE_TYPES = ("CaseFiled", "CongressionalNotified", "OfferIssued", *CLOSING_TYPES)
 
 
 def _month(day: date) -> tuple[int, int]:
@@ -99,52 +103,51 @@ def _next(month: tuple[int, int]) -> tuple[int, int]:
 
 def backlog_series(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Open cases and their value at the end of each month, first filing to last event."""
-    types = (*_VALUES, *_CLOSING)
-    found = conn.execute(
-        f"SELECT position, stream, type, effective_at, payload FROM audit_log "
-        f"WHERE type IN ({', '.join('?' for _ in types)})",
-        types,
-    ).fetchall()
-    events = sorted(
-        (
-            (instant(effective_at), position, stream, kind, payload)
-            for position, stream, kind, effective_at, payload in found
-        ),
-    )
+    events = _case_value_events(conn)
     if not events:
         return []
     last = conn.execute(
         "SELECT date(max(julianday(effective_at))) FROM audit_log"
     ).fetchone()[0]
-    open_value: dict[str, tuple[int, int]] = {}  # case: (precedence, value) while open
-    cases = value = 0
+    open_cases: dict[str, CaseState] = {}
+    value = 0
     out: list[dict[str, Any]] = []
     month = _month(events[0][0].date())
-
-    def emit(upto: tuple[int, int]) -> None:
-        nonlocal month
-        while month < upto:
-            out.append(_point(month, cases, value))
+    for at, e in events:
+        while month < _month(at.date()):
+            out.append(_point(month, len(open_cases), value))
             month = _next(month)
-
-    for at, _, stream, kind, payload in events:
-        emit(_month(at.date()))
-        case = stream.removeprefix("case:")
-        if kind in _VALUES:
-            field, rank = _VALUES[kind]
-            amount = msgspec.json.decode(payload)[field]
-            if kind == "CaseFiled":
-                open_value[case] = (rank, amount)
-                cases += 1
-                value += amount
-            elif case in open_value and rank >= open_value[case][0]:
-                value += amount - open_value[case][1]
-                open_value[case] = (rank, amount)
-        elif case in open_value:
-            cases -= 1
-            value -= open_value.pop(case)[1]
-    emit(_next(_month(date.fromisoformat(last))))
+        before = open_cases.pop(e.case, None)
+        if isinstance(e, ev.CaseFiled):
+            after: CaseState | None = open_case(e)
+        else:
+            after = None if before is None else evolve_case(before, e)
+        value -= 0 if before is None else before.value_usd
+        if after is not None and after.stage not in TERMINAL_STAGES:
+            open_cases[e.case] = after
+            value += after.value_usd
+    while month < _next(_month(date.fromisoformat(last))):
+        out.append(_point(month, len(open_cases), value))
+        month = _next(month)
     return out
+
+
+def _case_value_events(conn: sqlite3.Connection) -> list[tuple[Any, ev.CaseEvent]]:
+    """The events of ``_VALUE_TYPES``, decoded, in (effective, position) order."""
+    found = conn.execute(
+        "SELECT position, type, actor, effective_at, payload FROM audit_log "
+        f"WHERE type IN ({', '.join('?' for _ in _VALUE_TYPES)})",
+        _VALUE_TYPES,
+    ).fetchall()
+    decoded = []
+    for position, kind, actor, effective_at, payload in found:
+        fields = msgspec.json.decode(payload)
+        fields |= {"type": kind, "actor": actor, "effective_at": effective_at}
+        decoded.append(
+            (instant(effective_at), position, msgspec.convert(fields, ev.LedgerEvent))
+        )
+    decoded.sort(key=lambda item: item[:2])
+    return [(at, e) for at, _, e in decoded]
 
 
 def _point(month: tuple[int, int], cases: int, value: int) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def test_a_table_with_its_descriptions_sorted_and_faceted(page, artifacts):
     expect(descriptions.locator("dd").first).to_have_text(
         "ISO 3166-1 alpha-3 or organization code"
     )
-    expect(descriptions.locator("dt")).to_have_count(27)
+    expect(descriptions.locator("dt")).to_have_count(30)
     expect(page.locator("h3").first).to_contain_text("48 rows sorted by score descending")
     first = page.locator("table.rows-and-columns tbody tr").first
     expect(first.locator("td.col-partner")).to_have_text("POL")
