@@ -29,6 +29,7 @@ class CaseView:
 
     @classmethod
     def filed(cls, event: ev.CaseFiled, position: int) -> CaseView:
+        assert event.effective_at is not None  # normalized before it is stored
         return cls(open_case(event), event.effective_at, position, position)
 
     def apply(self, event: ev.CaseEvent, position: int) -> None:

@@ -53,6 +53,7 @@ class Policies:
                 params: Any = {"weights": e.weights, "targets": e.targets, "tiers": e.tiers}
                 name, basis, mode = e.name, e.legal_basis, e.mode
             else:
+                assert isinstance(e, ev.NotificationThresholdsSet)
                 params, name, basis, mode = e.groups, None, None, None
             rows.append(
                 (

@@ -240,9 +240,9 @@ def explain(conn: sqlite3.Connection, case_id: str) -> dict[str, Any]:
         one(conn, "SELECT * FROM partners WHERE partner = ?", (case["partner"],)) or {}
     )
     platform = one(conn, "SELECT * FROM platforms WHERE platform = ?", (case["platform"],))
-    length = one(
+    length = rows(
         conn, "SELECT count(*) AS n FROM queue WHERE platform = ?", (case["platform"],)
-    )["n"]
+    )[0]["n"]
     policy = policy_in_force(conn)
     queue_mode, policy_slug = (
         ("fcfs", None) if policy is None else (policy["mode"], policy["policy"])
@@ -386,7 +386,7 @@ def diff(
             {
                 "platform": key[0],
                 "case": key[1],
-                "partner": (now or was)["partner"],
+                "partner": (now or was or {}).get("partner"),
                 "change": change,
                 "before": was["position"] if was else None,
                 "after": now["position"] if now else None,

@@ -16,6 +16,7 @@ falls back to noting every shifted case's position before it.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from arms_ledger.ledger.domain.priority import Entry, completion_months, sort_key
@@ -48,7 +49,7 @@ def runs_of(changes: list[tuple]) -> list[tuple]:
 
 
 class Queue:
-    def __init__(self, platform: str, mode: str, entries: list[Entry] = ()):
+    def __init__(self, platform: str, mode: str, entries: Sequence[Entry] = ()):
         self.platform = platform
         self.mode = mode
         self.entries = {e.case: e for e in entries}

@@ -413,7 +413,7 @@ def describe() -> dict[str, dict[str, Any]]:
 # others are created once the rows are in, one sort each, instead of an insert into a
 # large B-tree per row (for queue_changes (platform, event_position), with 51 insertion
 # points, both ways took the same time on a 1,000,000-event log).
-KEPT_DURING_REBUILD = {
+KEPT_DURING_REBUILD: set[tuple[str, tuple[str, ...]]] = {
     ("queue_changes", ("event_position",)),
     ("audit_log", ("type",)),
     ("audit_log", ("effective_at",)),

@@ -8,6 +8,7 @@ field without a default. A new meaning gets a new class.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 from typing import Annotated, ClassVar, Literal, Union
 
@@ -416,7 +417,9 @@ LedgerEvent = Union[  # noqa: UP007 - a Union object is what msgspec decodes int
     NotificationThresholdsSet,
 ]
 
-EVENT_TYPES: dict[str, type[Event]] = {cls.__name__: cls for cls in LedgerEvent.__args__}
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls for cls in typing.get_args(LedgerEvent)
+}
 STREAM_KINDS: tuple[str, ...] = ("partner", "platform", "case", "policy")
 
 

@@ -78,8 +78,9 @@ def find_duplicate(stream: Stream, event: ev.Event, explicit_time: bool) -> int 
         changes: dict[str, Any] = {"recorded_at": None}
         if not explicit_time:
             changes["effective_at"] = earlier.effective_at
-        if isinstance(event, ev.OfferIssued) and event.offer_expires_at is None:
-            changes["offer_expires_at"] = earlier.offer_expires_at
+        if isinstance(event, ev.OfferIssued) and isinstance(earlier, ev.OfferIssued):
+            if event.offer_expires_at is None:
+                changes["offer_expires_at"] = earlier.offer_expires_at
         candidate = msgspec.structs.replace(event, **changes)
         if msgspec.structs.replace(earlier, recorded_at=None) != candidate:
             raise Refused(

@@ -26,7 +26,7 @@ EEUM_ANNUAL_WITHIN = timedelta(days=365)
 
 def backdated(e: ev.Event) -> str | None:
     """Why a decision is flagged as backdated, or None."""
-    if not e.DECISION:
+    if not e.DECISION or e.recorded_at is None or e.effective_at is None:
         return None
     lag = instant(e.recorded_at) - instant(e.effective_at)
     if lag <= BACKDATED_AFTER:

@@ -38,7 +38,7 @@ class Node(NamedTuple):
     """A perfect subtree: leaves ``[index << level, (index + 1) << level)``."""
 
     level: int
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, as RFC 9162 names it
 
 
 def split(n: int) -> int:

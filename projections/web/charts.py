@@ -189,7 +189,7 @@ def backlog_chart(
     ]
     x = alt.X("month:T", title=None, axis=alt.Axis(format="%Y", tickCount="year"))
 
-    def panel(field: str, title: str) -> alt.LayerChart:
+    def panel(field: str, title: str) -> alt.LayerChart | alt.FacetChart:
         area = (
             alt.Chart(_values(data))
             .mark_area(line=True, opacity=0.35, interpolate="step-after")
@@ -290,7 +290,7 @@ def queue_choices(conn: sqlite3.Connection, position: int) -> list[dict[str, Any
 
 def queue_chart(
     rows: list[dict[str, Any]], platform: str, name: str, policy: dict[str, Any]
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     points = [
         {
             "case": r["case"],
@@ -380,7 +380,7 @@ COMPONENTS = (
 
 def scores_chart(
     rows: list[dict[str, Any]], tier1: float, tier2: float, policy: str | None
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     labels = [f"{r['name'] or r['partner']} ({r['partner']})" for r in rows]
     bars = [
         {
