@@ -17,6 +17,23 @@ from msgspec import Meta
 
 # --- identifiers and value types -------------------------------------------------
 
+# Characters no text of an event may hold: C0 and C1 controls (they retitle terminals,
+# erase lines, end strings in C) and the Unicode bidirectional controls (they make text
+# read in another order than it is stored). Free text may hold tabs; short labels not.
+_CONTROLS = r"\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+TEXT_PATTERN = f"^[^{_CONTROLS}]*$"
+LABEL_PATTERN = f"^[^\\t{_CONTROLS}]*$"
+# Money is whole dollars up to this ceiling (one trillion): far above any arms sale, and
+# far below 2**53, so sums and JSON readers stay exact.
+MAX_USD = 1_000_000_000_000
+
+
+def _label(max_length: int, description: str | None = None) -> Meta:
+    return Meta(
+        min_length=1, max_length=max_length, pattern=LABEL_PATTERN, description=description
+    )
+
+
 PartnerId = Annotated[
     str,
     Meta(
@@ -45,11 +62,11 @@ PolicyId = Annotated[
         description="policy slug (fcfs-legacy, america-first-2026, aeca-36b)",
     ),
 ]
-Text = Annotated[str, Meta(min_length=1, max_length=4000)]
+Text = Annotated[str, Meta(min_length=1, max_length=4000, pattern=TEXT_PATTERN)]
 Actor = Annotated[
     str,
     Meta(
-        pattern=r"^\S+$",
+        pattern=r"^[^\s\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+$",
         max_length=200,
         description="who acted, e.g. dsca.cwd.jsmith or state.pm-rsat",
     ),
@@ -63,8 +80,8 @@ Time = Annotated[
         "2026-02-06T14:30:00Z)",
     ),
 ]
-Usd = Annotated[int, Meta(ge=0, description="whole U.S. dollars")]
-PositiveUsd = Annotated[int, Meta(gt=0, description="whole U.S. dollars")]
+Usd = Annotated[int, Meta(ge=0, le=MAX_USD, description="whole U.S. dollars")]
+PositiveUsd = Annotated[int, Meta(gt=0, le=MAX_USD, description="whole U.S. dollars")]
 Quantity = Annotated[int, Meta(gt=0, le=10_000_000, description="units")]
 Fraction = Annotated[float, Meta(ge=0.0, le=1.0)]
 
@@ -89,10 +106,10 @@ class Event(
 
     actor: Actor
     rationale: Text | None = None
-    reference: Annotated[str, Meta(max_length=500)] | None = None
+    reference: Annotated[str, Meta(max_length=500, pattern=TEXT_PATTERN)] | None = None
     effective_at: Time | None = None
     recorded_at: Time | None = None
-    idempotency_key: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    idempotency_key: Annotated[str, _label(200)] | None = None
 
     # Which stream the event belongs to: the name of the field that holds its id.
     STREAM: ClassVar[str] = ""
@@ -143,14 +160,14 @@ class PartnerRegistered(PartnerEvent, frozen=True, kw_only=True):
 class DefenseSpendingReported(PartnerEvent, frozen=True, kw_only=True):
     year: Annotated[int, Meta(ge=1945, le=2100)]
     pct_gdp: Annotated[float, Meta(ge=0.0, le=100.0, description="% of GDP")]
-    source: Annotated[str, Meta(min_length=1, max_length=40, description="NATO, SIPRI…")]
+    source: Annotated[str, _label(40, "NATO, SIPRI…")]
     amount_usd: Usd | None = None
 
 
 class StrategicValueAssessed(PartnerEvent, frozen=True, kw_only=True):
     DECISION: ClassVar[bool] = True
     score: Annotated[float, Meta(ge=0.0, le=1.0, description="strategic value, 0-1")]
-    factors: tuple[Annotated[str, Meta(min_length=1, max_length=60)], ...] = ()
+    factors: tuple[Annotated[str, _label(60)], ...] = ()
 
 
 class EconomicContributionRecorded(PartnerEvent, frozen=True, kw_only=True):
@@ -232,7 +249,7 @@ class CaseReviewCleared(CaseEvent, frozen=True, kw_only=True):
     DECISION: ClassVar[bool] = True
     office: Annotated[
         str,
-        Meta(min_length=1, max_length=60, description="implementing agency, DSCA, State"),
+        _label(60, "implementing agency, DSCA, State"),
     ]
 
 
@@ -251,7 +268,7 @@ class HoldLifted(CaseEvent, frozen=True, kw_only=True):
 
 
 class CongressionalNotified(CaseEvent, frozen=True, kw_only=True):
-    transmittal: Annotated[str, Meta(min_length=1, max_length=40)]
+    transmittal: Annotated[str, _label(40)]
     notified_value_usd: Usd
     qme_certified: bool | None = None
 

@@ -58,7 +58,7 @@ class Fact(NamedTuple):
 
 
 def newer(current: Fact | None, event: ev.Event, position: int, value: Any) -> Fact:
-    """``current`` or the fact ``event`` sets, whichever is later in (effective, position)."""
+    """``current`` or the fact ``event`` sets: the later in (effective, position)."""
     at = effective(event)
     if current is None or (at, position) > (current.at, current.position):
         return Fact(at, position, value)

@@ -7,7 +7,9 @@ offer). ``find_duplicate`` finds an event appended before under the same idempot
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -22,6 +24,96 @@ from arms_ledger.ledger.domain.clock import (
 )
 from arms_ledger.ledger.domain.streams import Stream
 from arms_ledger.ledger.errors import Invalid, Refused
+
+# The times an event may carry (effective_at, offer_expires_at): the years of the
+# programs it records, not year 1 or 9999 by a typing slip.
+EARLIEST = datetime(1945, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+# What ``escape`` shows as \uXXXX: the characters events may not hold, and tabs.
+_UNPRINTABLE = re.compile(f"[\t{ev._CONTROLS}]")
+
+
+def escape(text: str) -> str:
+    """Text safe to print on a terminal or in a one-line message: control and
+    bidirectional characters shown as \\uXXXX."""
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def decode_event(line: bytes) -> ev.Event:
+    """One JSON object as an event, strictly: an unknown type or field, a wrong value
+    or a key given twice is refused with a message saying which and how to fix it."""
+    try:
+        event = ev.decoder.decode(line)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise Invalid(_explain(error, line)) from None
+    duplicate = _duplicate_key(line)
+    if duplicate is not None:
+        raise Invalid(
+            f"the key {escape(duplicate)!r} appears twice in one object; give each field "
+            "once (with JSON's duplicate keys the last one would silently win)"
+        )
+    return event
+
+
+def type_of(line: bytes) -> str:
+    """`` (TypeName)`` of a JSON object's ``type``, for messages; empty if there is none."""
+    try:
+        value = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return ""
+    kind = value.get("type") if isinstance(value, dict) else None
+    return f" ({escape(kind)})" if isinstance(kind, str) else ""
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Duplicate(key)
+        seen[key] = value
+    return seen
+
+
+def _duplicate_key(line: bytes) -> str | None:
+    try:
+        json.loads(line, object_pairs_hook=_no_duplicates)
+    except _Duplicate as found:
+        return str(found.args[0])
+    return None
+
+
+def _explain(error: Exception, line: bytes) -> str:
+    text = str(error)
+    if text.startswith("Invalid value") and text.endswith("`$.type`"):
+        kind = text[len("Invalid value") : -len(" - at `$.type`")]
+        return (
+            f"unknown event type{escape(kind)}; `arms-ledger schema --types` lists the "
+            "event types"
+        )
+    if text == "Object missing required field `type`":
+        return 'no "type"; every event names its type, e.g. "type": "CaseFiled"'
+    if not isinstance(error, msgspec.ValidationError):
+        return f"malformed JSON ({escape(text)}); each line must be one JSON object"
+    if "matching regex" in text and "u202a-" in text:  # a pattern of events.py
+        where = text.rpartition(" - at ")[2]
+        return (
+            f"{where} holds a control or bidirectional character; text in the ledger "
+            "is printed to people, so remove it"
+        )
+    return f"{escape(text)} (`arms-ledger schema TYPE` shows the fields of each type)"
+
+
+def _check_range(at: datetime, field: str) -> None:
+    if not EARLIEST <= at <= LATEST:
+        raise Invalid(
+            f"{field} {format_instant(at)} is outside the ledger's range of times, "
+            f"{format_instant(EARLIEST)[:10]} to {format_instant(LATEST)[:10]}"
+        )
 
 
 def normalize(event: ev.Event, recorded_at: datetime) -> ev.Event:
@@ -41,6 +133,7 @@ def normalize(event: ev.Event, recorded_at: datetime) -> ev.Event:
                 at = instant(text)
             except BadTime:
                 at = parse_instant(text, "effective_at")  # the error names the field
+        _check_range(at, "effective_at")
         if at > recorded_at:
             raise Invalid(
                 f"effective_at {format_instant(at)} is after the time of recording "
@@ -57,6 +150,7 @@ def normalize(event: ev.Event, recorded_at: datetime) -> ev.Event:
                 if event.offer_expires_at is not None
                 else at + OFFER_VALIDITY
             )
+            _check_range(expires, "offer_expires_at")
             changes["offer_expires_at"] = format_instant(expires)
     except BadTime as error:
         raise Invalid(str(error)) from None
@@ -78,9 +172,12 @@ def find_duplicate(stream: Stream, event: ev.Event, explicit_time: bool) -> int 
         changes: dict[str, Any] = {"recorded_at": None}
         if not explicit_time:
             changes["effective_at"] = earlier.effective_at
-        if isinstance(event, ev.OfferIssued) and isinstance(earlier, ev.OfferIssued):
-            if event.offer_expires_at is None:
-                changes["offer_expires_at"] = earlier.offer_expires_at
+        if (
+            isinstance(event, ev.OfferIssued)
+            and isinstance(earlier, ev.OfferIssued)
+            and event.offer_expires_at is None
+        ):
+            changes["offer_expires_at"] = earlier.offer_expires_at
         candidate = msgspec.structs.replace(event, **changes)
         if msgspec.structs.replace(earlier, recorded_at=None) != candidate:
             raise Refused(
