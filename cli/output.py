@@ -1,4 +1,10 @@
-"""Output formats shared by every read command: a table by default, --json, --nl, --csv."""
+"""Output formats shared by every read command: a table by default, --json, --nl, --csv.
+
+Whatever a row holds, what is printed is safe to read: control and bidirectional
+characters are shown escaped (\\uXXXX) in tables and CSV and as JSON escapes in JSON;
+a CSV cell that a spreadsheet would take for a formula (=, +, -, @) is prefixed with '
+(OWASP's CSV injection advice); bytes are shown as hex.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,12 @@ import csv
 import functools
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import click
+from arms_ledger.ledger.domain.intake import escape
 
 FORMATS = ("table", "json", "nl", "csv")
 
@@ -34,8 +42,19 @@ def output_options(fn: Callable) -> Callable:
     return wrapper
 
 
+# Characters JSON may carry raw but a terminal would act on (C1 controls, bidirectional
+# controls): written as JSON escapes.
+_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _plain(value: Any) -> Any:
+    return value.hex() if isinstance(value, (bytes, memoryview)) else value
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_plain)
+    return _RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def cell(value: Any) -> str:
@@ -45,7 +64,14 @@ def cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (dict, list, tuple)):
         return dumps(value)
-    return str(value)
+    return escape(str(_plain(value)))
+
+
+def csv_cell(value: Any) -> str:
+    text = cell(value)
+    if isinstance(value, str) and text.startswith(_FORMULA):
+        return "'" + text
+    return text
 
 
 def write_rows(
@@ -77,7 +103,7 @@ def write_rows(
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(cols)
         for row in materialized:
-            writer.writerow([cell(row.get(c)) for c in cols])
+            writer.writerow([csv_cell(row.get(c)) for c in cols])
         click.echo(buffer.getvalue(), nl=False)
         return len(materialized)
     click.echo(table(materialized, cols))
@@ -97,7 +123,6 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int = 6
         return "(no rows)"
 
     def clip(text: str) -> str:
-        text = text.replace("\n", " ")
         return text if len(text) <= width else text[: width - 1] + "…"
 
     body = [[clip(cell(row.get(c))) for c in columns] for row in rows]
