@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from arms_ledger.cli.read import env_of, time_options
+from arms_ledger.cli.env import Env, pass_env
+from arms_ledger.cli.options import time_options
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import engine
 from arms_ledger.projections.engine import Cut
@@ -86,7 +87,8 @@ def _url(host: str, port: int) -> str:
     help="Also allow arbitrary read-only SQL (off: tables, canned queries, charts).",
 )
 @time_options
-def serve_command(host: str, port: int, allow_sql: bool, cut: Cut) -> None:
+@pass_env
+def serve_command(env: Env, host: str, port: int, allow_sql: bool, cut: Cut) -> None:
     """Serve the read models as a read-only web view (Datasette) until Ctrl-C.
 
     Every table and column described, faceted and exportable (JSON, CSV); canned
@@ -105,23 +107,16 @@ def serve_command(host: str, port: int, allow_sql: bool, cut: Cut) -> None:
     import uvicorn
     from arms_ledger.projections import web
 
-    env = env_of()
-    ledger = env.ledger  # a missing ledger fails before anything else
+    env.ledger  # noqa: B018 (a missing ledger fails before anything else)
     sock = listen(host, port)
     workdir = None
     try:
         if cut.live:
-            engine.live(ledger, env.path).close()
+            env.catch_up()
             path, caption = env.path / engine.PROJECTIONS_DB, "Live read models"
         else:
             workdir = Path(tempfile.mkdtemp(prefix="arms-ledger-serve-"))
-            path = workdir / engine.PROJECTIONS_DB
-            conn = engine.connect(path)
-            try:
-                engine.replay(ledger, conn, cut)
-                conn.execute("PRAGMA journal_mode = DELETE")  # one file, served immutable
-            finally:
-                conn.close()
+            path = _replay(env, cut, workdir)
             caption = f"A replay {cut.describe()}"
         ds = web.datasette(
             path, caption=caption, immutable=not cut.live, allow_sql=allow_sql
@@ -151,5 +146,16 @@ def serve_command(host: str, port: int, allow_sql: bool, cut: Cut) -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def register(group: click.Group) -> None:
-    group.add_command(serve_command)
+def _replay(env: Env, cut: Cut, workdir: Path) -> Path:
+    """The read models of the cut, built into one file in ``workdir``."""
+    path = workdir / engine.PROJECTIONS_DB
+    conn = engine.connect(path)
+    try:
+        engine.replay(env.ledger, conn, cut)
+        conn.execute("PRAGMA journal_mode = DELETE")  # one file, served immutable
+    finally:
+        conn.close()
+    return path
+
+
+COMMANDS = (serve_command,)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from arms_ledger.cli.main import SCENARIO, load_history, read_events
+from arms_ledger.cli.demo import SCENARIO
+from arms_ledger.cli.write import load_history, read_events
 from arms_ledger.ledger.app.application import Ledger, create
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.streams import describe

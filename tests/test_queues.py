@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from arms_ledger.cli.main import SCENARIO, load_history
+from arms_ledger.cli.demo import SCENARIO
+from arms_ledger.cli.write import load_history
 from arms_ledger.ledger.app.application import Ledger, create
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import parse_instant

@@ -402,7 +402,10 @@ class Ledger(Application[str]):
         return checkpoint
 
     def import_export(self, export: tlog.Export) -> int:
-        """Load a verified export into this empty ledger, keeping its checkpoint."""
+        """Load a verified export into this empty ledger, keeping its checkpoint.
+
+        A refused event raises ``BatchRefused`` as ``import_history`` does: its index is
+        the event's line in events.jsonl, less one (the caller words the message)."""
         events = []
         for position, state in enumerate(export.states, start=1):
             try:
@@ -412,12 +415,7 @@ class Ledger(Application[str]):
             if ev.encoder.encode(event) != state:
                 raise Invalid(f"line {position} is not in the ledger's canonical encoding")
             events.append(event)
-        try:
-            result = self.import_history(events)
-        except BatchRefused as error:
-            raise LedgerError(
-                f"line {error.index + 1} ({error.type_name}) of the export: {error.cause}"
-            ) from None
+        result = self.import_history(events)
         if self.root(export.checkpoint.size) != export.checkpoint.root:
             raise tlog.TamperedError(
                 "the replica's root differs from the export's checkpoint"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from arms_ledger.cli.main import SCENARIO, load_history
+from arms_ledger.cli.demo import SCENARIO
+from arms_ledger.cli.write import load_history
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.projections import engine

@@ -16,7 +16,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from arms_ledger.cli.main import SCENARIO, load_history
+from arms_ledger.cli.demo import SCENARIO
+from arms_ledger.cli.write import load_history
 from arms_ledger.ledger.app.application import create
 from arms_ledger.projections import engine
 

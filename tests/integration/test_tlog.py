@@ -24,7 +24,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from arms_ledger.cli.main import SCENARIO, cli, load_history, read_events
+from arms_ledger.cli.demo import SCENARIO
+from arms_ledger.cli.main import cli
+from arms_ledger.cli.write import load_history, read_events
 from arms_ledger.ledger.app.application import Ledger, create, open_ledger
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.store.sqlite import LogRecorder

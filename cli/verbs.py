@@ -1,4 +1,5 @@
-"""Typed commands, so nobody writes JSON by hand for the frequent decisions.
+"""The write verbs (``case file``, ``partner assess``, …), so nobody writes JSON by hand
+for the frequent decisions.
 
 Each command appends one event; its options are generated from the event's Struct
 (names, types, choices, defaults, descriptions), so the CLI cannot drift from the schema.
@@ -12,6 +13,8 @@ from typing import Any
 import click
 import msgspec
 import msgspec.inspect as mi
+from arms_ledger.cli.env import Env, pass_env
+from arms_ledger.cli.errors import refusal_message
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.errors import BatchRefused, LedgerError
 
@@ -213,10 +216,11 @@ ENVELOPE_OPTIONS = [
 ]
 
 
-def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:
+def _payload(cls: type[ev.Event]) -> mi.StructType:
+    """The event's Struct without the envelope and the stream id (given apart)."""
     info = mi.type_info(cls)
     assert isinstance(info, mi.StructType)
-    payload = mi.StructType(
+    return mi.StructType(
         cls=info.cls,
         fields=tuple(
             f
@@ -228,54 +232,66 @@ def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:
         array_like=info.array_like,
         forbid_unknown_fields=info.forbid_unknown_fields,
     )
-    options, fields = _options(payload, (), ())
-    by_path = {"$." + ".".join(f.path): f.option for f in fields}
-    stream = cls.STREAM
 
-    def callback(**values: Any) -> None:
-        data: dict[str, Any] = {"type": cls.__name__, stream: values.pop("stream_id")}
-        for key in ("actor", "rationale", "reference", "effective_at", "idempotency_key"):
-            if values.get(key) is not None:
-                data[key] = values[key]
-        for f in fields:
-            value = values.get(f.dest)
-            if value is None or value == ():
-                continue
-            target = data
-            for key in f.path[:-1]:
-                target = target.setdefault(key, {})
-            target[f.path[-1]] = list(value) if isinstance(value, tuple) else value
-        try:
-            event = msgspec.convert(data, ev.LedgerEvent)
-        except msgspec.ValidationError as error:
-            text = re.sub(
-                r"`(\$\.[^`]+)`",
-                lambda m: by_path.get(m.group(1), "the " + m.group(1)[2:]),
-                str(error),
-            )
-            if text.startswith("Expected `str` matching regex") and text.endswith(
-                f"the {stream}"
-            ):
-                text = f"{stream} id {data[stream]!r} is malformed: " + text
-            raise LedgerError(f"{cls.__name__}: {text}") from None
-        env = click.get_current_context().find_root().obj
-        try:
-            result = env.ledger.append([event])
-        except BatchRefused as error:
-            raise LedgerError(f"{cls.__name__} {error.cause}") from None
-        env.catch_up()
-        if result.skipped:
-            s = result.skipped[0]
-            click.echo(
-                f"Already appended: its idempotency key is version {s.version} of {s.stream}."
-            )
-        else:
-            click.echo(
-                f"Appended {cls.__name__} to {event.stream} at position {result.positions[0]}."
-            )
+
+def _event(cls: type[ev.Event], fields: list[Field], values: dict[str, Any]) -> ev.Event:
+    """The event the options describe; errors name the options, not JSON paths."""
+    stream = cls.STREAM
+    data: dict[str, Any] = {"type": cls.__name__, stream: values.pop("stream_id")}
+    for key in ("actor", "rationale", "reference", "effective_at", "idempotency_key"):
+        if values.get(key) is not None:
+            data[key] = values[key]
+    for f in fields:
+        value = values.get(f.dest)
+        if value is None or value == ():
+            continue
+        target = data
+        for key in f.path[:-1]:
+            target = target.setdefault(key, {})
+        target[f.path[-1]] = list(value) if isinstance(value, tuple) else value
+    try:
+        return msgspec.convert(data, ev.LedgerEvent)
+    except msgspec.ValidationError as error:
+        by_path = {"$." + ".".join(f.path): f.option for f in fields}
+        text = re.sub(
+            r"`(\$\.[^`]+)`",
+            lambda m: by_path.get(m.group(1), "the " + m.group(1)[2:]),
+            str(error),
+        )
+        if text.startswith("Expected `str` matching regex") and text.endswith(
+            f"the {stream}"
+        ):
+            text = f"{stream} id {data[stream]!r} is malformed: " + text
+        raise LedgerError(f"{cls.__name__}: {text}") from None
+
+
+def _append_one(env: Env, event: ev.Event) -> None:
+    try:
+        result = env.ledger.append([event])
+    except BatchRefused as error:
+        raise LedgerError(refusal_message(error)) from None
+    env.catch_up()
+    if result.skipped:
+        s = result.skipped[0]
+        click.echo(
+            f"Already appended: its idempotency key is version {s.version} of {s.stream}."
+        )
+    else:
+        click.echo(
+            f"Appended {type(event).__name__} to {event.stream} at position "
+            f"{result.positions[0]}."
+        )
+
+
+def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:
+    options, fields = _options(_payload(cls), (), ())
+
+    @pass_env
+    def callback(env: Env, **values: Any) -> None:
+        _append_one(env, _event(cls, fields, values))
 
     params: list[click.Parameter] = [
-        click.Argument(["stream_id"], metavar=stream.upper()),
+        click.Argument(["stream_id"], metavar=cls.STREAM.upper()),
         *options,
         *ENVELOPE_OPTIONS,
     ]
@@ -300,4 +316,3 @@ def _groups() -> list[click.Group]:
 
 
 GROUPS: list[click.Group] = _groups()
-EVENT_COMMANDS: dict[type[ev.Event], str] = {cls: f"{g} {c}" for g, c, cls, _ in COMMANDS}

@@ -1,0 +1,334 @@
+"""The audit group: trails, explanations, differences over time and oversight flags from
+the read models; signed checkpoints, Merkle proofs, verification and exports for
+auditors from the transparency log (``ledger.transparency.tlog``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+import msgspec
+from arms_ledger.cli.env import Env, pass_env
+from arms_ledger.cli.options import caption, parse_time, time_options
+from arms_ledger.cli.output import dumps, output_options, table, write_rows
+from arms_ledger.cli.replica import trusted, verified_replica
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.domain.clock import format_instant
+from arms_ledger.ledger.transparency import tlog
+from arms_ledger.ledger.transparency.note import Verifier
+from arms_ledger.projections import queries
+from arms_ledger.projections.engine import Cut
+
+KEY_HELP = (
+    "The log's verifier key (NAME+ID+KEY, or a file holding it), as the ledger's "
+    "operator published it."
+)
+
+
+def _print_json(value: dict) -> None:
+    click.echo(msgspec.json.encode(value))
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Audit trails, explanations, differences over time and oversight flags; signed
+    checkpoints, Merkle proofs, verification and exports for auditors."""
+
+
+@audit_group.command("trail")
+@click.argument("stream_id", metavar="ID")
+@time_options
+@output_options
+@pass_env
+def trail_command(env: Env, stream_id: str, cut: Cut, fmt: str) -> None:
+    """Every event of a partner, platform or case, with actor, rationale, reference,
+    effective and recorded time.
+
+    ID is case:PL-B-AHA, partner:POL, platform:ah-64e, policy:..., or a bare id.
+    """
+    with env.read_models(cut) as conn:
+        caption(cut)
+        stream = queries.resolve(conn, stream_id)
+        found = queries.trail(conn, stream)
+        if fmt == "table":
+            click.echo(f"Audit trail of {stream}: {len(found)} event(s).")
+        write_rows(found, fmt)
+
+
+@audit_group.command("explain")
+@click.argument("case_id", metavar="CASE")
+@time_options
+@output_options
+@pass_env
+def explain_command(env: Env, case_id: str, cut: Cut, fmt: str) -> None:
+    """Why CASE is where it is: its queue position and every component of its sort
+    key, each with the event that set it."""
+    with env.read_models(cut) as conn:
+        caption(cut)
+        found = queries.explain(conn, case_id)
+    if fmt in ("json", "nl"):
+        click.echo(dumps(found))
+        return
+    if fmt == "csv":
+        write_rows(found["components"], fmt)
+        return
+    where = (
+        f"position {found['position']} of {found['queue_length']} in the "
+        f"{found['platform']} queue"
+        if found["position"]
+        else f"not in the {found['platform']} queue (stage {found['stage']}, "
+        f"{found['quantity_left']} left)"
+    )
+    click.echo(
+        f"{found['case']} ({found['partner']}) is at {where}; {found['mode']} mode"
+        + (f" under {found['policy']}" if found["policy"] else ", no policy adopted")
+        + (
+            f"; estimated completion {found['est_completion_months']} months."
+            if found["est_completion_months"] is not None
+            else "."
+        )
+    )
+    click.echo(
+        table(
+            [
+                {
+                    "component": c["component"],
+                    "value": c["value"],
+                    "set by": f"#{c['event_position']} {c['event_type']}"
+                    if c["event_position"]
+                    else "",
+                    "effective": (c["event_effective_at"] or "")[:10],
+                    "actor": c["event_actor"],
+                    "note / rationale": c["note"] or c["event_rationale"],
+                }
+                for c in found["components"]
+            ],
+            ("component", "value", "set by", "effective", "actor", "note / rationale"),
+        )
+    )
+
+
+@audit_group.command("diff")
+@click.option("--from", "since", required=True, metavar="T1", help="The earlier time.")
+@click.option("--to", "until", required=True, metavar="T2", help="The later time.")
+@click.option("--platform", help="Only this platform's queue.")
+@click.option(
+    "--known-at",
+    "known_at",
+    metavar="TIME",
+    help="Both sides as the ledger knew them at TIME.",
+)
+@output_options
+@pass_env
+def diff_command(
+    env: Env, since: str, until: str, platform: str | None, known_at: str | None, fmt: str
+) -> None:
+    """Who entered, left or moved in each queue between T1 and T2 (effective times),
+    and the events that caused it.
+
+    \b
+    Example:
+      arms-ledger audit diff --from 2026-02-05 --to 2026-02-07 --platform f-35a
+    """
+    t1, t2 = parse_time(since, "--from"), parse_time(until, "--to")
+    if t2 < t1:
+        raise click.BadParameter("--to must not be before --from", param_hint="--to")
+    known = parse_time(known_at, "--known-at")
+    with (
+        env.read_models(Cut(as_of=t1, known_at=known)) as before,
+        env.read_models(Cut(as_of=t2, known_at=known)) as after,
+    ):
+        found = queries.diff(before, after, t1, platform)
+    if fmt != "table":
+        write_rows(found, fmt)
+        return
+    print_diff(found, format_instant(t1), format_instant(t2))
+
+
+def print_diff(found: list[dict], since: str, until: str) -> None:
+    """The diff as a table, then each causing event once with its rationale."""
+    if not found:
+        click.echo(f"No queue changed between {since} and {until}.")
+        return
+    table_rows = [
+        row | {"caused by": ", ".join(f"#{c['position']}" for c in row["caused_by"])}
+        for row in found
+    ]
+    click.echo(
+        table(
+            table_rows,
+            ("platform", "case", "partner", "change", "before", "after", "caused by"),
+        )
+    )
+    click.echo("\nThe events:")
+    for c in queries.causing_events(found):
+        click.echo(
+            f"  #{c['position']} {c['type']} effective {c['effective_at'][:10]} "
+            f"by {c['actor']}" + (f": {c['rationale']}" if c["rationale"] else "")
+        )
+
+
+@audit_group.command("flags")
+@time_options
+@output_options
+@pass_env
+def flags_command(env: Env, cut: Cut, fmt: str) -> None:
+    """Oversight flags (docs/domain.md, Rule 6): backdated decisions, Middle East
+    notifications
+    without QME certification, EEUM deliveries without an initial inventory within 90
+    days, EEUM cases without an inventory for over a year.
+
+    Deadlines are judged now, or at the replay's time.
+    """
+    with env.read_models(cut) as conn:
+        caption(cut)
+        found = queries.flags(conn)
+        judged = queries.judged_at(conn)
+    if fmt != "table":
+        write_rows(found, fmt)
+        return
+    click.echo(
+        f"{len(found)} oversight flag(s), deadlines judged "
+        + (f"at {judged}." if judged else "now.")
+    )
+    if found:
+        click.echo(
+            table(
+                [f | {"effective_at": f["effective_at"][:10]} for f in found],
+                ("kind", "stream", "effective_at", "detail"),
+                width=90,
+            )
+        )
+
+
+# --- the transparency log ------------------------------------------------------------
+
+
+@audit_group.command("checkpoint")
+@pass_env
+def checkpoint_command(env: Env) -> None:
+    """Sign, store and print a checkpoint of the log (a C2SP signed note).
+
+    Keep it: `audit verify --trusted-checkpoint FILE` and `audit verify-export` prove
+    later that the log still begins with exactly what it signed.
+
+    \b
+    Example:
+      arms-ledger audit checkpoint > checkpoint-2026-11-21
+    """
+    click.echo(env.ledger.sign_checkpoint(), nl=False)
+
+
+@audit_group.command("prove")
+@click.argument("index", type=click.IntRange(min=0))
+@click.option(
+    "--size", type=click.IntRange(min=0), help="Tree size (default: the whole log)."
+)
+@pass_env
+def prove_command(env: Env, index: int, size: int | None) -> None:
+    """Print the inclusion proof of leaf INDEX (0-based: the event at position INDEX+1)
+    in the tree of --size events, as JSON (RFC 9162, hashes in base64, leaf level first).
+    """
+    n, hashes = env.ledger.prove_inclusion(index, size)
+    _print_json(tlog.proof_json(hashes, leaf_index=index, tree_size=n))
+
+
+@audit_group.command("consistency")
+@click.argument("old", type=click.IntRange(min=1))
+@click.option(
+    "--size", type=click.IntRange(min=1), help="New tree size (default: the whole log)."
+)
+@pass_env
+def consistency_command(env: Env, old: int, size: int | None) -> None:
+    """Print the proof that the tree of OLD events is a prefix of the tree of --size
+    events, as JSON (RFC 9162 order, hashes in base64)."""
+    n, hashes = env.ledger.prove_consistency(old, size)
+    _print_json(tlog.proof_json(hashes, old_size=old, new_size=n))
+
+
+@audit_group.command("verify")
+@click.option(
+    "--trusted-checkpoint",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A checkpoint kept outside the ledger; the log must still match it.",
+)
+@click.option("--key", help=KEY_HELP + " Default: the ledger's own key.")
+@pass_env
+def verify_command(env: Env, trusted_checkpoint: Path | None, key: str | None) -> None:
+    """Recompute every Merkle leaf and node from the stored events and check every
+    stored checkpoint's root and signature.
+
+    Any change made behind the ledger's back (an edited, deleted, inserted or reordered
+    event) is reported with the first log position that differs, exit code 1.
+    """
+    ledger = env.ledger
+    verifier = _verifier(ledger, key)
+    report = ledger.verify(trusted(trusted_checkpoint, verifier))
+    s = "" if report.checkpoints == 1 else "s"
+    click.echo(
+        f"Verified {report.events:,} events, {report.nodes:,} tree nodes and "
+        f"{report.checkpoints} checkpoint{s} in {report.seconds:.2f} s: the log is intact."
+    )
+
+
+def _verifier(ledger: Ledger, key: str | None) -> Verifier:
+    if key is not None:
+        return tlog.load_verifier(key)
+    return tlog.check_signer(ledger.signer).verifier
+
+
+@audit_group.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@pass_env
+def export_command(env: Env, directory: Path) -> None:
+    """Write what an auditor needs into DIRECTORY (new or empty): events.jsonl (every
+    event's canonical line, the Merkle leaves, in order), the latest checkpoint, and
+    verifier.key."""
+    checkpoint = env.ledger.export(directory)
+    click.echo(
+        f"Exported {checkpoint.size:,} events to {directory} "
+        f"(checkpoint root {tlog.b64(checkpoint.root)})."
+    )
+
+
+TRUSTED_OPTION = click.option(
+    "--trusted-checkpoint",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="An earlier checkpoint of the same log that you kept; the export must extend it.",
+)
+
+
+@audit_group.command("verify-export")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@TRUSTED_OPTION
+@click.option(
+    "--key", help=KEY_HELP + " Default: verifier.key in the export (with a warning)."
+)
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to build the replica ledger and its read models "
+    "(default: DIRECTORY/replica).",
+)
+def verify_export_command(
+    directory: Path, trusted_checkpoint: Path | None, key: str | None, into: Path | None
+) -> None:
+    """Check an export without the ledger: the checkpoint's signature, the root of
+    events.jsonl, consistency with an earlier trusted checkpoint; then rebuild every
+    read model from it into a replica ledger to query.
+
+    \b
+    Example:
+      arms-ledger audit verify-export ./export --key "$(cat verifier.key)" \\
+        --trusted-checkpoint checkpoint-2026-10-01
+      arms-ledger --ledger ./export/replica queue f-35a
+    """
+    started = time.perf_counter()
+    path = into if into is not None else directory / "replica"
+    verified_replica(directory, key, trusted_checkpoint, path).close()
+    click.echo(
+        f"Rebuilt the read models from the export into {path}; query them with "
+        f"`arms-ledger --ledger {path} queue`."
+    )
+    click.echo(f"({time.perf_counter() - started:.2f} s)", err=True)

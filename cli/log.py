@@ -1,0 +1,224 @@
+"""Reading the log itself: ``log`` (filtered), ``history`` (one stream and its state)
+and ``schema`` (the input format)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+import click
+import msgspec
+from arms_ledger.cli.env import Env, pass_env
+from arms_ledger.cli.options import parse_time
+from arms_ledger.cli.output import dumps, output_options, write_rows
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import parse_instant
+from arms_ledger.ledger.domain.streams import describe
+from arms_ledger.ledger.errors import LedgerError
+from arms_ledger.ledger.store.sqlite import Recorded
+
+TABLE_COLUMNS = ("position", "effective_at", "type", "stream", "actor", "details")
+
+
+def event_row(recorded: Recorded) -> dict[str, Any]:
+    """The exported shape of an event: its position, then the event as stored."""
+    return {"position": recorded.position} | msgspec.to_builtins(recorded.event)
+
+
+def resolve_stream(ledger: Ledger, ident: str) -> str:
+    return ev.resolve_stream(
+        ident, lambda key: next(iter(ledger.events.get(key, limit=1)), None) is not None
+    )
+
+
+def table_row(recorded: Recorded) -> dict[str, Any]:
+    e = recorded.event
+    payload = {f: getattr(e, f) for f in ev.payload_fields(type(e)) if f != e.STREAM}
+    details = " ".join(
+        f"{k}={msgspec.json.encode(v).decode() if not isinstance(v, str) else v}"
+        for k, v in payload.items()
+        if v is not None
+    )
+    if e.rationale:
+        details = f"{details} — {e.rationale}" if details else e.rationale
+    return {
+        "position": recorded.position,
+        "version": recorded.version,
+        "effective_at": e.effective_at,
+        "recorded_at": e.recorded_at,
+        "type": type(e).__name__,
+        "stream": recorded.stream,
+        "actor": e.actor,
+        "details": details,
+    }
+
+
+def show_events(records: Iterable[Recorded], fmt: str, columns=TABLE_COLUMNS) -> int:
+    if fmt == "table":
+        return write_rows((table_row(r) for r in records), fmt, columns)
+    return write_rows((event_row(r) for r in records), fmt)
+
+
+Bounds = list[tuple[datetime | None, datetime | None, str]]
+
+
+def _select(
+    records: Iterable[Recorded], actor: str | None, bounds: Bounds, limit: int | None
+) -> Iterator[Recorded]:
+    """The records by ``actor`` whose times fall within ``bounds``, at most ``limit``."""
+
+    def wanted(r: Recorded) -> bool:
+        if actor is not None and r.event.actor != actor:
+            return False
+        for low, high, field in bounds:
+            if low is None and high is None:
+                continue
+            at = parse_instant(getattr(r.event, field))
+            if (low is not None and at < low) or (high is not None and at > high):
+                return False
+        return True
+
+    selected = (r for r in records if wanted(r))
+    if limit is not None:
+        selected = (r for _, r in zip(range(limit), selected, strict=False))
+    return selected
+
+
+@click.command("log")
+@click.option("--stream", "stream", help="Only this stream: case:PL-B-AHA, or an id.")
+@click.option("--type", "types", multiple=True, help="Only this event type (repeatable).")
+@click.option("--actor", help="Only events by this actor.")
+@click.option("--since", help="Effective at or after this time.")
+@click.option("--until", help="Effective at or before this time.")
+@click.option("--recorded-since", help="Recorded at or after this time.")
+@click.option("--recorded-until", help="Recorded at or before this time.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
+@output_options
+@pass_env
+def log_command(
+    env: Env,
+    stream: str | None,
+    types: tuple[str, ...],
+    actor: str | None,
+    since: str | None,
+    until: str | None,
+    recorded_since: str | None,
+    recorded_until: str | None,
+    limit: int | None,
+    fmt: str,
+) -> None:
+    """List the log in order, with filters.
+
+    \b
+    Example:
+      arms-ledger log --type HoldPlaced --type HoldLifted
+      arms-ledger log --stream case:TR-D-SAF --json
+      arms-ledger log --actor usd-as.dsca --since 2026-02-06 --csv
+    """
+    unknown = [t for t in types if t not in ev.EVENT_TYPES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown event type {unknown[0]!r}; `arms-ledger schema --types` lists them",
+            param_hint="--type",
+        )
+    bounds: Bounds = [
+        (parse_time(since, "--since"), parse_time(until, "--until"), "effective_at"),
+        (
+            parse_time(recorded_since, "--recorded-since"),
+            parse_time(recorded_until, "--recorded-until"),
+            "recorded_at",
+        ),
+    ]
+    ledger = env.ledger
+    if stream is not None:
+        records: Iterable[Recorded] = ledger.stream_records(resolve_stream(ledger, stream))
+        if types:
+            records = (r for r in records if type(r.event).__name__ in types)
+    else:
+        records = ledger.read(types=types)
+    show_events(_select(records, actor, bounds, limit), fmt)
+
+
+@click.command()
+@click.argument("stream_id", metavar="ID")
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    help="Show the stream as of this version (its first N events).",
+)
+@click.option("--state", "state_only", is_flag=True, help="Show only the state.")
+@output_options
+@pass_env
+def history(
+    env: Env, stream_id: str, version: int | None, state_only: bool, fmt: str
+) -> None:
+    """Show one stream's events and its state, at its latest or any version.
+
+    ID is a stream (case:PL-B-AHA, partner:POL, platform:ah-64e, policy:fcfs-legacy)
+    or a bare id when only one kind of stream has it.
+
+    \b
+    Example:
+      arms-ledger history PL-B-AHA
+      arms-ledger history case:PL-B-AHA --version 3 --state --json
+    """
+    ledger = env.ledger
+    key = resolve_stream(ledger, stream_id)
+    records = ledger.stream_records(key)
+    if version is not None:
+        if version > len(records):
+            raise LedgerError(
+                f"{key} has {len(records)} events; there is no version {version}"
+            )
+        records = records[:version]
+    state = ledger.load_stream(key, len(records))  # the state at the events shown
+    described = describe(state)
+    state_rows = [{"field": k, "value": v} for k, v in described.items()]
+    if state_only:
+        if fmt in ("json", "nl"):
+            click.echo(dumps(described))
+        else:
+            write_rows(state_rows if fmt == "table" else [described], fmt)
+        return
+    if fmt != "table":
+        write_rows(({"version": r.version} | event_row(r) for r in records), fmt)
+        return
+    show_events(
+        records, fmt, ("version", "position", "effective_at", "type", "actor", "details")
+    )
+    click.echo()
+    click.echo(f"State of {key} at version {state.version}:")
+    write_rows(state_rows, fmt, ("field", "value"))
+
+
+@click.command()
+@click.argument("type_name", metavar="[TYPE]", required=False)
+@click.option("--types", "list_types", is_flag=True, help="List the event types.")
+def schema(type_name: str | None, list_types: bool) -> None:
+    """Print the JSON Schema of the input format (of one event TYPE if given).
+
+    The schema is generated from the event Structs; ledger/schema.json is a copy.
+    """
+    if list_types:
+        for name, cls in ev.EVENT_TYPES.items():
+            click.echo(
+                f"{name:30} {cls.STREAM:9} {'decision' if cls.DECISION else ''}".rstrip()
+            )
+        return
+    full = ev.input_schema()
+    if type_name is None:
+        click.echo(msgspec.json.format(msgspec.json.encode(full), indent=2))
+        return
+    if type_name not in ev.EVENT_TYPES:
+        raise click.BadParameter(
+            f"unknown event type {type_name!r}; `arms-ledger schema --types` lists them",
+            param_hint="TYPE",
+        )
+    one = {"$defs": full["$defs"], "$ref": f"#/$defs/{type_name}"}
+    click.echo(msgspec.json.format(msgspec.json.encode(one), indent=2))
+
+
+COMMANDS = (log_command, history, schema)

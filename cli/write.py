@@ -1,0 +1,248 @@
+"""Writing to the ledger: ``init``, and ``append`` with its pipeline (decode each JSON
+line, append the batch all or nothing, report), and loading a recorded history."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+from arms_ledger.cli.env import Env, pass_env
+from arms_ledger.cli.errors import refusal_message
+from arms_ledger.cli.replica import init_from_export
+from arms_ledger.ledger.app.application import CHECKPOINT_POLICIES, Ledger, create
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.errors import BatchRefused, Invalid, LedgerError
+
+
+@click.command()
+@click.option(
+    "--origin",
+    help="The log's name in its checkpoints and key, e.g. dsca.example/fms-queue "
+    "(no spaces or '+'). Default: arms-ledger.local/<random>.",
+)
+@click.option(
+    "--checkpoints",
+    type=click.Choice(CHECKPOINT_POLICIES),
+    default="append",
+    show_default=True,
+    help="Sign a checkpoint after every append, or only on `audit checkpoint`.",
+)
+@click.option(
+    "--from-export",
+    "from_export",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Start a replica from an `audit export` directory (verified first).",
+)
+@click.option("--key", help="With --from-export: the exported log's verifier key.")
+@click.option(
+    "--trusted-checkpoint",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="With --from-export: an earlier checkpoint the export must extend.",
+)
+@pass_env
+def init(
+    env: Env,
+    origin: str | None,
+    checkpoints: str,
+    from_export: Path | None,
+    key: str | None,
+    trusted_checkpoint: Path | None,
+) -> None:
+    """Create a ledger in the --ledger directory, with its Ed25519 signing key.
+
+    Prints the verifier key (C2SP signed-note form) to give to overseers: with it they
+    check every checkpoint and export of this ledger.
+    """
+    if from_export is None and (key or trusted_checkpoint):
+        raise click.UsageError("--key and --trusted-checkpoint go with --from-export")
+    if from_export is not None:
+        init_from_export(env, from_export, key, trusted_checkpoint, origin, checkpoints)
+        return
+    ledger = create(env.path, origin=origin, checkpoints=checkpoints, store=env.store)
+    verifier = ledger.signer.verifier if ledger.signer else None
+    events = ledger.head()
+    ledger.close()
+    if events:
+        click.echo(
+            f"Created a ledger at {env.path} on the shared log at {ledger.store}: "
+            f"{events:,} events; this directory signs checkpoints with its own key"
+        )
+    else:
+        click.echo(f"Created an empty ledger at {env.path}")
+    click.echo(f"Verifier key: {verifier}")
+
+
+# --- decoding JSON Lines -----------------------------------------------------------------
+
+
+def decode_line(line: bytes, number: int) -> ev.Event:
+    """One JSON Lines record as an event; errors name the line and the event type."""
+    try:
+        return ev.decoder.decode(line)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise Invalid(f"line {number}{_type_of(line)}: {_explain(error)}") from None
+
+
+def _type_of(line: bytes) -> str:
+    try:
+        value = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return ""
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return f" ({value['type']})"
+    return ""
+
+
+def _explain(error: Exception) -> str:
+    text = str(error)
+    if text.startswith("Invalid value") and text.endswith("`$.type`"):
+        return (
+            f"unknown event type{text[len('Invalid value') : -len(' - at `$.type`')]}; "
+            "`arms-ledger schema --types` lists the event types"
+        )
+    if text == "Object missing required field `type`":
+        return 'no "type"; every event names its type, e.g. "type": "CaseFiled"'
+    if not isinstance(error, msgspec.ValidationError):
+        return f"malformed JSON ({text}); each line must be one JSON object"
+    return f"{text} (`arms-ledger schema TYPE` shows the fields of each type)"
+
+
+def read_events(lines: Iterable[bytes]) -> Iterator[tuple[int, ev.Event]]:
+    """The events of JSON Lines, each with its line number (blank lines skipped)."""
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield number, decode_line(line, number)
+
+
+# --- append ------------------------------------------------------------------------------
+
+
+def format_positions(positions: list[int]) -> str:
+    """1, 2, 3, 7 -> '1-3, 7'."""
+    ranges: list[list[int]] = []
+    for p in positions:
+        if ranges and p == ranges[-1][1] + 1:
+            ranges[-1][1] = p
+        else:
+            ranges.append([p, p])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def progress_bar(length: int, label: str, show: bool) -> Any:
+    """A progress bar on stderr, or one that shows nothing."""
+    if not show:
+        return _NoBar()
+    return click.progressbar(length=length, label=label, file=sys.stderr)
+
+
+def append_batch(
+    env: Env,
+    numbered: list[tuple[int, ev.Event]],
+    *,
+    as_json: bool = False,
+    show_progress: bool = False,
+) -> None:
+    """Append decoded events and report; errors name the input line."""
+    try:
+        with progress_bar(len(numbered), "Validating", show_progress) as bar:
+            result = env.ledger.append([e for _, e in numbered], progress=bar.update)
+    except BatchRefused as error:
+        line = numbered[error.index][0]
+        raise LedgerError(
+            f"{refusal_message(error, line)}. Nothing was appended."
+        ) from None
+    env.catch_up()
+    skipped = [(numbered[s.index][0], s) for s in result.skipped]
+    if as_json:
+        click.echo(
+            msgspec.json.encode(
+                {
+                    "appended": len(result.positions),
+                    "positions": result.positions,
+                    "skipped": [
+                        {"line": line, "stream": s.stream, "version": s.version}
+                        for line, s in skipped
+                    ],
+                }
+            )
+        )
+        return
+    n = len(result.positions)
+    if n:
+        click.echo(
+            f"Appended {n} event{'s' if n != 1 else ''} at "
+            f"position{'s' if n != 1 else ''} {format_positions(result.positions)}."
+        )
+    else:
+        click.echo("Appended nothing.")
+    for line, s in skipped:
+        click.echo(
+            f"Skipped line {line}: its idempotency key was already "
+            f"appended as version {s.version} of {s.stream}."
+        )
+
+
+@click.command()
+@click.argument("file", type=click.File("rb"))
+@click.option("--json", "as_json", is_flag=True, help="Report as a JSON object.")
+@click.option("--silent", is_flag=True, help="No progress bar.")
+@pass_env
+def append(env: Env, file: Any, as_json: bool, silent: bool) -> None:
+    """Append the events in FILE (JSON Lines; - for stdin), all or nothing.
+
+    Each line is one event: "type", the envelope (actor, rationale, reference,
+    effective_at, idempotency_key) and the payload side by side. The whole batch is
+    validated first; if any line is malformed or refused, nothing is appended and the
+    error names the line, the event type and the rule.
+
+    \b
+    Example:
+      arms-ledger append cases.jsonl
+      echo '{"type":"CaseClosed","case":"PL-B-AHA","actor":"usasac"}' \\
+        | arms-ledger append -
+    """
+    env.ledger  # noqa: B018 (open it now: a missing ledger fails before the input is read)
+    lines = file.read().splitlines()
+    show = not silent and len(lines) >= 1000
+    with progress_bar(len(lines), "Reading", show) as bar:
+        numbered = []
+        try:
+            for number, event in read_events(lines):
+                numbered.append((number, event))
+                if number % 1000 == 0:
+                    bar.update(1000)
+        except Invalid as error:
+            raise LedgerError(f"{error}. Nothing was appended.") from None
+        bar.update(len(lines) % 1000)
+    if not numbered:
+        raise LedgerError("no events in the input; give one JSON object per line")
+    append_batch(env, numbered, as_json=as_json, show_progress=show)
+
+
+def load_history(ledger: Ledger, path: Path) -> int:
+    """Load a recorded history (the fixtures' format) into an empty ledger."""
+    numbered = list(read_events(path.read_bytes().splitlines()))
+    try:
+        result = ledger.import_history([e for _, e in numbered])
+    except BatchRefused as error:
+        line = numbered[error.index][0]
+        raise LedgerError(refusal_message(error, line, of=str(path))) from None
+    return len(result.positions)
+
+
+COMMANDS = (init, append)
