@@ -9,7 +9,7 @@ from arms_ledger.ledger.app.application import Ledger, create
 from tests import stores
 
 
-@pytest.fixture(params=stores.STORES)
+@pytest.fixture(params=stores.PARAMS)
 def store(request) -> Iterator[str]:
     """Run the test once per event store (see tests/stores.py)."""
     with stores.using(request.param):
@@ -32,7 +32,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     stores.drop_schemas()
 
 
-@pytest.fixture(scope="module", params=stores.STORES)
+@pytest.fixture(scope="module", params=stores.PARAMS)
 def module_store(request) -> str:
     """The store of a module's shared ledgers; a module that has them overrides ``store``
     with one taking this, so that its tests run once per store, beside the right ledger:

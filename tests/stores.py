@@ -22,6 +22,10 @@ import pytest
 from arms_ledger.ledger.app import application
 
 STORES = ("sqlite", "postgresql")
+# The fixtures' parameters: the PostgreSQL runs are marked slow, so that the quick loop
+# (`pytest -m "not slow"`) runs every ledger test once, on SQLite; the full suite runs
+# each on both stores.
+PARAMS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.slow)]
 PG_URL = os.environ.get("ARMS_LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SCHEMA_PREFIX = "t_"
 created: list[str] = []

@@ -2,6 +2,10 @@
 
 Every writer is a process of its own (``spawn``) with its own ``Ledger``, as separate
 ``arms-ledger append`` commands (or offices) would be. A barrier starts them together.
+
+The writer pools (eight spawned processes, thousands of appends) are marked slow; the race
+of two ``arms-ledger append`` commands on one case takes a few seconds and stays in the
+quick loop.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from arms_ledger.ledger.app.application import Ledger, create, open_ledger
 from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.errors import BatchRefused
@@ -87,6 +92,7 @@ def _run_writers(ledger_dir: Path, catch_up: bool = False) -> list[list[tuple]]:
             ).get(timeout=RESULT_TIMEOUT)
 
 
+@pytest.mark.slow
 def test_eight_writers_lose_duplicate_and_reorder_nothing(ledger, ledger_dir):
     seed = ledger.append(decode(EVERY_TYPE[:18])).positions
     results = _run_writers(ledger_dir)
@@ -136,6 +142,7 @@ def _batches(events: int) -> list[int]:
     return sizes
 
 
+@pytest.mark.slow
 def test_read_models_of_eight_writers_converge(ledger, ledger_dir, tmp_path):
     ledger.append(decode(EVERY_TYPE[:18]))
     _run_writers(ledger_dir, catch_up=True)
@@ -238,6 +245,7 @@ def _file(path: str, writer: int, barrier) -> str:
     return "filed"
 
 
+@pytest.mark.slow
 def test_a_case_filed_while_its_partner_is_suspended_elsewhere_is_decided_on_the_new_state(
     ledger: Ledger, ledger_dir: Path, tmp_path: Path
 ):

@@ -25,7 +25,8 @@ from tests.integration.projection_tables import assert_same_read_models
 
 # Once per store: the crashed process is a reader of the log (the read models are SQLite
 # on either store; on PostgreSQL it holds a connection to the server when it dies).
-pytestmark = pytest.mark.usefixtures("store")
+# Crash tests: a catch-up killed by SIGKILL in a child process, an exception midway.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("store")]
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMIT_EVERY = 100

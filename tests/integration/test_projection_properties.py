@@ -16,6 +16,7 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 from arms_ledger.ledger.app.application import create
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.errors import BatchRefused
@@ -24,6 +25,9 @@ from hypothesis import HealthCheck, event, example, given, settings, target
 from hypothesis import strategies as st
 
 from tests.integration.projection_tables import assert_same_read_models
+
+# Property tests over generated histories: about a minute on both stores.
+pytestmark = pytest.mark.slow
 
 SETTINGS = settings(
     max_examples=40,

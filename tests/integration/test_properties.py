@@ -7,6 +7,7 @@ import tempfile
 from contextlib import ExitStack, closing
 from pathlib import Path
 
+import pytest
 from arms_ledger.ledger.app.application import create
 from arms_ledger.ledger.app.batch import MemoryWorld
 from arms_ledger.ledger.domain import events as ev
@@ -15,6 +16,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.histories import EVERY_TYPE
+
+# Property tests over generated histories (hypothesis).
+pytestmark = pytest.mark.slow
 
 SETUP = [r for r in EVERY_TYPE if "case" not in r]  # partners, platforms, policies
 CASES = ("A", "B")

@@ -30,7 +30,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 BEFORE_THE_ORDER = "2026-02-05"  # the day before E.O. 14383 took effect
 
 
-@pytest.fixture(scope="session", params=stores.STORES)
+@pytest.fixture(scope="session", params=stores.PARAMS)
 def demo_ledger(request, tmp_path_factory) -> Path:
     """The demo ledger, once per store: the web view's tests run once per store."""
     path = tmp_path_factory.mktemp("web") / "ledger"
