@@ -26,9 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from arms_ledger.ledger.app.application import create
+from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.projections import engine
 
 from fixtures.tools.generate import generate
@@ -38,11 +37,11 @@ from fixtures.tools.generate import generate
 REBUILD = """
 import sys, time
 from pathlib import Path
-from arms_ledger.ledger.app.application import open_ledger
+from arms_ledger.ledger.app.directory import open_ledger
 from arms_ledger.projections import engine
 ledger = open_ledger(Path(sys.argv[1]))
 started = time.perf_counter()
-count = engine.rebuild(ledger, Path(sys.argv[1]) / engine.PROJECTIONS_DB)
+count = engine.rebuild(ledger.reader, Path(sys.argv[1]) / engine.PROJECTIONS_DB)
 took = time.perf_counter() - started
 with open("/proc/self/status") as status:
     peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
@@ -61,10 +60,8 @@ def load(path: Path, open_cases: int, events: int) -> int:
         while chunk := [ev.decoder.decode(line) for line in itertools.islice(lines, CHUNK)]:
             if not count:
                 result = ledger.import_history(chunk)
-            else:  # import_history only loads into an empty ledger; the same path after
-                result = ledger._append(
-                    chunk, lambda _, e: instant(e.recorded_at), explicit_stamps=True
-                )
+            else:  # import_history only loads into an empty ledger
+                result = ledger.append_history(chunk)
             count += len(result.positions)
     finally:
         ledger.close()
@@ -99,14 +96,14 @@ def one_event_catch_up(path: Path, repeat: int = 20) -> float:
 
     Works on a copy: the appended events stay out of the kept ledger.
     """
-    from arms_ledger.ledger.app.application import open_ledger
+    from arms_ledger.ledger.app.directory import open_ledger
 
     copy = path.with_name(path.name + "-catch-up")
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(path, copy)
     path = copy
     ledger = open_ledger(path)
-    conn = engine.live(ledger, path)
+    conn = engine.live(ledger.reader, path)
     partner = conn.execute(
         "SELECT partner FROM partners ORDER BY partner LIMIT 1"
     ).fetchone()[0]
@@ -121,7 +118,7 @@ def one_event_catch_up(path: Path, repeat: int = 20) -> float:
         )
         ledger.append([event])
         started = time.perf_counter()
-        engine.catch_up(ledger, conn)
+        engine.catch_up(ledger.reader, conn)
         times.append(time.perf_counter() - started)
     conn.close()
     ledger.close()

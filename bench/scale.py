@@ -41,12 +41,13 @@ from uuid import UUID
 
 import msgspec
 from arms_ledger.cli.main import cli
-from arms_ledger.ledger.app.application import Ledger, create, open_ledger
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.directory import create, open_ledger
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.store.sqlite import sqlite_env
 from arms_ledger.projections import engine
 from click.testing import CliRunner
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application
 
 from fixtures.tools.generate import generate
 
@@ -57,11 +58,11 @@ PG_URL = os.environ.get("ARMS_LEDGER_BENCH_PG", "postgresql://postgres@127.0.0.1
 REBUILD = """
 import sys, time
 from pathlib import Path
-from arms_ledger.ledger.app.application import open_ledger
+from arms_ledger.ledger.app.directory import open_ledger
 from arms_ledger.projections import engine
 ledger = open_ledger(Path(sys.argv[1]))
 started = time.perf_counter()
-count = engine.rebuild(ledger, Path(sys.argv[2]))
+count = engine.rebuild(ledger.reader, Path(sys.argv[2]))
 seconds = time.perf_counter() - started
 status = Path("/proc/self/status").read_text()
 peak_kb = next(
@@ -101,7 +102,7 @@ def batches(path: Path, size: int = BATCH) -> Iterator[list[ev.Event]]:
 
 def full_path(path: Path, source: Path, store: str) -> dict[str, float]:
     ledger = create(path, store=store)
-    conn = engine.live(ledger, path)
+    conn = engine.live(ledger.reader, path)
     appending = projecting = 0.0
     count = 0
     for batch in batches(source):
@@ -109,7 +110,7 @@ def full_path(path: Path, source: Path, store: str) -> dict[str, float]:
         count += len(ledger.append(batch).positions)
         appending += time.perf_counter() - started
         started = time.perf_counter()
-        engine.catch_up(ledger, conn)
+        engine.catch_up(ledger.reader, conn)
         projecting += time.perf_counter() - started
     conn.close()
     ledger.close()
@@ -221,10 +222,8 @@ def library_default(workdir: Path, ledger: Ledger, store: str) -> float:
             )
             for n in page
         ]
-        processing = ProcessingEvent[str]()
-        processing.events.extend(plain)
         started = time.perf_counter()
-        app._record(processing)
+        app.events.put(plain)  # the event store's public put
         seconds += time.perf_counter() - started
         after = page[-1].id
     app.close()
@@ -248,7 +247,7 @@ def one_append(path: Path, workdir: Path, repeat: int) -> dict[str, float]:
     """Median wall time of `arms-ledger append` of one event (a new process each), and of
     the catch-up after one event, in process."""
     ledger = open_ledger(path)
-    conn = engine.live(ledger, path)  # the read models are current before we start
+    conn = engine.live(ledger.reader, path)  # the read models are current before we start
     partner = conn.execute(
         "SELECT partner FROM partners ORDER BY partner LIMIT 1"
     ).fetchone()[0]
@@ -274,10 +273,10 @@ def one_append(path: Path, workdir: Path, repeat: int) -> dict[str, float]:
             cwd=ROOT,
         )
         walls.append(time.perf_counter() - started)
-        engine.catch_up(ledger, conn)  # what that command appended
+        engine.catch_up(ledger.reader, conn)  # what that command appended
         ledger.append([event(2_000_000 + n)])
         started = time.perf_counter()
-        engine.catch_up(ledger, conn)
+        engine.catch_up(ledger.reader, conn)
         catch_ups.append(time.perf_counter() - started)
     conn.close()
     ledger.close()
@@ -310,7 +309,7 @@ def rebuild(path: Path, workdir: Path) -> dict[str, float]:
 def latency(path: Path, repeat: int) -> dict[str, float]:
     runner = CliRunner()
     ledger = open_ledger(path)
-    conn = engine.live(ledger, path)
+    conn = engine.live(ledger.reader, path)
     platform_id = conn.execute(
         "SELECT platform FROM queue GROUP BY platform ORDER BY count(*) DESC LIMIT 1"
     ).fetchone()[0]

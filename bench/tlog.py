@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
-from arms_ledger.ledger.app.application import create
+from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.transparency import tlog
 
@@ -72,7 +72,7 @@ def main() -> None:
                 load(Path(tmp) / f"{policy}{r}", events, policy) for r in range(args.repeat)
             ]
             row[f"append_{policy}_events_per_s"] = round(n / statistics.median(took))
-        from arms_ledger.ledger.app.application import open_ledger
+        from arms_ledger.ledger.app.directory import open_ledger
 
         path = Path(tmp) / "append0"
         ledger = open_ledger(path)

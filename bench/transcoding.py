@@ -22,8 +22,9 @@ import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import MICROSECOND, now
 from arms_ledger.ledger.domain.intake import normalize
-from arms_ledger.ledger.store.sqlite import Pending, sqlite_env
-from eventsourcing.application import Application, ProcessingEvent
+from arms_ledger.ledger.store.mapper import Pending
+from arms_ledger.ledger.store.sqlite import sqlite_env
+from eventsourcing.application import Application
 
 BATCH = 1000
 
@@ -159,9 +160,7 @@ def run_once(factory, objects: list, workdir: Path) -> dict[str, float]:
     app = factory(str(path))
     started = time.perf_counter()
     for i in range(0, len(objects), BATCH):
-        processing = ProcessingEvent[str]()
-        processing.events.extend(objects[i : i + BATCH])
-        app._record(processing)
+        app.events.put(objects[i : i + BATCH])  # the event store's public put
     save = time.perf_counter() - started
     started = time.perf_counter()
     after, read = 0, 0

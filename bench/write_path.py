@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import msgspec
-from arms_ledger.ledger.app.application import create, open_ledger
+from arms_ledger.ledger.app.directory import create, open_ledger
 from arms_ledger.ledger.domain import events as ev
 
 from fixtures.tools.generate import generate

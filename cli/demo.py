@@ -23,7 +23,8 @@ from arms_ledger import fixtures
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.output import table
 from arms_ledger.cli.write import load_history
-from arms_ledger.ledger.app.application import Ledger, create
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.transparency.note import open_checkpoint
 from arms_ledger.ledger.transparency.tlog import b64
@@ -118,7 +119,7 @@ def _counts(conn: Any) -> str:
 
 def print_demo(ledger: Ledger, directory: Path, facts: DemoFacts) -> None:
     basis = facts.legal_basis
-    with engine.read_models(ledger, directory, engine.Cut()) as conn:
+    with engine.read_models(ledger.reader, directory, engine.Cut()) as conn:
         click.echo(f"The ledger holds {_counts(conn)}.")
         order = queries.one(
             conn,
@@ -146,8 +147,10 @@ def print_demo(ledger: Ledger, directory: Path, facts: DemoFacts) -> None:
     )
     click.echo("\nContested queues just before and just after:")
     with (
-        engine.read_models(ledger, directory, engine.Cut(as_of=since)) as before,
-        engine.read_models(ledger, directory, engine.Cut(as_of=took_effect)) as after,
+        engine.read_models(ledger.reader, directory, engine.Cut(as_of=since)) as before,
+        engine.read_models(
+            ledger.reader, directory, engine.Cut(as_of=took_effect)
+        ) as after,
     ):
         for platform in facts.contested:
             _print_platform(before, after, platform, since)
@@ -155,7 +158,9 @@ def print_demo(ledger: Ledger, directory: Path, facts: DemoFacts) -> None:
 
 
 def _print_flags(ledger: Ledger, directory: Path, last: str) -> None:
-    with engine.read_models(ledger, directory, engine.Cut(known_at=instant(last))) as conn:
+    with engine.read_models(
+        ledger.reader, directory, engine.Cut(known_at=instant(last))
+    ) as conn:
         flags = queries.flags(conn)
     click.echo(
         f"\nOversight flags ({len(flags)}), deadlines judged at the last event, "

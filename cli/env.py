@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from arms_ledger.ledger.app.application import Ledger, open_ledger, store_url
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.directory import open_ledger, store_url
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import engine
 
@@ -49,11 +50,11 @@ class Env:
 
     def catch_up(self) -> None:
         """Bring the read models up to date; every appending command ends with this."""
-        engine.live(self.ledger, self.path).close()
+        engine.live(self.ledger.reader, self.path).close()
 
     def read_models(self, cut: Any) -> Any:
         """A connection to the read models the cut asks for (a context manager)."""
-        return engine.read_models(self.ledger, self.path, cut)
+        return engine.read_models(self.ledger.reader, self.path, cut)
 
 
 pass_env = click.make_pass_decorator(Env)

@@ -15,9 +15,9 @@ from arms_ledger.cli.output import dumps, output_options, write_rows
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import parse_instant
+from arms_ledger.ledger.domain.records import Recorded
 from arms_ledger.ledger.domain.streams import describe
 from arms_ledger.ledger.errors import LedgerError
-from arms_ledger.ledger.store.sqlite import Recorded
 
 TABLE_COLUMNS = ("position", "effective_at", "type", "stream", "actor", "details")
 

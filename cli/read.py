@@ -207,7 +207,7 @@ def rebuild_command(env: Env) -> None:
     upgrading, or to check that the read models equal a fresh replay.
     """
     started = time.perf_counter()
-    count = engine.rebuild(env.ledger, env.path / engine.PROJECTIONS_DB)
+    count = engine.rebuild(env.ledger.reader, env.path / engine.PROJECTIONS_DB)
     took = time.perf_counter() - started
     click.echo(f"Rebuilt the read models from {count:,} events.")
     click.echo(f"({took:.2f} s)", err=True)

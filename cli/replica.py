@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 from arms_ledger.cli.env import Env
 from arms_ledger.cli.errors import refusal_message
-from arms_ledger.ledger.app.application import Ledger, create
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.errors import BatchRefused, LedgerError
 from arms_ledger.ledger.transparency import tlog
 from arms_ledger.ledger.transparency.note import Checkpoint, Verifier
@@ -66,7 +67,7 @@ def verified_replica(
             raise LedgerError(
                 refusal_message(error, error.index + 1, "the export")
             ) from None
-        engine.live(ledger, path).close()
+        engine.live(ledger.reader, path).close()
     except BaseException:
         ledger.close()
         shutil.rmtree(path, ignore_errors=True)

@@ -151,7 +151,7 @@ def _replay(env: Env, cut: Cut, workdir: Path) -> Path:
     path = workdir / engine.PROJECTIONS_DB
     conn = engine.connect(path)
     try:
-        engine.replay(env.ledger, conn, cut)
+        engine.replay(env.ledger.reader, conn, cut)
         conn.execute("PRAGMA journal_mode = DELETE")  # one file, served immutable
     finally:
         conn.close()

@@ -13,7 +13,8 @@ import msgspec
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.errors import refusal_message
 from arms_ledger.cli.replica import init_from_export
-from arms_ledger.ledger.app.application import CHECKPOINT_POLICIES, Ledger, create
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.directory import CHECKPOINT_POLICIES, create
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.errors import BatchRefused, Invalid, LedgerError
 

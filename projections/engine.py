@@ -17,6 +17,9 @@ another process has the live file open, it is rebuilt in place instead, by catch
 
 A replay (``--as-of``, ``--known-at``, ``--at-position``) builds its own read models in a
 temporary file from the selected events and never touches the live ones.
+
+Everything here reads the log through a ``source.LogReader`` (the store's recorder, or an
+``InMemoryLog``): never the write side's application or its signing key.
 """
 
 from __future__ import annotations
@@ -27,23 +30,22 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import msgspec
-from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.domain.clock import format_instant, instant
 from arms_ledger.ledger.domain.facts import holds_at
 from arms_ledger.ledger.errors import LedgerError
-from arms_ledger.projections import log, schema
-from arms_ledger.projections.projector import Projector, Stored
+from arms_ledger.projections import schema
+from arms_ledger.projections.loader import Stored
+from arms_ledger.projections.projector import Projector
+from arms_ledger.projections.source import LogReader, LogRow
 
 PROJECTIONS_DB = "projections.db"
 COMMIT_EVERY = 10_000
-# A catch-up of more events than this reads the log in pages (``projections.log``).
-BULK_READ_AFTER = 1_000
 # A rebuild hands the rows of this many events to its writer at once (bounds memory).
 FLUSH_EVENTS = 10_000
 # live(): missing read models of a log longer than this are rebuilt, not caught up.
@@ -115,8 +117,42 @@ def _position(conn: sqlite3.Connection) -> int | None:
     return row[1]
 
 
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction taken at once (``BEGIN IMMEDIATE``): committed at the end of
+    the block, rolled back if it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _apply(
+    projector: Projector,
+    pages: Iterable[list[LogRow]],
+    progress: Callable[[int], None] | None,
+    last: int = 0,
+) -> tuple[int, int]:
+    """Apply every event of ``pages``; returns (the last position, how many).
+
+    ``progress(position)`` is called after each event is applied."""
+    apply = projector.apply_event
+    applied = 0
+    for page in pages:
+        for position, stream, version, event in page:
+            apply(position, stream, version, event)
+            if progress is not None:
+                progress(position)
+        last = page[-1][0]
+        applied += len(page)
+    return last, applied
+
+
 def catch_up(
-    ledger: Ledger,
+    log: LogReader,
     conn: sqlite3.Connection,
     *,
     commit_every: int = COMMIT_EVERY,
@@ -130,46 +166,25 @@ def catch_up(
     projector: Projector | None = None
     expected: int | None = None
     while True:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             position = _position(conn)
             if position is None:  # missing, or made by another version: build anew
                 _fresh(conn)
                 position = 0
-            head = ledger.head()
+            head = log.head()
             if position >= head:
-                conn.execute("COMMIT")
                 return applied
             if projector is None or position != expected:
-                projector = Projector(Stored(ledger, conn, position) if position else None)
-            last = position
+                projector = Projector(Stored(log, conn, position) if position else None)
             upto = min(head, position + commit_every)
-            if upto - position > BULK_READ_AFTER:
-                apply = projector.apply_event
-                for page in log.pages(ledger, position, upto):
-                    for p, stream, version, event in page:
-                        apply(p, stream, version, event)
-                        if progress is not None:
-                            progress(p)
-                    last = page[-1][0]
-                    applied += len(page)
-            else:
-                for recorded in ledger.read(after=position, upto=upto):
-                    projector.apply(recorded)
-                    last = recorded.position
-                    applied += 1
-                    if progress is not None:
-                        progress(last)
+            last, count = _apply(projector, log.pages(position, upto), progress, position)
             projector.flush(conn, last)
-            conn.execute("COMMIT")
-            expected = last
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        applied += count
+        expected = last
 
 
 def rebuild(
-    ledger: Ledger, path: Path, progress: Callable[[int], None] | None = None
+    log: LogReader, path: Path, progress: Callable[[int], None] | None = None
 ) -> int:
     """Drop the read models and replay the whole log into them; returns how many events.
 
@@ -177,22 +192,22 @@ def rebuild(
     """
     path = Path(path)
     if not _unused(path):
-        return _rebuild_in_place(ledger, path, progress)
+        return _rebuild_in_place(log, path, progress)
     _remove_abandoned(path)
     building = path.with_name(f"{path.name}{BUILDING}{os.getpid()}")
     _remove(building)
     try:
-        applied = _build(ledger, building, ledger.head(), progress)
+        applied = _build(log, building, log.head(), progress)
         if not _unused(path):  # opened meanwhile: replacing it would break its readers
             _remove(building)
-            return _rebuild_in_place(ledger, path, progress)
+            return _rebuild_in_place(log, path, progress)
         os.replace(building, path)
     except BaseException:
         _remove(building)
         raise
     conn = connect(path)
     try:  # the events appended while it was being built
-        return applied + catch_up(ledger, conn, progress=progress)
+        return applied + catch_up(log, conn, progress=progress)
     finally:
         conn.close()
 
@@ -239,7 +254,7 @@ def _remove(path: Path) -> None:
 
 
 def _build(
-    ledger: Ledger, path: Path, head: int, progress: Callable[[int], None] | None
+    log: LogReader, path: Path, head: int, progress: Callable[[int], None] | None
 ) -> int:
     """Build the read models of the log up to ``head`` into a new file at ``path``.
 
@@ -260,25 +275,7 @@ def _build(
         writer = _Writer(conn)
         writer.start()
         try:
-            projector = Projector()
-            apply = projector.apply_event
-            applied = last = 0
-            for page in log.pages(ledger, 0, head):
-                if progress is None:
-                    for position, stream, version, event in page:
-                        apply(position, stream, version, event)
-                else:
-                    for position, stream, version, event in page:
-                        apply(position, stream, version, event)
-                        progress(position)
-                last = page[-1][0]
-                applied += len(page)
-                if len(projector.audit_rows) >= FLUSH_EVENTS:
-                    writer.put(projector.take(last, everything=False))
-                    projector.pack_ended()
-            writer.put(projector.take(last))
-            projector.close()
-            del projector
+            applied = _project_all(log, head, writer, progress)
         finally:
             writer.close()
         schema.create_indexes(conn)
@@ -286,6 +283,27 @@ def _build(
         conn.execute("PRAGMA journal_mode = WAL")
     finally:
         conn.close()
+    return applied
+
+
+def _project_all(
+    log: LogReader, head: int, writer: _Writer, progress: Callable[[int], None] | None
+) -> int:
+    """Project the log up to ``head``, handing the rows to ``writer`` a batch at a time
+    (``FLUSH_EVENTS``), the ended cases put aside after each batch; returns how many
+    events."""
+    projector = Projector()
+    applied = last = 0
+    try:
+        for page in log.pages(0, head):
+            last, count = _apply(projector, [page], progress, last)
+            applied += count
+            if len(projector.audit_rows) >= FLUSH_EVENTS:
+                writer.put(projector.take(last, everything=False))
+                projector.pack_ended()
+        writer.put(projector.take(last))
+    finally:
+        projector.close()
     return applied
 
 
@@ -307,7 +325,7 @@ class _Writer(threading.Thread):
                 try:
                     for sql, rows in batch:
                         self.conn.executemany(sql, rows)
-                except Exception as error:  # noqa: BLE001 - raised in the projecting thread
+                except Exception as error:
                     self.error = error
 
     def put(self, batch: list[tuple[str, list]]) -> None:
@@ -324,7 +342,7 @@ class _Writer(threading.Thread):
 
 
 def _rebuild_in_place(
-    ledger: Ledger, path: Path, progress: Callable[[int], None] | None
+    log: LogReader, path: Path, progress: Callable[[int], None] | None
 ) -> int:
     """Rebuild the read models inside the live file (other connections have it open)."""
     conn = connect(path)
@@ -332,12 +350,12 @@ def _rebuild_in_place(
         conn.execute("BEGIN IMMEDIATE")
         _fresh(conn)
         conn.execute("COMMIT")
-        return catch_up(ledger, conn, progress=progress)
+        return catch_up(log, conn, progress=progress)
     finally:
         conn.close()
 
 
-def live(ledger: Ledger, directory: Path) -> sqlite3.Connection:
+def live(log: LogReader, directory: Path) -> sqlite3.Connection:
     """The live read models, caught up with the log."""
     path = directory / PROJECTIONS_DB
     conn = connect(path)
@@ -346,39 +364,27 @@ def live(ledger: Ledger, directory: Path) -> sqlite3.Connection:
     except BaseException:
         conn.close()
         raise
-    if not position and ledger.head() > REBUILD_AFTER:
+    if not position and log.head() > REBUILD_AFTER:
         conn.close()  # missing or outdated, and a long log: build them in bulk
-        rebuild(ledger, path)
+        rebuild(log, path)
         conn = connect(path)
-    catch_up(ledger, conn)
+    catch_up(log, conn)
     return conn
 
 
-def replay(ledger: Ledger, conn: sqlite3.Connection, cut: Cut) -> int:
-    """Build read models of the events the cut selects into an empty database."""
-    if cut.at_position is not None and cut.at_position > ledger.head():
+def replay(log: LogReader, conn: sqlite3.Connection, cut: Cut) -> int:
+    """Build read models of the events the cut selects into an empty database;
+    returns how many were applied."""
+    head = log.head()
+    if cut.at_position is not None and cut.at_position > head:
         raise LedgerError(
-            f"the log ends at position {ledger.head()}; --at-position {cut.at_position} "
-            "is beyond it"
+            f"the log ends at position {head}; --at-position {cut.at_position} is beyond it"
         )
     projector = Projector(as_of=cut.as_of)
-    applied = last = 0
-    last_recorded = None
     conn.execute("BEGIN")
     _fresh(conn, cut)
-    for recorded in ledger.read(upto=cut.at_position):
-        event = recorded.event
-        if cut.known_at is not None and instant(event.recorded_at) > cut.known_at:
-            break
-        last_recorded = event.recorded_at
-        if not holds_at(event, cut.as_of):
-            continue
-        projector.apply(recorded)
-        last = recorded.position
-        applied += 1
-        if applied % COMMIT_EVERY == 0:
-            projector.flush(conn, last)
-    projector.flush(conn, last)
+    upto = head if cut.at_position is None else cut.at_position
+    applied, last_recorded = _replay_events(projector, conn, log.pages(0, upto), cut)
     # Deadlines are judged at the replay's time: the as-of time, else the knowledge cut.
     time = cut.as_of or cut.known_at
     if time is None and last_recorded is not None:
@@ -391,11 +397,36 @@ def replay(ledger: Ledger, conn: sqlite3.Connection, cut: Cut) -> int:
     return applied
 
 
+def _replay_events(
+    projector: Projector, conn: sqlite3.Connection, pages: Iterable[list[LogRow]], cut: Cut
+) -> tuple[int, str | None]:
+    """Apply the events of ``pages`` the cut selects (recorded by its knowledge time,
+    in force at its as-of time), flushing every ``COMMIT_EVERY``; returns how many, and
+    the ``recorded_at`` of the last event read."""
+    applied = last = 0
+    last_recorded = None
+    for page in pages:
+        for position, stream, version, event in page:
+            if cut.known_at is not None and instant(event.recorded_at) > cut.known_at:
+                projector.flush(conn, last)
+                return applied, last_recorded
+            last_recorded = event.recorded_at
+            if not holds_at(event, cut.as_of):
+                continue
+            projector.apply_event(position, stream, version, event)
+            last = position
+            applied += 1
+            if applied % COMMIT_EVERY == 0:
+                projector.flush(conn, last)
+    projector.flush(conn, last)
+    return applied, last_recorded
+
+
 @contextmanager
-def read_models(ledger: Ledger, directory: Path, cut: Cut) -> Iterator[sqlite3.Connection]:
+def read_models(log: LogReader, directory: Path, cut: Cut) -> Iterator[sqlite3.Connection]:
     """A connection to the read models the cut asks for: live, or a temporary replay."""
     if cut.live:
-        conn = live(ledger, directory)
+        conn = live(log, directory)
         try:
             yield conn
         finally:
@@ -404,7 +435,7 @@ def read_models(ledger: Ledger, directory: Path, cut: Cut) -> Iterator[sqlite3.C
     workdir = Path(tempfile.mkdtemp(prefix="arms-ledger-replay-"))
     conn = connect(workdir / PROJECTIONS_DB)
     try:
-        replay(ledger, conn, cut)
+        replay(log, conn, cut)
         yield conn
     finally:
         conn.close()

@@ -1,104 +1,30 @@
 """The projector: applies events in log order to the read models, then writes what changed.
 
 It holds the part of the read models that events touch, in memory: partners, platforms,
-cases and queues are loaded on first use through a :class:`Loader` (from the projection
-database and the event store when catching up an existing projection; nothing when
-building from scratch), changed by ``apply``, and written by ``flush`` in the caller's
-transaction. So catching up after one event costs the rows that event touches, and a
-rebuild never reads the projection database at all.
-
-What a catch-up loads does not grow with the log: a partner comes back from its row and
-the few events that set its facts (not its whole stream), and a partner event that moves
-none of its cases in a queue rewrites their rows in place without loading the queue.
-A rebuild puts the cases that ended aside in a temporary file (``Ended``), so it holds
-the open cases and one batch of rows, however long the log.
+cases and queues are loaded on first use through a ``loader.Loader`` (``Stored``: from
+the projection database and the log when catching up an existing projection;
+``Nothing`` when building from scratch), changed by ``apply``, and written by ``flush``
+in the caller's transaction. So catching up after one event costs the rows that event
+touches, and a rebuild never reads the projection database at all. A rebuild puts the
+cases that ended aside in a temporary file (``loader.Ended``), so it holds the open
+cases and one batch of rows, however long the log.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from bisect import bisect_left
-from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Protocol
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.clock import instant
-from arms_ledger.ledger.domain.priority import Entry, completion_months, sort_key
-from arms_ledger.ledger.store.sqlite import Recorded
-from arms_ledger.projections import audit, log, schema
+from arms_ledger.ledger.domain.priority import Entry
+from arms_ledger.projections import audit, schema
 from arms_ledger.projections.cases import CaseView
-from arms_ledger.projections.partners import POSITIONS, PartnerState, Policies
+from arms_ledger.projections.loader import Ended, Loader, Nothing
+from arms_ledger.projections.partners import PartnerState, Policies
 from arms_ledger.projections.platforms import PlatformState
-from arms_ledger.projections.queue import Queue, runs_of
-
-POLICY_TYPES = ("PriorityPolicyAdopted", "NotificationThresholdsSet")
-
-
-class Loader(Protocol):
-    """Where state not yet in memory comes from."""
-
-    def stream(self, key: str) -> Iterable[Recorded]: ...
-
-    def partner(self, code: str) -> PartnerState: ...
-
-    def policy_events(self) -> Iterable[Recorded]: ...
-
-    def queue(self, platform: str) -> list[tuple]: ...
-
-    def partner_queued(self, partner: str) -> dict[str, str]: ...
-
-    def partners(self) -> list[str]: ...
-
-    def queued_platforms(self) -> list[str]: ...
-
-    def rescore_in_place(
-        self,
-        platform: str,
-        cases: list[str],
-        fields: tuple,
-        mode: str,
-        units_per_month: Callable[[], float | None],
-    ) -> list[tuple] | None: ...
-
-
-class Nothing:
-    """The loader of a projection built from the first event: there is nothing yet."""
-
-    def stream(self, key: str) -> Iterable[Recorded]:
-        return ()
-
-    def partner(self, code: str) -> PartnerState:
-        return PartnerState(code)
-
-    def policy_events(self) -> Iterable[Recorded]:
-        return ()
-
-    def queue(self, platform: str) -> list[tuple]:
-        return []
-
-    def partner_queued(self, partner: str) -> dict[str, str]:
-        return {}
-
-    def partners(self) -> list[str]:
-        return []
-
-    def queued_platforms(self) -> list[str]:
-        return []
-
-    def rescore_in_place(
-        self,
-        platform: str,
-        cases: list[str],
-        fields: tuple,
-        mode: str,
-        units_per_month: Callable[[], float | None],
-    ) -> list[tuple] | None:
-        return None
-
-
-QUEUE_COLUMNS = ", ".join(f'"{c}"' for c in schema.QUEUE.names)
+from arms_ledger.projections.queue import Queue
+from arms_ledger.projections.source import Recorded
 
 # One statement per run of queue changes: SQLite expands the run's JSON list of cases
 # into rows (the k-th at old + k and new + k), instead of Python binding every row.
@@ -127,205 +53,6 @@ AUDIT_SQL = json_upsert_sql(schema.AUDIT_LOG)
 CASES_SQL = json_upsert_sql(schema.CASES)
 DELIVERIES_SQL = json_upsert_sql(schema.DELIVERIES)
 CHECKS_SQL = json_upsert_sql(schema.END_USE_CHECKS)
-
-
-class Stored:
-    """Loads state as of ``position`` from the event store and the projection database."""
-
-    def __init__(self, ledger, conn: sqlite3.Connection, position: int):
-        self.ledger, self.conn, self.position = ledger, conn, position
-
-    def stream(self, key: str) -> Iterable[Recorded]:
-        return [r for r in self.ledger.stream_records(key) if r.position <= self.position]
-
-    def partner(self, code: str) -> PartnerState:
-        """From its row and the few events that set its facts: a partner's stream grows
-        with the log (spending reports, contributions), this does not."""
-        row = self.conn.execute(
-            f"SELECT {', '.join(POSITIONS)}, economic_usd, economic_contributions "
-            "FROM partners WHERE partner = ?",
-            (code,),
-        ).fetchone()
-        if row is None:  # no event of it yet
-            return PartnerState(code)
-        positions = tuple(row[:-2])
-        events = log.at(self.ledger, sorted({p for p in positions if p is not None}))
-        return PartnerState.restore(code, positions, (row[-2], row[-1]), events)
-
-    def policy_events(self) -> Iterable[Recorded]:
-        return self.ledger.read(types=POLICY_TYPES, upto=self.position)
-
-    def queue(self, platform: str) -> list[tuple]:
-        return self.conn.execute(
-            f"SELECT {QUEUE_COLUMNS} FROM queue WHERE platform = ? ORDER BY position",
-            (platform,),
-        ).fetchall()
-
-    def partner_queued(self, partner: str) -> dict[str, str]:
-        return dict(
-            self.conn.execute(
-                'SELECT "case", platform FROM queue WHERE partner = ?', (partner,)
-            ).fetchall()
-        )
-
-    def partners(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT partner FROM partners")]
-
-    def queued_platforms(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT platform FROM queue")]
-
-    def rescore_in_place(
-        self,
-        platform: str,
-        cases: list[str],
-        fields: tuple,
-        mode: str,
-        units_per_month: Callable[[], float | None],
-    ) -> list[tuple] | None:
-        """A partner's new (override, tier, score) for its ``cases`` in a queue that is
-        not loaded, applied to the stored rows directly: the rows that change are
-        written now (later loads in this transaction read them), and the queue changes
-        are returned as ``Queue.end_runs`` would give them (without its prefix). None,
-        changing nothing, if the stored rows lack a case: the caller loads the queue.
-
-        Usually none of them passes a neighbour: then only their own rows change, and
-        that is all this reads. Otherwise it reads the queue's rows: only the partner's
-        cases get new sort keys, and they keep their order among themselves, so each
-        lands by one binary search among the other cases' keys, and only the rows
-        between the first and last place that changed are rewritten.
-        """
-        conn = self.conn
-        override, tier, score = fields
-        scored = mode == "scored"
-
-        def key(row: tuple) -> tuple:
-            return sort_key(_entry_of_row(row), mode)
-
-        def rescored(row: tuple) -> tuple:
-            return (
-                *row[:5],
-                override,
-                tier if scored else None,
-                score if scored else None,
-                *row[8:],
-            )
-
-        def new_key(row: tuple) -> tuple:
-            return sort_key(
-                _entry_of_row(row)._replace(override=override, tier=tier, score=score), mode
-            )
-
-        marks = ", ".join("?" for _ in cases)
-        own = conn.execute(
-            f'SELECT {QUEUE_COLUMNS} FROM queue WHERE "case" IN ({marks}) ORDER BY position',
-            cases,
-        ).fetchall()
-        if len(own) != len(cases):
-            return None
-        # Usually none moves: each block of them in a row stays between its neighbours.
-        at = {r[1] for r in own}
-        neighbour = f"SELECT {QUEUE_COLUMNS} FROM queue WHERE platform = ? AND position = ?"
-        stays = True
-        for row in own:
-            k = new_key(row)
-            for other_at, ahead in ((row[1] - 1, True), (row[1] + 1, False)):
-                if other_at in at:
-                    continue
-                other = conn.execute(neighbour, (platform, other_at)).fetchone()
-                if other is not None and (
-                    (key(other) >= k) if ahead else (key(other) <= k)
-                ):
-                    stays = False
-                    break
-            if not stays:
-                break
-        if stays:
-            updates = [new for new in map(rescored, own) if new not in own]
-            conn.executemany(schema.upsert_sql(schema.QUEUE), updates)
-            return []
-        rows = conn.execute(
-            f"SELECT {QUEUE_COLUMNS} FROM queue WHERE platform = ? ORDER BY position",
-            (platform,),
-        ).fetchall()
-        mine = set(cases)
-        others = [r for r in rows if r[2] not in mine]
-        order: list[tuple] = []  # (row, its own key changed), in the new order
-        done = 0
-        for row in own:  # their order among themselves holds
-            k = new_key(row)
-            i = bisect_left(others, k, lo=done, key=key)
-            order += [(r, False) for r in others[done:i]]
-            order.append((row, k != key(row)))
-            done = i
-        order += [(r, False) for r in others[done:]]
-        # Positions change only between the first and the last place one of them left
-        # or took; cumulative quantities only there too.
-        moved = [p for p, (r, _) in enumerate(order, start=1) if r[1] != p]
-        if not moved:
-            lo, hi = 1, 0
-        else:
-            lo, hi = moved[0], moved[-1]
-        cumulative = rows[lo - 2][11] if lo > 1 else 0
-        units = units_per_month() if moved else None
-        changes = []
-        updates = [
-            new for new in map(rescored, own) if not lo <= new[1] <= hi and new not in own
-        ]
-        for position in range(lo, hi + 1):
-            stored, own_key_changed = order[position - 1]
-            cumulative += stored[10]
-            if stored[1] != position:
-                kind = "moved" if own_key_changed else "shifted"
-                changes.append((stored[2], kind, stored[1], position))
-            row = rescored(stored) if stored[2] in mine else stored
-            months = completion_months(cumulative, units)
-            new = (*row[:1], position, *row[2:11], cumulative, months)
-            if new != stored:
-                updates.append(new)
-        self.conn.executemany(schema.upsert_sql(schema.QUEUE), updates)
-        changes.sort(key=lambda c: (c[3], c[2]))
-        return runs_of(changes)
-
-
-def _entry_of_row(row: tuple) -> Entry:
-    (_, _, case, partner, klass, override, tier, score, filed_at, stage, left, *_) = row
-    return Entry(
-        case,
-        partner,
-        klass,
-        bool(override),
-        tier or 3,
-        score or 0.0,
-        filed_at,
-        instant(filed_at),
-        stage,
-        left,
-    )
-
-
-class Ended:
-    """Cases put aside, packed (``CaseView.pack``), in a private temporary SQLite file
-    (deleted when closed): {case: packed}."""
-
-    def __init__(self) -> None:
-        self.conn = sqlite3.connect("", isolation_level=None)  # "": a temporary file
-        self.conn.execute("PRAGMA journal_mode = OFF")
-        self.conn.execute("PRAGMA synchronous = OFF")
-        self.conn.execute(
-            'CREATE TABLE ended ("case" TEXT PRIMARY KEY, packed BLOB) WITHOUT ROWID'
-        )
-
-    def put(self, items: list[tuple[str, bytes]]) -> None:
-        self.conn.executemany("INSERT OR REPLACE INTO ended VALUES (?, ?)", items)
-
-    def get(self, case: str) -> bytes | None:
-        row = self.conn.execute(
-            'SELECT packed FROM ended WHERE "case" = ?', (case,)
-        ).fetchone()
-        return None if row is None else row[0]
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 class Projector:
@@ -409,9 +136,9 @@ class Projector:
         if q is None:
             rows = self.loader.queue(platform)
             q = self.queues[platform] = Queue(
-                platform, mode or self.policies.mode, [_entry_of_row(r) for r in rows]
+                platform, mode or self.policies.mode, [r.entry() for r in rows]
             )
-            self._written[platform] = {r[2]: tuple(r) for r in rows}
+            self._written[platform] = {r.case: tuple(r) for r in rows}
         return q
 
     def queued(self, partner: str) -> dict[str, str]:

@@ -16,10 +16,65 @@ falls back to noting every shifted case's position before it.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.domain.priority import Entry, completion_months, sort_key
+
+
+class QueueRow(NamedTuple):
+    """A row of the ``queue`` table (``schema.QUEUE``), in its column order."""
+
+    platform: str
+    position: int
+    case: str
+    partner: str
+    priority_class: str
+    override: bool
+    tier: int | None  # None in fcfs mode
+    score: float | None  # None in fcfs mode
+    filed_at: str
+    stage: str
+    quantity_left: int
+    cumulative_quantity: int
+    est_completion_months: float | None
+
+    def entry(self) -> Entry:
+        """What the queue orders the row's case by."""
+        return Entry(
+            self.case,
+            self.partner,
+            self.priority_class,
+            bool(self.override),
+            self.tier or 3,
+            self.score or 0.0,
+            self.filed_at,
+            instant(self.filed_at),
+            self.stage,
+            self.quantity_left,
+        )
+
+
+def resorted(
+    others: Sequence[QueueRow],
+    own: Sequence[QueueRow],
+    key: Callable[[QueueRow], tuple],
+    new_key: Callable[[QueueRow], tuple],
+) -> list[tuple[QueueRow, bool]]:
+    """A queue's rows in their new order when only ``own`` get new sort keys (``others``
+    keep theirs, in order): (row, its own key changed). ``own``, in their old order,
+    keep their order among themselves, so each lands by one binary search."""
+    order: list[tuple[QueueRow, bool]] = []
+    done = 0
+    for row in own:
+        k = new_key(row)
+        i = bisect_left(others, k, lo=done, key=key)
+        order += [(r, False) for r in others[done:i]]
+        order.append((row, k != key(row)))
+        done = i
+    order += [(r, False) for r in others[done:]]
+    return order
 
 
 class Change(NamedTuple):

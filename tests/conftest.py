@@ -4,7 +4,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from arms_ledger.ledger.app.application import Ledger, create
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.directory import create
 
 from tests import stores
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from arms_ledger.ledger.app import application
+from arms_ledger.ledger.app import directory
 
 STORES = ("sqlite", "postgresql")
 # The fixtures' parameters: the PostgreSQL runs are marked slow, so that the quick loop
@@ -69,7 +69,7 @@ def using(store: str) -> Iterator[None]:
                 if os.environ.get("ARMS_LEDGER_REQUIRE_PG"):
                     pytest.fail(f"ARMS_LEDGER_REQUIRE_PG is set but {reason}")
                 pytest.skip(reason)
-            mp.setattr(application, "default_store", new_pg_store)
+            mp.setattr(directory, "default_store", new_pg_store)
             mp.setenv("ARMS_LEDGER_STORE", new_pg_store())
             # In-process, `arms-ledger init`/`demo` would read that one schema from the
             # environment (click's envvar) and every ledger of the test would share its

@@ -13,10 +13,11 @@ import msgspec
 import pytest
 from arms_ledger.cli.demo import SCENARIO
 from arms_ledger.cli.write import load_history, read_events
-from arms_ledger.ledger.app.application import Ledger, create
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.records import Recorded
 from arms_ledger.ledger.domain.streams import describe
-from arms_ledger.ledger.store.sqlite import Recorded
 
 from tests import stores
 

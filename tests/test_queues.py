@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 from arms_ledger.cli.demo import SCENARIO
 from arms_ledger.cli.write import load_history
-from arms_ledger.ledger.app.application import Ledger, create
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import parse_instant
 from arms_ledger.projections import engine, queries
@@ -214,7 +215,7 @@ def scenario(tmp_path_factory, module_store) -> Iterator[tuple[Ledger, Path]]:
 
 
 def read(stack: ExitStack, ledger: Ledger, directory: Path, cut: engine.Cut):
-    return stack.enter_context(engine.read_models(ledger, directory, cut))
+    return stack.enter_context(engine.read_models(ledger.reader, directory, cut))
 
 
 def table(conn, name: str, *, positions: list[int] | None = None) -> list[dict]:
@@ -515,7 +516,7 @@ def test_explain_names_the_event_behind_each_component(scenario):
             lambda e: e["type"] == "ProductionCapacitySet" and e["platform"] == "ah-64e"
         ),
     }
-    with engine.read_models(ledger, directory, engine.Cut()) as conn:
+    with engine.read_models(ledger.reader, directory, engine.Cut()) as conn:
         explained = queries.explain(conn, "PL-B-AHA")
     got = {c["component"]: c for c in explained["components"]}
     assert {k: c["event_position"] for k, c in got.items()} == expected

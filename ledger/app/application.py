@@ -1,50 +1,32 @@
-"""The ledger application: the write side's only I/O boundary.
+"""The ledger application: the write side's use cases.
 
-A batch of events is normalized, checked against the rules (``ledger.decision``) over
-the state read from the store, and saved in one transaction: all or nothing.
+A batch of events is normalized, checked against the rules (``ledger.domain.rules``)
+over the state read from the store, and saved in one transaction: all or nothing. The
+ledger's directory (``ledger.json``, keys, creating and opening) is ``directory.py``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import msgspec
 from arms_ledger.ledger.app.batch import MemoryWorld, StreamCache
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import MICROSECOND, format_instant, instant, now
 from arms_ledger.ledger.domain.intake import find_duplicate, normalize
+from arms_ledger.ledger.domain.records import Recorded
 from arms_ledger.ledger.domain.rules import decide
 from arms_ledger.ledger.domain.streams import Stream, evolve, fold
-from arms_ledger.ledger.errors import (
-    BatchRefused,
-    Conflict,
-    Invalid,
-    LedgerError,
-    NoLedger,
-    Refused,
-)
-from arms_ledger.ledger.store.sqlite import Pending, Recorded, StampConflict, sqlite_env
+from arms_ledger.ledger.errors import BatchRefused, Conflict, Invalid, LedgerError, Refused
+from arms_ledger.ledger.store.mapper import Pending
+from arms_ledger.ledger.store.recorder import LogRecorder, StampConflict
 from arms_ledger.ledger.transparency import merkle, tlog
-from arms_ledger.ledger.transparency.note import (
-    Checkpoint,
-    NoteError,
-    Signer,
-    open_checkpoint,
-)
+from arms_ledger.ledger.transparency.note import Checkpoint, Signer, open_checkpoint
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
-
-FORMAT = 2  # 2: a Merkle tree and signed checkpoints (format 1 is upgraded on open)
-META_FILE = "ledger.json"
-EVENTS_DB = "events.db"
-SIGNING_KEY = "signing.key"
-VERIFIER_KEY = "verifier.key"
-CHECKPOINT_POLICIES = ("append", "manual")
 
 
 class Skipped(msgspec.Struct, frozen=True):
@@ -116,6 +98,12 @@ class Ledger(Application[str]):
         """
         if self.recorder.max_notification_id():
             raise Invalid("a recorded history can only be loaded into an empty ledger")
+        return self.append_history(events)
+
+    def append_history(self, events: Sequence[ev.Event]) -> AppendResult:
+        """Append a recorded history after the log's last event, as ``import_history``
+        does into an empty ledger (a history loaded in parts: every ``recorded_at``
+        after the log's last one, or Conflict)."""
         previous: list[datetime] = []
 
         def stamp(index: int, event: ev.Event) -> datetime:
@@ -156,18 +144,16 @@ class Ledger(Application[str]):
             self._prefetched().clear()
         if not pending:
             return AppendResult([], skipped)
-        # Straight to the recorder: the library's save() path (ProcessingEvent, Recording
-        # and Notification objects per event) adds nothing the ledger uses.
-        to_stored = self.mapper.to_stored_event
-        stored = [to_stored(p) for p in pending]
-        positions = self.recorder.insert_events(
-            stored,
+        # The event store's public put (the mapper, then the recorder's insert_events
+        # with these keywords); save() would first check every object against the
+        # library's aggregate and event protocols, which Pending is not.
+        recordings = self.events.put(
+            pending,
             restamp=not explicit_stamps,
             read_set=world.read_set(written={p.originator_id for p in pending}),
         )
-        assert positions is not None
         self._remember_written(world, pending)
-        return AppendResult(list(positions), skipped)
+        return AppendResult([r.notification.id for r in recordings], skipped)
 
     @staticmethod
     def _decide_batch(
@@ -258,8 +244,6 @@ class Ledger(Application[str]):
 
     def _load_streams(self, keys: list[str]) -> dict[str, Stream]:
         """The current state of each stream in ``keys``, read in one transaction."""
-        from arms_ledger.ledger.store.sqlite import LogRecorder
-
         if not isinstance(self.recorder, LogRecorder):
             return {key: self._fold_stream(key) for key in keys}
         select = self.recorder.select_streams
@@ -290,32 +274,34 @@ class Ledger(Application[str]):
             }
         )
 
+    @property
+    def reader(self) -> LogRecorder:
+        """The log as the read side reads it (``projections.source.LogReader``): the
+        recorder itself, with no signing key and no application around it."""
+        return cast(LogRecorder, self.recorder)
+
     def read(
         self,
         *,
         after: int = 0,
         upto: int | None = None,
         types: Iterable[str] = (),
-        page: int = 1000,
     ) -> Iterator[Recorded]:
         """The log in order, from position ``after`` (exclusive) to ``upto``."""
         topics = tuple(types)
-        while True:
-            notifications = self.recorder.select_notifications(
-                start=after, limit=page, stop=upto, topics=topics, inclusive_of_start=False
-            )
-            if not notifications:
-                return
-            for notification in notifications:
-                yield self.mapper.to_domain_event(notification)
-            after = notifications[-1].id
+        if topics:
+            yield from self.reader.of_types(topics, after=after, upto=upto)
+            return
+        for page in self.reader.pages(after, self.head() if upto is None else upto):
+            for position, stream, version, event in page:
+                yield Recorded(stream, version, event, position)
 
     def stream_records(self, key: str) -> list[Recorded]:
         """One stream's events, oldest first, with their log positions."""
-        return [self.mapper.to_domain_event(n) for n in self.recorder.select_stream(key)]
+        return self.reader.stream(key)
 
     def head(self) -> int:
-        return self.recorder.max_notification_id() or 0
+        return self.reader.head()
 
     # --- the transparency log (ledger.tlog) --------------------------------------------
 
@@ -384,7 +370,7 @@ class Ledger(Application[str]):
 
     def export(self, directory: Path) -> Checkpoint:
         """Write events.jsonl (the leaves), the latest checkpoint and the verifier key."""
-        _check_new_directory(directory)
+        check_new_directory(directory)
         note, checkpoint = self.latest_checkpoint()
         directory.mkdir(parents=True, exist_ok=True)
         with (directory / tlog.EXPORT_EVENTS).open("wb") as out:
@@ -424,140 +410,8 @@ class Ledger(Application[str]):
         return len(result.positions)
 
 
-# --- the ledger's location ---------------------------------------------------------------
-
-
-def _check_new_directory(path: Path) -> None:
+def check_new_directory(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise LedgerError(f"{path} exists and is not a directory")
     if path.exists() and any(path.iterdir()):
         raise LedgerError(f"{path} is not empty; choose a new or empty directory")
-
-
-def default_origin() -> str:
-    return f"arms-ledger.local/{secrets.token_hex(8)}"
-
-
-def _write_keys(path: Path, signer: Signer) -> None:
-    fd = os.open(path / SIGNING_KEY, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(f"{signer}\n")
-    (path / VERIFIER_KEY).write_text(f"{signer.verifier}\n")
-
-
-def default_store() -> str:
-    """Where new ledgers keep their events: ``$ARMS_LEDGER_STORE``, else ``sqlite``."""
-    return os.environ.get("ARMS_LEDGER_STORE") or "sqlite"
-
-
-def store_url(store: str) -> str:
-    """The store as saved in ledger.json: ``sqlite`` or a PostgreSQL URL."""
-    if store == "sqlite":
-        return store
-    from arms_ledger.ledger.store.postgres import Location  # psycopg only when it is needed
-
-    return Location(store).url
-
-
-def _store_env(path: Path, store: str, *, new: bool) -> dict[str, str]:
-    """eventsourcing's settings for the store; a PostgreSQL server is reached first, so
-    that a wrong URL or a stopped server is one clear error."""
-    if store == "sqlite":
-        return sqlite_env(str(path / EVENTS_DB))
-    from arms_ledger.ledger.store.postgres import Location
-
-    location = Location(store)
-    location.check()
-    return location.env(create_tables=new)
-
-
-def create(
-    path: Path,
-    origin: str | None = None,
-    checkpoints: str = "append",
-    store: str | None = None,
-) -> Ledger:
-    """Make a new ledger in directory ``path``, with a new signing key.
-
-    ``origin`` names the log in its checkpoints (and its key); ``checkpoints`` is
-    ``append`` (sign one after every append) or ``manual``; ``store`` is ``sqlite``
-    (``events.db`` in ``path``) or a ``postgresql://`` URL, by default
-    ``default_store()``. A PostgreSQL store may already hold a log: the new directory
-    then shares it, signing checkpoints with its own key.
-    """
-    if (path / META_FILE).exists():
-        raise LedgerError(f"there is already a ledger at {path}")
-    if checkpoints not in CHECKPOINT_POLICIES:
-        raise LedgerError(f"checkpoints must be one of {', '.join(CHECKPOINT_POLICIES)}")
-    try:
-        signer = Signer.generate(default_origin() if origin is None else origin)
-    except NoteError as error:
-        raise LedgerError(f"origin: {error}") from None
-    store = store_url(default_store() if store is None else store)
-    _check_new_directory(path)
-    env = _store_env(path, store, new=True)
-    path.mkdir(parents=True, exist_ok=True)
-    app = Ledger(env, signer, checkpoints)
-    app.store = store
-    _write_keys(path, signer)
-    _write_meta(path, signer.name, checkpoints, format_instant(now()), store)
-    return app
-
-
-def _write_meta(
-    path: Path, origin: str, checkpoints: str, created_at: str, store: str = "sqlite"
-) -> None:
-    meta = {
-        "format": FORMAT,
-        "store": store,
-        "created_at": created_at,
-        "origin": origin,
-        "checkpoints": checkpoints,
-    }
-    (path / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-
-
-def open_ledger(path: Path) -> Ledger:
-    """Open the ledger in directory ``path``."""
-    meta = path / META_FILE
-    if not meta.exists():
-        raise NoLedger(
-            f"no ledger at {path}; create one with `arms-ledger init`, or point "
-            "--ledger / ARMS_LEDGER at an existing one"
-        )
-    try:
-        info = json.loads(meta.read_text())
-    except ValueError:
-        raise LedgerError(f"{meta} is not valid JSON; the ledger is damaged") from None
-    if info.get("format") == 1:
-        return _upgrade(path, info)
-    if info.get("format") != FORMAT:
-        raise LedgerError(
-            f"{path} has ledger format {info.get('format')!r}; this version reads "
-            f"format {FORMAT}"
-        )
-    store = info.get("store", "sqlite")
-    app = Ledger(
-        _store_env(path, store, new=False), _read_signer(path), info["checkpoints"]
-    )
-    app.store = store
-    return app
-
-
-def _read_signer(path: Path) -> Signer | None:
-    try:
-        return Signer.parse((path / SIGNING_KEY).read_text())
-    except FileNotFoundError:
-        return None  # a replica or copy without the key: it can verify but not sign
-    except NoteError as error:
-        raise LedgerError(f"{path / SIGNING_KEY}: {error}") from None
-
-
-def _upgrade(path: Path, info: dict) -> Ledger:
-    """Format 1 (no Merkle tree): build the tree over the stored events and add a key."""
-    signer = Signer.generate(default_origin())
-    _write_keys(path, signer)
-    app = Ledger(sqlite_env(str(path / EVENTS_DB)), signer, "append")
-    app.recorder.extend_tree()
-    _write_meta(path, signer.name, "append", info.get("created_at", format_instant(now())))
-    return app

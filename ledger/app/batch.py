@@ -16,7 +16,7 @@ from datetime import datetime
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.facts import in_force
 from arms_ledger.ledger.domain.streams import Stream, evolve
-from arms_ledger.ledger.store.sqlite import ReadSet
+from arms_ledger.ledger.store.recorder import ReadSet
 
 
 class MemoryWorld:

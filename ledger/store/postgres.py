@@ -25,7 +25,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
 from arms_ledger.ledger.errors import LedgerError
-from arms_ledger.ledger.store.sqlite import LogRecorder, ReadSet
+from arms_ledger.ledger.store import tree as stored_tree
+from arms_ledger.ledger.store.recorder import LogRecorder, ReadSet
 from arms_ledger.ledger.transparency import tlog
 from arms_ledger.ledger.transparency.merkle import Node
 from eventsourcing.persistence import StoredEvent
@@ -106,7 +107,7 @@ class Location:
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
             "CREATE_TABLE": "yes" if create_tables else "no",
             "ORIGINATOR_ID_TYPE": "text",
-            "MAPPER_TOPIC": "arms_ledger.ledger.store.sqlite:EventMapper",
+            "MAPPER_TOPIC": "arms_ledger.ledger.store.mapper:EventMapper",
             "APPLICATION_RECORDER_TOPIC": "arms_ledger.ledger.store.postgres:LedgerPostgresRecorder",
         }
 
@@ -150,12 +151,12 @@ def _tree_ddl(schema: str) -> list[Any]:
         SQL(
             "CREATE TABLE IF NOT EXISTS {}.{} (level integer NOT NULL, idx bigint NOT NULL, "
             "hash bytea NOT NULL, PRIMARY KEY (level, idx))"
-        ).format(s, Identifier(tlog.NODES)),
+        ).format(s, Identifier(stored_tree.NODES)),
         SQL(
             "CREATE TABLE IF NOT EXISTS {}.{} (id bigserial PRIMARY KEY, size bigint NOT NULL, "
             "note text NOT NULL, verifier text NOT NULL, stored_at text NOT NULL, "
             "UNIQUE (size, verifier))"
-        ).format(s, Identifier(tlog.CHECKPOINTS)),
+        ).format(s, Identifier(stored_tree.CHECKPOINTS)),
     ]
 
 
@@ -168,7 +169,7 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         schema = datastore.schema
-        self.tree = tlog.StoredTree("%s", schema=f'"{schema}"')
+        self.tree = stored_tree.StoredTree("%s", schema=f'"{schema}"')
         self.events_table = f'"{schema}"."{events_table_name}"'
         self._table = Identifier(schema, events_table_name)
         self.sql_create_statements.extend(
@@ -179,6 +180,15 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
                 *_tree_ddl(schema),
             ]
         )
+        # Our own statements for what the library's insert does around its rows (its
+        # lock_table_statements and _notify_channel are not public): the EXCLUSIVE lock
+        # (one writer at a time; readers are not blocked), with the store's lock timeout,
+        # and the NOTIFY its subscriptions LISTEN for, on its public ``channel_name``.
+        self._lock = [
+            SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout),
+            SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._table),
+        ]
+        self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._insert = SQL(
             "INSERT INTO {} (originator_id, originator_version, topic, state, "
             "notification_id) SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], "
@@ -191,7 +201,7 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
             with conn.transaction(force_rollback=not commit):
                 yield conn.cursor(row_factory=tuple_row)
 
-    def insert_events(
+    def insert_events(  # the library's public insert, replaced whole
         self,
         stored_events: Sequence[StoredEvent],
         *,
@@ -202,11 +212,16 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
         if not stored_events:
             return []
         with self._tx(commit=True) as c:
-            for statement in self.lock_table_statements:  # EXCLUSIVE: one writer at a time
+            for statement in self._lock:
                 c.execute(statement)
             positions = self._write_locked(c, stored_events, restamp, read_set)
-            self._notify_channel(c)
+            c.execute(self._notify)
         return positions
+
+    def _select(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        with self._tx(commit=False) as c:
+            c.execute(sql, params)
+            return c.fetchall()  # tuple_row; bytea comes back as bytes
 
     def _insert_rows(
         self, c: Any, positions: Sequence[int], stored_events: Sequence[StoredEvent]
@@ -254,7 +269,7 @@ class _PostgresLog:
     """A ``tlog.LogSource`` over one repeatable-read transaction, streamed by server-side
     cursors (never the whole log in memory)."""
 
-    def __init__(self, conn: Any, table: Identifier, tree: tlog.StoredTree):
+    def __init__(self, conn: Any, table: Identifier, tree: stored_tree.StoredTree):
         self.conn, self.table, self.tree = conn, table, tree
         self._cursors: list[Any] = []
 

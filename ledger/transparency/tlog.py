@@ -1,12 +1,11 @@
-"""The ledger as a verifiable log: leaves, the stored Merkle tree, checkpoints, audits.
+"""The ledger as a verifiable log: leaves, checkpoints, audits (formats and checks only;
+the SQL of the stored tree is ``ledger/store/tree.py``).
 
 - **Leaf**: the event's export line, ``{"position":N,`` followed by its stored state
   after the opening brace: compact JSON, one line, the same bytes everywhere.
-- **Tree**: the perfect subtrees of the RFC 9162 tree (``ledger.merkle``), one row each
-  in ``tlog_nodes`` beside the events, written in the same transaction as the events
-  they cover; appending k events hashes O(k) nodes and reads O(log n).
-- **Checkpoints**: C2SP signed notes (``ledger.note``) in ``tlog_checkpoints``, kept
-  forever, one per tree size and key.
+- **Tree**: the perfect subtrees of the RFC 9162 tree (``merkle``), stored beside the
+  events by ``ledger/store/tree.py`` in the same transaction as the events they cover.
+- **Checkpoints**: C2SP signed notes (``note``), stored one per tree size and key.
 - **Audits**: ``verify`` recomputes every leaf and node from the stored events and
   checks every checkpoint; ``export`` writes what an auditor needs, and
   ``read_export`` checks it without the ledger.
@@ -22,7 +21,6 @@ from typing import Any, NamedTuple, Protocol
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.clock import format_instant, now
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.ledger.transparency import merkle
 from arms_ledger.ledger.transparency.merkle import Node
@@ -33,22 +31,6 @@ from arms_ledger.ledger.transparency.note import (
     Verifier,
     open_checkpoint,
 )
-
-NODES = "tlog_nodes"
-CHECKPOINTS = "tlog_checkpoints"
-
-CREATE_STATEMENTS = [
-    (
-        f"CREATE TABLE IF NOT EXISTS {NODES} ("
-        "level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, "
-        "PRIMARY KEY (level, idx)) WITHOUT ROWID"
-    ),
-    (
-        f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} ("
-        "id INTEGER PRIMARY KEY, size INTEGER NOT NULL, note TEXT NOT NULL, "
-        "verifier TEXT NOT NULL, stored_at TEXT NOT NULL, UNIQUE (size, verifier))"
-    ),
-]
 
 EXPORT_EVENTS = "events.jsonl"
 EXPORT_CHECKPOINT = "checkpoint"
@@ -79,96 +61,6 @@ def state_of(line: bytes, position: int) -> bytes:
     if not line.startswith(prefix):
         raise LedgerError(f"line {position} does not start with {prefix.decode()}")
     return b"{" + line[len(prefix) :]
-
-
-# --- the stored tree -------------------------------------------------------------------------
-
-
-class StoredTree:
-    """The SQL of the tree and checkpoint tables, over a DB-API cursor.
-
-    ``param`` is the driver's placeholder (``?`` for sqlite3, ``%s`` for psycopg);
-    ``schema`` qualifies the table names (PostgreSQL).
-    """
-
-    def __init__(self, param: str = "?", schema: str = ""):
-        self.p = param
-        self.nodes_table = f"{schema}.{NODES}" if schema else NODES
-        self.checkpoints_table = f"{schema}.{CHECKPOINTS}" if schema else CHECKPOINTS
-
-    def size(self, c: Any) -> int:
-        c.execute(
-            f"SELECT idx FROM {self.nodes_table} WHERE level = 0 ORDER BY idx DESC LIMIT 1"
-        )
-        row = c.fetchone()
-        return 0 if row is None else row[0] + 1
-
-    def nodes(self, c: Any, wanted: Sequence[Node]) -> dict[Node, bytes]:
-        if not wanted:
-            return {}
-        # OR of primary-key lookups: SQLite scans the table for (level, idx) IN (VALUES …)
-        where = " OR ".join([f"(level = {self.p} AND idx = {self.p})"] * len(wanted))
-        c.execute(
-            f"SELECT level, idx, hash FROM {self.nodes_table} WHERE {where}",
-            [x for n in wanted for x in n],
-        )
-        found = {Node(row[0], row[1]): bytes(row[2]) for row in c.fetchall()}
-        missing = [n for n in wanted if n not in found]
-        if missing:
-            level, index = missing[0]
-            raise TamperedError(
-                f"the Merkle tree has no node at level {level}, index {index}; "
-                "run `arms-ledger audit verify`"
-            )
-        return found
-
-    def extend(
-        self, c: Any, positions: Sequence[int], states: Sequence[bytes]
-    ) -> merkle.Builder:
-        """Add the leaves of newly inserted events (at ``positions``) to the tree."""
-        size = self.size(c)
-        expected = list(range(size + 1, size + 1 + len(positions)))
-        if list(positions) != expected:
-            raise TamperedError(
-                f"the Merkle tree has {size} leaves but the new events are at positions "
-                f"{positions[0]}…{positions[-1]}: the event store was changed behind the "
-                "ledger's back; run `arms-ledger audit verify`"
-            )
-        frontier = merkle.frontier_nodes(size)
-        stored = self.nodes(c, frontier)
-        builder = merkle.Builder(size, [stored[n] for n in frontier])
-        rows = []
-        for position, state in zip(positions, states, strict=True):
-            rows.extend(builder.add(merkle.leaf_hash(leaf_line(position, state))))
-        c.executemany(
-            f"INSERT INTO {self.nodes_table} (level, idx, hash) "
-            f"VALUES ({self.p}, {self.p}, {self.p})",
-            rows,
-        )
-        return builder
-
-    def store_checkpoint(self, c: Any, note: str, size: int, verifier: Verifier) -> None:
-        p = self.p
-        c.execute(
-            f"INSERT INTO {self.checkpoints_table} (size, note, verifier, stored_at) "
-            f"VALUES ({p}, {p}, {p}, {p}) ON CONFLICT (size, verifier) DO NOTHING",
-            (size, note, str(verifier), format_instant(now())),
-        )
-
-    def checkpoints(self, c: Any) -> list[StoredCheckpoint]:
-        c.execute(
-            f"SELECT id, size, note, verifier FROM {self.checkpoints_table} ORDER BY id"
-        )
-        return [StoredCheckpoint(*row) for row in c.fetchall()]
-
-    def latest_checkpoint(self, c: Any, verifier: str) -> StoredCheckpoint | None:
-        c.execute(
-            f"SELECT id, size, note, verifier FROM {self.checkpoints_table} "
-            f"WHERE verifier = {self.p} ORDER BY id DESC LIMIT 1",
-            (verifier,),
-        )
-        row = c.fetchone()
-        return None if row is None else StoredCheckpoint(*row)
 
 
 class StoredCheckpoint(NamedTuple):

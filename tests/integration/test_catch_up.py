@@ -3,42 +3,51 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 
 from arms_ledger.cli.demo import SCENARIO
 from arms_ledger.cli.write import load_history
-from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.projections import engine
-from arms_ledger.projections.projector import Stored
+from arms_ledger.projections.source import PAGE, LogReader, LogRow, Recorded
 
 
-def test_one_new_event_reads_one_event_and_the_streams_it_touches(
-    ledger, ledger_dir, monkeypatch
-):
+class Counting:
+    """A LogReader that notes what is read through it, over another one."""
+
+    def __init__(self, log: LogReader):
+        self.log = log
+        self.read: list[tuple[tuple[str, ...], int]] = []  # (types, position) read
+        self.streams: list[str] = []
+        self.positions: list[int] = []  # read by position
+
+    def head(self) -> int:
+        return self.log.head()
+
+    def pages(self, after: int, upto: int, size: int = PAGE) -> Iterator[list[LogRow]]:
+        for page in self.log.pages(after, upto, size):
+            self.read += [((), row[0]) for row in page]
+            yield page
+
+    def at(self, positions: Sequence[int]) -> dict[int, ev.Event]:
+        self.positions += positions
+        return self.log.at(positions)
+
+    def stream(self, key: str, upto: int | None = None) -> list[Recorded]:
+        self.streams.append(key)
+        return self.log.stream(key, upto)
+
+    def of_types(
+        self, types: Sequence[str], *, after: int = 0, upto: int | None = None
+    ) -> list[Recorded]:
+        found = self.log.of_types(types, after=after, upto=upto)
+        self.read += [(tuple(types), r.position or 0) for r in found]
+        return found
+
+
+def test_one_new_event_reads_one_event_and_the_streams_it_touches(ledger, ledger_dir):
     load_history(ledger, SCENARIO)
-    engine.live(ledger, ledger_dir).close()
-
-    read, streams, queues = [], [], []
-    original_read, original_stream = Ledger.read, Ledger.stream_records
-    original_queue = Stored.queue
-
-    def counting_read(self, **kwargs):
-        for recorded in original_read(self, **kwargs):
-            read.append((kwargs.get("types", ()), recorded.position))
-            yield recorded
-
-    def counting_stream(self, key):
-        streams.append(key)
-        return original_stream(self, key)
-
-    def counting_queue(self, p):
-        queues.append(p)
-        return original_queue(self, p)
-
-    monkeypatch.setattr(Ledger, "read", counting_read)
-    monkeypatch.setattr(Ledger, "stream_records", counting_stream)
-    monkeypatch.setattr(Stored, "queue", counting_queue)
-
+    engine.live(ledger.reader, ledger_dir).close()
     delivery = {
         "type": "DeliveryRecorded",
         "case": "PL-B-ABR",
@@ -46,24 +55,30 @@ def test_one_new_event_reads_one_event_and_the_streams_it_touches(
         "actor": "usasac",
     }
     ledger.append([ev.decoder.decode(json.dumps(delivery))])
-    read.clear()
-    streams.clear()
-    conn = engine.live(ledger, ledger_dir)
-    conn.close()
+    log = Counting(ledger.reader)
+    queues: list[str] = []
+    conn = engine.connect(ledger_dir / engine.PROJECTIONS_DB)
+    conn.set_trace_callback(
+        lambda sql: queues.append(sql) if "FROM queue WHERE platform" in sql else None
+    )
+    try:
+        assert engine.catch_up(log, conn) == 1
+    finally:
+        conn.close()
     # The new event, and the three policy adoptions (through the type index) to know
     # the policy in force.
     policies = ("PriorityPolicyAdopted", "NotificationThresholdsSet")
-    assert read == [((), 912), (policies, 1), (policies, 13), (policies, 760)]
-    assert sorted(streams) == ["case:PL-B-ABR", "platform:m1a2-sepv3"]  # not its partner
-    assert queues == ["m1a2-sepv3"]
+    assert log.read == [((), 912), (policies, 1), (policies, 13), (policies, 760)]
+    assert sorted(log.streams) == [
+        "case:PL-B-ABR",
+        "platform:m1a2-sepv3",
+    ]  # not its partner
+    assert len(queues) == 1 and "'m1a2-sepv3'" in queues[0]  # the one queue it changes
 
 
-def test_a_current_projection_reads_nothing(ledger, ledger_dir, monkeypatch):
+def test_a_current_projection_reads_nothing(ledger, ledger_dir):
     load_history(ledger, SCENARIO)
-    engine.live(ledger, ledger_dir).close()
-    monkeypatch.setattr(
-        Ledger,
-        "read",
-        lambda self, **kw: (_ for _ in ()).throw(AssertionError("read the log")),
-    )
-    engine.live(ledger, ledger_dir).close()
+    engine.live(ledger.reader, ledger_dir).close()
+    log = Counting(ledger.reader)
+    engine.live(log, ledger_dir).close()
+    assert (log.read, log.streams, log.positions) == ([], [], [])

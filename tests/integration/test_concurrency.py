@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from arms_ledger.ledger.app.application import Ledger, create, open_ledger
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.directory import create, open_ledger
 from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.errors import BatchRefused
 from arms_ledger.ledger.transparency import tlog
@@ -75,7 +76,7 @@ def _writer(path: str, writer: int, barrier, catch_up: bool) -> list[tuple[int, 
             (p, e.stream) for p, e in zip(result.positions, batch, strict=True)
         ]
         if catch_up:  # as every appending command does
-            engine.live(ledger, Path(path)).close()
+            engine.live(ledger.reader, Path(path)).close()
         start += len(batch)
         turn += 1
     ledger.close()
@@ -147,8 +148,8 @@ def test_read_models_of_eight_writers_converge(ledger, ledger_dir, tmp_path):
     ledger.append(decode(EVERY_TYPE[:18]))
     _run_writers(ledger_dir, catch_up=True)
     live = engine.connect(ledger_dir / engine.PROJECTIONS_DB)
-    engine.catch_up(ledger, live)  # the last writer may have been overtaken
-    engine.rebuild(ledger, tmp_path / "rebuilt.db")
+    engine.catch_up(ledger.reader, live)  # the last writer may have been overtaken
+    engine.rebuild(ledger.reader, tmp_path / "rebuilt.db")
     rebuilt = engine.connect(tmp_path / "rebuilt.db")
     assert_same_read_models(live, rebuilt)
     queued = live.execute("SELECT count(*) FROM queue").fetchone()[0]

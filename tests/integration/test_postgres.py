@@ -7,7 +7,7 @@ import json
 
 import pytest
 from arms_ledger.cli.main import cli
-from arms_ledger.ledger.app.application import create, open_ledger
+from arms_ledger.ledger.app.directory import create, open_ledger
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.ledger.store.postgres import Location
 from click.testing import CliRunner

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from arms_ledger.cli.demo import SCENARIO
 from arms_ledger.cli.write import load_history
-from arms_ledger.ledger.app.application import create
+from arms_ledger.ledger.app.directory import create
 from arms_ledger.projections import engine
 
 from tests.integration.projection_tables import assert_same_read_models
@@ -41,7 +41,7 @@ def stored_position(conn) -> int:
 
 
 def assert_equals_rebuild(ledger, conn, directory: Path) -> None:
-    engine.rebuild(ledger, directory / "rebuilt.db")
+    engine.rebuild(ledger.reader, directory / "rebuilt.db")
     rebuilt = engine.connect(directory / "rebuilt.db")
     try:
         assert stored_position(conn) == stored_position(rebuilt) == ledger.head()
@@ -69,13 +69,15 @@ def test_an_exception_midway_rolls_back_to_the_last_commit_then_a_catch_up_ends_
 
             with pytest.raises(Crash):
                 engine.catch_up(
-                    ledger, conn, commit_every=COMMIT_EVERY, progress=crash_after_450
+                    ledger.reader, conn, commit_every=COMMIT_EVERY, progress=crash_after_450
                 )
             assert seen == list(range(1, 452))
             assert stored_position(conn) == 400
             assert conn.execute("SELECT max(position) FROM audit_log").fetchone()[0] == 400
 
-            assert engine.catch_up(ledger, conn, commit_every=COMMIT_EVERY) == 911 - 400
+            assert (
+                engine.catch_up(ledger.reader, conn, commit_every=COMMIT_EVERY) == 911 - 400
+            )
             assert_equals_rebuild(ledger, conn, tmp)
         finally:
             conn.close()
@@ -86,7 +88,7 @@ CATCH_UP_THEN_DIE = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from arms_ledger.ledger.app.application import open_ledger
+    from arms_ledger.ledger.app.directory import open_ledger
     from arms_ledger.projections import engine
 
     directory = Path(sys.argv[1])
@@ -97,7 +99,7 @@ CATCH_UP_THEN_DIE = textwrap.dedent(
         if position >= 550:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    engine.catch_up(ledger, conn, commit_every=100, progress=die)
+    engine.catch_up(ledger.reader, conn, commit_every=100, progress=die)
     print("not killed")
     """
 )
@@ -124,7 +126,7 @@ def test_a_catch_up_killed_by_sigkill_resumes_from_its_last_commit_and_ends_corr
             conn = engine.connect(tmp / "ledger" / engine.PROJECTIONS_DB)
             try:
                 assert stored_position(conn) == 500
-                assert engine.catch_up(ledger, conn) == 911 - 500
+                assert engine.catch_up(ledger.reader, conn) == 911 - 500
                 assert_equals_rebuild(ledger, conn, tmp)
             finally:
                 conn.close()

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from arms_ledger.ledger.app.application import create
+from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.errors import BatchRefused
 from arms_ledger.projections import engine
@@ -457,7 +457,9 @@ def caught_up_after_every_append_equals_a_rebuild_property(max_examples: int):
             incremental = engine.connect(tmp / "incremental.db")
             try:
                 kept = append_accepted(
-                    ledger, history, after_each=lambda: engine.catch_up(ledger, incremental)
+                    ledger,
+                    history,
+                    after_each=lambda: engine.catch_up(ledger.reader, incremental),
                 )
                 assert kept == ledger.head()
                 event(f"events kept: {min(kept // 20 * 20, 60)}+")
@@ -488,7 +490,10 @@ def catch_up_in_small_transactions_equals_a_rebuild_property(max_examples: int):
             chunked = engine.connect(tmp / "chunked.db")
             try:
                 kept = append_accepted(ledger, history)
-                assert engine.catch_up(ledger, chunked, commit_every=commit_every) == kept
+                assert (
+                    engine.catch_up(ledger.reader, chunked, commit_every=commit_every)
+                    == kept
+                )
                 assert_a_rebuild_equals(chunked, ledger, tmp, kept)
             finally:
                 chunked.close()
@@ -499,7 +504,7 @@ def catch_up_in_small_transactions_equals_a_rebuild_property(max_examples: int):
 
 def assert_a_rebuild_equals(projected, ledger, tmp: Path, kept: int) -> None:
     """A rebuild of the whole log (in ``tmp``) has exactly the rows of ``projected``."""
-    assert engine.rebuild(ledger, tmp / "rebuilt.db") == kept
+    assert engine.rebuild(ledger.reader, tmp / "rebuilt.db") == kept
     rebuilt = engine.connect(tmp / "rebuilt.db")
     try:
         report_queue_changes(rebuilt)

@@ -8,8 +8,8 @@ from contextlib import ExitStack, closing
 from pathlib import Path
 
 import pytest
-from arms_ledger.ledger.app.application import create
 from arms_ledger.ledger.app.batch import MemoryWorld
+from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.errors import BatchRefused
 from hypothesis import HealthCheck, event, given, settings

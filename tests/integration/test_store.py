@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from arms_ledger.ledger.app.application import Ledger, create, open_ledger
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.directory import create, open_ledger
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.errors import BatchRefused, Conflict, LedgerError, NoLedger

@@ -27,9 +27,11 @@ import pytest
 from arms_ledger.cli.demo import SCENARIO
 from arms_ledger.cli.main import cli
 from arms_ledger.cli.write import load_history, read_events
-from arms_ledger.ledger.app.application import Ledger, create, open_ledger
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.directory import create, open_ledger
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.store.sqlite import LogRecorder
+from arms_ledger.ledger.store import tree
+from arms_ledger.ledger.store.recorder import LogRecorder
 from arms_ledger.ledger.transparency import merkle, tlog
 from arms_ledger.ledger.transparency.note import (
     Checkpoint,
@@ -1134,7 +1136,7 @@ def test_node_lookups_search_the_primary_key_and_never_scan_the_tree(tmp_path):
     """Proofs, roots and every append read their O(log n) nodes by key (a table scan here
     made a proof on a 100,000-event ledger take 25 ms instead of 0.2 ms)."""
     db = sqlite3.connect(tmp_path / "plan.db")
-    for statement in tlog.CREATE_STATEMENTS:
+    for statement in tree.CREATE_STATEMENTS:
         db.execute(statement)
 
     class Explain:
@@ -1146,7 +1148,7 @@ def test_node_lookups_search_the_primary_key_and_never_scan_the_tree(tmp_path):
 
     cursor = Explain()
     with pytest.raises(tlog.TamperedError):  # the table is empty: the nodes are missing
-        tlog.StoredTree().nodes(cursor, merkle.frontier_nodes(1_000_003))
+        tree.StoredTree().nodes(cursor, merkle.frontier_nodes(1_000_003))
     details = [row[-1] for row in cursor.plan]
     assert not [d for d in details if d.startswith("SCAN")], details
     assert any("USING PRIMARY KEY" in d for d in details), details

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import pytest
 from arms_ledger.cli.main import cli
-from arms_ledger.ledger.app.application import open_ledger
+from arms_ledger.ledger.app.directory import open_ledger
 from arms_ledger.ledger.domain.clock import parse_instant
 from arms_ledger.projections import engine, web
 from click.testing import CliRunner
@@ -79,7 +79,7 @@ def replay_into(ledger_path: Path, directory: Path, cut: engine.Cut) -> Path:
     ledger = open_ledger(ledger_path)
     conn = engine.connect(path)
     try:
-        engine.replay(ledger, conn, cut)
+        engine.replay(ledger.reader, conn, cut)
         conn.execute("PRAGMA journal_mode = DELETE")
     finally:
         conn.close()
