@@ -1,4 +1,5 @@
-"""Input as strict as docs/domain.md says: each refusal names what was wrong (no database)."""
+"""Input as strict as docs/domain.md says: each refusal names what was wrong (no
+database)."""
 
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ def test_an_offer_expiring_after_the_range_is_refused():
         "value_usd": 1,
         "offer_expires_at": "9999-01-01",
     }
-    with pytest.raises(Invalid, match="^offer_expires_at 9999-01-01T00:00:00Z is outside"):
+    with pytest.raises(Invalid, match=r"^offer_expires_at 9999-01-01T00:00:00Z is outside"):
         normalize(decode_event(json.dumps(record).encode()), NOW)
 
 
