@@ -35,7 +35,7 @@ COMMANDS = {" ".join(path) or "(root)": path for path, _ in walk(cli)}
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_has_help(command):
     path = COMMANDS[command]
-    found = cli
+    found: click.Command | None = cli
     for name in path:
         assert isinstance(found, click.Group)
         found = found.get_command(click.Context(found), name)

@@ -74,7 +74,8 @@ def test_money_has_a_ceiling(value):
 
 def test_money_at_the_ceiling_is_accepted():
     record = {"type": "OfferIssued", "case": "C1", "actor": "a", "value_usd": ev.MAX_USD}
-    assert decode_event(json.dumps(record).encode()).value_usd == ev.MAX_USD
+    offer = decode_event(json.dumps(record).encode())
+    assert isinstance(offer, ev.OfferIssued) and offer.value_usd == ev.MAX_USD
 
 
 @pytest.mark.parametrize(
