@@ -14,6 +14,7 @@ import json
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from arms_ledger.cli.main import cli
@@ -38,7 +39,7 @@ def day(n: int) -> str:
 
 def partner_event(kind: str, code: str, at: int, n: int) -> dict:
     base = {"type": kind, "partner": code, "actor": "tester", "effective_at": day(at)}
-    fields: dict = {
+    by_kind: dict[str, dict] = {
         "PartnerRegistered": {
             "name": code,
             "region": "Test",
@@ -61,20 +62,22 @@ def partner_event(kind: str, code: str, at: int, n: int) -> dict:
             "amount_usd": 1_000_000 * (1 + n % 7),
             "description": "test",
         },
-    }[kind]
+    }
+    fields = by_kind[kind]
     decision = getattr(ev, kind).DECISION
     return base | fields | ({"rationale": "random history"} if decision else {})
 
 
 def platform_event(kind: str, slug: str, at: int, n: int) -> dict:
     base = {"type": kind, "platform": slug, "actor": "tester", "effective_at": day(at)}
-    fields: dict = {
+    by_kind: dict[str, dict] = {
         "PlatformListed": {"name": slug, "prime": "T", "category": "T"},
         "ProductionCapacitySet": {"units_per_month": float(1 + n % 9)},
         "CatalogPriorityChanged": {"prioritized": n % 2 == 0, "edition": f"e{n}"},
         "EEUMDesignationChanged": {"designated": n % 2 == 0},
         "PlatformWithdrawn": {},
-    }[kind]
+    }
+    fields = by_kind[kind]
     decision = getattr(ev, kind).DECISION
     return base | fields | ({"rationale": "random history"} if decision else {})
 
@@ -129,7 +132,7 @@ def histories(draw) -> list[dict]:
     return out
 
 
-def cli_json(ledger: Path, *args: str) -> list | dict:
+def cli_json(ledger: Path, *args: str) -> Any:
     result = CliRunner().invoke(cli, ["--ledger", str(ledger), *args, "--json"])
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
@@ -142,11 +145,13 @@ def partner_row(rows: list, code: str) -> dict:
 def check_decided_on_the_replayed_facts(path: Path, logged: list[dict]) -> None:
     world = MemoryWorld()
     for record in logged:
-        e = ev.decoder.decode(json.dumps({k: record[k] for k in record if k != "position"}))
+        e: Any = ev.decoder.decode(
+            json.dumps({k: v for k, v in record.items() if k != "position"})
+        )
         at = effective(e)
         position = record["position"]
         if e.STREAM in ("partner", "case") and position > 1:
-            code = e.partner  # type: ignore[attr-defined]
+            code = e.partner
             decided = partner_at(world.stream(f"partner:{code}"), at)
             cut = ("--as-of", e.effective_at, "--at-position", str(position - 1))
             replayed = [r for r in cli_json(path, "partners", *cut) if r["partner"] == code]
@@ -162,7 +167,7 @@ def check_decided_on_the_replayed_facts(path: Path, logged: list[dict]) -> None:
                 ), (position, record["type"], e.effective_at)
         if isinstance(e, ev.CaseFiled):
             platform = world.stream(f"platform:{e.platform}")
-            cut = ("--as-of", e.effective_at, "--at-position", str(position - 1))
+            cut = ("--as-of", str(e.effective_at), "--at-position", str(position - 1))
             rows = cli_json(
                 path, "query", "SELECT platform, withdrawn FROM platforms", *cut
             )
