@@ -16,6 +16,7 @@ import msgspec.inspect as mi
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.errors import refusal_message
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain import intake
 from arms_ledger.ledger.errors import BatchRefused, LedgerError
 
 # (group, command, event, help) — the order is the order of the help listing.
@@ -253,6 +254,10 @@ def _event(cls: type[ev.Event], fields: list[Field], values: dict[str, Any]) -> 
         return msgspec.convert(data, ev.LedgerEvent)
     except msgspec.ValidationError as error:
         by_path = {"$." + ".".join(f.path): f.option for f in fields}
+        where = str(error).rpartition(" - at ")[2].strip("`")
+        if intake.is_control_refusal(str(error)):
+            option = by_path.get(where, "--" + where[2:].replace("_", "-"))
+            raise LedgerError(f"{cls.__name__}: {intake.control_message(option)}") from None
         text = re.sub(
             r"`(\$\.[^`]+)`",
             lambda m: by_path.get(m.group(1), "the " + m.group(1)[2:]),

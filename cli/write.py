@@ -16,6 +16,7 @@ from arms_ledger.cli.replica import init_from_export
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.app.directory import CHECKPOINT_POLICIES, create
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain import intake
 from arms_ledger.ledger.errors import BatchRefused, Invalid, LedgerError
 
 
@@ -83,33 +84,9 @@ def init(
 def decode_line(line: bytes, number: int) -> ev.Event:
     """One JSON Lines record as an event; errors name the line and the event type."""
     try:
-        return ev.decoder.decode(line)
-    except (msgspec.ValidationError, msgspec.DecodeError) as error:
-        raise Invalid(f"line {number}{_type_of(line)}: {_explain(error)}") from None
-
-
-def _type_of(line: bytes) -> str:
-    try:
-        value = msgspec.json.decode(line)
-    except msgspec.DecodeError:
-        return ""
-    if isinstance(value, dict) and isinstance(value.get("type"), str):
-        return f" ({value['type']})"
-    return ""
-
-
-def _explain(error: Exception) -> str:
-    text = str(error)
-    if text.startswith("Invalid value") and text.endswith("`$.type`"):
-        return (
-            f"unknown event type{text[len('Invalid value') : -len(' - at `$.type`')]}; "
-            "`arms-ledger schema --types` lists the event types"
-        )
-    if text == "Object missing required field `type`":
-        return 'no "type"; every event names its type, e.g. "type": "CaseFiled"'
-    if not isinstance(error, msgspec.ValidationError):
-        return f"malformed JSON ({text}); each line must be one JSON object"
-    return f"{text} (`arms-ledger schema TYPE` shows the fields of each type)"
+        return intake.decode_event(line)
+    except Invalid as error:
+        raise Invalid(f"line {number}{intake.type_of(line)}: {error}") from None
 
 
 def read_events(lines: Iterable[bytes]) -> Iterator[tuple[int, ev.Event]]:

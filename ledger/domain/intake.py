@@ -87,6 +87,18 @@ def _duplicate_key(line: bytes) -> str | None:
     return None
 
 
+def is_control_refusal(text: str) -> bool:
+    """Whether a msgspec error is a text pattern of ``events`` refusing a character."""
+    return "matching regex" in text and "u202a-" in text
+
+
+def control_message(where: str) -> str:
+    return (
+        f"{where} holds a control or bidirectional character; text in the ledger is "
+        "printed to people, so remove it"
+    )
+
+
 def _explain(error: Exception, line: bytes) -> str:
     text = str(error)
     if text.startswith("Invalid value") and text.endswith("`$.type`"):
@@ -99,12 +111,8 @@ def _explain(error: Exception, line: bytes) -> str:
         return 'no "type"; every event names its type, e.g. "type": "CaseFiled"'
     if not isinstance(error, msgspec.ValidationError):
         return f"malformed JSON ({escape(text)}); each line must be one JSON object"
-    if "matching regex" in text and "u202a-" in text:  # a pattern of events.py
-        where = text.rpartition(" - at ")[2]
-        return (
-            f"{where} holds a control or bidirectional character; text in the ledger "
-            "is printed to people, so remove it"
-        )
+    if is_control_refusal(text):
+        return control_message(text.rpartition(" - at ")[2])
     return f"{escape(text)} (`arms-ledger schema TYPE` shows the fields of each type)"
 
 
