@@ -1,0 +1,159 @@
+"""The read models' database, and keeping it current: ``catch_up``.
+
+``catch_up`` applies the events after the position the read models have reached, in
+transactions of at most ``commit_every`` events, each writing the rows and the new
+position together: a crash loses at most the transaction in flight, and the next
+catch-up resumes from the last commit, so no event is applied twice or skipped.
+``BEGIN IMMEDIATE`` serializes concurrent catch-ups; one that finds the position moved
+under it starts over from there.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import msgspec
+from arms_ledger.ledger.domain.clock import format_instant
+from arms_ledger.projections import schema
+from arms_ledger.projections.loader import Stored
+from arms_ledger.projections.projector import Projector
+from arms_ledger.projections.source import LogReader, LogRow
+
+COMMIT_EVERY = 10_000
+
+
+class Cut(msgspec.Struct, frozen=True):
+    """Which part of the log a replay reads; all None means the live read models."""
+
+    as_of: datetime | None = None  # events effective at or before
+    known_at: datetime | None = None  # events recorded at or before
+    at_position: int | None = None  # events up to this position
+
+    @property
+    def live(self) -> bool:
+        return self.as_of is None and self.known_at is None and self.at_position is None
+
+    def describe(self) -> str:
+        parts = []
+        if self.as_of is not None:
+            parts.append(f"as of {format_instant(self.as_of)}")
+        if self.known_at is not None:
+            parts.append(f"as known at {format_instant(self.known_at)}")
+        if self.at_position is not None:
+            parts.append(f"at log position {self.at_position}")
+        return ", ".join(parts) or "now"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    # The read models can be rebuilt from the log: a power loss may cost the last
+    # transactions (caught up again), never consistency.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def fresh(
+    conn: sqlite3.Connection,
+    cut: Cut = Cut(),
+    time: str | None = None,
+    *,
+    indexes: bool = True,
+) -> None:
+    """Drop whatever is there and create empty read models (in a transaction)."""
+    schema.drop(conn)
+    schema.create(conn, indexes=indexes)
+    conn.execute(
+        "INSERT INTO projection (id, schema_version, position, as_of, known_at, "
+        "at_position, time) VALUES (1, ?, 0, ?, ?, ?, ?)",
+        (
+            schema.SCHEMA_VERSION,
+            None if cut.as_of is None else format_instant(cut.as_of),
+            None if cut.known_at is None else format_instant(cut.known_at),
+            cut.at_position,
+            time,
+        ),
+    )
+
+
+def position_of(conn: sqlite3.Connection) -> int | None:
+    """The position reached, or None if the read models are missing or outdated."""
+    try:
+        row = conn.execute("SELECT schema_version, position FROM projection").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    if row is None or row[0] != schema.SCHEMA_VERSION:
+        return None
+    return row[1]
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction taken at once (``BEGIN IMMEDIATE``): committed at the end of
+    the block, rolled back if it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def apply_pages(
+    projector: Projector,
+    pages: Iterable[list[LogRow]],
+    progress: Callable[[int], None] | None,
+    last: int = 0,
+) -> tuple[int, int]:
+    """Apply every event of ``pages``; returns (the last position, how many).
+
+    ``progress(position)`` is called after each event is applied."""
+    apply = projector.apply_event
+    applied = 0
+    for page in pages:
+        for position, stream, version, event in page:
+            apply(position, stream, version, event)
+            if progress is not None:
+                progress(position)
+        last = page[-1][0]
+        applied += len(page)
+    return last, applied
+
+
+def catch_up(
+    log: LogReader,
+    conn: sqlite3.Connection,
+    *,
+    commit_every: int = COMMIT_EVERY,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Apply every event after the position reached; returns how many were applied.
+
+    ``progress(position)`` is called after each event is applied (before its commit).
+    """
+    applied = 0
+    projector: Projector | None = None
+    expected: int | None = None
+    while True:
+        with immediate(conn):
+            position = position_of(conn)
+            if position is None:  # missing, or made by another version: build anew
+                fresh(conn)
+                position = 0
+            head = log.head()
+            if position >= head:
+                return applied
+            if projector is None or position != expected:
+                projector = Projector(Stored(log, conn, position) if position else None)
+            upto = min(head, position + commit_every)
+            last, count = apply_pages(
+                projector, log.pages(position, upto), progress, position
+            )
+            projector.flush(conn, last)
+        applied += count
+        expected = last
