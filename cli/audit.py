@@ -17,7 +17,7 @@ from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.domain.clock import format_instant
 from arms_ledger.ledger.transparency import tlog
 from arms_ledger.ledger.transparency.note import Verifier
-from arms_ledger.projections import queries
+from arms_ledger.projections import audit_queries
 from arms_ledger.projections.engine import Cut
 
 KEY_HELP = (
@@ -49,8 +49,8 @@ def trail_command(env: Env, stream_id: str, cut: Cut, fmt: str) -> None:
     """
     with env.read_models(cut) as conn:
         caption(cut)
-        stream = queries.resolve(conn, stream_id)
-        found = queries.trail(conn, stream)
+        stream = audit_queries.resolve(conn, stream_id)
+        found = audit_queries.trail(conn, stream)
         if fmt == "table":
             click.echo(f"Audit trail of {stream}: {len(found)} event(s).")
         write_rows(found, fmt)
@@ -66,7 +66,7 @@ def explain_command(env: Env, case_id: str, cut: Cut, fmt: str) -> None:
     key, each with the event that set it."""
     with env.read_models(cut) as conn:
         caption(cut)
-        found = queries.explain(conn, case_id)
+        found = audit_queries.explain(conn, case_id)
     if fmt in ("json", "nl"):
         click.echo(dumps(found))
         return
@@ -139,7 +139,7 @@ def diff_command(
         env.read_models(Cut(as_of=t1, known_at=known)) as before,
         env.read_models(Cut(as_of=t2, known_at=known)) as after,
     ):
-        found = queries.diff(before, after, t1, platform)
+        found = audit_queries.diff(before, after, t1, platform)
     if fmt != "table":
         write_rows(found, fmt)
         return
@@ -162,7 +162,7 @@ def print_diff(found: list[dict], since: str, until: str) -> None:
         )
     )
     click.echo("\nThe events:")
-    for c in queries.causing_events(found):
+    for c in audit_queries.causing_events(found):
         click.echo(
             f"  #{c['position']} {c['type']} effective {c['effective_at'][:10]} "
             f"by {c['actor']}" + (f": {c['rationale']}" if c["rationale"] else "")
@@ -183,8 +183,8 @@ def flags_command(env: Env, cut: Cut, fmt: str) -> None:
     """
     with env.read_models(cut) as conn:
         caption(cut)
-        found = queries.flags(conn)
-        judged = queries.judged_at(conn)
+        found = audit_queries.flags(conn)
+        judged = audit_queries.judged_at(conn)
     if fmt != "table":
         write_rows(found, fmt)
         return

@@ -28,7 +28,7 @@ from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.transparency.note import open_checkpoint
 from arms_ledger.ledger.transparency.tlog import b64
-from arms_ledger.projections import engine, queries
+from arms_ledger.projections import audit_queries, engine, queries
 
 SCENARIO = Path(str(fixtures.SCENARIO))
 WIDTH = 100
@@ -161,7 +161,7 @@ def _print_flags(ledger: Ledger, directory: Path, last: str) -> None:
     with engine.read_models(
         ledger.reader, directory, engine.Cut(known_at=instant(last))
     ) as conn:
-        flags = queries.flags(conn)
+        flags = audit_queries.flags(conn)
     click.echo(
         f"\nOversight flags ({len(flags)}), deadlines judged at the last event, "
         f"{last[:10]}:"
@@ -193,7 +193,7 @@ def _print_platform(before: Any, after: Any, platform: str, since: datetime) -> 
         return
     old = {r["case"]: r["position"] for r in queries.queue(before, platform)}
     now = queries.queue(after, platform)
-    changes = queries.diff(before, after, since, platform)
+    changes = audit_queries.diff(before, after, since, platform)
     click.echo(f"\n{name['name']} ({platform}):")
     rows = [
         {
@@ -203,12 +203,12 @@ def _print_platform(before: Any, after: Any, platform: str, since: datetime) -> 
             "tier": r["tier"],
             "score": r["score"],
             "before": old.get(r["case"]),
-            "move": queries.move(old.get(r["case"]), r["position"]),
+            "move": audit_queries.move(old.get(r["case"]), r["position"]),
         }
         for r in now
     ]
     click.echo(table(rows, ("after", "case", "partner", "tier", "score", "before", "move")))
-    causes = queries.causing_events(changes)
+    causes = audit_queries.causing_events(changes)
     if causes:
         click.echo(
             "  Moved by "

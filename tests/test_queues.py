@@ -30,7 +30,7 @@ from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import parse_instant
-from arms_ledger.projections import engine, queries
+from arms_ledger.projections import audit_queries, engine, queries
 
 from tests import stores
 
@@ -466,7 +466,7 @@ def test_diff_across_the_policy_change_names_the_adoption(scenario):
     with ExitStack() as stack:
         before = read(stack, ledger, directory, engine.Cut(as_of=since))
         after = read(stack, ledger, directory, engine.Cut(as_of=at("2026-02-06")))
-        moves = queries.diff(before, after, since, "f-35a")
+        moves = audit_queries.diff(before, after, since, "f-35a")
     old = [r["case"] for r in expected_queue("f-35a", since)]
     new = [r["case"] for r in expected_queue("f-35a", at("2026-02-06"))]
     assert set(old) == set(new)
@@ -517,7 +517,7 @@ def test_explain_names_the_event_behind_each_component(scenario):
         ),
     }
     with engine.read_models(ledger.reader, directory, engine.Cut()) as conn:
-        explained = queries.explain(conn, "PL-B-AHA")
+        explained = audit_queries.explain(conn, "PL-B-AHA")
     got = {c["component"]: c for c in explained["components"]}
     assert {k: c["event_position"] for k, c in got.items()} == expected
     for name, position in expected.items():

@@ -29,7 +29,7 @@ from arms_ledger.ledger.domain.cases import (
     open_case,
 )
 from arms_ledger.ledger.domain.clock import instant
-from arms_ledger.projections import queries
+from arms_ledger.projections import audit_queries, queries
 from arms_ledger.projections.web import canned
 
 
@@ -265,7 +265,7 @@ def queue_comparison(
                 "partner": partners.get(case),
                 "before": was,
                 "after": now,
-                "move": queries.move(was, now),
+                "move": audit_queries.move(was, now),
             }
         )
     return out

@@ -7,7 +7,7 @@ import sqlite3
 from urllib.parse import urlencode
 
 import pytest
-from arms_ledger.projections import queries
+from arms_ledger.projections import audit_queries, queries
 from arms_ledger.projections.web import canned
 from markupsafe import escape
 
@@ -61,7 +61,7 @@ def test_the_queue_of_a_platform_is_the_queue_commands(live, replay, conn):
 
 def test_a_cases_trail_has_its_events_and_the_events_that_moved_it(live, conn):
     found = run(live, canned.CASE_TRAIL, case="PL-B-AHA")
-    own = [r["position"] for r in queries.trail(conn, "case:PL-B-AHA")]
+    own = [r["position"] for r in audit_queries.trail(conn, "case:PL-B-AHA")]
     assert [r["position"] for r in found if r["stream"] == "case:PL-B-AHA"] == own
     assert [
         (r["position"], r["stream"], r["type"], r["queue_effect"])
@@ -142,7 +142,7 @@ def test_backlog_by_partner_and_platform_adds_up(live, conn):
 
 def test_the_oversight_flags_are_the_audit_commands(live, replay, conn):
     found = run(live, canned.FLAGS)
-    assert found == queries.flags(conn)
+    assert found == audit_queries.flags(conn)
     assert [r["case"] for r in run(live, canned.FLAGS, kind="qme-not-certified")] == [
         "AE-B-THB"
     ]
