@@ -16,14 +16,17 @@ Exit codes: 0 success, 1 refused or failed (``Error: …`` on stderr), 2 usage e
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import click
 from arms_ledger.cli import audit, demo, log, read, serve, verbs, write
 from arms_ledger.cli.env import Env
-from arms_ledger.ledger.errors import LedgerError
+from arms_ledger.ledger.app.directory import EVENTS_DB, META_FILE
+from arms_ledger.ledger.errors import DAMAGED_STORE, LedgerError, storage_error
 from eventsourcing.persistence import PersistenceError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -42,11 +45,30 @@ class LedgerGroup(click.Group):
             return super().invoke(ctx)
         except LedgerError as error:
             raise click.ClickException(str(error)) from None
-        except PersistenceError as error:
-            raise click.ClickException(
-                f"the event store failed: {error}; check the ledger's location and "
-                "that no other process holds it locked"
-            ) from None
+        except (sqlite3.Error, OSError, PersistenceError) as error:
+            raise click.ClickException(_storage_failure(ctx, error)) from None
+        except Exception as error:
+            if type(error).__module__.split(".")[0] != "psycopg":
+                raise
+            raise click.ClickException(_storage_failure(ctx, error)) from None
+
+
+def _storage_failure(ctx: click.Context, error: BaseException) -> str:
+    """The one line for a failure of the event store (the read models report their
+    own): the store named as ledger.json has it."""
+    env = ctx.obj
+    where = "the event store"
+    if isinstance(env, Env):
+        try:
+            store = json.loads((env.path / META_FILE).read_text()).get("store", "sqlite")
+        except (OSError, ValueError):
+            store = "sqlite"
+        where = (
+            f"the event store {env.path / EVENTS_DB}"
+            if store == "sqlite"
+            else f"the event store {store}"
+        )
+    return str(storage_error(error, where, DAMAGED_STORE))
 
 
 @click.group(cls=LedgerGroup, context_settings=CONTEXT_SETTINGS)

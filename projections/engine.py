@@ -29,15 +29,20 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from arms_ledger.ledger.domain.clock import format_instant, instant
 from arms_ledger.ledger.domain.facts import holds_at
-from arms_ledger.ledger.errors import LedgerError
+from arms_ledger.ledger.errors import (
+    DAMAGED_READ_MODELS,
+    LedgerError,
+    failure_kind,
+    storage,
+)
 from arms_ledger.projections.projector import Projector
-from arms_ledger.projections.rebuild import rebuild
+from arms_ledger.projections.rebuild import discard, rebuild
 from arms_ledger.projections.runner import (
     COMMIT_EVERY,
     Cut,
@@ -61,25 +66,51 @@ __all__ = [
 ]
 
 PROJECTIONS_DB = "projections.db"
+# A replay that fails for want of space says where it was being built.
+REPLAY_SPACE = "free space in the temporary directory ($TMPDIR) and run the command again"
 # live(): missing read models of a log longer than this are rebuilt, not caught up.
 REBUILD_AFTER = 50_000
 
 
-def live(log: LogReader, directory: Path) -> sqlite3.Connection:
-    """The live read models, caught up with the log."""
+def live(
+    log: LogReader, directory: Path, notice: Callable[[str], None] | None = None
+) -> sqlite3.Connection:
+    """The live read models, caught up with the log. Damaged ones are rebuilt from the
+    log (they hold nothing else), and ``notice`` is told; every other failure of their
+    file is one ``StorageError`` naming it."""
     path = directory / PROJECTIONS_DB
+    with storage(f"the read models {path}", DAMAGED_READ_MODELS):
+        try:
+            conn, position = _open(path)
+        except sqlite3.DatabaseError as error:
+            if failure_kind(error) != "damaged":
+                raise
+            discard(path)
+            rebuild(log, path)
+            if notice is not None:
+                notice(
+                    f"the read models {path} were damaged ({error}); rebuilt from the log"
+                )
+            conn, position = _open(path)
+        try:
+            if not position and log.head() > REBUILD_AFTER:
+                conn.close()  # missing or outdated, and a long log: build them in bulk
+                rebuild(log, path)
+                conn = connect(path)
+            catch_up(log, conn)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def _open(path: Path) -> tuple[sqlite3.Connection, int | None]:
     conn = connect(path)
     try:
-        position = position_of(conn)
+        return conn, position_of(conn)
     except BaseException:
         conn.close()
         raise
-    if not position and log.head() > REBUILD_AFTER:
-        conn.close()  # missing or outdated, and a long log: build them in bulk
-        rebuild(log, path)
-        conn = connect(path)
-    catch_up(log, conn)
-    return conn
 
 
 def replay(log: LogReader, conn: sqlite3.Connection, cut: Cut) -> int:
@@ -133,20 +164,25 @@ def _replay_events(
 
 
 @contextmanager
-def read_models(log: LogReader, directory: Path, cut: Cut) -> Iterator[sqlite3.Connection]:
+def read_models(
+    log: LogReader, directory: Path, cut: Cut, notice: Callable[[str], None] | None = None
+) -> Iterator[sqlite3.Connection]:
     """A connection to the read models the cut asks for: live, or a temporary replay."""
     if cut.live:
-        conn = live(log, directory)
+        conn = live(log, directory, notice)
         try:
             yield conn
         finally:
             conn.close()
         return
     workdir = Path(tempfile.mkdtemp(prefix="arms-ledger-replay-"))
-    conn = connect(workdir / PROJECTIONS_DB)
     try:
-        replay(log, conn, cut)
-        yield conn
+        with storage(f"the replay's read models in {workdir}", REPLAY_SPACE):
+            conn = connect(workdir / PROJECTIONS_DB)
+            try:
+                replay(log, conn, cut)
+                yield conn
+            finally:
+                conn.close()
     finally:
-        conn.close()
         shutil.rmtree(workdir, ignore_errors=True)

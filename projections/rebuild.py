@@ -39,15 +39,15 @@ def rebuild(
         return _rebuild_in_place(log, path, progress)
     _remove_abandoned(path)
     building = path.with_name(f"{path.name}{BUILDING}{os.getpid()}")
-    _remove(building)
+    discard(building)
     try:
         applied = _build(log, building, log.head(), progress)
         if not _unused(path):  # opened meanwhile: replacing it would break its readers
-            _remove(building)
+            discard(building)
             return _rebuild_in_place(log, path, progress)
         os.replace(building, path)
     except BaseException:
-        _remove(building)
+        discard(building)
         raise
     conn = connect(path)
     try:  # the events appended while it was being built
@@ -92,7 +92,8 @@ def _remove_abandoned(path: Path) -> None:
             pass  # alive, another user's
 
 
-def _remove(path: Path) -> None:
+def discard(path: Path) -> None:
+    """Remove a read-models file and its journal, WAL and shared-memory files."""
     for suffix in ("", "-journal", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
