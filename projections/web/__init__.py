@@ -4,8 +4,9 @@ replay of it) with this project's metadata, canned queries and charts.
 ``datasette(path, ...)`` makes the Datasette instance; ``arms-ledger serve`` runs it
 with uvicorn. The pieces: ``metadata`` (descriptions generated from
 ``projections.schema``, sort orders, facets, the home page), ``canned`` (the canned
-queries), ``charts`` (data, Altair specs, SVG by vl-convert), ``plugin`` (the chart
-pages, the menu and the banner) and ``templates/``.
+queries), ``chartdata`` (the charts' rows and series), ``charts`` (Altair specs, SVG by
+vl-convert), ``pages`` (the chart pages), ``plugin`` (the Datasette hooks: routes, the
+menu, the banner) and ``templates/``.
 """
 
 from __future__ import annotations

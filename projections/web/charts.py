@@ -1,36 +1,21 @@
-"""The web view's charts: the data from the read models, Vega-Lite specs made with
-Altair, rendered to SVG on the server by vl-convert (no JavaScript, nothing fetched).
+"""The web view's charts: the catalogue of chart pages, and Vega-Lite specs made with
+Altair from the rows of ``chartdata``, rendered to SVG on the server by vl-convert (no
+JavaScript, nothing fetched).
 
-- backlog: open cases and their value at the end of each month, from the audit log
-  (a case is open from its filing to its closing, cancellation or expiry; its value is
-  the latest known: offer, else notified, else estimate, as in ``cases.value_usd``),
-  with the priority policies adopted marked.
-- queue: a platform's queue just before and just after a priority policy was adopted,
-  rebuilt from ``queue_changes`` (the queue after log position P is each case's last
-  change at or before P): exactly what that one event changed.
-- scores: each partner's score as the points of its three weighted components.
+- backlog: open cases and their value month by month, with the priority policies
+  adopted marked.
+- queue: a platform's queue just before and just after a priority policy was adopted.
+- scores: each partner's score as the points of its three weighted components, against
+  the tier thresholds.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import date
 from typing import Any, NamedTuple
 
 import altair as alt
-import msgspec
 import vl_convert
-from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.cases import (
-    CLOSING_TYPES,
-    TERMINAL_STAGES,
-    CaseState,
-    evolve_case,
-    open_case,
-)
 from arms_ledger.ledger.domain.clock import instant
-from arms_ledger.projections import audit_queries, queries
-from arms_ledger.projections.web import canned
 
 
 class Chart(NamedTuple):
@@ -87,85 +72,6 @@ def _values(rows: list[dict[str, Any]]) -> alt.Data:
 
 
 # --- backlog over time --------------------------------------------------------------------
-
-# The events that set a case's value or end it: the chart folds them with the domain's
-# case fold, so a case's value is the one ``CaseState.value_usd`` gives.
-_VALUE_TYPES = ("CaseFiled", "CongressionalNotified", "OfferIssued", *CLOSING_TYPES)
-
-
-def _month(day: date) -> tuple[int, int]:
-    return (day.year, day.month)
-
-
-def _next(month: tuple[int, int]) -> tuple[int, int]:
-    return (month[0] + month[1] // 12, month[1] % 12 + 1)
-
-
-def backlog_series(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Open cases and their value at the end of each month, first filing to last event."""
-    events = _case_value_events(conn)
-    if not events:
-        return []
-    last = conn.execute(
-        "SELECT date(max(julianday(effective_at))) FROM audit_log"
-    ).fetchone()[0]
-    open_cases: dict[str, CaseState] = {}
-    value = 0
-    out: list[dict[str, Any]] = []
-    month = _month(events[0][0].date())
-    for at, e in events:
-        while month < _month(at.date()):
-            out.append(_point(month, len(open_cases), value))
-            month = _next(month)
-        before = open_cases.pop(e.case, None)
-        if isinstance(e, ev.CaseFiled):
-            after: CaseState | None = open_case(e)
-        else:
-            after = None if before is None else evolve_case(before, e)
-        value -= 0 if before is None else before.value_usd
-        if after is not None and after.stage not in TERMINAL_STAGES:
-            open_cases[e.case] = after
-            value += after.value_usd
-    while month < _next(_month(date.fromisoformat(last))):
-        out.append(_point(month, len(open_cases), value))
-        month = _next(month)
-    return out
-
-
-def _case_value_events(conn: sqlite3.Connection) -> list[tuple[Any, ev.CaseEvent]]:
-    """The events of ``_VALUE_TYPES``, decoded, in (effective, position) order."""
-    found = conn.execute(
-        "SELECT position, type, actor, effective_at, payload FROM audit_log "
-        f"WHERE type IN ({', '.join('?' for _ in _VALUE_TYPES)})",
-        _VALUE_TYPES,
-    ).fetchall()
-    decoded = []
-    for position, kind, actor, effective_at, payload in found:
-        fields = msgspec.json.decode(payload)
-        fields |= {"type": kind, "actor": actor, "effective_at": effective_at}
-        decoded.append(
-            (instant(effective_at), position, msgspec.convert(fields, ev.LedgerEvent))
-        )
-    decoded.sort(key=lambda item: item[:2])
-    return [(at, e) for at, _, e in decoded]
-
-
-def _point(month: tuple[int, int], cases: int, value: int) -> dict[str, Any]:
-    return {
-        "month": f"{month[0]:04d}-{month[1]:02d}",
-        "open_cases": cases,
-        "value_usd": value,
-        "value_billion_usd": round(value / 1e9, 2),
-    }
-
-
-def policy_adoptions(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """The priority policies adopted, in log order."""
-    return queries.rows(
-        conn,
-        "SELECT position, policy, name, legal_basis, mode, effective_at, in_force "
-        "FROM policies WHERE type = 'PriorityPolicyAdopted' ORDER BY position",
-    )
 
 
 def _policy_label(policy: dict[str, Any]) -> str:
@@ -228,82 +134,10 @@ def backlog_chart(
 # --- a queue before and after a policy ----------------------------------------------------
 
 
-def queue_at(conn: sqlite3.Connection, platform: str, position: int) -> dict[str, int]:
-    """A platform's queue (case: place) after log position ``position``."""
-    found = conn.execute(
-        """SELECT "case", new_position FROM queue_changes q
-           WHERE platform = :platform AND event_position <= :position
-             AND id = (SELECT id FROM queue_changes r
-                       WHERE r.platform = q.platform AND r."case" = q."case"
-                         AND r.event_position <= :position
-                       ORDER BY r.event_position DESC, r.id DESC LIMIT 1)""",
-        {"platform": platform, "position": position},
-    ).fetchall()
-    return {case: place for case, place in found if place is not None}
-
-
-def queue_comparison(
-    conn: sqlite3.Connection, platform: str, position: int
-) -> list[dict[str, Any]]:
-    """Each case of the queue just before and just after the event at ``position``."""
-    before = queue_at(conn, platform, position - 1)
-    after = queue_at(conn, platform, position)
-    partners = dict(
-        conn.execute(
-            'SELECT "case", partner FROM cases WHERE platform = ?', (platform,)
-        ).fetchall()
-    )
-    out = []
-    for case in sorted(
-        before.keys() | after.keys(),
-        key=lambda c: (after.get(c, len(after) + before.get(c, 0)), c),
-    ):
-        was, now = before.get(case), after.get(case)
-        out.append(
-            {
-                "case": case,
-                "partner": partners.get(case),
-                "before": was,
-                "after": now,
-                "move": audit_queries.move(was, now),
-            }
-        )
-    return out
-
-
-def queue_choices(conn: sqlite3.Connection, position: int) -> list[dict[str, Any]]:
-    """The platforms with a queue at that time, the most reordered by the event first."""
-    return queries.rows(
-        conn,
-        """SELECT p.platform, p.name,
-                  coalesce(sum(abs(q.new_position - q.old_position)), 0) AS places_moved,
-                  count(q.id) AS cases_changed
-           FROM platforms p LEFT JOIN queue_changes q
-             ON q.platform = p.platform AND q.event_position = :position
-           WHERE EXISTS (SELECT 1 FROM queue_changes r WHERE r.platform = p.platform
-                         AND r.event_position <= :position)
-           GROUP BY p.platform
-           ORDER BY places_moved DESC, cases_changed DESC, p.platform""",
-        {"position": position},
-    )
-
-
 def queue_chart(
     rows: list[dict[str, Any]], platform: str, name: str, policy: dict[str, Any]
 ) -> alt.LayerChart | alt.FacetChart:
-    points = [
-        {
-            "case": r["case"],
-            "label": f"{r['case']} ({r['partner']})",
-            "direction": _direction(r["move"]),
-            "move": r["move"],
-            "x": x,
-            "place": r[key],
-        }
-        for r in rows
-        for x, key in ((0, "before"), (1, "after"))
-        if r[key] is not None
-    ]
+    points = _queue_points(rows)
     longest = max((p["place"] for p in points), default=1)
     present = [d for d in MOVE_COLORS if any(p["direction"] == d for p in points)]
     base = alt.Chart(_values(points)).encode(
@@ -336,16 +170,39 @@ def queue_chart(
     heads = heads.mark_text(
         fontSize=13, fontWeight="bold", baseline="bottom", dy=-6
     ).encode(x="x:Q", y=alt.value(0), text="t:N")
-    title = alt.Title(
+    return alt.layer(lines, dots, left, right, heads).properties(
+        width=620,
+        height=max(120, 32 * longest),
+        title=_queue_title(platform, name, policy),
+        view={"stroke": None},
+    )
+
+
+def _queue_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each case's place just before (x 0) and just after (x 1), where it had one."""
+    return [
+        {
+            "case": r["case"],
+            "label": f"{r['case']} ({r['partner']})",
+            "direction": _direction(r["move"]),
+            "move": r["move"],
+            "x": x,
+            "place": r[key],
+        }
+        for r in rows
+        for x, key in ((0, "before"), (1, "after"))
+        if r[key] is not None
+    ]
+
+
+def _queue_title(platform: str, name: str, policy: dict[str, Any]) -> alt.Title:
+    return alt.Title(
         f"{name} ({platform}): the queue just before and just after {policy['policy']}",
         subtitle=f"#{policy['position']} PriorityPolicyAdopted, effective "
         f"{policy['effective_at'][:10]}"
         + (f", {policy['legal_basis']}" if policy["legal_basis"] else "")
         + f"; {policy['mode']} mode after",
         offset=24,
-    )
-    return alt.layer(lines, dots, left, right, heads).properties(
-        width=620, height=max(120, 32 * longest), title=title, view={"stroke": None}
     )
 
 
@@ -354,21 +211,6 @@ def _direction(move: str) -> str:
 
 
 # --- partners' score components -----------------------------------------------------------
-
-
-def score_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """The partner_scores canned query over every partner."""
-    return queries.rows(conn, canned.PARTNER_SCORES.sql, {"partner": ""})
-
-
-def tiers(conn: sqlite3.Connection) -> tuple[float, float, str | None]:
-    """The tier thresholds in force (tier1, tier2) and the policy that set them."""
-    policy = queries.policy_in_force(conn)
-    if policy is None:
-        default = ev.Tiers()
-        return default.tier1, default.tier2, None
-    found = msgspec.json.decode(policy["parameters"])["tiers"]
-    return found["tier1"], found["tier2"], policy["policy"]
 
 
 COMPONENTS = (
@@ -382,6 +224,21 @@ def scores_chart(
     rows: list[dict[str, Any]], tier1: float, tier2: float, policy: str | None
 ) -> alt.LayerChart | alt.FacetChart:
     labels = [f"{r['name'] or r['partner']} ({r['partner']})" for r in rows]
+    return alt.layer(
+        _score_stack(rows, labels), _score_totals(rows, labels), *_tier_rules(tier1, tier2)
+    ).properties(
+        width=560,
+        height=18 * max(len(rows), 1),
+        title=alt.Title(
+            "Partners' scores, component by component",
+            subtitle=f"under {policy}" if policy else "no policy adopted: the defaults",
+        ),
+    )
+
+
+def _score_stack(rows: list[dict[str, Any]], labels: list[str]) -> alt.Chart:
+    """One stacked bar per partner: the points of each component."""
+    order = {title: i for i, (_, title) in enumerate(COMPONENTS)}
     bars = [
         {
             "partner": label,
@@ -389,14 +246,12 @@ def scores_chart(
             "points": r[field] or 0.0,
             "score": r["score"],
             "tier": r["tier"],
+            "order": order[title],
         }
         for r, label in zip(rows, labels, strict=True)
         for field, title in COMPONENTS
     ]
-    order = {title: i for i, (_, title) in enumerate(COMPONENTS)}
-    for b in bars:
-        b["order"] = order[b["component"]]
-    stack = (
+    return (
         alt.Chart(_values(bars))
         .mark_bar()
         .encode(
@@ -415,11 +270,15 @@ def scores_chart(
             order=alt.Order("order:Q"),
         )
     )
+
+
+def _score_totals(rows: list[dict[str, Any]], labels: list[str]) -> alt.Chart:
+    """Each partner's score, written at the end of its bar."""
     scores = [
         {"partner": label, "score": r["score"]}
         for r, label in zip(rows, labels, strict=True)
     ]
-    totals = (
+    return (
         alt.Chart(_values(scores))
         .mark_text(align="left", dx=3, fontSize=11, color="#333")
         .encode(
@@ -428,6 +287,10 @@ def scores_chart(
             text=alt.Text("score:Q", format=".3f"),
         )
     )
+
+
+def _tier_rules(tier1: float, tier2: float) -> tuple[alt.Chart, alt.Chart]:
+    """The tier thresholds: dashed rules and their labels."""
     thresholds = [
         {"x": tier1, "label": f"tier 1 from {tier1}"},
         {"x": tier2, "label": f"tier 2 from {tier2}"},
@@ -442,11 +305,4 @@ def scores_chart(
         .mark_text(align="left", dx=4, dy=-3, baseline="bottom", color="#444", fontSize=12)
         .encode(x="x:Q", y=alt.value(0), text="label:N")
     )
-    return alt.layer(stack, totals, rules, notes).properties(
-        width=560,
-        height=18 * max(len(rows), 1),
-        title=alt.Title(
-            "Partners' scores, component by component",
-            subtitle=f"under {policy}" if policy else "no policy adopted: the defaults",
-        ),
-    )
+    return rules, notes

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 from arms_ledger.cli.main import cli
 from arms_ledger.projections import engine, queries
-from arms_ledger.projections.web import charts
+from arms_ledger.projections.web import chartdata, charts
 from click.testing import CliRunner
 
 from tests.web.conftest import client
@@ -31,7 +31,7 @@ def totals(c: sqlite3.Connection) -> tuple[int, int]:
 
 
 def test_the_backlog_ends_where_the_read_models_are(conn, replay_db):
-    series = charts.backlog_series(conn)
+    series = chartdata.backlog_series(conn)
     assert series[0] == {
         "month": "2017-05",
         "open_cases": 1,
@@ -48,7 +48,7 @@ def test_the_backlog_ends_where_the_read_models_are(conn, replay_db):
     )
     before = connect(replay_db)
     try:
-        last = charts.backlog_series(before)[-1]
+        last = chartdata.backlog_series(before)[-1]
         assert (last["month"], last["open_cases"], last["value_usd"]) == (
             "2026-02",
             *totals(before),
@@ -60,19 +60,19 @@ def test_the_backlog_ends_where_the_read_models_are(conn, replay_db):
 def test_a_queue_rebuilt_from_its_changes_is_the_queue(conn):
     head = conn.execute("SELECT position FROM projection").fetchone()[0]
     for (platform,) in conn.execute("SELECT platform FROM platforms").fetchall():
-        assert charts.queue_at(conn, platform, head) == {
+        assert chartdata.queue_at(conn, platform, head) == {
             r["case"]: r["position"] for r in queries.queue(conn, platform)
         }, platform
 
 
 def test_the_queue_just_before_and_after_the_order_is_the_demos(conn):
-    assert charts.queue_comparison(conn, "ah-64e", 760) == [
+    assert chartdata.queue_comparison(conn, "ah-64e", 760) == [
         {"case": "PL-B-AHA", "partner": "POL", "before": 4, "after": 1, "move": "up 3"},
         {"case": "KU-B-AHE", "partner": "KWT", "before": 2, "after": 2, "move": "same"},
         {"case": "AT-B-AHE", "partner": "AUS", "before": 3, "after": 3, "move": "same"},
         {"case": "EG-B-AHE", "partner": "EGY", "before": 1, "after": 4, "move": "down 3"},
     ]
-    choices = charts.queue_choices(conn, 760)
+    choices = chartdata.queue_choices(conn, 760)
     assert [(c["platform"], c["cases_changed"]) for c in choices[:4]] == [
         ("f-35a", 8),
         ("pac-3-mse", 4),
@@ -82,8 +82,8 @@ def test_the_queue_just_before_and_after_the_order_is_the_demos(conn):
 
 
 def test_the_score_chart_stacks_the_weighted_points(conn):
-    rows = charts.score_rows(conn)
-    assert charts.tiers(conn) == (0.7, 0.45, "america-first-2026")
+    rows = chartdata.score_rows(conn)
+    assert chartdata.tiers(conn) == (0.7, 0.45, "america-first-2026")
     spec = charts.scores_chart(rows, 0.7, 0.45, "america-first-2026").to_dict()
     bars = spec["layer"][0]["data"]["values"]
     assert bars[:3] == [
