@@ -79,6 +79,7 @@ _KINDS = (
     ("damaged", ("malformed", "not a database", "corrupt", "file is encrypted")),
     ("unreachable", ("connection", "server closed", "terminating", "could not connect")),
     ("unopenable", ("unable to open",)),
+    ("io", ("disk i/o error", "input/output error")),
 )
 _ERRNO_KINDS = {
     errno.ENOSPC: "full",
@@ -90,7 +91,7 @@ _ERRNO_KINDS = {
 
 
 def failure_kind(error: BaseException) -> str:
-    """full, read-only, locked, damaged, unreachable, unopenable or other."""
+    """full, read-only, locked, damaged, unreachable, unopenable, io or other."""
     code = getattr(error, "errno", None)
     if code in _ERRNO_KINDS:
         return _ERRNO_KINDS[code]
@@ -121,6 +122,11 @@ def storage_error(error: BaseException, where: str, damaged: str) -> StorageErro
         step = "nothing was written; check that the server is up and run the command again"
     elif kind == "unopenable":
         step = "check that it exists and that you may read it"
+    elif kind == "io":
+        step = (
+            "nothing was written; check the disk (full or failing) and run the command "
+            "again"
+        )
     else:
         step = f"nothing was written; {damaged}"
     return StorageError(f"{where}: {text} — {step}")

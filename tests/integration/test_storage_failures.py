@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,14 @@ def copy(demo, tmp_path) -> Path:
     return target
 
 
+def error_line(stderr: str) -> str:
+    """The one error line a failed command ends with (progress lines may come before)."""
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and stderr.endswith(errors[0] + "\n"), stderr
+    return errors[0]
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -87,8 +96,10 @@ def test_a_damaged_event_store_is_one_line_naming_it(copy, how, command):
     before = digest(db)
     result = run(copy, *command, stdin=SUSPEND + "\n")
     assert result.returncode == 1
-    reason = "database disk image is malformed" if how == "truncated" else (
-        "file is not a database"
+    reason = (
+        "database disk image is malformed"
+        if how == "truncated"
+        else ("file is not a database")
     )
     assert result.stderr == f"Error: the event store {db}: {reason} — {DAMAGED_STORE}\n"
     assert digest(db) == before
@@ -107,38 +118,74 @@ def test_damaged_read_models_are_rebuilt_and_answer_as_before(demo, copy):
     assert result.stdout == expected.stdout
 
 
-@pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="no RLIMIT_FSIZE")
-def test_a_full_disk_is_one_line_and_the_batch_is_not_half_written(copy):
-    """The file-size limit stands in for a full disk: SQLite gets EFBIG, as it would
-    ENOSPC, and reports the database full."""
-    db = copy / "events.db"
-    run(copy, "log", "--limit", "1")  # settle the WAL into the file first
-    head = len(json.loads(run(copy, "log", "--json").stdout))
-    limit = db.stat().st_size + 4096
-
-    def small_disk() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    batch = "\n".join(
+def big_batch(count: int, name_length: int = 2000) -> str:
+    return "\n".join(
         json.dumps(
             {
                 "type": "PartnerRegistered",
-                "partner": f"X{i:04d}",
-                "name": "x" * 2000,
+                "partner": f"X{i:05d}",
+                "name": "x" * name_length,
                 "region": "Test",
                 "notification_group": "other",
                 "actor": "a",
             }
         )
-        for i in range(300)
+        for i in range(count)
     )
-    result = run(copy, "append", "-", stdin=batch, preexec_fn=small_disk)
+
+
+@pytest.fixture
+def small_disk(demo, tmp_path) -> Iterator[Path]:
+    """A copy of the demo ledger on a file system with about 256 KiB to spare (a tmpfs;
+    mounting one needs root, as CI has)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    used = sum(f.stat().st_size for f in demo.iterdir()) + 256 * 1024
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={used}", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        shutil.copytree(demo, mount / "ledger")
+        yield mount / "ledger"
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_the_batch_is_not_half_written(small_disk):
+    ledger = small_disk
+    head = len(json.loads(run(ledger, "log", "--json").stdout))
+    result = run(ledger, "append", "-", stdin=big_batch(600))
     assert result.returncode == 1, result.stdout
-    assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith("Error: ")
-    assert "nothing was written; free space on that disk and run the command again" in (
-        result.stderr
+    assert error_line(result.stderr) == (
+        f"Error: the event store {ledger / 'events.db'}: database or disk is full — "
+        "nothing was written; free space on that disk and run the command again"
+    )
+    assert len(json.loads(run(ledger, "log", "--json").stdout)) == head
+    assert run(ledger, "audit", "verify").returncode == 0
+
+
+@pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="no RLIMIT_FSIZE")
+def test_a_write_error_is_one_line_and_the_batch_is_not_half_written(copy):
+    """A file-size limit makes SQLite's writes fail (EFBIG: a disk I/O error)."""
+    db = copy / "events.db"
+    run(copy, "log", "--limit", "1")  # settle the WAL into the file first
+    head = len(json.loads(run(copy, "log", "--json").stdout))
+    limit = db.stat().st_size + 4096
+
+    def file_size_limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = run(copy, "append", "-", stdin=big_batch(300), preexec_fn=file_size_limit)
+    assert result.returncode == 1, result.stdout
+    assert error_line(result.stderr) == (
+        f"Error: the event store {db}: disk I/O error — nothing was written; check the "
+        "disk (full or failing) and run the command again"
     )
     assert len(json.loads(run(copy, "log", "--json").stdout)) == head
     assert run(copy, "audit", "verify").returncode == 0
@@ -160,3 +207,85 @@ def test_a_store_locked_by_another_process_is_one_line(copy):
         "process holds it; run the command again when that one is done\n"
     )
     assert '"PartnerSuspended"' not in run(copy, "log", "--json", "--limit", "1000").stdout
+
+
+@pytest.mark.slow
+def test_a_server_that_goes_away_mid_batch_is_one_line_and_nothing_is_written(tmp_path):
+    """PostgreSQL: while `append` holds the write lock, its database stops taking
+    connections and its connection is terminated; the server is gone for it."""
+    import uuid
+
+    from tests import stores
+
+    reason = stores.pg_unavailable()
+    if reason is not None:
+        if os.environ.get("ARMS_LEDGER_REQUIRE_PG"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    import psycopg
+
+    admin_url = stores.PG_URL.rsplit("/", 1)[0] + "/postgres"
+    name = f"arms_ledger_gone_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        _append_while_the_server_goes(tmp_path / "ledger", admin_url, name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _append_while_the_server_goes(ledger: Path, admin_url: str, name: str) -> None:
+    import threading
+    import time
+
+    import psycopg
+
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    assert run(ledger, "--store", url, "init", "--checkpoints", "manual").returncode == 0
+    batch = "\n".join(
+        json.dumps(
+            {
+                "type": "PartnerRegistered",
+                "partner": f"X{i:05d}",
+                "name": f"Partner {i}",
+                "region": "Test",
+                "notification_group": "other",
+                "actor": "a",
+            }
+        )
+        for i in range(20_000)
+    )
+    killed: list[int] = []
+
+    def take_the_server_away() -> None:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            deadline = time.monotonic() + 60
+            while not killed and time.monotonic() < deadline:
+                writers = admin.execute(
+                    "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                    "WHERE d.datname = %s AND l.locktype = 'relation' "
+                    "AND l.mode = 'ExclusiveLock' AND l.granted",
+                    (name,),
+                ).fetchall()
+                if writers:
+                    admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                    for (pid,) in writers:
+                        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                        killed.append(pid)
+                time.sleep(0.005)
+
+    taker = threading.Thread(target=take_the_server_away)
+    taker.start()
+    result = run(ledger, "append", "-", stdin=batch)
+    taker.join()
+    assert killed, f"the writer never held the write lock: {result.stderr}"
+    assert result.returncode == 1, result.stdout
+    assert error_line(result.stderr).startswith(f"Error: the event store {url}: ")
+    assert result.stderr.endswith(
+        "— nothing was written; check that the server is up and run the command again\n"
+    )
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    assert json.loads(run(ledger, "log", "--json").stdout) == []
