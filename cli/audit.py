@@ -13,6 +13,7 @@ from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.options import caption, parse_time, time_options
 from arms_ledger.cli.output import dumps, output_options, table, write_rows
 from arms_ledger.cli.replica import trusted, verified_replica
+from arms_ledger.ledger.app import transparency
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.domain.clock import format_instant
 from arms_ledger.ledger.transparency import tlog
@@ -217,7 +218,7 @@ def checkpoint_command(env: Env) -> None:
     Example:
       arms-ledger audit checkpoint > checkpoint-2026-11-21
     """
-    click.echo(env.ledger.sign_checkpoint(), nl=False)
+    click.echo(transparency.sign_checkpoint(env.ledger), nl=False)
 
 
 @audit_group.command("prove")
@@ -230,7 +231,7 @@ def prove_command(env: Env, index: int, size: int | None) -> None:
     """Print the inclusion proof of leaf INDEX (0-based: the event at position INDEX+1)
     in the tree of --size events, as JSON (RFC 9162, hashes in base64, leaf level first).
     """
-    n, hashes = env.ledger.prove_inclusion(index, size)
+    n, hashes = transparency.prove_inclusion(env.ledger, index, size)
     _print_json(tlog.proof_json(hashes, leaf_index=index, tree_size=n))
 
 
@@ -243,7 +244,7 @@ def prove_command(env: Env, index: int, size: int | None) -> None:
 def consistency_command(env: Env, old: int, size: int | None) -> None:
     """Print the proof that the tree of OLD events is a prefix of the tree of --size
     events, as JSON (RFC 9162 order, hashes in base64)."""
-    n, hashes = env.ledger.prove_consistency(old, size)
+    n, hashes = transparency.prove_consistency(env.ledger, old, size)
     _print_json(tlog.proof_json(hashes, old_size=old, new_size=n))
 
 
@@ -264,7 +265,7 @@ def verify_command(env: Env, trusted_checkpoint: Path | None, key: str | None) -
     """
     ledger = env.ledger
     verifier = _verifier(ledger, key)
-    report = ledger.verify(trusted(trusted_checkpoint, verifier))
+    report = transparency.verify(ledger, trusted(trusted_checkpoint, verifier))
     s = "" if report.checkpoints == 1 else "s"
     click.echo(
         f"Verified {report.events:,} events, {report.nodes:,} tree nodes and "
@@ -285,7 +286,7 @@ def export_command(env: Env, directory: Path) -> None:
     """Write what an auditor needs into DIRECTORY (new or empty): events.jsonl (every
     event's canonical line, the Merkle leaves, in order), the latest checkpoint, and
     verifier.key."""
-    checkpoint = env.ledger.export(directory)
+    checkpoint = transparency.export(env.ledger, directory)
     click.echo(
         f"Exported {checkpoint.size:,} events to {directory} "
         f"(checkpoint root {tlog.b64(checkpoint.root)})."

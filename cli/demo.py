@@ -23,11 +23,12 @@ from arms_ledger import fixtures
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.output import table
 from arms_ledger.cli.write import load_history
+from arms_ledger.ledger.app import transparency
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.transparency.note import open_checkpoint
-from arms_ledger.ledger.transparency.tlog import b64
+from arms_ledger.ledger.transparency.tlog import b64, check_signer
 from arms_ledger.projections import audit_queries, engine, queries
 
 SCENARIO = Path(str(fixtures.SCENARIO))
@@ -111,6 +112,7 @@ def _counts(conn: Any) -> str:
                   (SELECT count(*) FROM cases) AS cases,
                   (SELECT count(*) FROM cases WHERE open) AS open""",
     )
+    assert found is not None  # an aggregate query has one row
     return (
         f"{found['events']} events: {found['partners']} partners, {found['platforms']} "
         f"platforms, {found['cases']} cases ({found['open']} open)"
@@ -128,7 +130,9 @@ def print_demo(ledger: Ledger, directory: Path, facts: DemoFacts) -> None:
             "WHERE p.type = 'PriorityPolicyAdopted' AND p.legal_basis = ?",
             (basis,),
         )
-        last = queries.one(conn, "SELECT max(recorded_at) AS at FROM audit_log")["at"]
+        newest = queries.one(conn, "SELECT max(recorded_at) AS at FROM audit_log")
+        assert newest is not None  # an aggregate query has one row
+        last = newest["at"]
     if order is None:
         click.echo(f"No policy under {basis} in this ledger.")
         return
@@ -177,8 +181,9 @@ def _print_flags(ledger: Ledger, directory: Path, last: str) -> None:
 
 def print_transparency(ledger: Ledger) -> None:
     """The signed checkpoint the load wrote, and the check anyone can run."""
-    checkpoint = open_checkpoint(ledger.checkpoints()[-1].note, ledger.signer.verifier)
-    report = ledger.verify()
+    verifier = check_signer(ledger.signer).verifier
+    checkpoint = open_checkpoint(transparency.checkpoints(ledger)[-1].note, verifier)
+    report = transparency.verify(ledger)
     click.echo(
         f"\nTransparency log: checkpoint of {checkpoint.origin} signed at "
         f"{checkpoint.size:,} events,\n  Merkle root {b64(checkpoint.root)};\n  "

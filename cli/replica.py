@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from arms_ledger.cli.env import Env
 from arms_ledger.cli.errors import refusal_message
+from arms_ledger.ledger.app import transparency
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.errors import BatchRefused, LedgerError
@@ -62,7 +63,7 @@ def verified_replica(
     ledger = create(path, origin, checkpoints, store)  # path is new or empty
     try:
         try:
-            ledger.import_export(export)
+            transparency.import_export(ledger, export)
         except BatchRefused as error:
             raise LedgerError(
                 refusal_message(error, error.index + 1, "the export")
@@ -105,7 +106,8 @@ def init_from_export(
     )
     try:
         click.echo(
-            f"Created a replica at {env.path} with {ledger.tree_size():,} events.\n"
+            f"Created a replica at {env.path} with "
+            f"{transparency.tree_size(ledger):,} events.\n"
             f"Its own verifier key: {tlog.check_signer(ledger.signer).verifier}"
         )
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import cast
+from typing import Protocol
 
 import msgspec
 from arms_ledger.ledger.app.batch import MemoryWorld, StreamCache
@@ -23,8 +23,7 @@ from arms_ledger.ledger.domain.streams import Stream, evolve, fold
 from arms_ledger.ledger.errors import BatchRefused, Conflict, Invalid, LedgerError, Refused
 from arms_ledger.ledger.store.mapper import Pending
 from arms_ledger.ledger.store.recorder import LogRecorder, StampConflict
-from arms_ledger.ledger.transparency import merkle, tlog
-from arms_ledger.ledger.transparency.note import Checkpoint, Signer, open_checkpoint
+from arms_ledger.ledger.transparency.note import Signer
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
@@ -40,10 +39,57 @@ class AppendResult(msgspec.Struct, frozen=True):
     skipped: list[Skipped]
 
 
+class Stamper(Protocol):
+    """How a batch's events get their ``recorded_at``: ``stamp(n, event)`` is the event
+    to normalize (its own ``recorded_at`` taken off) and the time for the batch's ``n``-th
+    event written; ``restamp`` lets the store move the batch after a later writer's."""
+
+    restamp: bool
+
+    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime]: ...
+
+
+class ClockStamps:
+    """``append``: the batch's events are recorded one microsecond apart from ``start``
+    (the clock, after the log's last stamp); the store re-stamps them if another writer
+    committed a later one meanwhile."""
+
+    restamp = True
+
+    def __init__(self, start: datetime):
+        self.start = start
+
+    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime]:
+        return event, self.start + index * MICROSECOND
+
+
+class RecordedStamps:
+    """A recorded history: every event carries its ``recorded_at``, strictly increasing,
+    and the store refuses the batch (``StampConflict``) rather than re-stamp it."""
+
+    restamp = False
+
+    def __init__(self) -> None:
+        self.previous: datetime | None = None
+
+    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime]:
+        if event.recorded_at is None:
+            raise Invalid("recorded_at is missing: a recorded history carries it")
+        at = instant(event.recorded_at)
+        if self.previous is not None and at <= self.previous:
+            raise Invalid(
+                f"recorded_at {event.recorded_at} is not after the previous event's "
+                f"{format_instant(self.previous)}"
+            )
+        self.previous = at
+        return msgspec.structs.replace(event, recorded_at=None), at
+
+
 class Ledger(Application[str]):
     """An eventsourcing Application over the ledger's event store."""
 
     name = "Ledger"
+    recorder: LogRecorder  # the store's recorder is always one (``store/``)
     store = "sqlite"  # or the PostgreSQL URL (ledger.json's "store")
 
     def __init__(
@@ -51,6 +97,8 @@ class Ledger(Application[str]):
     ):
         super().__init__(env=env)
         self.signer = signer
+        # The key checkpoints are checked with (verifier.key): reading needs no signer.
+        self.verifier = None if signer is None else signer.verifier
         if checkpoints == "append":
             self.recorder.signer = signer  # every append signs a checkpoint
 
@@ -75,12 +123,7 @@ class Ledger(Application[str]):
             if last is not None and instant(last) >= start:
                 start = instant(last) + MICROSECOND
             try:
-                return self._append(
-                    events,
-                    lambda i, _, t=start: t + i * MICROSECOND,
-                    explicit_stamps=False,
-                    progress=progress,
-                )
+                return self._append(events, ClockStamps(start), progress)
             except IntegrityError:
                 continue
         streams = sorted({e.stream for e in events})
@@ -104,31 +147,15 @@ class Ledger(Application[str]):
         """Append a recorded history after the log's last event, as ``import_history``
         does into an empty ledger (a history loaded in parts: every ``recorded_at``
         after the log's last one, or Conflict)."""
-        previous: list[datetime] = []
-
-        def stamp(index: int, event: ev.Event) -> datetime:
-            if event.recorded_at is None:
-                raise Invalid("recorded_at is missing: a recorded history carries it")
-            at = instant(event.recorded_at)
-            if previous and at <= previous[0]:
-                raise Invalid(
-                    f"recorded_at {event.recorded_at} is not after the previous event's "
-                    f"{format_instant(previous[0])}"
-                )
-            previous[:] = [at]
-            return at
-
         try:
-            return self._append(events, stamp, explicit_stamps=True)
+            return self._append(events, RecordedStamps())
         except StampConflict as conflict:
             raise Conflict(f"the ledger was written to at {conflict.previous}") from None
 
     def _append(
         self,
         events: Sequence[ev.Event],
-        stamp: Callable[[int, ev.Event], datetime],
-        *,
-        explicit_stamps: bool,
+        stamper: Stamper,
         progress: Callable[[int], None] | None = None,
     ) -> AppendResult:
         """Decide every event of the batch, then save them all in one transaction.
@@ -137,9 +164,7 @@ class Ledger(Application[str]):
         """
         world = MemoryWorld(self.load_stream, self._load_thresholds, self._prefetch)
         try:
-            pending, skipped = self._decide_batch(
-                world, events, stamp, explicit_stamps, progress
-            )
+            pending, skipped = self._decide_batch(world, events, stamper, progress)
         finally:
             self._prefetched().clear()
         if not pending:
@@ -149,7 +174,7 @@ class Ledger(Application[str]):
         # library's aggregate and event protocols, which Pending is not.
         recordings = self.events.put(
             pending,
-            restamp=not explicit_stamps,
+            restamp=stamper.restamp,
             read_set=world.read_set(written={p.originator_id for p in pending}),
         )
         self._remember_written(world, pending)
@@ -159,18 +184,15 @@ class Ledger(Application[str]):
     def _decide_batch(
         world: MemoryWorld,
         events: Sequence[ev.Event],
-        stamp: Callable[[int, ev.Event], datetime],
-        explicit_stamps: bool,
-        progress: Callable[[int], None] | None,
+        stamper: Stamper,
+        progress: Callable[[int], None] | None = None,
     ) -> tuple[list[Pending], list[Skipped]]:
         world.prefetch_batch(events)
         pending: list[Pending] = []
         skipped: list[Skipped] = []
-        for index, raw in enumerate(events):
+        for index, given in enumerate(events):
             try:
-                at = stamp(len(pending), raw)
-                if explicit_stamps:
-                    raw = msgspec.structs.replace(raw, recorded_at=None)
+                raw, at = stamper.stamp(len(pending), given)
                 event = normalize(raw, at)
                 stream = world.stream(event.stream)
                 duplicate = find_duplicate(stream, event, raw.effective_at is not None)
@@ -179,7 +201,7 @@ class Ledger(Application[str]):
                     continue
                 decide(event, stream, world)
             except (Invalid, Refused) as error:
-                raise BatchRefused(index, type(raw).__name__, error) from None
+                raise BatchRefused(index, type(given).__name__, error) from None
             world.apply(event)
             pending.append(Pending(event.stream, stream.version + 1, event))
             if progress is not None and index % 1000 == 999:
@@ -198,6 +220,9 @@ class Ledger(Application[str]):
     def _fold_stream(self, key: str, version: int | None = None) -> Stream:
         state = Stream(key)
         for recorded in self.events.get(key, lte=version):
+            # The library types what its mapper returns by its protocol; ours (the
+            # store's EventMapper) returns Recorded.
+            assert isinstance(recorded, Recorded)
             state = evolve(state, recorded.event)
         return state
 
@@ -208,6 +233,8 @@ class Ledger(Application[str]):
         known = cache.thresholds
         after = known[-1][0] if known else 0
         for r in self.read(after=after, types=("NotificationThresholdsSet",)):
+            assert r.position is not None  # read from the log
+            assert isinstance(r.event, ev.NotificationThresholdsSet)
             known.append((r.position, r.event))
         return [event for _, event in known]
 
@@ -278,7 +305,7 @@ class Ledger(Application[str]):
     def reader(self) -> LogRecorder:
         """The log as the read side reads it (``projections.source.LogReader``): the
         recorder itself, with no signing key and no application around it."""
-        return cast(LogRecorder, self.recorder)
+        return self.recorder
 
     def read(
         self,
@@ -302,112 +329,6 @@ class Ledger(Application[str]):
 
     def head(self) -> int:
         return self.reader.head()
-
-    # --- the transparency log (ledger.tlog) --------------------------------------------
-
-    def tree_size(self) -> int:
-        return self.recorder.tree_size()
-
-    def _size(self, size: int | None) -> int:
-        current = self.tree_size()
-        if size is None:
-            return current
-        if not 0 <= size <= current:
-            raise Invalid(
-                f"--size {size}: the log has {current} events (sizes 0 to {current})"
-            )
-        return size
-
-    def root(self, size: int | None = None) -> bytes:
-        n = self._size(size)
-        return merkle.root_from(n, self.recorder.tree_nodes(merkle.frontier_nodes(n)))
-
-    def prove_inclusion(
-        self, index: int, size: int | None = None
-    ) -> tuple[int, list[bytes]]:
-        n = self._size(size)
-        if not 0 <= index < n:
-            raise Invalid(
-                f"leaf index {index} is not in a tree of {n} events "
-                f"(leaf indexes are 0-based: 0 to {n - 1}; position = index + 1)"
-                if n
-                else "a tree of 0 events has no leaves: there is nothing to prove"
-            )
-        return n, merkle.prove_inclusion(index, n, self.recorder.tree_nodes)
-
-    def prove_consistency(
-        self, old: int, size: int | None = None
-    ) -> tuple[int, list[bytes]]:
-        n = self._size(size)
-        if not 0 < old <= n:
-            raise Invalid(f"old size {old}: it must be between 1 and the new size {n}")
-        return n, merkle.prove_consistency(old, n, self.recorder.tree_nodes)
-
-    def sign_checkpoint(self) -> str:
-        """Sign, store and return a checkpoint of the log as it is now."""
-        return self.recorder.sign_checkpoint(tlog.check_signer(self.signer))
-
-    def checkpoints(self) -> list[tlog.StoredCheckpoint]:
-        return self.recorder.checkpoints()
-
-    def latest_checkpoint(self) -> tuple[str, Checkpoint]:
-        """The newest checkpoint signed by this ledger's key, signing one if none covers
-        the whole log."""
-        signer = tlog.check_signer(self.signer)
-        mine = self.recorder.latest_checkpoint(str(signer.verifier))
-        if mine is not None and mine.size == self.tree_size():
-            note = mine.note
-        else:
-            note = self.sign_checkpoint()
-        return note, open_checkpoint(note, signer.verifier)
-
-    def verify(self, trusted: Sequence[tuple[Checkpoint, str]] = ()) -> tlog.Report:
-        """Recompute every leaf and node from the stored events and check every
-        checkpoint; TamperedError names the first difference."""
-        own = None if self.signer is None else self.signer.verifier
-        with self.recorder.snapshot() as log:
-            return tlog.verify(log, own, trusted)
-
-    def export(self, directory: Path) -> Checkpoint:
-        """Write events.jsonl (the leaves), the latest checkpoint and the verifier key."""
-        check_new_directory(directory)
-        note, checkpoint = self.latest_checkpoint()
-        directory.mkdir(parents=True, exist_ok=True)
-        with (directory / tlog.EXPORT_EVENTS).open("wb") as out:
-            after = 0
-            while after < checkpoint.size:
-                page = self.recorder.select_notifications(
-                    start=after, limit=1000, stop=checkpoint.size, inclusive_of_start=False
-                )
-                out.writelines(tlog.leaf_line(n.id, n.state) + b"\n" for n in page)
-                after = page[-1].id
-        (directory / tlog.EXPORT_CHECKPOINT).write_text(note)
-        (directory / tlog.EXPORT_KEY).write_text(
-            f"{tlog.check_signer(self.signer).verifier}\n"
-        )
-        return checkpoint
-
-    def import_export(self, export: tlog.Export) -> int:
-        """Load a verified export into this empty ledger, keeping its checkpoint.
-
-        A refused event raises ``BatchRefused`` as ``import_history`` does: its index is
-        the event's line in events.jsonl, less one (the caller words the message)."""
-        events = []
-        for position, state in enumerate(export.states, start=1):
-            try:
-                event = ev.decoder.decode(state)
-            except (msgspec.ValidationError, msgspec.DecodeError) as error:
-                raise Invalid(f"line {position}: {error}") from None
-            if ev.encoder.encode(event) != state:
-                raise Invalid(f"line {position} is not in the ledger's canonical encoding")
-            events.append(event)
-        result = self.import_history(events)
-        if self.root(export.checkpoint.size) != export.checkpoint.root:
-            raise tlog.TamperedError(
-                "the replica's root differs from the export's checkpoint"
-            )
-        self.recorder.store_checkpoint(export.note, export.checkpoint.size, export.verifier)
-        return len(result.positions)
 
 
 def check_new_directory(path: Path) -> None:

@@ -45,7 +45,7 @@ def b64(h: bytes) -> str:
     return base64.b64encode(h).decode()
 
 
-# --- leaves ----------------------------------------------------------------------------------
+# --- leaves -------------------------------------------------------------------------------
 
 
 def leaf_line(position: int, state: bytes) -> bytes:
@@ -70,7 +70,7 @@ class StoredCheckpoint(NamedTuple):
     verifier: str
 
 
-# --- verification of the whole ledger --------------------------------------------------------
+# --- verification of the whole ledger -----------------------------------------------------
 
 
 class Row(NamedTuple):
@@ -110,66 +110,82 @@ def verify(
     checkpoints kept outside the ledger (already opened), with where they came from.
     """
     started = time.perf_counter()
-    leaves = log.level(0)
-    versions: dict[str, int] = {}
-    count = 0
-    for position, stream, version, topic, state in log.rows():
-        count += 1
-        if position != count:
-            if position > count:
-                raise TamperedError(f"position {count}: the event is missing from the log")
-            raise TamperedError(f"position {position} appears twice in the log")
-        stored = next(leaves, None)
-        if stored is None:
-            raise TamperedError(
-                f"position {position}: the event is not in the Merkle tree (it was added "
-                "behind the ledger's back)"
-            )
-        if state[:2] != b'{"' or merkle.leaf_hash(leaf_line(position, state)) != stored[1]:
-            raise TamperedError(
-                f"position {position}: the stored event differs from the one the ledger "
-                "wrote (its Merkle leaf does not match)"
-            )
-        try:
-            event = ev.decoder.decode(state)
-        except (msgspec.ValidationError, msgspec.DecodeError) as error:
-            raise TamperedError(
-                f"position {position}: the stored event is invalid ({error})"
-            ) from None
-        if stream != event.stream or topic != type(event).__name__:
-            raise TamperedError(
-                f"position {position}: stored as {topic} of {stream}, but the event is a "
-                f"{type(event).__name__} of {event.stream}"
-            )
-        expected_version = versions.get(stream, 0) + 1
-        if version != expected_version:
-            raise TamperedError(
-                f"position {position}: {stream} version {version}, expected {expected_version}"
-            )
-        versions[stream] = version
-    if next(leaves, None) is not None:
-        raise TamperedError(
-            f"position {count + 1}: the event is missing from the log (the Merkle tree has "
-            "more leaves than the log has events)"
-        )
+    count = _verify_leaves(log)
     nodes = count + _verify_levels(count, log)
     checkpoints = log.checkpoints()
     for cp in checkpoints:
         _verify_stored_checkpoint(cp, own, count, log)
     for checkpoint, source in trusted:
-        if checkpoint.size > count:
-            raise TamperedError(
-                f"{source} signs {checkpoint.size} events; the log has only {count}: "
-                "events were removed"
-            )
-        if _root(log, checkpoint.size) != checkpoint.root:
-            raise TamperedError(
-                f"{source} (size {checkpoint.size}) is not consistent with the log: "
-                "history was rewritten"
-            )
+        _verify_trusted(checkpoint, source, count, log)
     return Report(
         count, nodes, len(checkpoints) + len(trusted), time.perf_counter() - started
     )
+
+
+def _verify_leaves(log: LogSource) -> int:
+    """Every stored event, in order, against its leaf in the tree; returns how many."""
+    leaves = log.level(0)
+    versions: dict[str, int] = {}
+    count = 0
+    for row in log.rows():
+        count += 1
+        if row.position != count:
+            if row.position > count:
+                raise TamperedError(f"position {count}: the event is missing from the log")
+            raise TamperedError(f"position {row.position} appears twice in the log")
+        stored = next(leaves, None)
+        if stored is None:
+            raise TamperedError(
+                f"position {row.position}: the event is not in the Merkle tree (it was "
+                "added behind the ledger's back)"
+            )
+        _verify_row(row, stored[1], versions.get(row.stream, 0) + 1)
+        versions[row.stream] = row.version
+    if next(leaves, None) is not None:
+        raise TamperedError(
+            f"position {count + 1}: the event is missing from the log (the Merkle tree has "
+            "more leaves than the log has events)"
+        )
+    return count
+
+
+def _verify_row(row: Row, leaf: bytes, expected_version: int) -> None:
+    """One stored event: its leaf hash, its schema, its stream, type and version."""
+    position, stream, version, topic, state = row
+    if state[:2] != b'{"' or merkle.leaf_hash(leaf_line(position, state)) != leaf:
+        raise TamperedError(
+            f"position {position}: the stored event differs from the one the ledger "
+            "wrote (its Merkle leaf does not match)"
+        )
+    try:
+        event = ev.decoder.decode(state)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise TamperedError(
+            f"position {position}: the stored event is invalid ({error})"
+        ) from None
+    if stream != event.stream or topic != type(event).__name__:
+        raise TamperedError(
+            f"position {position}: stored as {topic} of {stream}, but the event is a "
+            f"{type(event).__name__} of {event.stream}"
+        )
+    if version != expected_version:
+        raise TamperedError(
+            f"position {position}: {stream} version {version}, expected {expected_version}"
+        )
+
+
+def _verify_trusted(checkpoint: Checkpoint, source: str, size: int, log: LogSource) -> None:
+    """A checkpoint kept outside the ledger: the log still holds what it signs."""
+    if checkpoint.size > size:
+        raise TamperedError(
+            f"{source} signs {checkpoint.size} events; the log has only {size}: "
+            "events were removed"
+        )
+    if _root(log, checkpoint.size) != checkpoint.root:
+        raise TamperedError(
+            f"{source} (size {checkpoint.size}) is not consistent with the log: "
+            "history was rewritten"
+        )
 
 
 def _root(log: LogSource, size: int) -> bytes:
@@ -198,7 +214,8 @@ def _verify_levels(size: int, log: LogSource) -> int:
             count += 1
         if count != width:
             raise TamperedError(
-                f"the Merkle tree has {count} nodes at level {level}; {size} leaves need {width}"
+                f"the Merkle tree has {count} nodes at level {level}; "
+                f"{size} leaves need {width}"
             )
         checked += count
         level, width = level + 1, size >> (level + 1)
@@ -224,7 +241,7 @@ def _verify_stored_checkpoint(
         raise TamperedError(f"{where}: its root does not match the log")
 
 
-# --- exports ---------------------------------------------------------------------------------
+# --- exports ------------------------------------------------------------------------------
 
 
 class Export(NamedTuple):
@@ -261,23 +278,47 @@ def read_export(
         checkpoint = open_checkpoint(note, verifier)
     except NoteError as error:
         raise TamperedError(f"{checkpoint_file}: {error}") from None
-    wanted: list[Node] = []
-    ranges: list[tuple[int, int]] = []
-    if trusted is not None:
-        old, source = trusted
-        if old.origin != checkpoint.origin:
-            raise TamperedError(
-                f"{source} is for log {old.origin!r}, the export for {checkpoint.origin!r}"
-            )
-        if old.size > checkpoint.size:
-            raise TamperedError(
-                f"{source} signs {old.size} events but the export's checkpoint only "
-                f"{checkpoint.size}: the log was truncated"
-            )
-        if old.size:  # every log extends the empty one
-            ranges = merkle.consistency_ranges(old.size, checkpoint.size)
-            wanted = merkle.nodes_of(ranges)
-    needed = set(wanted)
+    ranges = [] if trusted is None else _consistency_ranges(*trusted, checkpoint)
+    leaves = _read_leaves(events_file, checkpoint.size, set(merkle.nodes_of(ranges)))
+    if leaves.builder.root() != checkpoint.root:
+        raise TamperedError(
+            f"the root of {events_file} is {b64(leaves.builder.root())}, the checkpoint "
+            f"signs {b64(checkpoint.root)}: the events were altered"
+        )
+    proof = None
+    if trusted is not None and trusted[0].size:
+        proof = merkle.hashes_from(ranges, leaves.kept)
+        _verify_export_consistency(*trusted, checkpoint, proof)
+    return Export(checkpoint, note, verifier, leaves.states, proof)
+
+
+def _consistency_ranges(
+    old: Checkpoint, source: str, checkpoint: Checkpoint
+) -> list[tuple[int, int]]:
+    """The leaf ranges whose subtree hashes prove the export extends ``old``."""
+    if old.origin != checkpoint.origin:
+        raise TamperedError(
+            f"{source} is for log {old.origin!r}, the export for {checkpoint.origin!r}"
+        )
+    if old.size > checkpoint.size:
+        raise TamperedError(
+            f"{source} signs {old.size} events but the export's checkpoint only "
+            f"{checkpoint.size}: the log was truncated"
+        )
+    if not old.size:  # every log extends the empty one
+        return []
+    return merkle.consistency_ranges(old.size, checkpoint.size)
+
+
+class _Leaves(NamedTuple):
+    states: list[bytes]  # each line's stored state, in order
+    builder: merkle.Builder  # the tree over the lines
+    kept: dict[Node, bytes]  # the subtree hashes asked for
+
+
+def _read_leaves(events_file: Path, size: int, needed: set[Node]) -> _Leaves:
+    """Read ``events.jsonl``: exactly ``size`` whole lines, each for its position, built
+    into a tree, keeping the hashes of the ``needed`` subtrees."""
     kept: dict[Node, bytes] = {}
     builder = merkle.Builder()
     states = []
@@ -287,10 +328,9 @@ def read_export(
                 raise TamperedError(
                     f"{events_file} line {number} is cut short (no newline)"
                 )
-            if number > checkpoint.size:
+            if number > size:
                 raise TamperedError(
-                    f"{events_file} has more than the {checkpoint.size} events its "
-                    "checkpoint signs"
+                    f"{events_file} has more than the {size} events its checkpoint signs"
                 )
             line = line[:-1]
             try:
@@ -300,29 +340,25 @@ def read_export(
             for level, index, h in builder.add(merkle.leaf_hash(line)):
                 if (level, index) in needed:
                     kept[Node(level, index)] = h
-    if builder.size != checkpoint.size:
+    if builder.size != size:
         raise TamperedError(
             f"{events_file} has {builder.size} events; the checkpoint signs "
-            f"{checkpoint.size}: the export is truncated"
+            f"{size}: the export is truncated"
         )
-    if builder.root() != checkpoint.root:
+    return _Leaves(states, builder, kept)
+
+
+def _verify_export_consistency(
+    old: Checkpoint, source: str, checkpoint: Checkpoint, proof: list[bytes]
+) -> None:
+    try:
+        merkle.verify_consistency(
+            old.size, checkpoint.size, old.root, checkpoint.root, proof
+        )
+    except merkle.ProofError as error:
         raise TamperedError(
-            f"the root of {events_file} is {b64(builder.root())}, the checkpoint signs "
-            f"{b64(checkpoint.root)}: the events were altered"
-        )
-    proof = None
-    if trusted is not None and trusted[0].size:
-        old, source = trusted
-        proof = merkle.hashes_from(ranges, kept)
-        try:
-            merkle.verify_consistency(
-                old.size, checkpoint.size, old.root, checkpoint.root, proof
-            )
-        except merkle.ProofError as error:
-            raise TamperedError(
-                f"{source} is not consistent with the export ({error}): history was rewritten"
-            ) from None
-    return Export(checkpoint, note, verifier, states, proof)
+            f"{source} is not consistent with the export ({error}): history was rewritten"
+        ) from None
 
 
 def open_trusted(path: Path, verifier: Verifier) -> tuple[Checkpoint, str]:

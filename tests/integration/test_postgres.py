@@ -7,6 +7,7 @@ import json
 
 import pytest
 from arms_ledger.cli.main import cli
+from arms_ledger.ledger.app import transparency
 from arms_ledger.ledger.app.directory import create, open_ledger
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.ledger.store.postgres import Location
@@ -113,7 +114,7 @@ def test_a_failed_insert_leaves_no_gap_in_positions(pg, tmp_path):
     with pytest.raises(IntegrityError):
         ledger.recorder.insert_events([clash])
     assert ledger.append(decode(EVERY_TYPE[3:5])).positions == [4, 5]
-    assert ledger.verify().events == 5
+    assert transparency.verify(ledger).events == 5
     ledger.close()
 
 
@@ -133,10 +134,10 @@ def test_two_directories_share_one_log_and_each_signs_with_its_own_key(pg, tmp_p
     second.append(decode(EVERY_TYPE[10:18]))
     first.append(decode(EVERY_TYPE[18:20]))
     assert [r.position for r in second.read()] == list(range(1, 21))
-    signers = {c.verifier.split("+")[0] for c in second.checkpoints()}
+    signers = {c.verifier.split("+")[0] for c in transparency.checkpoints(second)}
     assert signers == {"a.example/log", "b.example/log"}
     for ledger in (first, second):
-        assert ledger.verify().events == 20
+        assert transparency.verify(ledger).events == 20
         ledger.close()
     # each directory's read models are built from the shared log
     for path in (a, b):

@@ -27,8 +27,9 @@ import pytest
 from arms_ledger.cli.demo import SCENARIO
 from arms_ledger.cli.main import cli
 from arms_ledger.cli.write import load_history, read_events
+from arms_ledger.ledger.app import transparency
 from arms_ledger.ledger.app.application import Ledger
-from arms_ledger.ledger.app.directory import create, open_ledger
+from arms_ledger.ledger.app.directory import LogMismatch, create, open_ledger
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.store import tree
 from arms_ledger.ledger.store.recorder import LogRecorder
@@ -375,14 +376,14 @@ def test_tampering_with_the_store_is_caught(copy, tamper, message):
     with events_db(copy) as db:
         tamper(db)
     with opened(copy) as ledger, pytest.raises(TamperedError) as caught:
-        ledger.verify()
+        transparency.verify(ledger)
     assert str(caught.value) == message
     one_line_error(verify_cli(copy), message)
 
 
 def test_the_untampered_scenario_verifies(copy):
     with opened(copy) as ledger:
-        report = ledger.verify()
+        report = transparency.verify(ledger)
     assert (report.events, report.nodes, report.checkpoints) == (N, expected_nodes(N), 1)
     assert expected_nodes(N) == count(copy, "tlog_nodes")
     result = verify_cli(copy)
@@ -412,10 +413,12 @@ def test_after_a_forged_row_an_append_is_refused_and_nothing_is_written(copy):
         with pytest.raises(TamperedError) as caught:
             ledger.append([new_partner("ZZA")])
         assert str(caught.value) == message
-        assert ledger.tree_size() == N
+        assert transparency.tree_size(ledger) == N
     line = json.dumps(msgspec.to_builtins(new_partner("ZZB")))
     result = CliRunner().invoke(
-        cli, ["--ledger", str(copy), "append", "-"], input=line + "\n"
+        cli,
+        ["--ledger", str(copy), "append", "--allow-clock-skew", "-"],
+        input=line + "\n",
     )
     one_line_error(result, message)
     after = (
@@ -433,7 +436,7 @@ def test_a_rewritten_history_with_a_recomputed_tree_is_caught_by_a_kept_checkpoi
     checkpoints: only a checkpoint kept outside the ledger catches it."""
     with opened(copy) as ledger:
         kept = tmp_path / "kept-checkpoint"
-        kept.write_text(ledger.sign_checkpoint())
+        kept.write_text(transparency.sign_checkpoint(ledger))
     with events_db(copy) as db:
         flip_one_byte(db)
         db.execute("DELETE FROM tlog_nodes")
@@ -446,12 +449,18 @@ def test_a_rewritten_history_with_a_recomputed_tree_is_caught_by_a_kept_checkpoi
             "INSERT INTO tlog_nodes (level, idx, hash) VALUES (?, ?, ?)",
             [n for p, s in rows for n in builder.add(leaf(tlog.leaf_line(p, s)))],
         )
+    # The checkpoint the directory keeps outside the store catches it on open ...
+    with pytest.raises(LogMismatch, match=f"holds another history: its first {N:,} events"):
+        open_ledger(copy)
+    (copy / "checkpoint").unlink()  # ... unless the forger removes it too
     with opened(copy) as ledger:
-        assert ledger.verify().events == N  # the forger's tree is self-consistent
+        assert (
+            transparency.verify(ledger).events == N
+        )  # the forger's tree is self-consistent
         verifier = verifier_of(ledger)
         trusted = tlog.open_trusted(kept, verifier)
         with pytest.raises(TamperedError) as caught:
-            ledger.verify([trusted])
+            transparency.verify(ledger, [trusted])
     message = (
         f"the trusted checkpoint {kept} (size {N}) is not consistent with the log: "
         "history was rewritten"
@@ -473,7 +482,7 @@ def test_the_tree_grows_batch_by_batch_and_keeps_every_checkpoint(tmp_path, monk
     batches = [1, 2, 3, 127, 128, 1, N - 500 - 262]
     assert sum(batches) == N - 500
     rest = without_stamp(EVENTS[500:])
-    notes = [c.note for c in ledger.checkpoints()]
+    notes = [c.note for c in transparency.checkpoints(ledger)]
     sizes, size = [500], 500
 
     hashed = {"leaf": 0, "node": 0}
@@ -513,22 +522,22 @@ def test_the_tree_grows_batch_by_batch_and_keeps_every_checkpoint(tmp_path, monk
 
             lines = export_lines(_export(ledger, tmp_path / f"export-{number}"))
             assert len(lines) == size
-            assert ledger.root() == mth([leaf(x) for x in lines])
+            assert transparency.root(ledger) == mth([leaf(x) for x in lines])
             assert count(path, "tlog_nodes") == expected_nodes(size)
-            stored = ledger.checkpoints()
+            stored = transparency.checkpoints(ledger)
             assert [c.size for c in stored] == sizes  # one per append, none replaced
             assert [c.note for c in stored[:-1]] == notes
             notes = [c.note for c in stored]
             checkpoint = open_checkpoint(stored[-1].note, verifier_of(ledger))
-            assert checkpoint == Checkpoint(ORIGIN, size, ledger.root())
+            assert checkpoint == Checkpoint(ORIGIN, size, transparency.root(ledger))
         assert size == N
-        assert ledger.verify().checkpoints == len(batches) + 1
+        assert transparency.verify(ledger).checkpoints == len(batches) + 1
     finally:
         ledger.close()
 
 
 def _export(ledger: Ledger, directory: Path) -> Path:
-    ledger.export(directory)
+    transparency.export(ledger, directory)
     return directory
 
 
@@ -538,27 +547,29 @@ def test_manual_checkpoints_are_signed_only_when_asked_and_once_per_size(tmp_pat
     try:
         ledger.import_history(EVENTS[:300])
         ledger.append(without_stamp(EVENTS[300:310]))
-        assert ledger.checkpoints() == []
-        first = ledger.sign_checkpoint()
-        assert ledger.sign_checkpoint() == first  # Ed25519 is deterministic
-        assert [(c.id, c.size, c.note) for c in ledger.checkpoints()] == [(1, 310, first)]
+        assert transparency.checkpoints(ledger) == []
+        first = transparency.sign_checkpoint(ledger)
+        assert transparency.sign_checkpoint(ledger) == first  # Ed25519 is deterministic
+        assert [(c.id, c.size, c.note) for c in transparency.checkpoints(ledger)] == [
+            (1, 310, first)
+        ]
         assert open_checkpoint(first, verifier_of(ledger)) == Checkpoint(
-            ORIGIN, 310, ledger.root()
+            ORIGIN, 310, transparency.root(ledger)
         )
         ledger.append(without_stamp(EVENTS[310:320]))
-        assert [c.size for c in ledger.checkpoints()] == [310]
-        second = ledger.sign_checkpoint()
-        assert [(c.size, c.note) for c in ledger.checkpoints()] == [
+        assert [c.size for c in transparency.checkpoints(ledger)] == [310]
+        second = transparency.sign_checkpoint(ledger)
+        assert [(c.size, c.note) for c in transparency.checkpoints(ledger)] == [
             (310, first),
             (320, second),
         ]
-        assert ledger.verify().checkpoints == 2
+        assert transparency.verify(ledger).checkpoints == 2
     finally:
         ledger.close()
     assert json.loads((path / "ledger.json").read_text())["checkpoints"] == "manual"
     with opened(path) as again:  # the policy is kept across opens
         again.append(without_stamp(EVENTS[320:330]))
-        assert [c.size for c in again.checkpoints()] == [310, 320]
+        assert [c.size for c in transparency.checkpoints(again)] == [310, 320]
 
 
 # --- proofs and past roots ----------------------------------------------------------------
@@ -588,9 +599,9 @@ def test_roots_of_past_sizes_equal_fresh_trees_over_the_first_lines(spied):
     leaves = [leaf(x) for x in lines]
     for size in [0, *SIZES]:
         reads.clear()
-        assert ledger.root(size) == mth(leaves[:size]), size
+        assert transparency.root(ledger, size) == mth(leaves[:size]), size
         assert len(reads) == 1 and reads[0] <= max(size.bit_length(), 0), (size, reads)
-    assert ledger.root() == ledger.root(N)
+    assert transparency.root(ledger) == transparency.root(ledger, N)
 
 
 def test_inclusion_proofs_verify_for_past_sizes_and_read_log_n_nodes(spied):
@@ -598,11 +609,11 @@ def test_inclusion_proofs_verify_for_past_sizes_and_read_log_n_nodes(spied):
     rng = random.Random(4)
     checked = 0
     for size in SIZES:
-        root = ledger.root(size)
+        root = transparency.root(ledger, size)
         indexes = {0, size - 1, size // 2, *(rng.randrange(size) for _ in range(5))}
         for index in sorted(indexes):
             reads.clear()
-            n, proof = ledger.prove_inclusion(index, size)
+            n, proof = transparency.prove_inclusion(ledger, index, size)
             assert n == size
             assert reads == [reads[0]] and reads[0] <= 2 * size.bit_length(), reads
             assert len(proof) <= math.ceil(math.log2(size)) if size > 1 else proof == []
@@ -613,18 +624,18 @@ def test_inclusion_proofs_verify_for_past_sizes_and_read_log_n_nodes(spied):
                     merkle.verify_inclusion(other, size, leaf(lines[other]), proof, root)
             checked += 1
     assert checked > 100
-    n, proof = ledger.prove_inclusion(16)  # the whole log by default
+    n, proof = transparency.prove_inclusion(ledger, 16)  # the whole log by default
     assert n == N
     merkle.verify_inclusion(16, N, leaf(lines[16]), proof, mth([leaf(x) for x in lines]))
 
 
 def test_consistency_proofs_verify_between_past_sizes_and_read_log_n_nodes(spied):
     ledger, reads, _ = spied
-    roots = {size: ledger.root(size) for size in SIZES}
+    roots = {size: transparency.root(ledger, size) for size in SIZES}
     pairs = [(old, new) for old in SIZES for new in SIZES if old <= new]
     for old, new in pairs:
         reads.clear()
-        n, proof = ledger.prove_consistency(old, new)
+        n, proof = transparency.prove_consistency(ledger, old, new)
         assert n == new
         assert reads == [reads[0]] and reads[0] <= 2 * new.bit_length(), (old, new, reads)
         merkle.verify_consistency(old, new, roots[old], roots[new], proof)
@@ -660,7 +671,7 @@ def exports(tmp_path_factory, module_store) -> Exports:
     stores.copy_ledger(x.ledger, x.fork)
     with opened(x.fork) as fork:
         fork.append([new_partner("ZZZ")])
-        x.fork_checkpoint.write_text(fork.latest_checkpoint()[0])
+        x.fork_checkpoint.write_text(transparency.latest_checkpoint(fork)[0])
     with opened(x.ledger) as ledger:
         rest = without_stamp(EVENTS[SPLIT:])
         ledger.append(rest[:100])
@@ -708,13 +719,13 @@ def test_export_verify_append_export_again_and_prove_consistency(exports, tmp_pa
     assert result.stdout == (
         f"Checkpoint of {ORIGIN}: {SPLIT} events, root {b64(a.root)}, signature verified.\n"
         f"events.jsonl: {SPLIT} events; their Merkle root matches.\n"
-        f"Rebuilt the read models from the export into {replica_a}; query them with "
-        f"`arms-ledger --ledger {replica_a} queue`.\n"
+        f"Rebuilt the read models from the export into a read-only replica at "
+        f"{replica_a}; query them with `arms-ledger --ledger {replica_a} queue`.\n"
     )
     assert re.fullmatch(f"\\({TIME} s\\)\n", result.stderr)
     with opened(replica_a) as replica:
-        assert replica.root() == a.root
-        assert replica.tree_size() == SPLIT
+        assert transparency.root(replica) == a.root
+        assert transparency.tree_size(replica) == SPLIT
     lines_a = export_lines(exports.a)
     assert mth([leaf(x) for x in lines_a]) == a.root
 
@@ -911,7 +922,7 @@ def other_log(tmp_path) -> Path:
     path = tmp_path / "other"
     ledger = create(path, origin="other.example/log")
     ledger.import_history(EVENTS[:SPLIT])
-    note = ledger.sign_checkpoint()
+    note = transparency.sign_checkpoint(ledger)
     ledger.close()
     (tmp_path / "other-checkpoint").write_text(note)
     return tmp_path / "other-checkpoint"
@@ -963,7 +974,9 @@ def test_a_trusted_checkpoint_of_a_rewritten_history_is_refused(exports, tmp_pat
     assert not (target / "replica").exists()
     # and the log itself says the same of the fork's checkpoint
     with opened(exports.ledger) as ledger, pytest.raises(TamperedError) as caught:
-        ledger.verify([tlog.open_trusted(exports.fork_checkpoint, Verifier.parse(key))])
+        transparency.verify(
+            ledger, [tlog.open_trusted(exports.fork_checkpoint, Verifier.parse(key))]
+        )
     assert str(caught.value) == (
         f"the trusted checkpoint {exports.fork_checkpoint} (size {SPLIT + 1}) is not "
         "consistent with the log: history was rewritten"
@@ -995,9 +1008,9 @@ def test_a_trusted_checkpoint_of_the_empty_log_is_extended_by_any_export(tmp_pat
     path = tmp_path / "ledger"
     ledger = create(path, origin=ORIGIN)
     empty = tmp_path / "empty-checkpoint"
-    empty.write_text(ledger.sign_checkpoint())
+    empty.write_text(transparency.sign_checkpoint(ledger))
     ledger.import_history(EVENTS[:50])
-    ledger.export(tmp_path / "export")
+    transparency.export(ledger, tmp_path / "export")
     verifier = verifier_of(ledger)
     ledger.close()
     export = tlog.read_export(
@@ -1053,10 +1066,14 @@ def test_init_from_export_starts_a_replica_with_the_original_tree(exports, tmp_p
         result.stdout,
     )
     with opened(replica) as mine, opened(exports.ledger) as theirs:
-        assert mine.root() == theirs.root(N) == b.root
-        assert mine.root(SPLIT) == theirs.root(SPLIT) == checkpoint_of(exports.a).root
+        assert transparency.root(mine) == transparency.root(theirs, N) == b.root
+        assert (
+            transparency.root(mine, SPLIT)
+            == transparency.root(theirs, SPLIT)
+            == checkpoint_of(exports.a).root
+        )
         assert (exports.b / "checkpoint").read_text() in [
-            c.note for c in mine.checkpoints()
+            c.note for c in transparency.checkpoints(mine)
         ]
         assert [r.event for r in mine.read()] == [r.event for r in theirs.read(upto=N)]
     assert queue_json(replica) == queue_json(exports.ledger)
@@ -1070,8 +1087,8 @@ def test_init_from_export_starts_a_replica_with_the_original_tree(exports, tmp_p
 @pytest.mark.parametrize("module_store", ["sqlite"], indirect=True)
 def test_a_format_1_ledger_is_upgraded_on_open(copy):
     with opened(copy) as ledger:
-        root = ledger.root()
-    for name in ("signing.key", "verifier.key"):
+        root = transparency.root(ledger)
+    for name in ("signing.key", "verifier.key", "checkpoint"):
         (copy / name).unlink()
     with events_db(copy) as db:
         db.execute("DROP TABLE tlog_nodes")
@@ -1098,11 +1115,11 @@ def test_a_format_1_ledger_is_upgraded_on_open(copy):
     assert verifier.name == meta["origin"]
     assert Signer.parse((copy / "signing.key").read_text()).verifier == verifier
     with opened(copy) as ledger:
-        assert ledger.root() == root  # the same tree, rebuilt from the events
+        assert transparency.root(ledger) == root  # the same tree, rebuilt from the events
         assert count(copy, "tlog_nodes") == expected_nodes(N)
         ledger.append([new_partner("ZZA")])
-        assert [c.size for c in ledger.checkpoints()] == [N + 1]
-        assert ledger.verify().events == N + 1
+        assert [c.size for c in transparency.checkpoints(ledger)] == [N + 1]
+        assert transparency.verify(ledger).events == N + 1
 
 
 # --- leaves -------------------------------------------------------------------------------
@@ -1127,7 +1144,7 @@ def test_every_leaf_is_the_canonical_export_line(copy, tmp_path):
         assert compact == line
         assert tlog.leaf_line(position, state) == line
     with opened(copy) as ledger:
-        assert ledger.root() == mth([leaf(x) for x in lines])
+        assert transparency.root(ledger) == mth([leaf(x) for x in lines])
 
 
 # SQLite only: the plan of SQLite's query planner over the tree's SQL (no ledger is made).
