@@ -143,7 +143,7 @@ def _class_and_override(case: dict, partner: dict) -> list[_Line]:
     return [
         (
             "1. priority class",
-            f"{case['priority_class']} (rank {rank} of 3)",
+            f"{case['priority_class']} (rank {rank} of {len(CLASS_RANK)})",
             case["priority_position"] or case["filed_position"],
             "" if case["priority_position"] else "the default, since filing",
         ),

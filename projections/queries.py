@@ -10,6 +10,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+import msgspec
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.priority import mode_of
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import schema
 
@@ -42,10 +45,32 @@ def policy_in_force(conn: sqlite3.Connection) -> dict | None:
     )
 
 
+def adopted(conn: sqlite3.Connection) -> ev.PriorityPolicyAdopted | None:
+    """The priority policy in force as its event, None before any."""
+    found = one(
+        conn,
+        "SELECT a.type, a.actor, a.effective_at, a.payload FROM policies p "
+        "JOIN audit_log a ON a.position = p.position "
+        "WHERE p.type = 'PriorityPolicyAdopted' AND p.in_force",
+    )
+    if found is None:
+        return None
+    policy = decode(found["type"], found["actor"], found["effective_at"], found["payload"])
+    assert isinstance(policy, ev.PriorityPolicyAdopted), policy
+    return policy
+
+
 def mode(conn: sqlite3.Connection) -> tuple[str, str | None]:
-    """The queue mode in force and the policy that set it."""
-    policy = policy_in_force(conn)
-    return ("fcfs", None) if policy is None else (policy["mode"], policy["policy"])
+    """The queue mode in force (the domain's ``mode_of``) and the policy that set it."""
+    policy = adopted(conn)
+    return mode_of(policy), None if policy is None else policy.policy
+
+
+def decode(kind: str, actor: str, effective_at: str, payload: str | bytes) -> ev.Event:
+    """An event of the audit log, from its row's type, actor, effective time, payload."""
+    fields = msgspec.json.decode(payload)
+    fields |= {"type": kind, "actor": actor, "effective_at": effective_at}
+    return msgspec.convert(fields, ev.LedgerEvent)
 
 
 # --- queues -------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import sqlite3
 from datetime import date
 from typing import Any
 
-import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.cases import (
     CLOSING_TYPES,
@@ -85,11 +84,9 @@ def _case_value_events(conn: sqlite3.Connection) -> list[tuple[Any, ev.CaseEvent
     ).fetchall()
     decoded = []
     for position, kind, actor, effective_at, payload in found:
-        fields = msgspec.json.decode(payload)
-        fields |= {"type": kind, "actor": actor, "effective_at": effective_at}
-        decoded.append(
-            (instant(effective_at), position, msgspec.convert(fields, ev.LedgerEvent))
-        )
+        event = queries.decode(kind, actor, effective_at, payload)
+        assert isinstance(event, ev.CaseEvent), event
+        decoded.append((instant(effective_at), position, event))
     decoded.sort(key=lambda item: item[:2])
     return [(at, e) for at, _, e in decoded]
 
@@ -185,9 +182,6 @@ def score_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def tiers(conn: sqlite3.Connection) -> tuple[float, float, str | None]:
     """The tier thresholds in force (tier1, tier2) and the policy that set them."""
-    policy = queries.policy_in_force(conn)
-    if policy is None:
-        default = ev.Tiers()
-        return default.tier1, default.tier2, None
-    found = msgspec.json.decode(policy["parameters"])["tiers"]
-    return found["tier1"], found["tier2"], policy["policy"]
+    policy = queries.adopted(conn)
+    tiers = ev.Tiers() if policy is None else policy.tiers
+    return tiers.tier1, tiers.tier2, None if policy is None else policy.policy
