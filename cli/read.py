@@ -6,15 +6,13 @@ Every one answers from the read models, caught up with the log first, or, with
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import click
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.options import caption, time_options
 from arms_ledger.cli.output import dumps, output_options, write_rows
-from arms_ledger.ledger.errors import LedgerError
-from arms_ledger.projections import engine, queries
+from arms_ledger.projections import engine, queries, userquery
 from arms_ledger.projections.engine import Cut
 
 # --- queue, partners, cases, backlog ------------------------------------------------------
@@ -190,12 +188,7 @@ def query_command(
         raise click.UsageError("give a SQL query (or --tables to see what there is)")
     with env.read_models(cut) as conn:
         caption(cut)
-        conn.execute("PRAGMA query_only = ON")
-        try:
-            found = queries.rows(conn, sql, dict(params))
-        except sqlite3.Error as error:
-            raise LedgerError(f"the query failed: {error}") from None
-        write_rows(found, fmt)
+        write_rows(userquery.run(conn, sql, dict(params)), fmt)
 
 
 @click.command("rebuild")

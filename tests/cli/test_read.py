@@ -294,3 +294,25 @@ def test_rebuild_gives_the_same_read_models(run, scenario):
     result = run("rebuild")
     assert result.stdout == "Rebuilt the read models from 911 events.\n"
     assert dump() == before
+
+
+def test_query_is_read_only_for_real(run, scenario, tmp_path):
+    target = tmp_path / "elsewhere.db"
+    attach = run("query", f"ATTACH DATABASE '{target}' AS x")
+    assert attach.exit_code == 1
+    assert attach.stderr == (
+        f"Error: the query was refused: attach {target} is not allowed (queries only "
+        "read the read models: SELECT, WITH, and functions that compute)\n"
+    )
+    assert not target.exists()
+    for sql, what in (
+        ("PRAGMA journal_mode = DELETE", "pragma journal_mode"),
+        ("SELECT fts3_tokenizer('simple')", "function fts3_tokenizer"),
+        ("DELETE FROM partners", "delete partners"),
+    ):
+        result = run("query", sql)
+        assert result.exit_code == 1
+        assert result.stderr.startswith(f"Error: the query was refused: {what} is not")
+    with sqlite3.connect(scenario / "projections.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert db.execute("SELECT count(*) FROM partners").fetchone()[0] > 0
