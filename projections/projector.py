@@ -1,162 +1,30 @@
-"""The projector: applies events in log order to the read models, then writes what changed.
+"""The projector: applies events in log order to the read models' state in memory.
 
-It holds the part of the read models that events touch, in memory: partners, platforms,
-cases and queues are loaded on first use through a ``loader.Loader`` (``Stored``: from
-the projection database and the log when catching up an existing projection;
-``Nothing`` when building from scratch), changed by ``apply``, and written by ``flush``
-in the caller's transaction. So catching up after one event costs the rows that event
-touches, and a rebuild never reads the projection database at all. A rebuild puts the
-cases that ended aside in a temporary file (``loader.Ended``), so it holds the open
-cases and one batch of rows, however long the log.
+What it changes is held and written by ``state.ProjectionState`` (loaded on first use,
+written by ``flush`` in the caller's transaction): so catching up after one event costs
+the rows that event touches, and a rebuild never reads the projection database at all.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import datetime
+import functools
 
-import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.priority import Entry
-from arms_ledger.projections import audit, schema
+from arms_ledger.projections import audit
 from arms_ledger.projections.cases import CaseView
-from arms_ledger.projections.loader import Ended, Loader, Nothing
-from arms_ledger.projections.partners import PartnerState, Policies
-from arms_ledger.projections.platforms import PlatformState
-from arms_ledger.projections.queue import Queue
 from arms_ledger.projections.source import Recorded
+from arms_ledger.projections.state import ProjectionState
 
-# One statement per run of queue changes: SQLite expands the run's JSON list of cases
-# into rows (the k-th at old + k and new + k), instead of Python binding every row.
-QUEUE_CHANGES_SQL = (
-    'INSERT INTO queue_changes (event_position, event_type, platform, "case", change, '
-    "old_position, new_position) SELECT ?1, ?2, ?3, j.value, ?4, ?5 + j.key, ?6 + j.key "
-    "FROM json_each(?7) j ORDER BY j.key"
-)
-_encode = msgspec.json.encode
+__all__ = ["Projector"]
 
 
-def json_upsert_sql(table: schema.Table) -> str:
-    """``upsert_sql`` for all rows at once, bound as one JSON array of arrays: SQLite
-    takes them apart (so the writing thread hardly needs the GIL). Only for tables
-    without REAL columns (a float would go through decimal text)."""
-    assert float not in {c.type for c in table.columns}, table.name
-    cols = ", ".join(f'"{c}"' for c in table.names)
-    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(table.names)))
-    return (
-        f'INSERT OR REPLACE INTO "{table.name}" ({cols}) SELECT {values} '
-        "FROM json_each(?) ORDER BY key"
-    )
-
-
-AUDIT_SQL = json_upsert_sql(schema.AUDIT_LOG)
-CASES_SQL = json_upsert_sql(schema.CASES)
-DELIVERIES_SQL = json_upsert_sql(schema.DELIVERIES)
-CHECKS_SQL = json_upsert_sql(schema.END_USE_CHECKS)
-
-
-class Projector:
-    """Applies events to the read models' state; ``as_of`` is a replay's time (the
-    events it applies are those in force then, ``facts.holds_at``)."""
-
-    def __init__(self, loader: Loader | None = None, as_of: datetime | None = None):
-        self.loader: Loader = loader or Nothing()
-        self.as_of = as_of
-        self.partners: dict[str, PartnerState] = {}
-        self.platforms: dict[str, PlatformState] = {}
-        self.cases: dict[str, CaseView] = {}
-        self.ended: Ended | None = None  # ended cases put aside (see ``pack_ended``)
-        self.queues: dict[str, Queue] = {}
-        self.queued_by_partner: dict[str, dict[str, str]] = {}  # partner: {case: platform}
-        self._policies: Policies | None = None
-        self._written: dict[str, dict[str, tuple]] = {}  # queue rows as last written
-        self._clear_pending()
-
-    def _clear_pending(self) -> None:
-        self.dirty_partners: set[str] = set()
-        self.dirty_platforms: set[str] = set()
-        self.dirty_cases: set[str] = set()
-        self.dirty_queues: set[str] = set()
-        self.dirty_policies = False
-        self.audit_rows: list[tuple] = []
-        self.flag_rows: list[tuple] = []
-        self.delivery_rows: list[tuple] = []
-        self.check_rows: list[tuple] = []
-        self.designation_rows: list[tuple] = []
-        self.change_rows: list[tuple] = []  # runs of queue changes (Queue.end_runs)
-        self._touched: dict[str, Queue] = {}
-        # Queues changed in the stored rows by this event: their runs of changes.
-        self._in_place: dict[str, list[tuple]] = {}
-
-    # --- state, loaded on first use ----------------------------------------------------
-
-    @property
-    def policies(self) -> Policies:
-        if self._policies is None:
-            self._policies = Policies()
-            for r in self.loader.policy_events():
-                self._policies.apply(r.event, r.position)
-        return self._policies
-
-    def partner(self, code: str) -> PartnerState:
-        state = self.partners.get(code)
-        if state is None:
-            state = self.partners[code] = self.loader.partner(code)
-            state.as_of = self.as_of
-            state.rescore(self.policies.in_force)
-        return state
-
-    def platform(self, slug: str) -> PlatformState:
-        state = self.platforms.get(slug)
-        if state is None:
-            state = self.platforms[slug] = PlatformState(slug)
-            for r in self.loader.stream(f"platform:{slug}"):
-                state.apply(r.event, r.position)
-        return state
-
-    def case(self, case_id: str) -> CaseView | None:
-        view = self.cases.get(case_id)
-        if view is None:
-            packed = None if self.ended is None else self.ended.get(case_id)
-            if packed is not None:
-                view = self.cases[case_id] = CaseView.unpack(packed)
-                return view
-            for r in self.loader.stream(f"case:{case_id}"):
-                if view is None:
-                    view = CaseView.filed(r.event, r.position)
-                else:
-                    view.apply(r.event, r.position)
-            if view is not None:
-                self.cases[case_id] = view
-        return view
-
-    def queue(self, platform: str, mode: str | None = None) -> Queue:
-        """The platform's queue; loaded rows are ordered by ``mode`` (the one in force)."""
-        q = self.queues.get(platform)
-        if q is None:
-            rows = self.loader.queue(platform)
-            q = self.queues[platform] = Queue(
-                platform, mode or self.policies.mode, [r.entry() for r in rows]
-            )
-            self._written[platform] = {r.case: tuple(r) for r in rows}
-        return q
-
-    def queued(self, partner: str) -> dict[str, str]:
-        """The partner's cases in queues: {case: platform}."""
-        found = self.queued_by_partner.get(partner)
-        if found is None:
-            found = self.queued_by_partner[partner] = self.loader.partner_queued(partner)
-        return found
-
-    def _touch(self, platform: str, mode: str | None = None) -> Queue:
-        q = self.queue(platform, mode)
-        self._touched[platform] = q
-        self.dirty_queues.add(platform)
-        return q
-
-    # --- applying events ----------------------------------------------------------------
+class Projector(ProjectionState):
+    """Applies events to the read models' state (``ProjectionState``)."""
 
     def apply(self, recorded: Recorded) -> None:
+        """Apply an event read from the log (which gives its position)."""
+        assert recorded.position is not None
         self.apply_event(
             recorded.position, recorded.stream, recorded.version, recorded.event
         )
@@ -164,19 +32,22 @@ class Projector:
     def apply_event(self, position: int, stream: str, version: int, e: ev.Event) -> None:
         """Apply the event at log ``position`` (version ``version`` of ``stream``)."""
         self.audit_rows.append(audit.audit_row(position, stream, version, e))
-        kind = e.STREAM
-        if kind == "case":
+        if isinstance(e, ev.CaseEvent):
             self._case_event(position, stream, e)
-        elif kind == "partner":
+        elif isinstance(e, ev.PartnerEvent):
             self._partner_event(position, stream, e)
-        elif kind == "platform":
+        elif isinstance(e, ev.PlatformEvent):
             self._platform_event(position, stream, e)
         else:
+            assert isinstance(e, ev.PolicyEvent), type(e).__name__
             self._policy_event(position, stream, e)
+        self._end_runs(position, type(e).__name__)
+
+    def _end_runs(self, position: int, name: str) -> None:
+        """The runs of queue changes the event at ``position`` made, in platform order,
+        so the rows do not depend on what was loaded when."""
         touched = self._touched
         if touched and not self._in_place:
-            # In platform order, so the rows do not depend on what was loaded when.
-            name = type(e).__name__
             rows = self.change_rows
             if len(touched) == 1:
                 for platform, q in touched.items():
@@ -186,11 +57,10 @@ class Projector:
                     rows += touched[platform].end_runs((position, name, platform))
             touched.clear()
         elif self._in_place:
-            name = type(e).__name__
             for platform in sorted({*touched, *self._in_place}):
-                q = touched.get(platform)
-                if q is not None:
-                    self.change_rows += q.end_runs((position, name, platform))
+                loaded = touched.get(platform)
+                if loaded is not None:
+                    self.change_rows += loaded.end_runs((position, name, platform))
                 else:
                     prefix = (position, name, platform)
                     self.change_rows += [
@@ -221,7 +91,7 @@ class Projector:
                     cases,
                     fields,
                     mode,
-                    lambda p=platform: self.platform(p).units_per_month,
+                    functools.partial(self._units_per_month, platform),
                 )
                 if runs is not None:
                     self._in_place[platform] = runs
@@ -229,6 +99,9 @@ class Projector:
                 if platform not in self._in_place:
                     q = self._touch(platform)
                     q.put(self._rescored(q.entries[case_id]))
+
+    def _units_per_month(self, platform: str) -> float | None:
+        return self.platform(platform).units_per_month
 
     def _platform_event(self, position: int, stream: str, e: ev.PlatformEvent) -> None:
         self.platform(e.platform).apply(e, position)
@@ -240,11 +113,6 @@ class Projector:
             self.designation_rows.append(
                 (position, e.platform, e.designated, e.effective_at)
             )
-
-    def cases_get(self, case_id: str) -> CaseView:
-        view = self.case(case_id)
-        assert view is not None, case_id
-        return view
 
     def _case_event(self, position: int, stream: str, e: ev.CaseEvent) -> None:
         case_id = e.case
@@ -259,8 +127,7 @@ class Projector:
         self.dirty_cases.add(case_id)
         if e.DECISION:
             self._flag(audit.backdated(position, stream, e, state.partner))
-        cls = type(e)
-        if cls is ev.DeliveryRecorded:
+        if isinstance(e, ev.DeliveryRecorded):
             self.delivery_rows.append(
                 (
                     position,
@@ -271,11 +138,17 @@ class Projector:
                     e.effective_at,
                 )
             )
-        elif cls is ev.CongressionalNotified:
+        elif isinstance(e, ev.CongressionalNotified):
             middle_east = self.partner(state.partner).middle_east
             self._flag(audit.qme_missing(position, stream, e, state.partner, middle_east))
-        elif cls is ev.EndUseCheckRecorded:
+        elif isinstance(e, ev.EndUseCheckRecorded):
             self.check_rows.append((position, case_id, e.kind, e.result, e.effective_at))
+        self._requeue(view, was_queued)
+
+    def _requeue(self, view: CaseView, was_queued: bool) -> None:
+        """The case's entry in its platform's queue after an event: put, changed or
+        removed."""
+        state, case_id = view.state, view.state.case
         if view.queued:
             q = self._touch(state.platform)
             if was_queued:  # its partner's part of the entry is kept current already
@@ -345,92 +218,3 @@ class Projector:
     def _flag(self, row: tuple | None) -> None:
         if row is not None:
             self.flag_rows.append(row)
-
-    # --- writing ------------------------------------------------------------------------
-
-    def flush(self, conn: sqlite3.Connection, position: int) -> None:
-        """Write what changed since the last flush and the position reached.
-
-        Runs in the caller's transaction, so rows and position commit together.
-        """
-        for sql, rows in self.take(position):
-            conn.executemany(sql, rows)
-
-    def take(self, position: int, *, everything: bool = True) -> list[tuple[str, list]]:
-        """What ``flush`` writes, as statements and their rows, and forget it: the rows
-        are computed now, so they can be written later (by a rebuild's writer thread).
-
-        ``everything=False`` (a rebuild, which commits once, at the end) holds back the
-        rows of state that later events may still change (partners, platforms, policies,
-        queues, cases not ended): each is written once, by the last ``take``, instead of
-        once per batch it changed in.
-        """
-        up = schema.upsert_sql
-        encode = _encode
-
-        def rows_json(rows: list) -> list[tuple[str]]:
-            return [(encode(rows).decode(),)] if rows else []
-
-        cases = self.dirty_cases
-        if not everything:
-            cases = {c for c in cases if self.cases[c].ended}
-            self.dirty_cases -= cases
-        out: list[tuple[str, list]] = [
-            (AUDIT_SQL, rows_json(self.audit_rows)),
-            (up(schema.FLAGS), self.flag_rows),
-            (DELIVERIES_SQL, rows_json(self.delivery_rows)),
-            (CHECKS_SQL, rows_json(self.check_rows)),
-            (up(schema.EEUM_DESIGNATIONS), self.designation_rows),
-            (CASES_SQL, rows_json([self.cases[c].row() for c in cases])),
-            (
-                QUEUE_CHANGES_SQL,
-                [
-                    (p, t, q, c, o, n, encode(ids).decode())
-                    for p, t, q, c, o, n, ids in self.change_rows
-                ],
-            ),
-        ]
-        self.audit_rows, self.flag_rows, self.delivery_rows = [], [], []
-        self.check_rows, self.designation_rows, self.change_rows = [], [], []
-        if not everything:
-            return out
-        out += [
-            (up(schema.PARTNERS), [self.partners[p].row() for p in self.dirty_partners]),
-            (up(schema.PLATFORMS), [self.platforms[p].row() for p in self.dirty_platforms]),
-        ]
-        if self.dirty_policies:
-            out.append((up(schema.POLICIES), self.policies.rows()))
-        for platform in self.dirty_queues:
-            out.extend(self._queue_statements(platform))
-        out.append(("UPDATE projection SET position = ? WHERE id = 1", [(position,)]))
-        self._clear_pending()
-        return out
-
-    def pack_ended(self) -> None:
-        """Put the cases that ended aside, packed, in a temporary file (a rebuild, after
-        each batch): most cases of a long log have ended, and only an end-use check may
-        still come for one (it is then read back), so the memory a rebuild holds is the
-        open cases, not every case of the log."""
-        cases = self.cases
-        done = [c for c, view in cases.items() if view.ended]
-        if done:
-            if self.ended is None:
-                self.ended = Ended()
-            self.ended.put([(c, cases.pop(c).pack()) for c in done])
-
-    def close(self) -> None:
-        if self.ended is not None:
-            self.ended.close()
-            self.ended = None
-
-    def _queue_statements(self, platform: str) -> list[tuple[str, list]]:
-        q = self.queue(platform)
-        written = self._written[platform]
-        rows = q.rows(self.platform(platform).units_per_month)
-        changed = [r for r in rows if written.get(r[2]) != r]
-        gone = written.keys() - q.entries.keys()
-        self._written[platform] = {r[2]: r for r in rows}
-        return [
-            ('DELETE FROM queue WHERE "case" = ?', [(c,) for c in gone]),
-            (schema.upsert_sql(schema.QUEUE), changed),
-        ]
