@@ -48,6 +48,9 @@ class Cut(msgspec.Struct, frozen=True):
         return ", ".join(parts) or "now"
 
 
+LIVE = Cut()  # the live read models (a Cut is immutable: one serves every call)
+
+
 def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
@@ -59,7 +62,7 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def fresh(
     conn: sqlite3.Connection,
-    cut: Cut = Cut(),
+    cut: Cut = LIVE,
     time: str | None = None,
     *,
     indexes: bool = True,

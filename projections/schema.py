@@ -329,7 +329,8 @@ _JUDGED_AT = "coalesce((SELECT julianday(time) FROM projection), julianday('now'
 def _designated(at: str) -> str:
     """SQL: was platform ``d.platform`` EEUM-designated at julian day ``at``?"""
     return (
-        "coalesce((SELECT designated FROM eeum_designations g WHERE g.platform = d.platform "
+        "coalesce((SELECT designated FROM eeum_designations g "
+        "WHERE g.platform = d.platform "
         f"AND julianday(g.effective_at) <= {at} "
         "ORDER BY julianday(g.effective_at) DESC, g.position DESC LIMIT 1), 0)"
     )

@@ -68,7 +68,7 @@ def fold(hashes: Sequence[bytes]) -> bytes:
     return result
 
 
-# --- which ranges a proof is made of (RFC 9162 §2.1.3.1 and §2.1.4.1) --------------------
+# --- which ranges a proof is made of (RFC 9162 §2.1.3.1 and §2.1.4.1) ---------------------
 
 
 def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
@@ -150,7 +150,8 @@ def prove_consistency(
 def root_from_inclusion(
     index: int, size: int, leaf: bytes, proof: Sequence[bytes]
 ) -> bytes:
-    """The root that ``proof`` implies for ``leaf`` at ``index``; ProofError if malformed."""
+    """The root that ``proof`` implies for ``leaf`` at ``index``; ProofError if
+    malformed."""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} is not in a tree of size {size}")
     _check_hash(leaf, "the leaf hash")
@@ -186,7 +187,8 @@ def verify_inclusion(
 def verify_consistency(
     old: int, new: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> None:
-    """Raise ProofError unless ``proof`` shows the tree of size ``old`` is a prefix of ``new``."""
+    """Raise ProofError unless ``proof`` shows the tree of size ``old`` is a prefix of
+    ``new``."""
     if not 0 < old <= new:
         raise ProofError(
             f"no consistency between size {old} and size {new}: need 0 < old <= new"
@@ -237,7 +239,7 @@ def _check_hash(h: bytes, what: str = "a proof hash") -> None:
         raise ProofError(f"{what} has {len(h)} bytes; SHA-256 hashes have {HASH_SIZE}")
 
 
-# --- growing a tree ------------------------------------------------------------------------
+# --- growing a tree -----------------------------------------------------------------------
 
 
 def frontier_nodes(size: int) -> list[Node]:

@@ -205,7 +205,7 @@ def open_note(note: str, verifier: Verifier) -> str:
     return text
 
 
-# --- checkpoints -----------------------------------------------------------------------------
+# --- checkpoints --------------------------------------------------------------------------
 
 
 class Checkpoint(NamedTuple):
