@@ -42,7 +42,7 @@ class EventMapper(Mapper[str]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         return Recorded(
-            stream=stored_event.originator_id,
+            stream=str(stored_event.originator_id),  # ORIGINATOR_ID_TYPE: text
             version=stored_event.originator_version,
             event=ev.decoder.decode(stored_event.state),
             position=getattr(stored_event, "id", None),

@@ -64,7 +64,8 @@ class Location:
         unknown = sorted(set(query) - {"schema"})
         if unknown:
             raise LedgerError(
-                f"store URL: unknown parameter {unknown[0]!r} (the only one is ?schema=NAME)"
+                f"store URL: unknown parameter {unknown[0]!r} "
+                "(the only one is ?schema=NAME)"
             )
         self.host = parts.hostname or "localhost"
         self.port = port
@@ -85,7 +86,10 @@ class Location:
 
     @property
     def where(self) -> str:
-        return f"PostgreSQL at {self.host}:{self.port} (database {self.dbname}, user {self.user})"
+        return (
+            f"PostgreSQL at {self.host}:{self.port} "
+            f"(database {self.dbname}, user {self.user})"
+        )
 
     def env(self, *, create_tables: bool) -> dict[str, str]:
         """eventsourcing settings for this store."""
@@ -108,7 +112,9 @@ class Location:
             "CREATE_TABLE": "yes" if create_tables else "no",
             "ORIGINATOR_ID_TYPE": "text",
             "MAPPER_TOPIC": "arms_ledger.ledger.store.mapper:EventMapper",
-            "APPLICATION_RECORDER_TOPIC": "arms_ledger.ledger.store.postgres:LedgerPostgresRecorder",
+            "APPLICATION_RECORDER_TOPIC": (
+                "arms_ledger.ledger.store.postgres:LedgerPostgresRecorder"
+            ),
         }
 
     def connect(self, **options: Any) -> psycopg.Connection:
@@ -128,14 +134,13 @@ class Location:
         try:
             with self.connect(autocommit=True, connect_timeout=5) as conn:
                 if self.schema != "public":
-                    try:
+                    # another process may create it at the same moment
+                    with contextlib.suppress(psycopg.errors.UniqueViolation):
                         conn.execute(
                             SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                                 Identifier(self.schema)
                             )
                         )
-                    except psycopg.errors.UniqueViolation:
-                        pass  # another process created it at the same moment
         except psycopg.OperationalError as error:
             reason = " ".join(str(error).split()) or type(error).__name__
             raise StoreUnreachable(
@@ -149,11 +154,12 @@ def _tree_ddl(schema: str) -> list[Any]:
     s = Identifier(schema)
     return [
         SQL(
-            "CREATE TABLE IF NOT EXISTS {}.{} (level integer NOT NULL, idx bigint NOT NULL, "
-            "hash bytea NOT NULL, PRIMARY KEY (level, idx))"
+            "CREATE TABLE IF NOT EXISTS {}.{} (level integer NOT NULL, "
+            "idx bigint NOT NULL, hash bytea NOT NULL, PRIMARY KEY (level, idx))"
         ).format(s, Identifier(stored_tree.NODES)),
         SQL(
-            "CREATE TABLE IF NOT EXISTS {}.{} (id bigserial PRIMARY KEY, size bigint NOT NULL, "
+            "CREATE TABLE IF NOT EXISTS {}.{} (id bigserial PRIMARY KEY, "
+            "size bigint NOT NULL, "
             "note text NOT NULL, verifier text NOT NULL, stored_at text NOT NULL, "
             "UNIQUE (size, verifier))"
         ).format(s, Identifier(stored_tree.CHECKPOINTS)),
@@ -197,9 +203,11 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
 
     @contextmanager
     def _tx(self, *, commit: bool) -> Iterator[Any]:
-        with self.datastore.get_connection() as conn:
-            with conn.transaction(force_rollback=not commit):
-                yield conn.cursor(row_factory=tuple_row)
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(force_rollback=not commit),
+        ):
+            yield conn.cursor(row_factory=tuple_row)
 
     def insert_events(  # the library's public insert, replaced whole
         self,
@@ -255,14 +263,16 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
     @contextmanager
     def snapshot(self) -> Iterator[tlog.LogSource]:
         """The stored log, tree and checkpoints as of one moment, for ``tlog.verify``."""
-        with self.datastore.get_connection() as conn:
-            with conn.transaction(force_rollback=True):
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                log = _PostgresLog(conn, self._table, self.tree)
-                try:
-                    yield log
-                finally:
-                    log.close()
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(force_rollback=True),
+        ):
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            log = _PostgresLog(conn, self._table, self.tree)
+            try:
+                yield log
+            finally:
+                log.close()
 
 
 class _PostgresLog:

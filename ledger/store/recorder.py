@@ -10,8 +10,9 @@ log, events at positions, a stream up to a position, events of given types, the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
@@ -21,7 +22,7 @@ from arms_ledger.ledger.store.tree import StoredTree
 from arms_ledger.ledger.transparency import merkle
 from arms_ledger.ledger.transparency.merkle import Node
 from arms_ledger.ledger.transparency.note import Checkpoint, Signer
-from arms_ledger.ledger.transparency.tlog import StoredCheckpoint
+from arms_ledger.ledger.transparency.tlog import LogSource, StoredCheckpoint
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 PAGE = 5_000  # events per page of ``pages``
@@ -82,7 +83,16 @@ def after_head(
     return restamped
 
 
-class LogRecorder:
+if TYPE_CHECKING:
+    # For the type checker, the mixin is the library's recorder it is mixed into: the
+    # ledger uses both sides through one ``recorder``. At run time it is a plain mixin,
+    # placed before the engine's recorder in each class's bases.
+    from eventsourcing.persistence import ApplicationRecorder as _Mixed
+else:
+    _Mixed = object
+
+
+class LogRecorder(_Mixed):
     """What the ledger needs of its store beyond the library's recorder, on any engine.
 
     A recorder class mixes this in and gives ``_tx(commit)``, a transaction yielding a
@@ -95,9 +105,16 @@ class LogRecorder:
     signer: Signer | None = None
     events_table: str  # as written in SQL (schema-qualified on PostgreSQL)
     position_column: str  # the log position: rowid (SQLite), notification_id (PostgreSQL)
-    max_notification_id: Callable[[], int | None]  # the library's recorder gives it
 
     def _tx(self, *, commit: bool) -> Any:
+        raise NotImplementedError
+
+    def snapshot(self) -> AbstractContextManager[LogSource]:
+        """The stored log, tree and checkpoints as of one moment, for ``tlog.verify``."""
+        raise NotImplementedError
+
+    def extend_tree(self) -> int:
+        """Add the events the tree lacks (a ledger from before the tree; SQLite only)."""
         raise NotImplementedError
 
     def _check_read_set(self, c: Any, read_set: ReadSet | None) -> None:
@@ -119,7 +136,8 @@ class LogRecorder:
             for key, version in c.fetchall():
                 if version != read_set.streams[key]:
                     raise IntegrityError(
-                        f"{key} is at version {version}, not {read_set.streams[key]} as read"
+                        f"{key} is at version {version}, "
+                        f"not {read_set.streams[key]} as read"
                     )
         if read_set.thresholds is not None:
             c.execute(
@@ -139,7 +157,8 @@ class LogRecorder:
             self._sign(c, self.signer, tree.size, tree.root())
 
     def _head(self, c: Any) -> tuple[int, str | None]:
-        """The last position of the log and its event's ``recorded_at`` (0, None if empty)."""
+        """The last position of the log and its event's ``recorded_at`` (0, None if
+        empty)."""
         c.execute(
             f"SELECT {self.position_column}, state FROM {self.events_table} "
             f"ORDER BY {self.position_column} DESC LIMIT 1"

@@ -31,9 +31,9 @@ class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
     tree = stored_tree.StoredTree("?")
     position_column = "rowid"
 
-    @property
-    def events_table(self) -> str:
-        return self.events_table_name
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.events_table = self.events_table_name
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -80,8 +80,8 @@ class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
         # One executemany at explicit rowids (the library executes an INSERT per row to
         # read back its rowid).
         c.executemany(
-            f"INSERT INTO {self.events_table_name} (rowid, originator_id, originator_version, "
-            "topic, state) VALUES (?, ?, ?, ?, ?)",
+            f"INSERT INTO {self.events_table_name} (rowid, originator_id, "
+            "originator_version, topic, state) VALUES (?, ?, ?, ?, ?)",
             [
                 (p, s.originator_id, s.originator_version, s.topic, s.state)
                 for p, s in zip(positions, stored_events, strict=True)
@@ -89,7 +89,8 @@ class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
         )
 
     def extend_tree(self) -> int:
-        """Add the events the tree lacks (a ledger from before the tree); returns how many."""
+        """Add the events the tree lacks (a ledger from before the tree); returns how
+        many."""
         with self._tx(commit=True) as c:
             size = self.tree.size(c)
             c.execute(
@@ -154,5 +155,7 @@ def sqlite_env(path: str) -> dict[str, str]:
         "SQLITE_LOCK_TIMEOUT": "30",
         "ORIGINATOR_ID_TYPE": "text",
         "MAPPER_TOPIC": "arms_ledger.ledger.store.mapper:EventMapper",
-        "APPLICATION_RECORDER_TOPIC": "arms_ledger.ledger.store.sqlite:LedgerSQLiteRecorder",
+        "APPLICATION_RECORDER_TOPIC": (
+            "arms_ledger.ledger.store.sqlite:LedgerSQLiteRecorder"
+        ),
     }

@@ -57,7 +57,7 @@ def test_the_event_store_put_passes_keywords_to_insert_events():
         "POSITIONAL_OR_KEYWORD:domain_events",
         "VAR_KEYWORD:kwargs",
     ], "eventsourcing changed EventStore.put, which Ledger._append writes through"
-    seen = {}
+    seen: dict[str, object] = {}
 
     class Recorder:
         def insert_events(self, stored_events, **kwargs):
@@ -66,7 +66,7 @@ def test_the_event_store_put_passes_keywords_to_insert_events():
 
     (event,) = scenario(1)
     store = EventStore(EventMapper(JSONTranscoder()), Recorder())  # type: ignore[arg-type]
-    recordings = store.put([Pending(event.stream, 1, event)], restamp=False)  # type: ignore[list-item]
+    recordings = store.put([Pending(event.stream, 1, event)], restamp=False)
     assert seen == {"restamp": False, "n": 1}
     assert [r.notification.id for r in recordings] == [7]
 
