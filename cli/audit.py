@@ -12,10 +12,12 @@ import msgspec
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.options import caption, parse_time, time_options
 from arms_ledger.cli.output import dumps, output_options, table, write_rows
-from arms_ledger.cli.replica import trusted, verified_replica
+from arms_ledger.cli.replica import check_export, trusted, verified_replica
 from arms_ledger.ledger.app import transparency
 from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.directory import LATEST_CHECKPOINT, read_checkpoint
 from arms_ledger.ledger.domain.clock import format_instant
+from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.ledger.transparency import tlog
 from arms_ledger.ledger.transparency.note import Verifier
 from arms_ledger.projections import audit_queries
@@ -218,7 +220,7 @@ def checkpoint_command(env: Env) -> None:
     Example:
       arms-ledger audit checkpoint > checkpoint-2026-11-21
     """
-    click.echo(transparency.sign_checkpoint(env.ledger), nl=False)
+    click.echo(transparency.sign_checkpoint(env.writer), nl=False)
 
 
 @audit_group.command("prove")
@@ -265,7 +267,13 @@ def verify_command(env: Env, trusted_checkpoint: Path | None, key: str | None) -
     """
     ledger = env.ledger
     verifier = _verifier(ledger, key)
-    report = transparency.verify(ledger, trusted(trusted_checkpoint, verifier))
+    checks = trusted(trusted_checkpoint, verifier)
+    kept = read_checkpoint(env.path)
+    stored = {cp.note for cp in transparency.checkpoints(ledger)}
+    if kept is not None and kept[0] not in stored:
+        # the newest checkpoint the directory holds, outside the store, which lost it
+        checks.append((kept[1], str(env.path / LATEST_CHECKPOINT)))
+    report = transparency.verify(ledger, checks)
     s = "" if report.checkpoints == 1 else "s"
     click.echo(
         f"Verified {report.events:,} events, {report.nodes:,} tree nodes and "
@@ -276,7 +284,31 @@ def verify_command(env: Env, trusted_checkpoint: Path | None, key: str | None) -
 def _verifier(ledger: Ledger, key: str | None) -> Verifier:
     if key is not None:
         return tlog.load_verifier(key)
-    return tlog.check_signer(ledger.signer).verifier
+    return transparency.own_verifier(ledger)
+
+
+@audit_group.command("latest")
+@pass_env
+def latest_command(env: Env) -> None:
+    """Print the newest stored checkpoint as it is (a C2SP signed note), signing nothing:
+    what an overseer keeps. Needs only read access to the ledger.
+
+    \b
+    Example:
+      arms-ledger audit latest > checkpoint-2026-11-21
+    """
+    stored = transparency.checkpoints(env.ledger)
+    if not stored:
+        raise LedgerError(
+            f"the ledger at {env.path} holds no checkpoint yet; its operator signs one "
+            "with `arms-ledger audit checkpoint`"
+        )
+    own = str(transparency.own_verifier(env.ledger))
+    newest = max(stored, key=lambda cp: (cp.verifier == own, cp.size, cp.id))
+    click.echo(newest.note, nl=False)
+    size = transparency.tree_size(env.ledger)
+    if newest.size < size:
+        click.echo(f"(it covers {newest.size:,} of the log's {size:,} events)", err=True)
 
 
 @audit_group.command("export")
@@ -309,27 +341,30 @@ TRUSTED_OPTION = click.option(
 @click.option(
     "--into",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where to build the replica ledger and its read models "
-    "(default: DIRECTORY/replica).",
+    help="Also build a read-only replica ledger, with every read model, in this new or "
+    "empty directory, to query with --ledger.",
 )
 def verify_export_command(
     directory: Path, trusted_checkpoint: Path | None, key: str | None, into: Path | None
 ) -> None:
     """Check an export without the ledger: the checkpoint's signature, the root of
-    events.jsonl, consistency with an earlier trusted checkpoint; then rebuild every
-    read model from it into a replica ledger to query.
+    events.jsonl, consistency with an earlier trusted checkpoint. Writes nothing, unless
+    --into asks for a replica: a read-only ledger under the export's origin and key,
+    with every read model rebuilt from the export.
 
     \b
     Example:
       arms-ledger audit verify-export ./export --key "$(cat verifier.key)" \\
-        --trusted-checkpoint checkpoint-2026-10-01
-      arms-ledger --ledger ./export/replica queue f-35a
+        --trusted-checkpoint checkpoint-2026-10-01 --into ./replica
+      arms-ledger --ledger ./replica queue f-35a
     """
     started = time.perf_counter()
-    path = into if into is not None else directory / "replica"
-    verified_replica(directory, key, trusted_checkpoint, path).close()
+    if into is None:
+        check_export(directory, key, trusted_checkpoint)
+        return
+    verified_replica(directory, key, trusted_checkpoint, into, read_only=True).close()
     click.echo(
-        f"Rebuilt the read models from the export into {path}; query them with "
-        f"`arms-ledger --ledger {path} queue`."
+        f"Rebuilt the read models from the export into a read-only replica at {into}; "
+        f"query them with `arms-ledger --ledger {into} queue`."
     )
     click.echo(f"({time.perf_counter() - started:.2f} s)", err=True)

@@ -7,10 +7,18 @@ the ledger takes it with ``@pass_env``. This module imports nothing from the res
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
+from arms_ledger.ledger.app import directory
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.app.directory import open_ledger, store_url
 from arms_ledger.ledger.errors import LedgerError
@@ -29,20 +37,62 @@ class Env:
         self.path = path
         self.store = store
         self.store_given = store_given
+        self.allow_clock = bool(os.environ.get(directory.CLOCK_OVERRIDE))
         self._ledger: Ledger | None = None
+        self._writable = False
 
     @property
     def ledger(self) -> Ledger:
+        """The ledger opened for reading: nothing is created or written, the signing key
+        is not read; a clock behind the log's last stamp is warned about on stderr."""
         if self._ledger is None:
-            ledger = open_ledger(self.path)
-            if self.store_given and self.store and store_url(self.store) != ledger.store:
-                ledger.close()
-                raise LedgerError(
-                    f"the ledger at {self.path} keeps its events in {ledger.store}, not "
-                    f"{self.store}; --store chooses the store of a new ledger (init, demo)"
+            self._ledger = self._open(write=False)
+            skew = directory.check_clock(self._ledger)
+            if skew is not None and "behind" in skew:
+                click.echo(
+                    f"Warning: {skew}; times judged now (deadlines, --as-of defaults) "
+                    "use this clock.",
+                    err=True,
                 )
-            self._ledger = ledger
         return self._ledger
+
+    @property
+    def writer(self) -> Ledger:
+        """The ledger opened for appending: refused for a read-only replica, a ledger
+        that signs every append without its signing key, or a clock far from the log's
+        last stamp (``directory.check_clock``) unless ``allow_clock``."""
+        if not self._writable:
+            if self._ledger is not None:
+                self._ledger.close()
+                self._ledger = None
+            ledger = self._open(write=True)
+            skew = directory.check_clock(ledger)
+            if skew is not None and not self.allow_clock:
+                ledger.close()
+                raise directory.ClockSkew(
+                    f"{skew}; nothing was written: set the clock right, or pass "
+                    f"--allow-clock-skew (or set {directory.CLOCK_OVERRIDE}=1) to stamp "
+                    "by it anyway"
+                )
+            self._ledger, self._writable = ledger, True
+        assert self._ledger is not None
+        return self._ledger
+
+    @staticmethod
+    def now() -> Any:
+        """The machine's clock (``ledger.domain.clock.now``, looked up at each call so
+        that tests can set it)."""
+        return directory.clock.now()
+
+    def _open(self, *, write: bool) -> Ledger:
+        ledger = open_ledger(self.path, write=write)
+        if self.store_given and self.store and store_url(self.store) != ledger.store:
+            ledger.close()
+            raise LedgerError(
+                f"the ledger at {self.path} keeps its events in {ledger.store}, not "
+                f"{self.store}; --store chooses the store of a new ledger (init, demo)"
+            )
+        return ledger
 
     def close(self) -> None:
         if self._ledger is not None:
@@ -50,12 +100,60 @@ class Env:
 
     def catch_up(self) -> None:
         """Bring the read models up to date; every appending command ends with this."""
-        engine.live(self.ledger.reader, self.path).close()
+        engine.live(self.ledger.reader, self.path, _notice).close()
 
     def read_models(self, cut: Any) -> Any:
-        """A connection to the read models the cut asks for (a context manager)."""
-        return engine.read_models(self.ledger.reader, self.path, cut)
+        """A connection to the read models the cut asks for (a context manager).
+
+        Live read models that cannot be caught up in place (the directory or the file
+        is not writable) are read as they are when they are current, else replayed
+        into a temporary directory; stderr says so."""
+        if cut.live and not self.read_models_writable():
+            return self._read_only_models()
+        return engine.read_models(self.ledger.reader, self.path, cut, _notice)
+
+    def read_models_writable(self) -> bool:
+        db = self.path / engine.PROJECTIONS_DB
+        if not os.access(self.path, os.W_OK):
+            return False
+        return not db.exists() or os.access(db, os.W_OK)
+
+    @contextmanager
+    def _read_only_models(self) -> Iterator[sqlite3.Connection]:
+        reader = self.ledger.reader
+        head = reader.head()
+        db = self.path / engine.PROJECTIONS_DB
+        if directory.read_models_position(self.path) == head:
+            mode = "mode=ro" if Path(f"{db}-wal").exists() else "mode=ro&immutable=1"
+            conn = sqlite3.connect(
+                f"file:{quote(str(db.resolve()))}?{mode}", uri=True, isolation_level=None
+            )
+            try:
+                yield conn
+            finally:
+                conn.close()
+            return
+        click.echo(
+            f"(the read models in {db} cannot be caught up here (no write access); "
+            "replaying the log into a temporary directory)",
+            err=True,
+        )
+        workdir = Path(tempfile.mkdtemp(prefix="arms-ledger-replay-"))
+        try:
+            conn = engine.connect(workdir / engine.PROJECTIONS_DB)
+            try:
+                engine.catch_up(reader, conn)
+                yield conn
+            finally:
+                conn.close()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 pass_env = click.make_pass_decorator(Env)
 """Passes the command's ``Env`` (made by the root group) as its first argument."""
+
+
+def _notice(message: str) -> None:
+    """What the read models did on their own (rebuilt a damaged file), on stderr."""
+    click.echo(f"({message})", err=True)

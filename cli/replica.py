@@ -11,7 +11,7 @@ from arms_ledger.cli.env import Env
 from arms_ledger.cli.errors import refusal_message
 from arms_ledger.ledger.app import transparency
 from arms_ledger.ledger.app.application import Ledger
-from arms_ledger.ledger.app.directory import create
+from arms_ledger.ledger.app.directory import create, create_replica
 from arms_ledger.ledger.errors import BatchRefused, LedgerError
 from arms_ledger.ledger.transparency import tlog
 from arms_ledger.ledger.transparency.note import Checkpoint, Verifier
@@ -51,16 +51,21 @@ def verified_replica(
     origin: str | None = None,
     checkpoints: str = "append",
     store: str | None = "sqlite",
+    *,
+    read_only: bool = False,
 ) -> Ledger:
     """Check the export in ``directory``, then make a new ledger at ``path`` holding its
     events and checkpoint, with its read models built; on failure nothing is left there.
 
     A replica made only to check an export is a local SQLite ledger; ``init
-    --from-export`` passes the store chosen for the new ledger."""
-    export = read_export(directory, key, trusted_checkpoint)
-    _say_verified(export, trusted_checkpoint)
+    --from-export`` passes the store chosen for the new ledger. A ``read_only``
+    replica keeps the export's origin and key, and has no signing key."""
+    export = check_export(directory, key, trusted_checkpoint)
     existed = path.exists()
-    ledger = create(path, origin, checkpoints, store)  # path is new or empty
+    if read_only:
+        ledger = create_replica(path, export)
+    else:
+        ledger = create(path, origin, checkpoints, store)  # path is new or empty
     try:
         try:
             transparency.import_export(ledger, export)
@@ -76,6 +81,15 @@ def verified_replica(
             path.mkdir()
         raise
     return ledger
+
+
+def check_export(
+    directory: Path, key: str | None, trusted_checkpoint: Path | None
+) -> tlog.Export:
+    """Check the export in ``directory`` and say what was verified; writes nothing."""
+    export = read_export(directory, key, trusted_checkpoint)
+    _say_verified(export, trusted_checkpoint)
+    return export
 
 
 def _say_verified(export: tlog.Export, trusted_checkpoint: Path | None) -> None:

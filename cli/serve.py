@@ -17,6 +17,7 @@ from typing import Any
 import click
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.options import time_options
+from arms_ledger.ledger.app import directory
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import engine
 from arms_ledger.projections.engine import Cut
@@ -110,17 +111,27 @@ def serve_command(env: Env, host: str, port: int, allow_sql: bool, cut: Cut) -> 
     env.ledger  # noqa: B018 (a missing ledger fails before anything else)
     sock = listen(host, port)
     workdir = None
+    live = env.path / engine.PROJECTIONS_DB
     try:
-        if cut.live:
+        immutable = True
+        if cut.live and env.read_models_writable():
             env.catch_up()
-            path, caption = env.path / engine.PROJECTIONS_DB, "Live read models"
+            path, caption, immutable = live, "Live read models", False
+        elif (
+            cut.live
+            and not Path(f"{live}-wal").exists()
+            and directory.read_models_position(env.path) == env.ledger.head()
+        ):
+            path, caption = live, "Live read models (read-only)"
         else:
             workdir = Path(tempfile.mkdtemp(prefix="arms-ledger-serve-"))
             path = _replay(env, cut, workdir)
-            caption = f"A replay {cut.describe()}"
-        ds = web.datasette(
-            path, caption=caption, immutable=not cut.live, allow_sql=allow_sql
-        )
+            caption = (
+                f"A replay {cut.describe()}"
+                if not cut.live
+                else "Live read models (replayed: no write access to the ledger)"
+            )
+        ds = web.datasette(path, caption=caption, immutable=immutable, allow_sql=allow_sql)
         if not _is_loopback(host):
             click.echo(
                 f"Warning: listening on {host}: anyone who can reach it can read "

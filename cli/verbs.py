@@ -272,7 +272,7 @@ def _event(cls: type[ev.Event], fields: list[Field], values: dict[str, Any]) -> 
 
 def _append_one(env: Env, event: ev.Event) -> None:
     try:
-        result = env.ledger.append([event])
+        result = env.writer.append([event], clock=env.now)
     except BatchRefused as error:
         raise LedgerError(refusal_message(error)) from None
     env.catch_up()

@@ -138,7 +138,9 @@ def append_batch(
     """Append decoded events and report; errors name the input line."""
     try:
         with progress_bar(len(numbered), "Validating", show_progress) as bar:
-            result = env.ledger.append([e for _, e in numbered], progress=bar.update)
+            result = env.writer.append(
+                [e for _, e in numbered], progress=bar.update, clock=env.now
+            )
     except BatchRefused as error:
         line = numbered[error.index][0]
         raise LedgerError(
@@ -179,8 +181,16 @@ def append_batch(
 @click.argument("file", type=click.File("rb"))
 @click.option("--json", "as_json", is_flag=True, help="Report as a JSON object.")
 @click.option("--silent", is_flag=True, help="No progress bar.")
+@click.option(
+    "--allow-clock-skew",
+    is_flag=True,
+    help="Append even though this machine's clock is more than 5 minutes behind or a "
+    "year ahead of the log's last stamp.",
+)
 @pass_env
-def append(env: Env, file: Any, as_json: bool, silent: bool) -> None:
+def append(
+    env: Env, file: Any, as_json: bool, silent: bool, allow_clock_skew: bool
+) -> None:
     """Append the events in FILE (JSON Lines; - for stdin), all or nothing.
 
     Each line is one event: "type", the envelope (actor, rationale, reference,
@@ -194,7 +204,8 @@ def append(env: Env, file: Any, as_json: bool, silent: bool) -> None:
       echo '{"type":"CaseClosed","case":"PL-B-AHA","actor":"usasac"}' \\
         | arms-ledger append -
     """
-    env.ledger  # noqa: B018 (open it now: a missing ledger fails before the input is read)
+    env.allow_clock = env.allow_clock or allow_clock_skew
+    env.writer  # noqa: B018 (open it now: a missing ledger fails before the input is read)
     lines = file.read().splitlines()
     show = not silent and len(lines) >= 1000
     with progress_bar(len(lines), "Reading", show) as bar:

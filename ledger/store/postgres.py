@@ -177,6 +177,7 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
         schema = datastore.schema
         self.tree = stored_tree.StoredTree("%s", schema=f'"{schema}"')
         self.events_table = f'"{schema}"."{events_table_name}"'
+        self.store_label = f"the PostgreSQL event store (schema {schema})"
         self._table = Identifier(schema, events_table_name)
         self.sql_create_statements.extend(
             [
@@ -224,6 +225,7 @@ class LedgerPostgresRecorder(LogRecorder, PostgresApplicationRecorder):
                 c.execute(statement)
             positions = self._write_locked(c, stored_events, restamp, read_set)
             c.execute(self._notify)
+        self._publish()
         return positions
 
     def _select(self, sql: str, params: Sequence[Any]) -> list[tuple]:

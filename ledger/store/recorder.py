@@ -10,7 +10,8 @@ log, events at positions, a stream up to a position, events of given types, the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -18,6 +19,7 @@ import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import MICROSECOND, format_recorded, parse_instant
 from arms_ledger.ledger.domain.records import LogRow, Recorded
+from arms_ledger.ledger.errors import DAMAGED_STORE, storage_error
 from arms_ledger.ledger.store.tree import StoredTree
 from arms_ledger.ledger.transparency import merkle
 from arms_ledger.ledger.transparency.merkle import Node
@@ -105,6 +107,10 @@ class LogRecorder(_Mixed):
     signer: Signer | None = None
     events_table: str  # as written in SQL (schema-qualified on PostgreSQL)
     position_column: str  # the log position: rowid (SQLite), notification_id (PostgreSQL)
+    # Called with each checkpoint note once its transaction has committed (the ledger's
+    # directory keeps the newest outside the store: ``directory.LATEST_CHECKPOINT``).
+    on_checkpoint: Callable[[str], None] | None = None
+    _unpublished: str | None = None
 
     def _tx(self, *, commit: bool) -> Any:
         raise NotImplementedError
@@ -181,6 +187,7 @@ class LogRecorder(_Mixed):
         """The batch's write, the write lock held: check what its decisions read, stamp it
         after the last event, number it after the last position, insert it, extend the tree
         and sign. Returns the positions."""
+        self._unpublished = None
         self._check_read_set(c, read_set)
         head, last = self._head(c)
         stored_events = after_head(stored_events, last, restamp=restamp)
@@ -192,18 +199,29 @@ class LogRecorder(_Mixed):
     def _sign(self, c: Any, signer: Signer, size: int, root: bytes) -> str:
         note = signer.sign(Checkpoint(signer.name, size, root).text())
         self.tree.store_checkpoint(c, note, size, signer.verifier)
+        self._unpublished = note
         return note
+
+    def _publish(self) -> None:
+        """After a commit: hand the checkpoint it stored, if any, to ``on_checkpoint``."""
+        note, self._unpublished = self._unpublished, None
+        if note is not None and self.on_checkpoint is not None:
+            self.on_checkpoint(note)
 
     def sign_checkpoint(self, signer: Signer) -> str:
         """Sign and store a checkpoint of the log as it is now; returns the note."""
         with self._tx(commit=True) as c:
             size = self.tree.size(c)
             root = merkle.root_from(size, self.tree.nodes(c, merkle.frontier_nodes(size)))
-            return self._sign(c, signer, size, root)
+            note = self._sign(c, signer, size, root)
+        self._publish()
+        return note
 
     def store_checkpoint(self, note: str, size: int, verifier: Any) -> None:
         with self._tx(commit=True) as c:
             self.tree.store_checkpoint(c, note, size, verifier)
+        self._unpublished = note
+        self._publish()
 
     def tree_size(self) -> int:
         with self._tx(commit=False) as c:
@@ -251,9 +269,30 @@ class LogRecorder(_Mixed):
         """Rows of one query as plain tuples, in a short read transaction."""
         raise NotImplementedError
 
+    store_label = "the event store"
+
+    @property
+    def store_name(self) -> str:
+        """The store, as error messages name it."""
+        return self.store_label
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        """``_select``, its failures one line naming the store (``StorageError``): the
+        read side reads the log through here, so what fails in its own file is its own."""
+        try:
+            return self._select(sql, params)
+        except Exception as error:
+            if not isinstance(error, sqlite3.Error | OSError) and (
+                type(error).__module__.split(".")[0] != "psycopg"
+            ):
+                raise
+            raise storage_error(error, self.store_name, DAMAGED_STORE) from None
+
     def head(self) -> int:
         """The position of the last event (0 if the log is empty)."""
-        return self.max_notification_id() or 0
+        pos = self.position_column
+        rows = self._read(f"SELECT max({pos}) FROM {self.events_table}", ())
+        return rows[0][0] or 0
 
     def pages(self, after: int, upto: int, size: int = PAGE) -> Iterator[list[LogRow]]:
         """(position, stream, version, event) after ``after`` up to ``upto``, in log
@@ -267,7 +306,7 @@ class LogRecorder(_Mixed):
         )
         decode = ev.decoder.decode
         while after < upto:
-            rows = self._select(sql, (after, upto, size))
+            rows = self._read(sql, (after, upto, size))
             if not rows:
                 return
             yield [
@@ -281,7 +320,7 @@ class LogRecorder(_Mixed):
         found: dict[int, ev.Event] = {}
         for i in range(0, len(positions), 500):
             chunk = list(positions[i : i + 500])
-            rows = self._select(
+            rows = self._read(
                 f"SELECT {pos}, state FROM {self.events_table} "
                 f"WHERE {pos} IN ({', '.join([p] * len(chunk))})",
                 chunk,
@@ -293,7 +332,7 @@ class LogRecorder(_Mixed):
         """One stream's events, oldest first, with their positions (up to ``upto``)."""
         pos, p = self.position_column, self.tree.p
         bound = "" if upto is None else f" AND {pos} <= {p}"
-        rows = self._select(
+        rows = self._read(
             f"SELECT {pos}, originator_version, state FROM {self.events_table} "
             f"WHERE originator_id = {p}{bound} ORDER BY originator_version",
             (key,) if upto is None else (key, upto),
@@ -310,7 +349,7 @@ class LogRecorder(_Mixed):
             return []
         pos, p = self.position_column, self.tree.p
         bound = "" if upto is None else f" AND {pos} <= {p}"
-        rows = self._select(
+        rows = self._read(
             f"SELECT {pos}, originator_id, originator_version, state FROM "
             f"{self.events_table} WHERE topic IN ({', '.join([p] * len(types))}) "
             f"AND {pos} > {p}{bound} ORDER BY {pos}",

@@ -16,7 +16,7 @@ from arms_ledger.ledger.store.recorder import LogRecorder, ReadSet
 from arms_ledger.ledger.transparency import tlog
 from arms_ledger.ledger.transparency.merkle import Node
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 
 class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
@@ -31,9 +31,10 @@ class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
     tree = stored_tree.StoredTree("?")
     position_column = "rowid"
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any):
+        super().__init__(datastore, **kwargs)
         self.events_table = self.events_table_name
+        self.store_label = f"the event store {datastore.pool.db_name}"
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -62,7 +63,9 @@ class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
             # A write that changes nothing takes the write lock now, so the last stamp
             # read next cannot be overtaken before this batch commits.
             c.execute(f"UPDATE {self.events_table_name} SET topic = topic WHERE rowid = 0")
-            return self._write_locked(c, stored_events, restamp, read_set)
+            positions = self._write_locked(c, stored_events, restamp, read_set)
+        self._publish()
+        return positions
 
     def _select(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         # A plain cursor on the transaction's connection: tuples, not sqlite3.Row.

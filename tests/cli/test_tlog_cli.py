@@ -285,7 +285,9 @@ def test_audit_checkpoint_needs_the_signing_key(loaded, ledger_dir):
     (ledger_dir / "signing.key").unlink()
     one_line_error(
         loaded("audit", "checkpoint"),
-        "this ledger has no signing key (signing.key is missing)",
+        f"this ledger has no signing key ({ledger_dir / 'signing.key'} is missing), and "
+        "it signs a checkpoint with every append: nothing was written; restore the key, "
+        "or write on the operator's copy of the ledger",
     )
 
 
@@ -578,9 +580,13 @@ def test_verify_export_with_the_key_from_a_file(exported, ledger_dir, run):
         "audit", "verify-export", str(exported), "--key", str(ledger_dir / "verifier.key")
     )
     assert result.exit_code == 0, result.stderr
-    assert re.fullmatch(f"\\({TIME} s\\)\n", result.stderr)
+    assert result.stderr == ""
     assert result.stdout.startswith(f"Checkpoint of {ORIGIN}: {N} events, root ")
-    assert (exported / "replica" / "ledger.json").exists()
+    assert sorted(p.name for p in exported.iterdir()) == [
+        "checkpoint",
+        "events.jsonl",
+        "verifier.key",
+    ]
 
 
 def test_verify_export_without_a_key_trusts_the_exported_one_and_says_so(exported, run):
@@ -590,8 +596,7 @@ def test_verify_export_without_a_key_trusts_the_exported_one_and_says_so(exporte
         re.escape(
             f"Note: trusting the key in {exported / 'verifier.key'}; pass --key with the "
             "key the ledger's operator published to check it.\n"
-        )
-        + f"\\({TIME} s\\)\n",
+        ),
         result.stderr,
     ), result.stderr
 
@@ -662,13 +667,15 @@ def test_verify_export_that_cannot_be_replayed_leaves_no_replica(
 ):
     target = tmp_path / "signed"
     key = _signed_export_that_breaks_the_rules(ledger_dir, target)
-    result = loaded("audit", "verify-export", str(target), "--key", key)
+    result = loaded(
+        "audit", "verify-export", str(target), "--key", key, "--into", str(target / "r")
+    )
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: line 1 (CaseClosed) of the export: recorded_at is missing: a recorded "
         "history carries it\n"
     )
-    assert not (target / "replica").exists()
+    assert not (target / "r").exists()
 
 
 def test_verify_export_into_an_empty_directory_leaves_it_empty_on_failure(
