@@ -196,8 +196,9 @@ def test_query_is_read_only_and_takes_parameters(run, scenario):
     assert json.loads(result.stdout) == [{"partner": "POL", "tier": 1}]
     refused = run("query", "DELETE FROM queue")
     assert refused.exit_code == 1
-    assert (
-        refused.stderr == "Error: the query failed: attempt to write a readonly database\n"
+    assert refused.stderr == (
+        "Error: the query was refused: delete queue is not allowed (queries only read "
+        "the read models: SELECT, WITH, and functions that compute)\n"
     )
     with sqlite3.connect(scenario / "projections.db") as db:
         assert db.execute("SELECT count(*) FROM queue").fetchone()[0] == 42
