@@ -65,6 +65,10 @@ def error_line(stderr: str) -> str:
     return errors[0]
 
 
+def events_in(ledger: Path) -> int:
+    return len(json.loads(run(ledger, "log", "--json").stdout))
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -158,14 +162,14 @@ def small_disk(demo, tmp_path) -> Iterator[Path]:
 
 def test_a_full_disk_is_one_line_and_the_batch_is_not_half_written(small_disk):
     ledger = small_disk
-    head = len(json.loads(run(ledger, "log", "--json").stdout))
+    head = events_in(ledger)
     result = run(ledger, "append", "-", stdin=big_batch(600))
     assert result.returncode == 1, result.stdout
     assert error_line(result.stderr) == (
         f"Error: the event store {ledger / 'events.db'}: database or disk is full — "
         "nothing was written; free space on that disk and run the command again"
     )
-    assert len(json.loads(run(ledger, "log", "--json").stdout)) == head
+    assert events_in(ledger) == head
     assert run(ledger, "audit", "verify").returncode == 0
 
 
@@ -174,7 +178,7 @@ def test_a_write_error_is_one_line_and_the_batch_is_not_half_written(copy):
     """A file-size limit makes SQLite's writes fail (EFBIG: a disk I/O error)."""
     db = copy / "events.db"
     run(copy, "log", "--limit", "1")  # settle the WAL into the file first
-    head = len(json.loads(run(copy, "log", "--json").stdout))
+    head = events_in(copy)
     limit = db.stat().st_size + 4096
 
     def file_size_limit() -> None:
@@ -187,7 +191,7 @@ def test_a_write_error_is_one_line_and_the_batch_is_not_half_written(copy):
         f"Error: the event store {db}: disk I/O error — nothing was written; check the "
         "disk (full or failing) and run the command again"
     )
-    assert len(json.loads(run(copy, "log", "--json").stdout)) == head
+    assert events_in(copy) == head
     assert run(copy, "audit", "verify").returncode == 0
 
 
@@ -288,4 +292,4 @@ def _append_while_the_server_goes(ledger: Path, admin_url: str, name: str) -> No
     )
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-    assert json.loads(run(ledger, "log", "--json").stdout) == []
+    assert events_in(ledger) == 0
