@@ -15,7 +15,7 @@ from arms_ledger.cli.output import dumps, output_options, table, write_rows
 from arms_ledger.cli.replica import check_export, trusted, verified_replica
 from arms_ledger.ledger.app import transparency
 from arms_ledger.ledger.app.application import Ledger
-from arms_ledger.ledger.app.directory import LATEST_CHECKPOINT, read_checkpoint
+from arms_ledger.ledger.app.boundary import LATEST_CHECKPOINT, read_checkpoint
 from arms_ledger.ledger.domain.clock import format_instant
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.ledger.transparency import tlog

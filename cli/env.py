@@ -18,9 +18,10 @@ from typing import Any
 from urllib.parse import quote
 
 import click
-from arms_ledger.ledger.app import directory
+from arms_ledger.ledger.app import boundary
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.app.directory import open_ledger, store_url
+from arms_ledger.ledger.domain import clock
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import engine
 
@@ -37,7 +38,7 @@ class Env:
         self.path = path
         self.store = store
         self.store_given = store_given
-        self.allow_clock = bool(os.environ.get(directory.CLOCK_OVERRIDE))
+        self.allow_clock = bool(os.environ.get(boundary.CLOCK_OVERRIDE))
         self._ledger: Ledger | None = None
         self._writable = False
 
@@ -47,7 +48,7 @@ class Env:
         is not read; a clock behind the log's last stamp is warned about on stderr."""
         if self._ledger is None:
             self._ledger = self._open(write=False)
-            skew = directory.check_clock(self._ledger)
+            skew = boundary.check_clock(self._ledger)
             if skew is not None and "behind" in skew:
                 click.echo(
                     f"Warning: {skew}; times judged now (deadlines, --as-of defaults) "
@@ -60,18 +61,18 @@ class Env:
     def writer(self) -> Ledger:
         """The ledger opened for appending: refused for a read-only replica, a ledger
         that signs every append without its signing key, or a clock far from the log's
-        last stamp (``directory.check_clock``) unless ``allow_clock``."""
+        last stamp (``boundary.check_clock``) unless ``allow_clock``."""
         if not self._writable:
             if self._ledger is not None:
                 self._ledger.close()
                 self._ledger = None
             ledger = self._open(write=True)
-            skew = directory.check_clock(ledger)
+            skew = boundary.check_clock(ledger)
             if skew is not None and not self.allow_clock:
                 ledger.close()
-                raise directory.ClockSkew(
+                raise boundary.ClockSkew(
                     f"{skew}; nothing was written: set the clock right, or pass "
-                    f"--allow-clock-skew (or set {directory.CLOCK_OVERRIDE}=1) to stamp "
+                    f"--allow-clock-skew (or set {boundary.CLOCK_OVERRIDE}=1) to stamp "
                     "by it anyway"
                 )
             self._ledger, self._writable = ledger, True
@@ -82,7 +83,7 @@ class Env:
     def now() -> Any:
         """The machine's clock (``ledger.domain.clock.now``, looked up at each call so
         that tests can set it)."""
-        return directory.clock.now()
+        return clock.now()
 
     def _open(self, *, write: bool) -> Ledger:
         ledger = open_ledger(self.path, write=write)
@@ -123,7 +124,7 @@ class Env:
         reader = self.ledger.reader
         head = reader.head()
         db = self.path / engine.PROJECTIONS_DB
-        if directory.read_models_position(self.path) == head:
+        if boundary.read_models_position(self.path) == head:
             mode = "mode=ro" if Path(f"{db}-wal").exists() else "mode=ro&immutable=1"
             conn = sqlite3.connect(
                 f"file:{quote(str(db.resolve()))}?{mode}", uri=True, isolation_level=None

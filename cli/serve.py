@@ -17,7 +17,7 @@ from typing import Any
 import click
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.options import time_options
-from arms_ledger.ledger.app import directory
+from arms_ledger.ledger.app import boundary
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import engine
 from arms_ledger.projections.engine import Cut
@@ -120,7 +120,7 @@ def serve_command(env: Env, host: str, port: int, allow_sql: bool, cut: Cut) -> 
         elif (
             cut.live
             and not Path(f"{live}-wal").exists()
-            and directory.read_models_position(env.path) == env.ledger.head()
+            and boundary.read_models_position(env.path) == env.ledger.head()
         ):
             path, caption = live, "Live read models (read-only)"
         else:

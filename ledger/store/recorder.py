@@ -108,7 +108,7 @@ class LogRecorder(_Mixed):
     events_table: str  # as written in SQL (schema-qualified on PostgreSQL)
     position_column: str  # the log position: rowid (SQLite), notification_id (PostgreSQL)
     # Called with each checkpoint note once its transaction has committed (the ledger's
-    # directory keeps the newest outside the store: ``directory.LATEST_CHECKPOINT``).
+    # directory keeps the newest outside the store: ``boundary.LATEST_CHECKPOINT``).
     on_checkpoint: Callable[[str], None] | None = None
     _unpublished: str | None = None
 

@@ -29,7 +29,8 @@ from arms_ledger.cli.main import cli
 from arms_ledger.cli.write import load_history, read_events
 from arms_ledger.ledger.app import transparency
 from arms_ledger.ledger.app.application import Ledger
-from arms_ledger.ledger.app.directory import LogMismatch, create, open_ledger
+from arms_ledger.ledger.app.boundary import LogMismatch
+from arms_ledger.ledger.app.directory import create, open_ledger
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.store import tree
 from arms_ledger.ledger.store.recorder import LogRecorder
