@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain import values
 from arms_ledger.ledger.domain.cases import OFFER_VALIDITY
 from arms_ledger.ledger.domain.clock import (
     BadTime,
@@ -31,7 +32,7 @@ EARLIEST = datetime(1945, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 # What ``escape`` shows as \uXXXX: the characters events may not hold, and tabs.
-_UNPRINTABLE = re.compile(f"[\t{ev._CONTROLS}]")
+_UNPRINTABLE = re.compile(f"[\t{values._CONTROLS}]")
 
 
 def escape(text: str) -> str:

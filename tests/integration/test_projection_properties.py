@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain import values
 from arms_ledger.ledger.errors import BatchRefused
 from arms_ledger.projections import engine
 from hypothesis import HealthCheck, event, example, given, settings, target
@@ -290,7 +291,7 @@ def case_walks(draw, case: str, platform: str, partners: list[str]) -> list[dict
                 at,
                 **base,
                 authority="USD(A&S)",
-                priority_class=draw(st.sampled_from(ev.PRIORITY_CLASSES)),
+                priority_class=draw(st.sampled_from(values.PRIORITY_CLASSES)),
             )
         elif step == "suspend":
             records.append(decision("CaseSuspended", at, **base))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain import values
 from arms_ledger.ledger.domain.intake import decode_event, escape, normalize, type_of
 from arms_ledger.ledger.errors import Invalid
 
@@ -66,16 +67,23 @@ def test_a_tab_is_allowed_in_free_text():
     )
 
 
-@pytest.mark.parametrize("value", [ev.MAX_USD + 1, 10**23, 2**63])
+@pytest.mark.parametrize("value", [values.MAX_USD + 1, 10**23, 2**63])
 def test_money_has_a_ceiling(value):
     record = {"type": "OfferIssued", "case": "C1", "actor": "a", "value_usd": value}
-    assert refused(record).startswith(f"Expected `int` <= {ev.MAX_USD} - at `$.value_usd`")
+    assert refused(record).startswith(
+        f"Expected `int` <= {values.MAX_USD} - at `$.value_usd`"
+    )
 
 
 def test_money_at_the_ceiling_is_accepted():
-    record = {"type": "OfferIssued", "case": "C1", "actor": "a", "value_usd": ev.MAX_USD}
+    record = {
+        "type": "OfferIssued",
+        "case": "C1",
+        "actor": "a",
+        "value_usd": values.MAX_USD,
+    }
     offer = decode_event(json.dumps(record).encode())
-    assert isinstance(offer, ev.OfferIssued) and offer.value_usd == ev.MAX_USD
+    assert isinstance(offer, ev.OfferIssued) and offer.value_usd == values.MAX_USD
 
 
 @pytest.mark.parametrize(
