@@ -156,6 +156,36 @@ def open_ledger(path: Path, *, write: bool = True) -> Ledger:
     key is not read (checkpoints are checked with ``verifier.key``). ``write=True``
     refuses a read-only replica, and a ledger that signs every append without its key.
     """
+    info = _read_meta(path)
+    if info.get("format") == 1:
+        return _upgrade(path, info)
+    store = info.get("store", "sqlite")
+    policy = info["checkpoints"]
+    signer = _signer_for_writing(path, info) if write else None
+    if store == "sqlite":
+        boundary.check_sqlite_store(path)
+    app = Ledger(_store_env(path, store, new=False, write=write), signer, policy)
+    app.store = store
+    app.verifier = _read_verifier(path)
+    if store == "sqlite":
+        app.recorder.store_label = f"the event store {path / EVENTS_DB}"
+    if write:
+        app.recorder.on_checkpoint = lambda note: boundary.keep_checkpoint(path, note)
+    try:
+        boundary.check_log(path, app)
+        if write and boundary.read_checkpoint(path) is None:  # from before the file
+            stored = app.recorder.checkpoints()
+            if stored:
+                newest = max(stored, key=lambda cp: (cp.size, cp.id))
+                boundary.keep_checkpoint(path, newest.note)
+    except BaseException:
+        app.close()
+        raise
+    return app
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    """``ledger.json`` of the ledger at ``path``, of a format this version reads."""
     meta = path / META_FILE
     if not meta.exists():
         raise NoLedger(
@@ -166,52 +196,32 @@ def open_ledger(path: Path, *, write: bool = True) -> Ledger:
         info = json.loads(meta.read_text())
     except ValueError:
         raise LedgerError(f"{meta} is not valid JSON; the ledger is damaged") from None
-    if info.get("format") == 1:
-        return _upgrade(path, info)
-    if info.get("format") != FORMAT:
+    if info.get("format") not in (1, FORMAT):
         raise LedgerError(
             f"{path} has ledger format {info.get('format')!r}; this version reads "
             f"format {FORMAT}"
         )
-    store = info.get("store", "sqlite")
+    return info
+
+
+def _signer_for_writing(path: Path, info: dict[str, Any]) -> Signer | None:
+    """The signing key, if the ledger may be written: never a read-only replica, and
+    not a ledger that signs every append without its key."""
     policy = info["checkpoints"]
-    if write and policy == REPLICA:
+    if policy == REPLICA:
         raise LedgerError(
             f"the ledger at {path} is a read-only replica of {info.get('origin')}: it "
             "cannot be appended to or signed; start a ledger of your own with "
             "`arms-ledger init --from-export DIR`"
         )
-    signer = _read_signer(path) if write else None
-    if write and signer is None and policy == "append":
+    signer = _read_signer(path)
+    if signer is None and policy == "append":
         raise LedgerError(
             f"this ledger has no signing key ({path / SIGNING_KEY} is missing), and it "
             "signs a checkpoint with every append: nothing was written; restore the key, "
             "or write on the operator's copy of the ledger"
         )
-    if store == "sqlite":
-        boundary.check_sqlite_store(path)
-    app = Ledger(_store_env(path, store, new=False, write=write), signer, policy)
-    app.store = store
-    app.verifier = _read_verifier(path)
-    app.recorder.store_label = (
-        f"the event store {path / EVENTS_DB}" if store == "sqlite" else "the event store"
-    )
-    if write:
-        app.recorder.on_checkpoint = lambda note: boundary.keep_checkpoint(path, note)
-    try:
-        boundary.check_log(path, app)
-        if (
-            write and boundary.read_checkpoint(path) is None
-        ):  # a ledger from before the file
-            stored = app.recorder.checkpoints()
-            if stored:
-                boundary.keep_checkpoint(
-                    path, max(stored, key=lambda cp: (cp.size, cp.id)).note
-                )
-    except BaseException:
-        app.close()
-        raise
-    return app
+    return signer
 
 
 def _read_signer(path: Path) -> Signer | None:
