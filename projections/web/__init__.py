@@ -32,7 +32,10 @@ def datasette(
     """
     if not pm.is_registered(plugin):
         pm.register(plugin, name=metadata.PLUGIN)
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # immutable=1 as Datasette opens an immutable file: a WAL-mode file in a directory
+    # it cannot write (a read-only copy) cannot be opened for reading otherwise.
+    mode = "mode=ro&immutable=1" if immutable else "mode=ro"
+    conn = sqlite3.connect(f"file:{path}?{mode}", uri=True)
     try:
         found = metadata.metadata(conn, caption=caption, allow_sql=allow_sql)
     finally:

@@ -10,13 +10,20 @@ import base64
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from arms_ledger.ledger.domain import clock
+from arms_ledger.ledger.store.postgres import Location
 
 from tests import stores
 from tests.histories import EVERY_TYPE, jsonl
@@ -70,9 +77,9 @@ def root_of_kept(ledger_dir: Path) -> str:
 
 def where(ledger_dir: Path) -> str:
     meta = json.loads((ledger_dir / "ledger.json").read_text())
-    return "the event store" + (
-        f" {ledger_dir / 'events.db'}" if meta["store"] == "sqlite" else ""
-    )
+    if meta["store"] == "sqlite":
+        return f"the event store {ledger_dir / 'events.db'}"
+    return f"the PostgreSQL event store (schema {Location(meta['store']).schema})"
 
 
 def store_rows(ledger_dir: Path) -> tuple[int, int, int]:
@@ -162,6 +169,49 @@ def test_a_rolled_back_sqlite_store_is_refused(loaded, ledger_dir, store, tmp_pa
         f"{ledger_dir / 'projections.db'} reached position {N + 1}: the store was emptied "
         "or rolled back; restore it from a backup, then run `arms-ledger rebuild`",
     )
+
+
+def test_a_rolled_back_postgresql_store_is_refused(loaded, ledger_dir, store):
+    """A restored older backup, emulated in the ledger's own schema: each table copied
+    (CREATE TABLE … AS) before an append, then truncated and filled back from the copy."""
+    if store != "postgresql":
+        pytest.skip("PostgreSQL only: tables restored from a backup")
+    from psycopg.sql import SQL, Identifier
+
+    schema = Location(json.loads((ledger_dir / "ledger.json").read_text())["store"]).schema
+    tables = ("ledger_events", "tlog_nodes", "tlog_checkpoints")
+    with stores.raw(ledger_dir) as db:
+        for t in tables:
+            db.conn.execute(
+                SQL("CREATE TABLE {} AS SELECT * FROM {}").format(
+                    Identifier(schema, f"backup_{t}"), Identifier(schema, t)
+                )
+            )
+    earlier = store_rows(ledger_dir)
+    result = loaded("append", "-", input=jsonl([NEW_PARTNER]))
+    assert result.exit_code == 0, result.stderr
+    assert store_rows(ledger_dir) != earlier
+    with stores.raw(ledger_dir) as db:  # the backup restored, in one transaction
+        for t in tables:
+            db.conn.execute(SQL("TRUNCATE {}").format(Identifier(schema, t)))
+            db.conn.execute(
+                SQL("INSERT INTO {} SELECT * FROM {}").format(
+                    Identifier(schema, t), Identifier(schema, f"backup_{t}")
+                )
+            )
+    assert store_rows(ledger_dir) == earlier
+    message = (
+        f"{where(ledger_dir)} holds {N} events, but the ledger signed a checkpoint of "
+        f"{N + 1} events (root {root_of_kept(ledger_dir)}) and its read models reached "
+        f"position {N + 1}: it was emptied, shortened or rolled back; {RECOVER}"
+    )
+    before = snapshot(ledger_dir)
+    for args in (("audit", "verify"), ("log",), ("queue",), ("audit", "latest")):
+        one_line_error(loaded(*args), message)
+    one_line_error(loaded("append", "-", input=jsonl(EVERY_TYPE[:1])), message)
+    one_line_error(loaded("audit", "checkpoint"), message)
+    assert store_rows(ledger_dir) == earlier
+    assert snapshot(ledger_dir) == before
 
 
 def test_a_forked_store_is_refused(loaded, ledger_dir, tmp_path, monkeypatch):
@@ -310,6 +360,112 @@ def test_reads_as_a_user_without_write_access(loaded, ledger_dir, store, tmp_pat
         assert snapshot(copy) == before
     finally:
         shutil.rmtree(copy.parent, ignore_errors=True)
+
+
+NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+@contextmanager
+def read_only_copy(ledger_dir: Path) -> Iterator[Path]:
+    """A copy of the ledger directory owned by root, mode 0555/0444, without its signing
+    key, that ``nobody`` can read (its store shared, on PostgreSQL); skips where the
+    installed command cannot be run as ``nobody``."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to run as another user")
+    if not _nobody_can_run(Path(sys.prefix) / "bin" / "python"):
+        pytest.skip(f"user nobody cannot run {Path(sys.prefix) / 'bin' / 'python'}")
+    copy = Path(tempfile_dir()) / "ro-ledger"
+    copy.parent.chmod(0o755)
+    shutil.copytree(ledger_dir, copy)
+    (copy / "signing.key").unlink()
+    for p in [copy, *copy.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        yield copy
+    finally:
+        shutil.rmtree(copy.parent, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def as_nobody(ledger: Path, *args: str) -> list[str]:
+    return [
+        *NOBODY,
+        str(Path(sys.prefix) / "bin" / "arms-ledger"),
+        "--ledger",
+        str(ledger),
+        *args,
+    ]
+
+
+def test_serve_as_a_user_without_write_access(loaded, ledger_dir, store):
+    """``serve`` as ``nobody`` on a read-only copy: it answers, and writes nothing."""
+    rows = store_rows(ledger_dir)
+    with read_only_copy(ledger_dir) as copy:
+        before = snapshot(copy)
+        port = free_port()
+        process = subprocess.Popen(
+            as_nobody(copy, "serve", "--port", str(port)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                if process.poll() is not None:
+                    _, stderr = process.communicate()
+                    pytest.fail(f"serve exited with {process.returncode}: {stderr}")
+                try:
+                    with urllib.request.urlopen(url + "/-/versions.json", timeout=2):
+                        break
+                except (urllib.error.URLError, ConnectionError):
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"serve did not answer at {url} within 10 s")
+                    time.sleep(0.1)
+            for path in ("/", "/projections/cases"):
+                with urllib.request.urlopen(url + path, timeout=10) as response:
+                    assert response.status == 200, path
+                    assert response.read()
+        finally:
+            process.terminate()
+            _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+        assert "Serving live read models (read-only)" in stderr
+        assert snapshot(copy) == before  # byte for byte, and no file created
+    assert store_rows(ledger_dir) == rows
+
+
+def test_export_as_a_user_without_write_access(loaded, ledger_dir, store):
+    """``audit export`` as ``nobody`` from a read-only copy, into a directory it can
+    write: the export verifies, and the ledger's directory is unchanged."""
+    rows = store_rows(ledger_dir)
+    with read_only_copy(ledger_dir) as copy:
+        before = snapshot(copy)
+        out = copy.parent / "out"
+        out.mkdir()
+        shutil.chown(out, "nobody", "nogroup")
+        export = out / "export"
+        result = subprocess.run(
+            as_nobody(copy, "audit", "export", str(export)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (result.returncode, result.stderr) == (0, ""), result.stderr
+        assert result.stdout.startswith(f"Exported {N} events to {export} ")
+        assert snapshot(copy) == before
+        key = (copy / "verifier.key").read_text().strip()
+        verified = loaded("audit", "verify-export", str(export), "--key", key)
+        assert verified.exit_code == 0, verified.stderr
+        assert "signature verified" in verified.stdout
+        assert (export / "checkpoint").read_text() == (copy / "checkpoint").read_text()
+    assert store_rows(ledger_dir) == rows
 
 
 def tempfile_dir() -> str:
