@@ -110,27 +110,9 @@ def serve_command(env: Env, host: str, port: int, allow_sql: bool, cut: Cut) -> 
 
     env.ledger  # noqa: B018 (a missing ledger fails before anything else)
     sock = listen(host, port)
-    workdir = None
-    live = env.path / engine.PROJECTIONS_DB
+    workdir = Path(tempfile.mkdtemp(prefix="arms-ledger-serve-"))
     try:
-        immutable = True
-        if cut.live and env.read_models_writable():
-            env.catch_up()
-            path, caption, immutable = live, "Live read models", False
-        elif (
-            cut.live
-            and not Path(f"{live}-wal").exists()
-            and boundary.read_models_position(env.path) == env.ledger.head()
-        ):
-            path, caption = live, "Live read models (read-only)"
-        else:
-            workdir = Path(tempfile.mkdtemp(prefix="arms-ledger-serve-"))
-            path = _replay(env, cut, workdir)
-            caption = (
-                f"A replay {cut.describe()}"
-                if not cut.live
-                else "Live read models (replayed: no write access to the ledger)"
-            )
+        path, caption, immutable = _read_models(env, cut, workdir)
         ds = web.datasette(path, caption=caption, immutable=immutable, allow_sql=allow_sql)
         if not _is_loopback(host):
             click.echo(
@@ -142,19 +124,46 @@ def serve_command(env: Env, host: str, port: int, allow_sql: bool, cut: Cut) -> 
         click.echo(
             f"Serving {shown} at {_url(host, port)} (read-only; Ctrl-C stops).", err=True
         )
-        config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on")
-        previous = signal.signal(signal.SIGTERM, _stop)
-        try:
-            uvicorn.Server(config).run(sockets=[sock])
-        except (KeyboardInterrupt, _Stopped):
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        _run(uvicorn.Config(ds.app(), log_level="warning", lifespan="on"), sock)
         click.echo("Stopped.", err=True)
     finally:
         sock.close()
-        if workdir is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _read_models(env: Env, cut: Cut, workdir: Path) -> tuple[Path, str, bool]:
+    """What to serve: (the read models' file, its caption, whether it is immutable).
+    The live file, caught up, if it can be written; as it is, if it is current;
+    otherwise (a cut, or no write access) a replay built into ``workdir``."""
+    live = env.path / engine.PROJECTIONS_DB
+    if cut.live and env.read_models_writable():
+        env.catch_up()
+        return live, "Live read models", False
+    if (
+        cut.live
+        and not Path(f"{live}-wal").exists()
+        and boundary.read_models_position(env.path) == env.ledger.head()
+    ):
+        return live, "Live read models (read-only)", True
+    caption = (
+        f"A replay {cut.describe()}"
+        if not cut.live
+        else "Live read models (replayed: no write access to the ledger)"
+    )
+    return _replay(env, cut, workdir), caption, True
+
+
+def _run(config: Any, sock: socket.socket) -> None:
+    """Serve on ``sock`` until Ctrl-C or SIGTERM."""
+    import uvicorn
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except (KeyboardInterrupt, _Stopped):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _replay(env: Env, cut: Cut, workdir: Path) -> Path:
