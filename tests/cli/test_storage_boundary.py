@@ -323,6 +323,7 @@ def _nobody_can_run(python: Path) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_reads_as_a_user_without_write_access(loaded, ledger_dir, store, tmp_path):
     """The installed command, run as ``nobody`` on a copy owned by root, mode 0555/0444."""
     if store != "sqlite":
@@ -402,6 +403,7 @@ def as_nobody(ledger: Path, *args: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_serve_as_a_user_without_write_access(loaded, ledger_dir, store):
     """``serve`` as ``nobody`` on a read-only copy: it answers, and writes nothing."""
     rows = store_rows(ledger_dir)

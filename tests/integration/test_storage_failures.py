@@ -92,7 +92,9 @@ COMMANDS = [
 ]
 
 
-@pytest.mark.parametrize("how", ["truncated", "foreign"])
+@pytest.mark.parametrize(
+    "how", ["truncated", pytest.param("foreign", marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
 def test_a_damaged_event_store_is_one_line_naming_it(copy, how, command):
     db = copy / "events.db"
