@@ -8,6 +8,7 @@ the commands, one module per verb group:
   write   init, append              log     log, history, schema
   verbs   case, partner, platform,  read    queue, partners, cases, backlog, query,
           policy (typed events)             rebuild
+  whatif  whatif
   audit   the audit group           serve   serve
   demo    demo
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from arms_ledger.cli import audit, demo, log, read, serve, verbs, write
+from arms_ledger.cli import audit, demo, log, read, serve, verbs, whatif, write
 from arms_ledger.cli.env import Env
 from arms_ledger.ledger.app.directory import EVENTS_DB, META_FILE
 from arms_ledger.ledger.errors import DAMAGED_STORE, LedgerError, storage_error
@@ -114,6 +115,7 @@ for _command in (
     *write.COMMANDS,
     *log.COMMANDS,
     *read.COMMANDS,
+    *whatif.COMMANDS,
     audit.audit_group,
     *serve.COMMANDS,
     *demo.COMMANDS,

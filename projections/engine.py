@@ -113,15 +113,18 @@ def _open(path: Path) -> tuple[sqlite3.Connection, int | None]:
         raise
 
 
-def replay(log: LogReader, conn: sqlite3.Connection, cut: Cut) -> int:
+def replay(
+    log: LogReader, conn: sqlite3.Connection, cut: Cut, projector: Projector | None = None
+) -> int:
     """Build read models of the events the cut selects into an empty database;
-    returns how many were applied."""
+    returns how many were applied. ``projector`` (a new one for the cut's time if not
+    given) is the one applying them: a what-if keeps it to apply one more event."""
     head = log.head()
     if cut.at_position is not None and cut.at_position > head:
         raise LedgerError(
             f"the log ends at position {head}; --at-position {cut.at_position} is beyond it"
         )
-    projector = Projector(as_of=cut.as_of)
+    projector = projector or Projector(as_of=cut.as_of)
     conn.execute("BEGIN")
     fresh(conn, cut)
     upto = head if cut.at_position is None else cut.at_position

@@ -1,0 +1,225 @@
+"""``arms-ledger whatif``: the queues under a proposed priority policy, before it is
+adopted (docs/whatif.md). Nothing is written to the ledger: the comparison is
+``projections.whatif.compare``, over a replay into a temporary file."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+from arms_ledger.cli.env import Env, pass_env
+from arms_ledger.cli.options import caption, time_options
+from arms_ledger.cli.output import dumps, output_options, write_rows
+from arms_ledger.ledger.app import transparency
+from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.priority import MODES
+from arms_ledger.ledger.errors import Invalid
+from arms_ledger.ledger.transparency.note import open_checkpoint
+from arms_ledger.projections import whatif
+from arms_ledger.projections.engine import Cut
+
+PROPOSER = "whatif"  # the actor and default policy id of a proposal
+RATIONALE = "a what-if proposal, not adopted"
+
+
+def log_named(ledger: Ledger) -> dict[str, Any]:
+    """The log the answer comes from: its size and the newest checkpoint signed by the
+    ledger's own key that covers all of it (origin, root), or None."""
+    size = transparency.tree_size(ledger)
+    verifier = transparency.own_verifier(ledger)
+    covering = [
+        cp
+        for cp in transparency.checkpoints(ledger)
+        if cp.size == size and cp.verifier == str(verifier)
+    ]
+    if not covering:
+        return {"size": size, "origin": None, "root": None}
+    checkpoint = open_checkpoint(max(covering, key=lambda cp: cp.id).note, verifier)
+    root = base64.b64encode(checkpoint.root).decode()
+    return {"size": size, "origin": checkpoint.origin, "root": root}
+
+
+def _weights(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        found = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        found = ()
+    if len(found) != 3:
+        raise click.BadParameter(
+            "three numbers I,S,E: investment, strategic, economic (e.g. 0.4,0.3,0.3)",
+            param_hint="--weights",
+        )
+    return found
+
+
+def from_options(given: dict[str, Any]) -> whatif.Propose:
+    """The proposal the options make of the policy in force: what is not given is the
+    policy in force's (the defaults before any); the mode is ``scored`` unless given."""
+
+    def propose(current: ev.PriorityPolicyAdopted | None) -> ev.PriorityPolicyAdopted:
+        base = current or ev.PriorityPolicyAdopted(
+            actor=PROPOSER, policy=PROPOSER, mode="scored"
+        )
+        weights = msgspec.structs.asdict(base.weights)
+        if given["weights"] is not None:
+            weights = dict(zip(weights, given["weights"], strict=True))
+        weights |= {k: given[k] for k in weights if given[k] is not None}
+        targets = msgspec.structs.asdict(base.targets)
+        targets |= {k: given[k] for k in targets if given[k] is not None}
+        tiers = msgspec.structs.asdict(base.tiers)
+        tiers |= {k: given[k] for k in tiers if given[k] is not None}
+        fields = {
+            "policy": given["policy"] or PROPOSER,
+            "mode": given["mode"] or "scored",
+            "name": given["name"],
+            "weights": weights,
+            "targets": targets,
+            "tiers": tiers,
+        }
+        return _convert({k: v for k, v in fields.items() if v is not None}, "the options")
+
+    return propose
+
+
+def from_file(path: Path) -> whatif.Propose:
+    """The proposal in a JSON file: the fields of ``PriorityPolicyAdopted`` (``policy``,
+    ``actor`` and ``rationale`` may be left out)."""
+    try:
+        fields = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise Invalid(f"cannot read the proposal {path}: {error}") from None
+    if not isinstance(fields, dict):
+        raise Invalid(f"the proposal {path} is not a JSON object")
+    if fields.pop("type", "PriorityPolicyAdopted") != "PriorityPolicyAdopted":
+        raise Invalid(f"the proposal {path} is not a PriorityPolicyAdopted")
+    for field in ("effective_at", "recorded_at"):
+        if field in fields:
+            raise Invalid(
+                f"the proposal {path} gives {field}: a proposal takes effect at the "
+                "cut's time (--as-of, --known-at, else the log's last effective time)"
+            )
+    proposal = _convert(fields, f"the proposal {path}")
+    return lambda _current: proposal
+
+
+def _convert(fields: dict[str, Any], where: str) -> ev.PriorityPolicyAdopted:
+    fields = {"actor": PROPOSER, "policy": PROPOSER, "rationale": RATIONALE} | fields
+    try:
+        return msgspec.convert(fields, ev.PriorityPolicyAdopted)
+    except msgspec.ValidationError as error:
+        raise Invalid(f"{where}: not a priority policy: {error}") from None
+
+
+def _proposal_options(fn: Any) -> Any:
+    for option in reversed(
+        (
+            click.option(
+                "--file",
+                "proposal_file",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="The proposal as JSON: the fields of PriorityPolicyAdopted "
+                "(instead of the options below).",
+            ),
+            click.option("--mode", type=click.Choice(MODES), help="Default scored."),
+            click.option("--weights", metavar="I,S,E", help="The three weights at once."),
+            click.option("--investment", type=float, help="Weight of defense investment."),
+            click.option("--strategic", type=float, help="Weight of strategic value."),
+            click.option("--economic", type=float, help="Weight of economic contribution."),
+            click.option("--pct-gdp", "pct_gdp", type=float, help="Target, % of GDP."),
+            click.option("--economic-usd", "economic_usd", type=int, help="Target, USD."),
+            click.option("--tier1", type=float, help="Lowest score of tier 1."),
+            click.option("--tier2", type=float, help="Lowest score of tier 2."),
+            click.option(
+                "--policy", help=f"The proposal's policy id (default {PROPOSER})."
+            ),
+            click.option("--name", help="The proposal's name."),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+@click.command("whatif")
+@_proposal_options
+@click.option("--platform", help="Only this platform's queue.")
+@time_options
+@output_options
+@pass_env
+def whatif_command(
+    env: Env,
+    proposal_file: Path | None,
+    platform: str | None,
+    cut: Cut,
+    fmt: str,
+    **given: Any,
+) -> None:
+    """Show the queues under a proposed priority policy beside the policy in force.
+
+    The proposal is applied as one more PriorityPolicyAdopted to a replay of the log (in
+    a temporary file), effective at --as-of / --known-at, else at the log's last
+    effective time; nothing is written. Unset weights, targets and tiers are the policy
+    in force's. moved is the positions a case gains (up is positive).
+
+    \b
+    Example:
+      arms-ledger whatif --weights 0.25,0.25,0.5 --platform f-35a
+      arms-ledger whatif --file proposal.json --as-of 2026-06-01 --json
+    """
+    if proposal_file is not None:
+        if any(v is not None for v in given.values()):
+            raise click.UsageError("give the proposal either with --file or with options")
+        propose = from_file(proposal_file)
+    else:
+        given["weights"] = _weights(given["weights"])
+        propose = from_options(given)
+    found = whatif.compare(env.ledger.reader, cut, propose, platform)
+    _report(env, cut, found, fmt)
+
+
+def _report(env: Env, cut: Cut, found: whatif.WhatIf, fmt: str) -> None:
+    log = log_named(env.ledger)
+    digest = whatif.proposal_hash(found.proposal)
+    if fmt == "json":
+        click.echo(
+            dumps(
+                {
+                    "log": log,
+                    "cut": cut.describe(),
+                    "proposal": {
+                        "sha256": digest,
+                        "event": msgspec.to_builtins(
+                            msgspec.structs.replace(found.proposal, recorded_at=None)
+                        ),
+                        "in_force_before": found.in_force,
+                    },
+                    "cases": found.cases,
+                    "partners": found.partners,
+                }
+            )
+        )
+        return
+    if log["root"] is None:
+        named = f"{log['size']:,} events, no checkpoint covers the log"
+    else:
+        named = f"{log['origin']}, {log['size']:,} events, root {log['root']}"
+    click.echo(f"(log: {named})", err=True)
+    click.echo(
+        f"(proposal sha256 {digest}, effective {found.proposal.effective_at}; "
+        f"in force before: {found.in_force or 'no policy'})",
+        err=True,
+    )
+    caption(cut)
+    write_rows(found.cases, fmt, whatif.CASE_COLUMNS)
+    if fmt == "table":
+        click.echo("\nNet effect by partner (positions gained):")
+        write_rows(found.partners, fmt, whatif.PARTNER_COLUMNS)
+
+
+COMMANDS = (whatif_command,)
