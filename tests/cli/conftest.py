@@ -18,3 +18,12 @@ def run(ledger_dir: Path, monkeypatch):
         return runner.invoke(cli, list(args), input=input)
 
     return invoke
+
+
+def one_line_error(result, message: str) -> None:
+    """The command failed with exactly one line, ``Error: message``, and printed nothing."""
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"Error: {message}\n",
+    )

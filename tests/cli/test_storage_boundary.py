@@ -26,6 +26,7 @@ from arms_ledger.ledger.domain import clock
 from arms_ledger.ledger.store.postgres import Location
 
 from tests import stores
+from tests.cli.conftest import one_line_error
 from tests.histories import EVERY_TYPE, jsonl
 
 ORIGIN = "dsca.example/fms-queue"
@@ -51,14 +52,6 @@ def loaded(run):
     result = run("append", "-", input=jsonl(EVERY_TYPE))
     assert result.exit_code == 0, result.stderr
     return run
-
-
-def one_line_error(result, message: str) -> None:
-    assert (result.exit_code, result.stdout, result.stderr) == (
-        1,
-        "",
-        f"Error: {message}\n",
-    )
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

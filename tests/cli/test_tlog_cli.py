@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests import stores
+from tests.cli.conftest import one_line_error
 from tests.histories import EVERY_TYPE, jsonl
 
 ORIGIN = "dsca.example/fms-queue"
@@ -50,14 +51,6 @@ def loaded(initialized):
     result = initialized("append", "-", input=jsonl(EVERY_TYPE))
     assert result.exit_code == 0, result.stderr
     return initialized
-
-
-def one_line_error(result, message: str) -> None:
-    assert (result.exit_code, result.stdout, result.stderr) == (
-        1,
-        "",
-        f"Error: {message}\n",
-    )
 
 
 def usage_error(result, message: str) -> None:
