@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,12 @@ import click
 from arms_ledger.cli import audit, demo, log, read, serve, verbs, whatif, write
 from arms_ledger.cli.env import Env
 from arms_ledger.ledger.app.directory import EVENTS_DB, META_FILE
-from arms_ledger.ledger.errors import DAMAGED_STORE, LedgerError, storage_error
-from eventsourcing.persistence import PersistenceError
+from arms_ledger.ledger.errors import (
+    DAMAGED_STORE,
+    LedgerError,
+    is_storage_failure,
+    storage_error,
+)
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -46,10 +49,8 @@ class LedgerGroup(click.Group):
             return super().invoke(ctx)
         except LedgerError as error:
             raise click.ClickException(str(error)) from None
-        except (sqlite3.Error, OSError, PersistenceError) as error:
-            raise click.ClickException(_storage_failure(ctx, error)) from None
         except Exception as error:
-            if type(error).__module__.split(".")[0] != "psycopg":
+            if not is_storage_failure(error):
                 raise
             raise click.ClickException(_storage_failure(ctx, error)) from None
 

@@ -132,6 +132,15 @@ def storage_error(error: BaseException, where: str, damaged: str) -> StorageErro
     return StorageError(f"{where}: {text} — {step}")
 
 
+def is_storage_failure(error: BaseException) -> bool:
+    """A failure of a file or server the ledger keeps its data in: SQLite's, the OS's,
+    or one from psycopg or the eventsourcing library (known by their modules, so that
+    neither is imported here)."""
+    if isinstance(error, sqlite3.Error | OSError):
+        return True
+    return type(error).__module__.split(".")[0] in ("psycopg", "eventsourcing")
+
+
 @contextmanager
 def storage(where: str, damaged: str) -> Iterator[None]:
     """Turn the failures of the storage inside into one-line :class:`StorageError`."""
@@ -139,5 +148,7 @@ def storage(where: str, damaged: str) -> Iterator[None]:
         yield
     except LedgerError:
         raise
-    except (sqlite3.Error, OSError) as error:
+    except Exception as error:
+        if not is_storage_failure(error):
+            raise
         raise storage_error(error, where, damaged) from None

@@ -10,7 +10,6 @@ log, events at positions, a stream up to a position, events of given types, the 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -19,7 +18,7 @@ import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import MICROSECOND, format_recorded, parse_instant
 from arms_ledger.ledger.domain.records import LogRow, Recorded
-from arms_ledger.ledger.errors import DAMAGED_STORE, storage_error
+from arms_ledger.ledger.errors import DAMAGED_STORE, is_storage_failure, storage_error
 from arms_ledger.ledger.store.tree import StoredTree
 from arms_ledger.ledger.transparency import merkle
 from arms_ledger.ledger.transparency.merkle import Node
@@ -282,9 +281,7 @@ class LogRecorder(_Mixed):
         try:
             return self._select(sql, params)
         except Exception as error:
-            if not isinstance(error, sqlite3.Error | OSError) and (
-                type(error).__module__.split(".")[0] != "psycopg"
-            ):
+            if not is_storage_failure(error):
                 raise
             raise storage_error(error, self.store_name, DAMAGED_STORE) from None
 
