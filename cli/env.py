@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import click
 from arms_ledger.ledger.app import boundary
@@ -125,9 +124,8 @@ class Env:
         head = reader.head()
         db = self.path / engine.PROJECTIONS_DB
         if boundary.read_models_position(self.path) == head:
-            mode = "mode=ro" if Path(f"{db}-wal").exists() else "mode=ro&immutable=1"
             conn = sqlite3.connect(
-                f"file:{quote(str(db.resolve()))}?{mode}", uri=True, isolation_level=None
+                boundary.read_only_uri(db), uri=True, isolation_level=None
             )
             try:
                 yield conn

@@ -58,9 +58,15 @@ def sqlite_uri(db: Path, *, write: bool) -> str:
     WAL database can only be read that way while its ``-wal`` file exists (a writer has
     it open), so without one the file is read as ``immutable`` (no one is writing it).
     """
-    target = "file:" + quote(str(db.resolve()))
     if write or (os.access(db, os.W_OK) and os.access(db.parent, os.W_OK)):
-        return f"{target}?mode=rw"
+        return "file:" + quote(str(db.resolve())) + "?mode=rw"
+    return read_only_uri(db)
+
+
+def read_only_uri(db: Path) -> str:
+    """The URI that reads the SQLite file ``db`` and writes nothing, not even a WAL
+    file: ``mode=ro`` while its ``-wal`` file exists, else ``immutable``."""
+    target = "file:" + quote(str(db.resolve()))
     if Path(f"{db}-wal").exists():
         return f"{target}?mode=ro"
     return f"{target}?mode=ro&immutable=1"
@@ -143,10 +149,8 @@ def read_models_position(path: Path) -> int | None:
     db = path / PROJECTIONS_DB
     if not db.exists() or db.stat().st_size == 0:
         return None
-    target = "file:" + quote(str(db.resolve()))
-    mode = "mode=ro" if Path(f"{db}-wal").exists() else "mode=ro&immutable=1"
     try:
-        conn = sqlite3.connect(f"{target}?{mode}", uri=True)
+        conn = sqlite3.connect(read_only_uri(db), uri=True)
         try:
             row = conn.execute("SELECT position FROM projection").fetchone()
         finally:
