@@ -17,10 +17,11 @@ from arms_ledger.cli.output import dumps, output_options, write_rows
 from arms_ledger.ledger.app import transparency
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain import stability
 from arms_ledger.ledger.domain.priority import MODES
 from arms_ledger.ledger.errors import Invalid
 from arms_ledger.ledger.transparency.note import open_checkpoint
-from arms_ledger.projections import whatif
+from arms_ledger.projections import queries, whatif
 from arms_ledger.projections.engine import Cut
 
 PROPOSER = "whatif"  # the actor and default policy id of a proposal
@@ -117,6 +118,19 @@ def _convert(fields: dict[str, Any], where: str) -> ev.PriorityPolicyAdopted:
         raise Invalid(f"{where}: not a priority policy: {error}") from None
 
 
+def _propose(proposal_file: Path | None, given: dict[str, Any]) -> whatif.Propose | None:
+    """The proposal the command line gives (--file or options), None if none."""
+    options = any(v is not None for v in given.values())
+    if proposal_file is not None:
+        if options:
+            raise click.UsageError("give the proposal either with --file or with options")
+        return from_file(proposal_file)
+    if not options:
+        return None
+    given["weights"] = _weights(given["weights"])
+    return from_options(given)
+
+
 def _proposal_options(fn: Any) -> Any:
     for option in reversed(
         (
@@ -172,15 +186,17 @@ def whatif_command(
       arms-ledger whatif --weights 0.25,0.25,0.5 --platform f-35a
       arms-ledger whatif --file proposal.json --as-of 2026-06-01 --json
     """
-    if proposal_file is not None:
-        if any(v is not None for v in given.values()):
-            raise click.UsageError("give the proposal either with --file or with options")
-        propose = from_file(proposal_file)
-    else:
-        given["weights"] = _weights(given["weights"])
-        propose = from_options(given)
+    propose = _propose(proposal_file, given) or from_options(given)
     found = whatif.compare(env.ledger.reader, cut, propose, platform)
     _report(env, cut, found, fmt)
+
+
+def _name_log(log: dict[str, Any]) -> None:
+    if log["root"] is None:
+        named = f"{log['size']:,} events, no checkpoint covers the log"
+    else:
+        named = f"{log['origin']}, {log['size']:,} events, root {log['root']}"
+    click.echo(f"(log: {named})", err=True)
 
 
 def _report(env: Env, cut: Cut, found: whatif.WhatIf, fmt: str) -> None:
@@ -205,11 +221,7 @@ def _report(env: Env, cut: Cut, found: whatif.WhatIf, fmt: str) -> None:
             )
         )
         return
-    if log["root"] is None:
-        named = f"{log['size']:,} events, no checkpoint covers the log"
-    else:
-        named = f"{log['origin']}, {log['size']:,} events, root {log['root']}"
-    click.echo(f"(log: {named})", err=True)
+    _name_log(log)
     click.echo(
         f"(proposal sha256 {digest}, effective {found.proposal.effective_at}; "
         f"in force before: {found.in_force or 'no policy'})",
@@ -222,4 +234,166 @@ def _report(env: Env, cut: Cut, found: whatif.WhatIf, fmt: str) -> None:
         write_rows(found.partners, fmt, whatif.PARTNER_COLUMNS)
 
 
-COMMANDS = (whatif_command,)
+PAIR_COLUMNS = (
+    "position",
+    "ahead",
+    "behind",
+    "decided_by",
+    "margin",
+    "resolution",
+    "flip_weights",
+    "region",
+)
+PLACE_COLUMNS = ("position", "case", "margin", "resolution", "flips_with", "flip_weights")
+
+
+def _weights_text(weights: tuple[float, float, float] | None) -> str | None:
+    return None if weights is None else ",".join(f"{w:.4f}" for w in weights)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def pair_rows(found: stability.Stability) -> list[dict[str, Any]]:
+    return [
+        {
+            "position": k,
+            "ahead": p.ahead,
+            "behind": p.behind,
+            "decided_by": p.decided_by,
+            "margin": _round(p.margin),
+            "resolution": _round(p.resolution),
+            "flip_weights": _weights_text(p.flip_weights),
+            "region": None if p.difference is None else stability.region(p.difference),
+            "difference": p.difference,  # JSON only: ahead's components minus behind's
+        }
+        for k, p in enumerate(found.pairs, 1)
+    ]
+
+
+def place_rows(found: stability.Stability) -> list[dict[str, Any]]:
+    rows = []
+    for place in found.places:
+        near = place.nearest
+        rows.append(
+            {
+                "position": place.position,
+                "case": place.case,
+                "margin": None if near is None else _round(near.margin),
+                "resolution": None if near is None else _round(near.resolution),
+                "flips_with": None
+                if near is None
+                else near.behind
+                if near.ahead == place.case
+                else near.ahead,
+                "flip_weights": None if near is None else _weights_text(near.flip_weights),
+            }
+        )
+    return rows
+
+
+@click.command("stability")
+@click.argument("platform")
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="How many of the first places to report.",
+)
+@_proposal_options
+@time_options
+@output_options
+@pass_env
+def stability_command(
+    env: Env,
+    platform: str,
+    top: int,
+    proposal_file: Path | None,
+    cut: Cut,
+    fmt: str,
+    **given: Any,
+) -> None:
+    """Show how far the weights may move before PLATFORM's queue order changes.
+
+    For each adjacent pair of cases: what decides their order (class, override, fcfs,
+    filing, or score: the weights) and, for score, the smallest weight moved (half the
+    sum of the absolute changes of the three weights) that flips it, the weights
+    where it flips, and the region of weights where it holds. For the first --top
+    places: the nearest flip that moves the case. Under the policy in force, or under
+    a proposal given as for whatif. See docs/whatif.md, Stability.
+
+    \b
+    Example:
+      arms-ledger stability f-35a
+      arms-ledger stability f-35a --weights 0.25,0.25,0.5 --json
+    """
+    propose = _propose(proposal_file, given)
+    with env.read_models(cut) as conn:
+        in_force = queries.adopted(conn)
+        proposal = None if propose is None else propose(in_force)
+        if proposal is not None:
+            whatif.check(proposal)
+        found = whatif.stability(
+            conn, platform, proposal, in_force=proposal is None, top=top
+        )
+    _report_stability(env, cut, platform, found, proposal or in_force, proposal, fmt)
+
+
+def _report_stability(
+    env: Env,
+    cut: Cut,
+    platform: str,
+    found: stability.Stability,
+    policy: ev.PriorityPolicyAdopted | None,
+    proposal: ev.PriorityPolicyAdopted | None,
+    fmt: str,
+) -> None:
+    log = log_named(env.ledger)
+    named = (
+        "no policy adopted (fcfs)"
+        if policy is None
+        else f"{'the proposal' if proposal else 'policy'} {policy.policy} ({policy.mode})"
+    )
+    weights = dict(zip(stability.COMPONENTS, found.weights, strict=True))
+    pairs, places = pair_rows(found), place_rows(found)
+    if fmt == "json":
+        click.echo(
+            dumps(
+                {
+                    "log": log,
+                    "cut": cut.describe(),
+                    "platform": platform,
+                    "policy": None if policy is None else policy.policy,
+                    "proposal_sha256": None
+                    if proposal is None
+                    else whatif.proposal_hash(proposal),
+                    "mode": found.mode,
+                    "weights": weights,
+                    "norm": "weight moved: half the sum of the absolute weight changes",
+                    "pairs": pairs,
+                    "places": places,
+                }
+            )
+        )
+        return
+    _name_log(log)
+    if proposal is not None:
+        click.echo(f"(proposal sha256 {whatif.proposal_hash(proposal)})", err=True)
+    caption(cut)
+    if fmt != "table":
+        write_rows(pairs, fmt, PAIR_COLUMNS)
+        return
+    shown = ", ".join(f"{k} {v:g}" for k, v in weights.items())
+    click.echo(
+        f"Stability of {platform}: {len(found.order)} case(s) under {named}, "
+        f"weights {shown}; margin = weight moved (half the sum of |change|), "
+        "none if no weights flip it."
+    )
+    write_rows(pairs, fmt, PAIR_COLUMNS)
+    click.echo(f"\nThe first {len(places)} place(s): the nearest flip that moves each.")
+    write_rows(places, fmt, PLACE_COLUMNS)
+
+
+COMMANDS = (whatif_command, stability_command)

@@ -139,7 +139,7 @@ class PartnerState(PartnerFacts):
             spending.year if spending else None,
             spending.source if spending else None,
             round(s.investment, 4),
-            round(s.strategic, 4),
+            s.strategic,  # unrounded: what the score was computed from
             json.dumps(list(assessed.factors)) if assessed else None,
             self.economic_usd,
             self.economic_contributions,

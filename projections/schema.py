@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from arms_ledger.projections.views import VIEWS
 
 # Bump when a table or its meaning changes: a projection of another version is rebuilt.
-SCHEMA_VERSION = 2  # 2: the partners' score points
+SCHEMA_VERSION = 3  # 2: the partners' score points; 3: strategic unrounded
 
 
 class Column(NamedTuple):

@@ -30,10 +30,12 @@ import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import format_instant, instant
 from arms_ledger.ledger.domain.intake import normalize
+from arms_ledger.ledger.domain.priority import Entry, score
 from arms_ledger.ledger.domain.rules import decide
+from arms_ledger.ledger.domain.stability import Stability, Vector, analyse
 from arms_ledger.ledger.domain.streams import Stream
 from arms_ledger.ledger.errors import LedgerError, storage
-from arms_ledger.projections import queries
+from arms_ledger.projections import queries, schema
 from arms_ledger.projections.engine import PROJECTIONS_DB, REPLAY_SPACE, replay
 from arms_ledger.projections.projector import Projector
 from arms_ledger.projections.runner import Cut, connect
@@ -210,3 +212,55 @@ def _partner_rows(cases: list[dict]) -> list[dict]:
         p["moved_down"] += row["moved"] < 0
         p["net_moved"] = p.get("net_moved", 0) + row["moved"]
     return [found[k] for k in sorted(found)]
+
+
+def stability(
+    conn: sqlite3.Connection,
+    platform: str,
+    policy: ev.PriorityPolicyAdopted | None = None,
+    in_force: bool = True,
+    top: int = 1,
+) -> Stability:
+    """The stability of a platform's queue (``ledger.domain.stability``) under the
+    policy in force in these read models, or under ``policy`` (with ``in_force``
+    False: a proposal, whose order the analysis computes from the same facts)."""
+    chosen = queries.adopted(conn) if in_force else policy
+    queries.platform_exists(conn, platform)
+    queued = queries.typed(
+        schema.QUEUE,
+        queries.rows(
+            conn, "SELECT * FROM queue WHERE platform = ? ORDER BY position", (platform,)
+        ),
+    )
+    facts = {
+        r["partner"]: r
+        for r in queries.rows(
+            conn,
+            "SELECT partner, pct_gdp, strategic, economic_usd FROM partners "
+            "WHERE partner IN (SELECT partner FROM queue WHERE platform = ?)",
+            (platform,),
+        )
+    }
+    scores = {
+        partner: score(r["pct_gdp"], r["strategic"], r["economic_usd"], chosen)
+        for partner, r in facts.items()
+    }
+    components: dict[str, Vector] = {
+        partner: (s.investment, s.strategic, s.economic) for partner, s in scores.items()
+    }
+    entries = [
+        Entry(
+            r["case"],
+            r["partner"],
+            r["priority_class"],
+            r["override"],
+            scores[r["partner"]].tier,
+            scores[r["partner"]].score,
+            r["filed_at"],
+            instant(r["filed_at"]),
+            r["stage"],
+            r["quantity_left"],
+        )
+        for r in queued
+    ]
+    return analyse(entries, components, chosen, top)

@@ -12,11 +12,19 @@ from pathlib import Path
 import pytest
 from arms_ledger.cli.main import cli
 from arms_ledger.ledger.app.directory import open_ledger
+from arms_ledger.ledger.domain import stability
 from click.testing import CliRunner
 
 from tests import stores
 
 PROPOSAL = ("--weights", "0.25,0.25,0.5")
+OUTPUTS = (  # what must be byte-identical across runs and on a replica
+    ("whatif", *PROPOSAL, "--json"),
+    ("whatif", *PROPOSAL, "--csv", "--as-of", "2026-06-01"),
+    ("whatif", *PROPOSAL, "--platform", "f-35a"),
+    ("stability", "f-35a", "--json"),
+    ("stability", "pac-3-mse", *PROPOSAL, "--known-at", "2026-06-01"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +109,9 @@ def test_whatif_writes_nothing(scenario):
 
 
 def test_whatif_is_byte_identical_across_runs(scenario):
-    for args in (("--json",), ("--csv", "--as-of", "2026-06-01"), ()):
-        first = invoke(scenario, "whatif", *PROPOSAL, *args)
-        second = invoke(scenario, "whatif", *PROPOSAL, *args)
+    for args in OUTPUTS:
+        first = invoke(scenario, *args)
+        second = invoke(scenario, *args)
         assert first.exit_code == 0, first.stderr
         assert (first.stdout, first.stderr) == (second.stdout, second.stderr)
 
@@ -184,8 +192,81 @@ def test_a_replica_from_an_export_gives_the_same_bytes(scenario, tmp_path):
         cli, ["audit", "verify-export", str(export), "--into", str(replica)]
     )
     assert built.exit_code == 0, built.stderr
-    for args in (("--json",), ("--platform", "f-35a")):
-        here = invoke(scenario, "whatif", *PROPOSAL, *args)
-        there = invoke(replica, "whatif", *PROPOSAL, *args)
+    for args in OUTPUTS:
+        here = invoke(scenario, *args)
+        there = invoke(replica, *args)
         assert here.exit_code == 0, here.stderr
         assert (there.stdout, there.stderr) == (here.stdout, here.stderr)
+
+
+# --- stability ---------------------------------------------------------------------------
+
+
+def test_stability_of_the_f35a_queue(scenario):
+    result = invoke(scenario, "stability", "f-35a", "--top", "2")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == (
+        "(log: arms-ledger.demo/scenario, 911 events, "
+        "root quNudvQFUNvq7G0UV4ZWO0Z+Dy3w+3hYj4gnGrGEjsk=)\n"
+    )
+    assert (
+        result.stdout
+        == """\
+Stability of f-35a: 10 case(s) under policy america-first-2026 (scored), weights investment 0.4, strategic 0.3, economic 0.3; margin = weight moved (half the sum of |change|), none if no weights flip it.
+position  ahead     behind    decided_by    margin  resolution  flip_weights          region
+--------  --------  --------  ----------  --------  ----------  --------------------  ----------------------------------
+       1  GY-D-F35  PL-D-F35  class
+       2  PL-D-F35  SR-D-F35  score       0.188498    0.000293  0.5885,0.3000,0.1115  0.2008·E + 0.2000·S - 0.1400·I > 0
+       3  SR-D-F35  DA-D-F35  score                                                   0.3400·I + 0.1892·E + 0.0500·S > 0
+       4  DA-D-F35  FI-D-F35  score       0.011111    0.000556  0.3889,0.3111,0.3000  0.0800·I - 0.1000·S > 0
+       5  FI-D-F35  RO-D-F35  score       0.304938    0.000617  0.0951,0.3000,0.6049  0.1400·I - 0.0220·E > 0
+       6  RO-D-F35  GR-D-F35  score       0.013333     0.00037  0.4133,0.2867,0.3000  0.1500·S + 0.0220·E - 0.1200·I > 0
+       7  GR-D-F35  EZ-D-F35  score                                                   0.1600·I + 0.1500·S > 0
+       8  EZ-D-F35  BE-D-F35  score                                                   0.1000·S > 0
+       9  BE-D-F35  SZ-D-F35  class
+
+The first 2 place(s): the nearest flip that moves each.
+position  case        margin  resolution  flips_with  flip_weights
+--------  --------  --------  ----------  ----------  --------------------
+       1  GY-D-F35
+       2  PL-D-F35  0.188498    0.000293  SR-D-F35    0.5885,0.3000,0.1115
+"""  # noqa: E501 (the terminal table as printed)
+    )
+
+
+@pytest.mark.parametrize("platform", ["f-35a", "pac-3-mse"])
+def test_stability_margins_hold_and_flip_in_whatif(scenario, platform):
+    """Issue 16: moving the weights by just less than a pair's margin leaves the order
+    unchanged, by just more flips the named pair, checked by recomputing the queue with
+    `whatif` (a replay with the weights adopted)."""
+    found = json.loads(invoke(scenario, "stability", platform, "--json").stdout)
+    weights = tuple(found["weights"].values())
+    checked = 0
+    for pair in found["pairs"]:
+        if pair["margin"] is None:
+            continue
+        difference = tuple(pair["difference"])
+        for factor, flips in ((-1.01, False), (1.01, True)):
+            distance = pair["margin"] + factor * pair["resolution"]
+            w = stability.along(weights, difference, distance)  # type: ignore[arg-type]
+            text = ",".join(repr(x) for x in w)
+            args = ("whatif", "--weights", text, "--platform", platform, "--json")
+            result = invoke(scenario, *args)
+            assert result.exit_code == 0, result.stderr
+            after = {
+                r["case"]: r["position_after"] for r in json.loads(result.stdout)["cases"]
+            }
+            assert (after[pair["behind"]] < after[pair["ahead"]]) is flips, (pair, w)
+        checked += 1
+    assert checked >= 4
+
+
+def test_stability_refuses_in_one_line(scenario):
+    result = invoke(scenario, "stability", "nope")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "Error: no platform 'nope' in the ledger; `arms-ledger queue` lists the queues\n"
+    )
+    result = invoke(scenario, "stability", "f-35a", "--weights", "0.5,0.5,0.5")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: refused by policy parameters: weights must")
