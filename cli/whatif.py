@@ -7,19 +7,21 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 import msgspec
 from arms_ledger.cli.env import Env, pass_env
+from arms_ledger.cli.errors import refusal_message
 from arms_ledger.cli.options import caption, time_options
 from arms_ledger.cli.output import dumps, output_options, write_rows
+from arms_ledger.cli.write import read_events
 from arms_ledger.ledger.app import transparency
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain import stability
 from arms_ledger.ledger.domain.priority import MODES
-from arms_ledger.ledger.errors import Invalid
+from arms_ledger.ledger.errors import BatchRefused, Invalid, LedgerError
 from arms_ledger.ledger.transparency.note import open_checkpoint
 from arms_ledger.projections import queries, whatif
 from arms_ledger.projections.engine import Cut
@@ -162,6 +164,13 @@ def _proposal_options(fn: Any) -> Any:
 
 @click.command("whatif")
 @_proposal_options
+@click.option(
+    "--events",
+    "events_file",
+    type=click.File("rb"),
+    help="Other proposed events, JSON Lines as for append ('-' for stdin), without "
+    "effective_at: they take effect at the cut's time.",
+)
 @click.option("--platform", help="Only this platform's queue.")
 @time_options
 @output_options
@@ -169,26 +178,47 @@ def _proposal_options(fn: Any) -> Any:
 def whatif_command(
     env: Env,
     proposal_file: Path | None,
+    events_file: BinaryIO | None,
     platform: str | None,
     cut: Cut,
     fmt: str,
     **given: Any,
 ) -> None:
-    """Show the queues under a proposed priority policy beside the policy in force.
+    """Show the queues under a proposal beside the queues as they are.
 
-    The proposal is applied as one more PriorityPolicyAdopted to a replay of the log (in
-    a temporary file), effective at --as-of / --known-at, else at the log's last
-    effective time; nothing is written. Unset weights, targets and tiers are the policy
-    in force's. moved is the positions a case gains (up is positive).
+    The proposal is a priority policy (options or --file), other proposed events
+    (--events: JSON Lines as for append, e.g. a CaseReprioritized, a
+    CatalogPriorityChanged, a ProductionCapacitySet), or both. They are decided by the
+    ledger's rules and applied, the policy first, to a replay of the log (in a temporary
+    file), effective at --as-of / --known-at, else at the log's last effective time;
+    nothing is written. Unset weights, targets and tiers are the policy in force's.
+    moved is the positions a case gains (up is positive; empty if it enters or leaves
+    the queue).
 
     \b
     Example:
       arms-ledger whatif --weights 0.25,0.25,0.5 --platform f-35a
       arms-ledger whatif --file proposal.json --as-of 2026-06-01 --json
+      arms-ledger whatif --events reprioritize.jsonl --platform pac-3-mse
     """
-    propose = _propose(proposal_file, given) or from_options(given)
-    found = whatif.compare(env.ledger.reader, cut, propose, platform)
+    propose = _propose(proposal_file, given)
+    numbered = [] if events_file is None else _read_proposed(events_file)
+    if propose is None and not numbered:
+        propose = from_options(given)  # the policy in force, scored
+    try:
+        found = whatif.compare(
+            env.ledger.reader, cut, propose, platform, [e for _, e in numbered]
+        )
+    except BatchRefused as error:
+        line = numbered[error.index][0]
+        where = getattr(events_file, "name", "--events")
+        raise LedgerError(refusal_message(error, line, of=where)) from None
     _report(env, cut, found, fmt)
+
+
+def _read_proposed(source: BinaryIO) -> list[tuple[int, ev.Event]]:
+    """The proposed events of --events, each with its line number."""
+    return list(read_events(source.read().splitlines()))
 
 
 def _name_log(log: dict[str, Any]) -> None:
@@ -201,7 +231,7 @@ def _name_log(log: dict[str, Any]) -> None:
 
 def _report(env: Env, cut: Cut, found: whatif.WhatIf, fmt: str) -> None:
     log = log_named(env.ledger)
-    digest = whatif.proposal_hash(found.proposal)
+    digest = whatif.proposal_hash(found.proposed)
     if fmt == "json":
         click.echo(
             dumps(
@@ -210,9 +240,12 @@ def _report(env: Env, cut: Cut, found: whatif.WhatIf, fmt: str) -> None:
                     "cut": cut.describe(),
                     "proposal": {
                         "sha256": digest,
-                        "event": msgspec.to_builtins(
-                            msgspec.structs.replace(found.proposal, recorded_at=None)
-                        ),
+                        "events": [
+                            msgspec.to_builtins(
+                                msgspec.structs.replace(e, recorded_at=None)
+                            )
+                            for e in found.proposed
+                        ],
                         "in_force_before": found.in_force,
                     },
                     "cases": found.cases,
@@ -223,7 +256,7 @@ def _report(env: Env, cut: Cut, found: whatif.WhatIf, fmt: str) -> None:
         return
     _name_log(log)
     click.echo(
-        f"(proposal sha256 {digest}, effective {found.proposal.effective_at}; "
+        f"(proposal sha256 {digest}, effective {found.proposed[0].effective_at}; "
         f"in force before: {found.in_force or 'no policy'})",
         err=True,
     )
@@ -368,7 +401,7 @@ def _report_stability(
                     "policy": None if policy is None else policy.policy,
                     "proposal_sha256": None
                     if proposal is None
-                    else whatif.proposal_hash(proposal),
+                    else whatif.proposal_hash([proposal]),
                     "mode": found.mode,
                     "weights": weights,
                     "norm": "weight moved: half the sum of the absolute weight changes",
@@ -380,7 +413,7 @@ def _report_stability(
         return
     _name_log(log)
     if proposal is not None:
-        click.echo(f"(proposal sha256 {whatif.proposal_hash(proposal)})", err=True)
+        click.echo(f"(proposal sha256 {whatif.proposal_hash([proposal])})", err=True)
     caption(cut)
     if fmt != "table":
         write_rows(pairs, fmt, PAIR_COLUMNS)

@@ -1,17 +1,21 @@
-"""What if a proposed priority policy were adopted: the queues before and after.
+"""What if a proposal were adopted: the queues before and after, and how stable they are.
 
 ``compare`` builds the read models of a cut of the log as a replay does (into a
 temporary file, from the log through the ``LogReader``), takes every queue (before),
-applies the proposal as one more ``PriorityPolicyAdopted`` to the same projector, and
-takes the queues again (after). Every score, tier, position and estimated completion
-comes from the projector and ``ledger.domain.priority``, as for an adopted policy;
-nothing is written to the ledger or its read models.
+applies the proposal (a ``PriorityPolicyAdopted``, other proposed events, or both) to
+the same projector as the next events of the log, and takes the queues again (after).
+Every score, tier, position and estimated completion comes from the projector and
+``ledger.domain.priority``, as for adopted events; nothing is written to the ledger or
+its read models.
 
 The proposal takes effect at the cut's time (``--as-of``, else ``--known-at``), else at
 the latest effective time of the events replayed: the latest time at which appending it
-for real would put it in force after everything the log holds (a policy is in force
-from its ``effective_at``, ties going to the later in the log). A proposal that is not
-a valid policy is refused by the ledger's own rule (``rules.decide``).
+for real would put it in force after everything the log holds (a fact is in force from
+its ``effective_at``, ties going to the later in the log). Each proposed event is
+decided by the ledger's own rules (``rules.decide``) against the streams the cut holds
+and the proposed events before it, as an append would decide it.
+
+``stability`` is ``ledger.domain.stability`` over a queue of the read models.
 """
 
 from __future__ import annotations
@@ -20,21 +24,24 @@ import hashlib
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
 import msgspec
+from arms_ledger.ledger.app.batch import MemoryWorld
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import format_instant, instant
+from arms_ledger.ledger.domain.facts import holds_at
 from arms_ledger.ledger.domain.intake import normalize
 from arms_ledger.ledger.domain.priority import Entry, score
+from arms_ledger.ledger.domain.records import Recorded
 from arms_ledger.ledger.domain.rules import decide
 from arms_ledger.ledger.domain.stability import Stability, Vector, analyse
-from arms_ledger.ledger.domain.streams import Stream
-from arms_ledger.ledger.errors import LedgerError, storage
+from arms_ledger.ledger.domain.streams import Stream, fold
+from arms_ledger.ledger.errors import BatchRefused, Invalid, LedgerError, storage
 from arms_ledger.projections import queries, schema
 from arms_ledger.projections.engine import PROJECTIONS_DB, REPLAY_SPACE, replay
 from arms_ledger.projections.projector import Projector
@@ -55,22 +62,34 @@ CASE_COLUMNS = (
     "est_completion_before",
     "est_completion_after",
 )
-PARTNER_COLUMNS = ("partner", "cases", "moved_up", "moved_down", "net_moved")
+PARTNER_COLUMNS = (
+    "partner",
+    "cases",
+    "moved_up",
+    "moved_down",
+    "net_moved",
+    "entered",
+    "left",
+)
 
 
 class WhatIf(NamedTuple):
     """The outcome: the proposal as applied, and the rows of the comparison."""
 
-    proposal: ev.PriorityPolicyAdopted  # normalized: effective_at and recorded_at set
+    policy: ev.PriorityPolicyAdopted | None  # the policy proposed, None if none
+    proposed: list[ev.Event]  # everything proposed, as applied (the policy first)
     in_force: str | None  # the policy in force before (its id), None if none
     cases: list[dict]  # CASE_COLUMNS, by platform, position after, case
     partners: list[dict]  # PARTNER_COLUMNS, by partner
 
 
-def proposal_hash(proposal: ev.PriorityPolicyAdopted) -> str:
-    """sha256 of the proposal's canonical msgspec JSON, without the times the cut gives
-    it (``effective_at``, ``recorded_at``): the same proposal has one hash."""
-    bare = msgspec.structs.replace(proposal, effective_at=None, recorded_at=None)
+def proposal_hash(proposed: Sequence[ev.Event]) -> str:
+    """sha256 of the proposal's canonical msgspec JSON (an array of its events, the
+    policy first), without the times the cut gives them (``effective_at``,
+    ``recorded_at``): the same proposal has one hash whatever the cut."""
+    bare = [
+        msgspec.structs.replace(e, effective_at=None, recorded_at=None) for e in proposed
+    ]
     return hashlib.sha256(ev.encoder.encode(bare)).hexdigest()
 
 
@@ -94,37 +113,87 @@ Propose = Callable[[ev.PriorityPolicyAdopted | None], ev.PriorityPolicyAdopted]
 
 
 def compare(
-    log: LogReader, cut: Cut, propose: Propose, platform: str | None = None
+    log: LogReader,
+    cut: Cut,
+    propose: Propose | None,
+    platform: str | None = None,
+    events: Sequence[ev.Event] = (),
 ) -> WhatIf:
-    """The queues of the cut under the policy in force and under the proposal that
-    ``propose`` makes of the policy in force (None before any)."""
+    """The queues of the cut as they are and after the proposal: the policy that
+    ``propose`` makes of the policy in force (None before any; ``propose`` None: no
+    policy proposed), then ``events``, each decided by the ledger's rules against the
+    cut's streams and the proposal's events before it, as an append would decide them.
+    A refused event raises ``BatchRefused`` (its index in ``events``)."""
     with _replayed(log, cut) as (conn, projector, upto):
         if platform is not None:
             queries.platform_exists(conn, platform)
         current = projector.policies.in_force
-        proposal = propose(current)
-        check(proposal)
-        in_force = None if current is None else current.policy
-        before = _queues(conn, platform)
+        proposal = None if propose is None else propose(current)
+        if proposal is None and not events:
+            raise Invalid(
+                "nothing is proposed: give a policy (options or --file) or --events"
+            )
         time = cut.as_of or cut.known_at or _last_effective(conn)
-        applied = normalize(
-            msgspec.structs.replace(proposal, effective_at=format_instant(time)), time
-        )
-        assert isinstance(applied, ev.PriorityPolicyAdopted)
-        key = f"policy:{applied.policy}"
-        version = (
-            1
-            + conn.execute(
-                "SELECT count(*) FROM audit_log WHERE stream = ?", (key,)
-            ).fetchone()[0]
-        )
+        world = _world(log, cut, upto)
+        applied: list[tuple[ev.Event, int]] = []
+        if proposal is not None:
+            applied.append(_decided(proposal, time, world))
+        for index, event in enumerate(events):
+            try:
+                applied.append(_decided(event, time, world))
+            except LedgerError as error:
+                raise BatchRefused(index, type(event).__name__, error) from None
+        before = _queues(conn, platform)
         conn.execute("BEGIN")
-        projector.apply_event(upto + 1, key, version, applied)
-        projector.flush(conn, upto + 1)
+        for offset, (event, version) in enumerate(applied, 1):
+            projector.apply_event(upto + offset, event.stream, version, event)
+        projector.flush(conn, upto + len(applied))
         conn.execute("COMMIT")
         after = _queues(conn, platform)
     cases = _case_rows(before, after)
-    return WhatIf(applied, in_force, cases, _partner_rows(cases))
+    in_force = None if current is None else current.policy
+    return WhatIf(proposal, [e for e, _ in applied], in_force, cases, _partner_rows(cases))
+
+
+def _decided(event: ev.Event, time: datetime, world: MemoryWorld) -> tuple[ev.Event, int]:
+    """The proposed event as appended at ``time`` (its effective and recorded time),
+    decided by the rules and applied to ``world``, with its stream version."""
+    for field in ("effective_at", "recorded_at"):
+        if getattr(event, field) is not None:
+            raise Invalid(
+                f"a proposal gives {field}: what is proposed takes effect at the cut's "
+                "time (--as-of, --known-at, else the log's last effective time); "
+                "remove it"
+            )
+    event = normalize(
+        msgspec.structs.replace(event, effective_at=format_instant(time)), time
+    )
+    decide(event, world.stream(event.stream), world)
+    version = world.stream(event.stream).version + 1
+    world.apply(event)
+    return event, version
+
+
+def _world(log: LogReader, cut: Cut, upto: int) -> MemoryWorld:
+    """The streams the cut selects, as the rules see them: the events up to ``upto``,
+    recorded by ``known_at``, in force at ``as_of`` (what the replay applied)."""
+
+    def selected(found: list[Recorded]) -> list[ev.Event]:
+        return [
+            r.event
+            for r in found
+            if (cut.known_at is None or instant(r.event.recorded_at) <= cut.known_at)
+            and holds_at(r.event, cut.as_of)
+        ]
+
+    def load_stream(key: str) -> Stream:
+        return fold(Stream(key), selected(log.stream(key, upto)))
+
+    def load_thresholds() -> list[ev.NotificationThresholdsSet]:
+        found = selected(log.of_types(["NotificationThresholdsSet"], upto=upto))
+        return [e for e in found if isinstance(e, ev.NotificationThresholdsSet)]
+
+    return MemoryWorld(load_stream, load_thresholds)
 
 
 @contextmanager
@@ -174,43 +243,56 @@ def _queues(conn: sqlite3.Connection, platform: str | None) -> dict[tuple[str, s
 def _case_rows(
     before: dict[tuple[str, str], dict], after: dict[tuple[str, str], dict]
 ) -> list[dict]:
-    """One row per queued case; ``moved`` is positions gained (up is positive)."""
-    assert before.keys() == after.keys(), "a policy changes no queue's membership"
+    """One row per case queued before or after; ``moved`` is positions gained (up is
+    positive), None for a case that enters or leaves the queue (its other position is
+    None)."""
     out = []
-    for (platform, case), old in before.items():
-        new = after[platform, case]
+    for platform, case in before.keys() | after.keys():
+        old, new = before.get((platform, case)), after.get((platform, case))
+        either = old or new
+        assert either is not None
         out.append(
             {
                 "platform": platform,
                 "case": case,
-                "partner": old["partner"],
-                "position_before": old["position"],
-                "position_after": new["position"],
-                "moved": old["position"] - new["position"],
-                "tier_before": old["tier"],
-                "tier_after": new["tier"],
-                "score_before": old["score"],
-                "score_after": new["score"],
-                "est_completion_before": old["est_completion_months"],
-                "est_completion_after": new["est_completion_months"],
+                "partner": either["partner"],
+                "position_before": old and old["position"],
+                "position_after": new and new["position"],
+                "moved": old["position"] - new["position"] if old and new else None,
+                "tier_before": old and old["tier"],
+                "tier_after": new and new["tier"],
+                "score_before": old and old["score"],
+                "score_after": new and new["score"],
+                "est_completion_before": old and old["est_completion_months"],
+                "est_completion_after": new and new["est_completion_months"],
             }
         )
-    out.sort(key=lambda r: (r["platform"], r["position_after"], r["case"]))
+    out.sort(
+        key=lambda r: (
+            r["platform"],
+            r["position_after"] is None,  # those that leave last, in their old order
+            r["position_after"] or r["position_before"],
+            r["case"],
+        )
+    )
     return out
 
 
 def _partner_rows(cases: list[dict]) -> list[dict]:
-    """Per partner: its queued cases, how many moved up or down, the sum of moves."""
+    """Per partner: its cases queued before or after, how many moved up or down, the
+    sum of moves, how many enter and leave a queue."""
     found: dict[str, dict] = {}
     for row in cases:
-        p = found.setdefault(
-            row["partner"],
-            {"partner": row["partner"], "cases": 0, "moved_up": 0, "moved_down": 0},
-        )
+        p = found.setdefault(row["partner"], dict.fromkeys(PARTNER_COLUMNS, 0))
+        p["partner"] = row["partner"]
         p["cases"] += 1
-        p["moved_up"] += row["moved"] > 0
-        p["moved_down"] += row["moved"] < 0
-        p["net_moved"] = p.get("net_moved", 0) + row["moved"]
+        moved = row["moved"]
+        if moved is not None:
+            p["moved_up"] += moved > 0
+            p["moved_down"] += moved < 0
+            p["net_moved"] += moved
+        p["entered"] += row["position_before"] is None
+        p["left"] += row["position_after"] is None
     return [found[k] for k in sorted(found)]
 
 

@@ -104,7 +104,7 @@ def test_adopting_the_proposal_yields_the_queues_whatif_predicted(history, propo
         shutil.copytree(tmp / "ledger", tmp / "copy")
         copy = open_ledger(tmp / "copy")
         try:
-            adopted = msgspec.structs.replace(found.proposal, recorded_at=None)
+            adopted = msgspec.structs.replace(found.proposed[0], recorded_at=None)
             copy.append([adopted])
             assert engine.rebuild(copy.reader, tmp / "adopted.db") == copy.head()
         finally:

@@ -81,13 +81,19 @@ def toward(start: Vector, end: Vector, distance: float) -> Vector:
     return (x[0], x[1], 1.0 - x[0] - x[1])
 
 
+def flipped(weights: Vector, difference: Vector, ties_to_ahead: bool = True):
+    found = flip(weights, difference, ties_to_ahead)
+    assert found is not None
+    return found
+
+
 # --- examples, worked by hand ---------------------------------------------------------
 
 
 def test_flip_moves_weight_from_the_lead_to_the_lag():
     # a leads by 0.2 in investment, trails by 0.1 in strategic: the gap 0.4*0.2 -
     # 0.3*0.1 = 0.05 closes at 0.3 per unit moved from investment to strategic.
-    margin, at, resolution = flip((0.4, 0.3, 0.3), (0.2, -0.1, 0.0))
+    margin, at, resolution = flipped((0.4, 0.3, 0.3), (0.2, -0.1, 0.0))
     assert margin == pytest.approx(0.05 / 0.3)
     assert at == pytest.approx((0.4 - 0.05 / 0.3, 0.3 + 0.05 / 0.3, 0.3))
     assert resolution == pytest.approx(ROUNDING / 0.3)
@@ -95,10 +101,10 @@ def test_flip_moves_weight_from_the_lead_to_the_lag():
 
 def test_flip_takes_the_next_source_when_the_first_runs_out():
     # gap 0.1*0.5 + 0.9*0.01 = 0.059; investment (rate 0.6) can give 0.1, closing 0.06
-    margin, at, _ = flip((0.1, 0.0, 0.9), (0.5, -0.1, 0.01))
+    margin, at, _ = flipped((0.1, 0.0, 0.9), (0.5, -0.1, 0.01))
     assert margin == pytest.approx(0.059 / 0.6)
     # with less investment, economic (rate 0.11) gives the rest
-    margin, at, resolution = flip((0.05, 0.0, 0.95), (0.5, -0.1, 0.01))
+    margin, at, resolution = flipped((0.05, 0.0, 0.95), (0.5, -0.1, 0.01))
     assert margin == pytest.approx(0.05 + (0.05 * 0.5 + 0.95 * 0.01 - 0.05 * 0.6) / 0.11)
     assert at[0] == 0.0
     assert resolution == pytest.approx(ROUNDING / 0.11)
@@ -111,7 +117,7 @@ def test_a_case_that_leads_in_every_component_never_flips():
 def test_a_tie_at_a_corner_flips_only_if_the_tie_goes_behind():
     # equal economic components: all weight on economic makes the scores tie
     assert flip((0.4, 0.3, 0.3), (0.2, 0.1, 0.0), ties_to_ahead=True) is None
-    margin, at, _ = flip((0.4, 0.3, 0.3), (0.2, 0.1, 0.0), ties_to_ahead=False)
+    margin, at, _ = flipped((0.4, 0.3, 0.3), (0.2, 0.1, 0.0), ties_to_ahead=False)
     assert (margin, at) == (pytest.approx(0.7), pytest.approx((0.0, 0.0, 1.0)))
 
 
@@ -208,11 +214,12 @@ def test_the_first_place_changes_hands_just_past_its_margin():
     weights = (0.6, 0.2, 0.2)
     entries, components = queue_under(cases, facts, weights)
     found = analyse(entries, components, policy(weights))
-    first = found.places[0]
-    assert (first.case, first.nearest.behind) == ("a", "b")
-    d = first.nearest.difference
-    short = along(weights, d, first.nearest.margin - 1.01 * first.nearest.resolution)
-    past = along(weights, d, first.nearest.margin + 1.01 * first.nearest.resolution)
+    first, nearest = found.places[0], found.places[0].nearest
+    assert nearest is not None and nearest.difference is not None
+    assert nearest.margin is not None and nearest.resolution is not None
+    assert (first.case, nearest.behind) == ("a", "b")
+    short = along(weights, nearest.difference, nearest.margin - 1.01 * nearest.resolution)
+    past = along(weights, nearest.difference, nearest.margin + 1.01 * nearest.resolution)
     assert order_under(cases, facts, short)[0] == "a"
     assert order_under(cases, facts, past)[0] == "b"
 
