@@ -153,7 +153,8 @@ def test_the_file_and_the_options_give_the_same_proposal(scenario, tmp_path):
     assert by_file.stdout == by_options.stdout
 
 
-PROPOSED = [  # other proposed events: a reprioritization, a capacity change, a cancellation
+# Other proposed events: a reprioritization, a capacity change, a cancellation.
+PROPOSED: list[dict[str, object]] = [
     {
         "type": "CaseReprioritized",
         "actor": "usw-as",
@@ -299,7 +300,7 @@ SAU          1         0           1         -1        0     0
 
 def test_a_refused_proposed_event_names_its_line(scenario, tmp_path):
     events = tmp_path / "proposed.jsonl"
-    bad = dict(PROPOSED[0], case="NO-SUCH-CASE")
+    bad = {**PROPOSED[0], "case": "NO-SUCH-CASE"}
     events.write_text(json.dumps(PROPOSED[1]) + "\n" + json.dumps(bad) + "\n")
     result = invoke(scenario, "whatif", "--events", str(events))
     assert (result.exit_code, result.stdout) == (1, "")
@@ -307,7 +308,7 @@ def test_a_refused_proposed_event_names_its_line(scenario, tmp_path):
         f"Error: line 2 (CaseReprioritized) of {events} refused by rule"
     ), result.stderr
     assert result.stderr.count("\n") == 1
-    events.write_text(json.dumps(dict(PROPOSED[1], effective_at="2026-01-01")) + "\n")
+    events.write_text(json.dumps({**PROPOSED[1], "effective_at": "2026-01-01"}) + "\n")
     result = invoke(scenario, "whatif", "--events", str(events))
     assert result.exit_code == 1
     assert result.stderr == (
