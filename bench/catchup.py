@@ -27,6 +27,7 @@ next run; without it they are removed at the end.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -57,14 +58,16 @@ def say(what: str) -> None:
     print(what, file=sys.stderr, flush=True)
 
 
-def store_for(name: str, label: str) -> str | None:
-    """The store URL of one bench ledger, or None (and why) if PostgreSQL is away."""
+def store_for(name: str, label: str, work: Path) -> str | None:
+    """The store URL of one bench ledger, or None (and why) if PostgreSQL is away: a
+    schema of its own for each work directory, so runs side by side do not meet."""
     if name == "sqlite":
         return "sqlite"
     from arms_ledger.ledger.errors import LedgerError
     from arms_ledger.ledger.store.postgres import Location
 
-    url = f"{PG_URL}?schema=bench_catchup_{label}"
+    tag = hashlib.sha256(str(work.resolve()).encode()).hexdigest()[:8]
+    url = f"{PG_URL}?schema=bench_catchup_{tag}_{label}"
     try:
         Location(url).check()
     except LedgerError as error:
@@ -109,7 +112,7 @@ def ledger_at(work: Path, name: str, size: str, open_cases: int, events: int) ->
     path = work / label
     if (path / "complete").exists():
         return path
-    store = store_for(name, label)
+    store = store_for(name, label, work)
     if store is None:
         raise LookupError(name)
     if path.exists():
