@@ -67,7 +67,7 @@ def store_for(name: str, label: str, work: Path) -> str | None:
     from arms_ledger.ledger.store.postgres import Location
 
     tag = hashlib.sha256(str(work.resolve()).encode()).hexdigest()[:8]
-    url = f"{PG_URL}?schema=bench_catchup_{tag}_{label}"
+    url = f"{PG_URL}?schema=bc_{tag}_{label}"
     try:
         Location(url).check()
     except LedgerError as error:
