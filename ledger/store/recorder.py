@@ -340,9 +340,14 @@ class LogRecorder(_Mixed):
         return found
 
     def stream(self, key: str, upto: int | None = None) -> list[Recorded]:
-        """One stream's events, oldest first, with their positions (up to ``upto``)."""
+        """One stream's events, oldest first, with their positions (up to ``upto``).
+
+        A range of the primary key ``(originator_id, originator_version)``; the bound
+        on the position is written ``pos + 0`` so that it stays a filter of those rows:
+        as a plain ``pos <= ?``, PostgreSQL without statistics ANDed the stream with a
+        scan of the whole position index (50 ms at a million events)."""
         pos, p = self.position_column, self.tree.p
-        bound = "" if upto is None else f" AND {pos} <= {p}"
+        bound = "" if upto is None else f" AND {pos} + 0 <= {p}"
         rows = self._read(
             f"SELECT {pos}, originator_version, state FROM {self.events_table} "
             f"WHERE originator_id = {p}{bound} ORDER BY originator_version",

@@ -58,14 +58,15 @@ def fill(ledger_dir: Path, count: int = FILLER) -> None:
         )
 
 
-def statements_by_type(ledger, run) -> list[tuple[str, list]]:
-    """The statements by topic the store runs while ``run()`` runs: (sql, params)."""
+def statements_by_type(ledger, run, by_type: bool = True) -> list[tuple[str, list]]:
+    """The statements by topic (``by_type``, else all) the store's reader runs while
+    ``run()`` runs: (sql, params)."""
     seen: list[tuple[str, list]] = []
     recorder = ledger.recorder
     select = recorder._select
 
     def spy(sql, params):
-        if "topic" in sql:
+        if "topic" in sql or not by_type:
             seen.append((sql, list(params)))
         return select(sql, params)
 
@@ -223,6 +224,38 @@ def test_the_reads_by_type_are_the_events_of_those_types_in_log_order(ledger):
         got = ledger.reader.of_types(types, after=after, upto=upto)
         assert got == want, (types, after, upto)
         assert [r.position for r in got] == sorted({r.position for r in got})
+
+
+def assert_stream_read_uses_the_primary_key(store, ledger_dir, sql, params) -> None:
+    """A stream up to a position: a range of the primary key, the position a filter."""
+    if store == "sqlite":
+        plan = sqlite_plan(ledger_dir, sql, params)
+        # (with statistics SQLite may sort the stream's rows itself: they are few)
+        assert plan[0] == (
+            "SEARCH stored_events USING INDEX sqlite_autoindex_stored_events_1 "
+            "(originator_id=?)"
+        ), plan
+        assert set(plan[1:]) <= {"USE TEMP B-TREE FOR ORDER BY"}, plan
+        return
+    nodes = pg_plan(ledger_dir, sql, params)
+    kinds = [n["Node Type"] for n in nodes]
+    assert "Seq Scan" not in kinds and "BitmapAnd" not in kinds, kinds
+    reads = [n for n in nodes if "Index Name" in n]
+    assert [n["Index Name"] for n in reads] == ["ledger_events_pkey"], reads
+    assert "notification_id" not in reads[0]["Index Cond"], reads
+
+
+def test_the_catch_ups_read_of_a_stream_uses_the_primary_key(store, ledger, ledger_dir):
+    ledger.append(decode(EVERY_TYPE))
+    fill(ledger_dir)
+    loader = Stored(ledger.reader, sqlite3.connect(":memory:"), ledger.head())
+    for statistics in (False, True):
+        if statistics:
+            analyze(ledger_dir)
+        (read,) = statements_by_type(
+            ledger, lambda: list(loader.stream("case:PL-1")), by_type=False
+        )
+        assert_stream_read_uses_the_primary_key(store, ledger_dir, *read)
 
 
 # --- stores made by an earlier version ----------------------------------------------------
