@@ -113,6 +113,11 @@ def create(
     path.mkdir(parents=True, exist_ok=True)
     app = Ledger(env, signer, checkpoints)
     app.store = store
+    try:
+        app.recorder.upgrade_store()  # a PostgreSQL log shared with an earlier version
+    except BaseException:
+        app.close()
+        raise
     app.recorder.on_checkpoint = lambda note: boundary.keep_checkpoint(path, note)
     _write_keys(path, signer)
     _write_meta(path, signer.name, checkpoints, format_instant(now()), store)
@@ -173,6 +178,10 @@ def open_ledger(path: Path, *, write: bool = True) -> Ledger:
         app.recorder.on_checkpoint = lambda note: boundary.keep_checkpoint(path, note)
     try:
         boundary.check_log(path, app)
+        if write:
+            # A store made by an earlier version gets this one's indexes (the reads by
+            # type); a ledger opened for reading is never written, and reads it as is.
+            app.recorder.upgrade_store()
         if write and boundary.read_checkpoint(path) is None:  # from before the file
             stored = app.recorder.checkpoints()
             if stored:

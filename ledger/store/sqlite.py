@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from arms_ledger.ledger.errors import DAMAGED_STORE, storage
 from arms_ledger.ledger.store import tree as stored_tree
 from arms_ledger.ledger.store.recorder import LogRecorder, ReadSet
 from arms_ledger.ledger.transparency import tlog
@@ -22,8 +23,9 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
     """The library's SQLite recorder, plus ``LogRecorder`` and:
 
-    - an index on ``topic``, so the thresholds in force and ``log --type`` read only
-      their own events;
+    - an index on ``topic``, so the policies and thresholds in force and ``log --type``
+      read only their own events: an SQLite index ends with the rowid, the position,
+      so it is the ``(topic, position)`` index ``of_types`` reads a range of;
     - ``recorded_at`` strictly increasing: the write lock is taken before the last
       stamp is read, and the batch follows it (``after_head``).
     """
@@ -36,15 +38,38 @@ class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
         self.events_table = self.events_table_name
         self.store_label = f"the event store {datastore.pool.db_name}"
 
+    @property
+    def topic_index(self) -> str:  # type: ignore[override]
+        return f"{self.events_table_name}_topic"
+
+    def _create_topic_index(self) -> str:
+        return (
+            f"CREATE INDEX IF NOT EXISTS {self.topic_index} "
+            f"ON {self.events_table_name} (topic)"
+        )
+
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
-            (
-                f"CREATE INDEX IF NOT EXISTS {self.events_table_name}_topic "
-                f"ON {self.events_table_name} (topic)"
-            ),
+            self._create_topic_index(),
             *stored_tree.CREATE_STATEMENTS,
         ]
+
+    def has_topic_index(self) -> bool:
+        rows = self._read(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?",
+            (self.topic_index,),
+        )
+        return bool(rows[0][0])
+
+    def upgrade_store(self) -> bool:
+        """Every ledger this version or the one before made has the topic index (the
+        format-1 upgrade creates it too); one that lacks it gets it."""
+        if self.has_topic_index():
+            return False
+        with storage(self.store_name, DAMAGED_STORE), self._tx(commit=True) as c:
+            c.execute(self._create_topic_index())
+        return True
 
     def _tx(self, *, commit: bool) -> Any:
         return self.datastore.transaction(commit=commit)
