@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import msgspec
-from arms_ledger.ledger.app.batch import MemoryWorld
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import format_instant, instant
 from arms_ledger.ledger.domain.facts import holds_at
@@ -41,6 +40,7 @@ from arms_ledger.ledger.domain.records import Recorded
 from arms_ledger.ledger.domain.rules import decide
 from arms_ledger.ledger.domain.stability import Stability, Vector, analyse
 from arms_ledger.ledger.domain.streams import Stream, fold
+from arms_ledger.ledger.domain.world import Overlay
 from arms_ledger.ledger.errors import BatchRefused, Invalid, LedgerError, storage
 from arms_ledger.projections import queries, schema
 from arms_ledger.projections.engine import PROJECTIONS_DB, REPLAY_SPACE, replay
@@ -155,7 +155,7 @@ def compare(
     return WhatIf(proposal, [e for e, _ in applied], in_force, cases, _partner_rows(cases))
 
 
-def _decided(event: ev.Event, time: datetime, world: MemoryWorld) -> tuple[ev.Event, int]:
+def _decided(event: ev.Event, time: datetime, world: Overlay) -> tuple[ev.Event, int]:
     """The proposed event as appended at ``time`` (its effective and recorded time),
     decided by the rules and applied to ``world``, with its stream version."""
     for field in ("effective_at", "recorded_at"):
@@ -174,7 +174,7 @@ def _decided(event: ev.Event, time: datetime, world: MemoryWorld) -> tuple[ev.Ev
     return event, version
 
 
-def _world(log: LogReader, cut: Cut, upto: int) -> MemoryWorld:
+def _world(log: LogReader, cut: Cut, upto: int) -> Overlay:
     """The streams the cut selects, as the rules see them: the events up to ``upto``,
     recorded by ``known_at``, in force at ``as_of`` (what the replay applied)."""
 
@@ -193,7 +193,7 @@ def _world(log: LogReader, cut: Cut, upto: int) -> MemoryWorld:
         found = selected(log.of_types(["NotificationThresholdsSet"], upto=upto))
         return [e for e in found if isinstance(e, ev.NotificationThresholdsSet)]
 
-    return MemoryWorld(load_stream, load_thresholds)
+    return Overlay(load_stream, load_thresholds)
 
 
 @contextmanager

@@ -11,21 +11,17 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from datetime import datetime
 
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.facts import in_force
-from arms_ledger.ledger.domain.streams import Stream, evolve
+from arms_ledger.ledger.domain.streams import Stream
+from arms_ledger.ledger.domain.world import Overlay
 from arms_ledger.ledger.store.recorder import ReadSet
 
 
-class MemoryWorld:
-    """A :class:`World` folded from events in memory, optionally over a loader.
-
-    The application uses it as the overlay of one batch: streams come from the store
-    the first time they are asked for, and the batch's own events are applied on top,
-    so a batch may register a partner and file a case for it.
-    """
+class MemoryWorld(Overlay):
+    """The overlay of one batch (``ledger.domain.world.Overlay``) over the store, which
+    also remembers the version of every stream it read (the batch's ``ReadSet``) and
+    can prefetch the streams a batch will ask for."""
 
     def __init__(
         self,
@@ -33,19 +29,13 @@ class MemoryWorld:
         load_thresholds: Callable[[], list[ev.NotificationThresholdsSet]] | None = None,
         prefetch: Callable[[list[str]], None] | None = None,
     ):
-        self._load_stream = load_stream or Stream
-        self._load_thresholds = load_thresholds or list
+        super().__init__(load_stream, load_thresholds)
         self._prefetch = prefetch
-        self._streams: dict[str, Stream] = {}
         self._read: dict[str, int] = {}
-        self._thresholds: list[ev.NotificationThresholdsSet] | None = None
-        self._applied_thresholds: list[ev.NotificationThresholdsSet] = []
 
-    def stream(self, key: str) -> Stream:
-        found = self._streams.get(key)
-        if found is None:
-            found = self._streams[key] = self._load_stream(key)
-            self._read[key] = found.version
+    def _loaded(self, key: str) -> Stream:
+        found = super()._loaded(key)
+        self._read[key] = found.version
         return found
 
     def read_set(self, written: Iterable[str] = ()) -> ReadSet:
@@ -80,30 +70,6 @@ class MemoryWorld:
                 if case is not None:
                     partners.append(f"partner:{case.partner}")
         self._prefetch(partners)
-
-    def thresholds_at(self, when: datetime) -> ev.Thresholds:
-        if self._thresholds is None:
-            self._thresholds = list(self._load_thresholds())
-        found = in_force((*self._thresholds, *self._applied_thresholds), when)
-        return ev.DEFAULT_THRESHOLDS if found is None else found.groups
-
-    def streams(self) -> list[Stream]:
-        """Every stream seen so far, in the order first seen."""
-        return list(self._streams.values())
-
-    def apply(self, event: ev.Event) -> Stream:
-        key = event.stream
-        state = self._streams[key] = evolve(self.stream(key), event)
-        if isinstance(event, ev.NotificationThresholdsSet):
-            self._applied_thresholds.append(event)
-        return state
-
-    @classmethod
-    def of(cls, events: Iterable[ev.Event]) -> MemoryWorld:
-        world = cls()
-        for event in events:
-            world.apply(event)
-        return world
 
 
 class StreamCache:
