@@ -2,27 +2,27 @@
 
 The root group builds an ``Env`` from --ledger and --store; every command that touches
 the ledger takes it with ``@pass_env``. This module imports nothing from the rest of
-``cli``, so any command module can import it.
+``cli``, so any command module can import it. It imports the ledger and the read side
+only when a command first asks for them, so that ``--help`` loads neither.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import sqlite3
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from arms_ledger.ledger.app import boundary
-from arms_ledger.ledger.app.application import Ledger
-from arms_ledger.ledger.app.directory import open_ledger, store_url
-from arms_ledger.ledger.domain import clock
-from arms_ledger.ledger.errors import LedgerError
-from arms_ledger.projections import engine
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from arms_ledger.ledger.app.application import Ledger
+
+# boundary.CLOCK_OVERRIDE, read here without importing the ledger.
+CLOCK_OVERRIDE = "ARMS_LEDGER_ALLOW_CLOCK"
 
 
 class Env:
@@ -37,7 +37,7 @@ class Env:
         self.path = path
         self.store = store
         self.store_given = store_given
-        self.allow_clock = bool(os.environ.get(boundary.CLOCK_OVERRIDE))
+        self.allow_clock = bool(os.environ.get(CLOCK_OVERRIDE))
         self._ledger: Ledger | None = None
         self._writable = False
 
@@ -45,6 +45,8 @@ class Env:
     def ledger(self) -> Ledger:
         """The ledger opened for reading: nothing is created or written, the signing key
         is not read; a clock behind the log's last stamp is warned about on stderr."""
+        from arms_ledger.ledger.app import boundary
+
         if self._ledger is None:
             self._ledger = self._open(write=False)
             skew = boundary.check_clock(self._ledger)
@@ -61,6 +63,8 @@ class Env:
         """The ledger opened for appending: refused for a read-only replica, a ledger
         that signs every append without its signing key, or a clock far from the log's
         last stamp (``boundary.check_clock``) unless ``allow_clock``."""
+        from arms_ledger.ledger.app import boundary
+
         if not self._writable:
             if self._ledger is not None:
                 self._ledger.close()
@@ -82,9 +86,14 @@ class Env:
     def now() -> Any:
         """The machine's clock (``ledger.domain.clock.now``, looked up at each call so
         that tests can set it)."""
+        from arms_ledger.ledger.domain import clock
+
         return clock.now()
 
     def _open(self, *, write: bool) -> Ledger:
+        from arms_ledger.ledger.app.directory import open_ledger, store_url
+        from arms_ledger.ledger.errors import LedgerError
+
         ledger = open_ledger(self.path, write=write)
         if self.store_given and self.store and store_url(self.store) != ledger.store:
             ledger.close()
@@ -100,6 +109,8 @@ class Env:
 
     def catch_up(self) -> None:
         """Bring the read models up to date; every appending command ends with this."""
+        from arms_ledger.projections import engine
+
         engine.live(self.ledger.reader, self.path, _notice).close()
 
     def read_models(self, cut: Any) -> Any:
@@ -108,11 +119,15 @@ class Env:
         Live read models that cannot be caught up in place (the directory or the file
         is not writable) are read as they are when they are current, else replayed
         into a temporary directory; stderr says so."""
+        from arms_ledger.projections import engine
+
         if cut.live and not self.read_models_writable():
             return self._read_only_models()
         return engine.read_models(self.ledger.reader, self.path, cut, _notice)
 
     def read_models_writable(self) -> bool:
+        from arms_ledger.projections import engine
+
         db = self.path / engine.PROJECTIONS_DB
         if not os.access(self.path, os.W_OK):
             return False
@@ -120,6 +135,13 @@ class Env:
 
     @contextmanager
     def _read_only_models(self) -> Iterator[sqlite3.Connection]:
+        import shutil
+        import sqlite3
+        import tempfile
+
+        from arms_ledger.ledger.app import boundary
+        from arms_ledger.projections import engine
+
         reader = self.ledger.reader
         head = reader.head()
         db = self.path / engine.PROJECTIONS_DB

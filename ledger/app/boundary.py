@@ -17,14 +17,17 @@ import sqlite3
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.domain import clock
 from arms_ledger.ledger.domain.clock import format_instant, instant
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.ledger.transparency import merkle
 from arms_ledger.ledger.transparency.note import Checkpoint, NoteError, parse_note
+
+if TYPE_CHECKING:
+    from arms_ledger.ledger.app.application import Ledger
 
 EVENTS_DB = "events.db"
 PROJECTIONS_DB = "projections.db"  # the read models (projections.engine)
