@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import sqlite3
 
     from arms_ledger.ledger.app.application import Ledger
+    from arms_ledger.ledger.store.reading import LogReading, SQLiteLog
+    from arms_ledger.projections.source import LogReader
 
 # boundary.CLOCK_OVERRIDE, read here without importing the ledger.
 CLOCK_OVERRIDE = "ARMS_LEDGER_ALLOW_CLOCK"
@@ -39,24 +41,56 @@ class Env:
         self.store_given = store_given
         self.allow_clock = bool(os.environ.get(CLOCK_OVERRIDE))
         self._ledger: Ledger | None = None
+        self._log: SQLiteLog | None = None
         self._writable = False
+        self._clock_checked = False
 
     @property
     def ledger(self) -> Ledger:
         """The ledger opened for reading: nothing is created or written, the signing key
         is not read; a clock behind the log's last stamp is warned about on stderr."""
-        from arms_ledger.ledger.app import boundary
-
         if self._ledger is None:
             self._ledger = self._open(write=False)
-            skew = boundary.check_clock(self._ledger)
-            if skew is not None and "behind" in skew:
-                click.echo(
-                    f"Warning: {skew}; times judged now (deadlines, --as-of defaults) "
-                    "use this clock.",
-                    err=True,
-                )
+            self._warn_clock(self._ledger.recorder)
         return self._ledger
+
+    @property
+    def log(self) -> LogReader:
+        """The log as the read models read it (``projections.source.LogReader``), checked
+        and warned about as ``ledger`` is: the open ledger's, else a SQLite store read
+        directly (``directory.open_log``: neither the application nor the eventsourcing
+        library is loaded), else the ledger opened for reading."""
+        if self._ledger is not None:
+            return self._ledger.reader
+        if self._log is None:
+            from arms_ledger.ledger.app.directory import open_log
+
+            log = open_log(self.path)
+            if log is None:
+                return self.ledger.reader
+            try:
+                self._check_store("sqlite")
+            except BaseException:
+                log.close()
+                raise
+            self._log = log
+            self._warn_clock(log)
+        return self._log
+
+    def _warn_clock(self, log: LogReading) -> None:
+        """Once per command: a clock behind the log's last stamp, on stderr."""
+        from arms_ledger.ledger.app import boundary
+
+        if self._clock_checked:
+            return
+        self._clock_checked = True
+        skew = boundary.check_clock(log)
+        if skew is not None and "behind" in skew:
+            click.echo(
+                f"Warning: {skew}; times judged now (deadlines, --as-of defaults) "
+                "use this clock.",
+                err=True,
+            )
 
     @property
     def writer(self) -> Ledger:
@@ -70,7 +104,7 @@ class Env:
                 self._ledger.close()
                 self._ledger = None
             ledger = self._open(write=True)
-            skew = boundary.check_clock(ledger)
+            skew = boundary.check_clock(ledger.recorder)
             if skew is not None and not self.allow_clock:
                 ledger.close()
                 raise boundary.ClockSkew(
@@ -91,19 +125,31 @@ class Env:
         return clock.now()
 
     def _open(self, *, write: bool) -> Ledger:
-        from arms_ledger.ledger.app.directory import open_ledger, store_url
-        from arms_ledger.ledger.errors import LedgerError
+        from arms_ledger.ledger.app.directory import open_ledger
 
         ledger = open_ledger(self.path, write=write)
-        if self.store_given and self.store and store_url(self.store) != ledger.store:
+        try:
+            self._check_store(ledger.store)
+        except BaseException:
             ledger.close()
-            raise LedgerError(
-                f"the ledger at {self.path} keeps its events in {ledger.store}, not "
-                f"{self.store}; --store chooses the store of a new ledger (init, demo)"
-            )
+            raise
         return ledger
 
+    def _check_store(self, store: str) -> None:
+        """A --store given on the command line must name the store the ledger keeps its
+        events in (``store``, as ledger.json has it)."""
+        from arms_ledger.ledger.app.directory import store_url
+        from arms_ledger.ledger.errors import LedgerError
+
+        if self.store_given and self.store and store_url(self.store) != store:
+            raise LedgerError(
+                f"the ledger at {self.path} keeps its events in {store}, not "
+                f"{self.store}; --store chooses the store of a new ledger (init, demo)"
+            )
+
     def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
         if self._ledger is not None:
             self._ledger.close()
 
@@ -123,7 +169,7 @@ class Env:
 
         if cut.live and not self.read_models_writable():
             return self._read_only_models()
-        return engine.read_models(self.ledger.reader, self.path, cut, _notice)
+        return engine.read_models(self.log, self.path, cut, _notice)
 
     def read_models_writable(self) -> bool:
         from arms_ledger.projections import engine
@@ -142,7 +188,7 @@ class Env:
         from arms_ledger.ledger.app import boundary
         from arms_ledger.projections import engine
 
-        reader = self.ledger.reader
+        reader = self.log
         head = reader.head()
         db = self.path / engine.PROJECTIONS_DB
         if boundary.read_models_position(self.path) == head:

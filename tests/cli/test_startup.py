@@ -103,12 +103,68 @@ def demo_ledger(tmp_path_factory) -> Path:
 @pytest.mark.parametrize(
     "command", [["queue", "f-35a"], ["queue"], ["partners"], ["cases"], ["backlog"]]
 )
-def test_a_read_command_imports_no_web_crypto_or_postgres(demo_ledger, command):
+def test_a_read_command_on_sqlite_imports_no_write_path(demo_ledger, command):
+    """It reads the SQLite store directly (``directory.open_log``): not the application,
+    the library, the keys' crypto, the web view or psycopg."""
     modules = imported_by("--ledger", str(demo_ledger), *command)
-    assert "arms_ledger.cli.read" in modules  # it did run
-    assert loaded(modules, (*WEB, *CRYPTO, *POSTGRES)) == []
+    assert {"arms_ledger.cli.read", "arms_ledger.ledger.store.reading"} <= modules
+    assert loaded(modules, (*WEB, *CRYPTO, *POSTGRES, *WRITE_PATH)) == []
+    assert loaded(modules, ("arms_ledger.ledger.store.sqlite", "sqlite_utils")) == []
     # nor the projector: the read models are current, nothing is applied
     assert loaded(modules, ("arms_ledger.projections.projector",)) == []
+
+
+def test_a_read_command_catches_the_read_models_up(demo_ledger, tmp_path):
+    """The read path without the application still applies what was appended since:
+    the read models reach the head, and equal a rebuild's."""
+    import shutil
+    import sqlite3
+
+    from arms_ledger.ledger.app.directory import open_ledger
+    from arms_ledger.ledger.domain import events as ev
+
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_ledger, copy)
+    with sqlite3.connect(copy / "projections.db") as conn:
+        partner = conn.execute("SELECT min(partner) FROM partners").fetchone()[0]
+    conn.close()
+    ledger = open_ledger(copy)
+    try:
+        ledger.append(
+            [
+                ev.EconomicContributionRecorded(
+                    partner=partner,
+                    kind="advance-payment",
+                    amount_usd=5_000_000_000,
+                    description="a read after an append",
+                    actor="test",
+                )
+            ]
+        )
+        head = ledger.head()
+    finally:
+        ledger.close()
+
+    def partners() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE, "--ledger", str(copy), "partners", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.rsplit("\n", 2)[0]
+
+    caught_up = partners()
+    with sqlite3.connect(copy / "projections.db") as conn:
+        assert conn.execute("SELECT position FROM projection").fetchone()[0] == head
+    conn.close()
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "arms_ledger.cli", "--ledger", str(copy), "rebuild"],
+        capture_output=True,
+        text=True,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert partners() == caught_up
 
 
 # --- the table of commands -----------------------------------------------------------
