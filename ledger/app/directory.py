@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +49,8 @@ REPLICA = "replica"  # the policy of a read-only replica (verify-export --into)
 
 # The machine's clock against the log's last stamp (docs/transparency.md, "Clocks").
 def default_origin() -> str:
+    import secrets  # not on the read path (hmac, random)
+
     return f"arms-ledger.local/{secrets.token_hex(8)}"
 
 
