@@ -368,3 +368,6 @@ def verify_export_command(
         f"query them with `arms-ledger --ledger {into} queue`."
     )
     click.echo(f"({time.perf_counter() - started:.2f} s)", err=True)
+
+
+COMMANDS = (audit_group,)

@@ -2,27 +2,29 @@
 
 The root group builds an ``Env`` from --ledger and --store; every command that touches
 the ledger takes it with ``@pass_env``. This module imports nothing from the rest of
-``cli``, so any command module can import it.
+``cli``, so any command module can import it. It imports the ledger and the read side
+only when a command first asks for them, so that ``--help`` loads neither.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import sqlite3
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from arms_ledger.ledger.app import boundary
-from arms_ledger.ledger.app.application import Ledger
-from arms_ledger.ledger.app.directory import open_ledger, store_url
-from arms_ledger.ledger.domain import clock
-from arms_ledger.ledger.errors import LedgerError
-from arms_ledger.projections import engine
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from arms_ledger.ledger.app.application import Ledger
+    from arms_ledger.ledger.store.reading import LogReading, SQLiteLog
+    from arms_ledger.projections.source import LogReader
+
+# boundary.CLOCK_OVERRIDE, read here without importing the ledger.
+CLOCK_OVERRIDE = "ARMS_LEDGER_ALLOW_CLOCK"
 
 
 class Env:
@@ -37,9 +39,11 @@ class Env:
         self.path = path
         self.store = store
         self.store_given = store_given
-        self.allow_clock = bool(os.environ.get(boundary.CLOCK_OVERRIDE))
+        self.allow_clock = bool(os.environ.get(CLOCK_OVERRIDE))
         self._ledger: Ledger | None = None
+        self._log: SQLiteLog | None = None
         self._writable = False
+        self._clock_checked = False
 
     @property
     def ledger(self) -> Ledger:
@@ -47,26 +51,60 @@ class Env:
         is not read; a clock behind the log's last stamp is warned about on stderr."""
         if self._ledger is None:
             self._ledger = self._open(write=False)
-            skew = boundary.check_clock(self._ledger)
-            if skew is not None and "behind" in skew:
-                click.echo(
-                    f"Warning: {skew}; times judged now (deadlines, --as-of defaults) "
-                    "use this clock.",
-                    err=True,
-                )
+            self._warn_clock(self._ledger.recorder)
         return self._ledger
+
+    @property
+    def log(self) -> LogReader:
+        """The log as the read models read it (``projections.source.LogReader``), checked
+        and warned about as ``ledger`` is: the open ledger's, else a SQLite store read
+        directly (``directory.open_log``: neither the application nor the eventsourcing
+        library is loaded), else the ledger opened for reading."""
+        if self._ledger is not None:
+            return self._ledger.reader
+        if self._log is None:
+            from arms_ledger.ledger.app.directory import open_log
+
+            log = open_log(self.path)
+            if log is None:
+                return self.ledger.reader
+            try:
+                self._check_store("sqlite")
+            except BaseException:
+                log.close()
+                raise
+            self._log = log
+            self._warn_clock(log)
+        return self._log
+
+    def _warn_clock(self, log: LogReading) -> None:
+        """Once per command: a clock behind the log's last stamp, on stderr."""
+        from arms_ledger.ledger.app import boundary
+
+        if self._clock_checked:
+            return
+        self._clock_checked = True
+        skew = boundary.check_clock(log)
+        if skew is not None and "behind" in skew:
+            click.echo(
+                f"Warning: {skew}; times judged now (deadlines, --as-of defaults) "
+                "use this clock.",
+                err=True,
+            )
 
     @property
     def writer(self) -> Ledger:
         """The ledger opened for appending: refused for a read-only replica, a ledger
         that signs every append without its signing key, or a clock far from the log's
         last stamp (``boundary.check_clock``) unless ``allow_clock``."""
+        from arms_ledger.ledger.app import boundary
+
         if not self._writable:
             if self._ledger is not None:
                 self._ledger.close()
                 self._ledger = None
             ledger = self._open(write=True)
-            skew = boundary.check_clock(ledger)
+            skew = boundary.check_clock(ledger.recorder)
             if skew is not None and not self.allow_clock:
                 ledger.close()
                 raise boundary.ClockSkew(
@@ -82,24 +120,43 @@ class Env:
     def now() -> Any:
         """The machine's clock (``ledger.domain.clock.now``, looked up at each call so
         that tests can set it)."""
+        from arms_ledger.ledger.domain import clock
+
         return clock.now()
 
     def _open(self, *, write: bool) -> Ledger:
+        from arms_ledger.ledger.app.directory import open_ledger
+
         ledger = open_ledger(self.path, write=write)
-        if self.store_given and self.store and store_url(self.store) != ledger.store:
+        try:
+            self._check_store(ledger.store)
+        except BaseException:
             ledger.close()
-            raise LedgerError(
-                f"the ledger at {self.path} keeps its events in {ledger.store}, not "
-                f"{self.store}; --store chooses the store of a new ledger (init, demo)"
-            )
+            raise
         return ledger
 
+    def _check_store(self, store: str) -> None:
+        """A --store given on the command line must name the store the ledger keeps its
+        events in (``store``, as ledger.json has it)."""
+        from arms_ledger.ledger.app.directory import store_url
+        from arms_ledger.ledger.errors import LedgerError
+
+        if self.store_given and self.store and store_url(self.store) != store:
+            raise LedgerError(
+                f"the ledger at {self.path} keeps its events in {store}, not "
+                f"{self.store}; --store chooses the store of a new ledger (init, demo)"
+            )
+
     def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
         if self._ledger is not None:
             self._ledger.close()
 
     def catch_up(self) -> None:
         """Bring the read models up to date; every appending command ends with this."""
+        from arms_ledger.projections import engine
+
         engine.live(self.ledger.reader, self.path, _notice).close()
 
     def read_models(self, cut: Any) -> Any:
@@ -108,11 +165,15 @@ class Env:
         Live read models that cannot be caught up in place (the directory or the file
         is not writable) are read as they are when they are current, else replayed
         into a temporary directory; stderr says so."""
+        from arms_ledger.projections import engine
+
         if cut.live and not self.read_models_writable():
             return self._read_only_models()
-        return engine.read_models(self.ledger.reader, self.path, cut, _notice)
+        return engine.read_models(self.log, self.path, cut, _notice)
 
     def read_models_writable(self) -> bool:
+        from arms_ledger.projections import engine
+
         db = self.path / engine.PROJECTIONS_DB
         if not os.access(self.path, os.W_OK):
             return False
@@ -120,7 +181,14 @@ class Env:
 
     @contextmanager
     def _read_only_models(self) -> Iterator[sqlite3.Connection]:
-        reader = self.ledger.reader
+        import shutil
+        import sqlite3
+        import tempfile
+
+        from arms_ledger.ledger.app import boundary
+        from arms_ledger.projections import engine
+
+        reader = self.log
         head = reader.head()
         db = self.path / engine.PROJECTIONS_DB
         if boundary.read_models_position(self.path) == head:

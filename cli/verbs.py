@@ -20,7 +20,7 @@ from arms_ledger.ledger.domain import intake
 from arms_ledger.ledger.errors import BatchRefused, LedgerError
 
 # (group, command, event, help) — the order is the order of the help listing.
-COMMANDS: list[tuple[str, str, type[ev.Event], str]] = [
+VERBS: list[tuple[str, str, type[ev.Event], str]] = [
     ("case", "file", ev.CaseFiled, "File a case: a letter of request for a platform."),
     (
         "case",
@@ -312,7 +312,7 @@ def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:
 
 def _groups() -> list[click.Group]:
     groups: dict[str, click.Group] = {}
-    for group_name, command_name, cls, help_text in COMMANDS:
+    for group_name, command_name, cls, help_text in VERBS:
         group = groups.setdefault(
             group_name, click.Group(group_name, help=GROUP_HELP[group_name])
         )
@@ -320,4 +320,4 @@ def _groups() -> list[click.Group]:
     return list(groups.values())
 
 
-GROUPS: list[click.Group] = _groups()
+COMMANDS: tuple[click.Group, ...] = tuple(_groups())

@@ -32,17 +32,15 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from arms_ledger.ledger.domain.clock import format_instant, instant
-from arms_ledger.ledger.domain.facts import holds_at
 from arms_ledger.ledger.errors import (
     DAMAGED_READ_MODELS,
     LedgerError,
     failure_kind,
     storage,
 )
-from arms_ledger.projections.projector import Projector
-from arms_ledger.projections.rebuild import discard, rebuild
 from arms_ledger.projections.runner import (
     COMMIT_EVERY,
     Cut,
@@ -52,6 +50,9 @@ from arms_ledger.projections.runner import (
     position_of,
 )
 from arms_ledger.projections.source import LogReader, LogRow
+
+if TYPE_CHECKING:
+    from arms_ledger.projections.projector import Projector
 
 __all__ = [
     "COMMIT_EVERY",
@@ -72,6 +73,21 @@ REPLAY_SPACE = "free space in the temporary directory ($TMPDIR) and run the comm
 REBUILD_AFTER = 50_000
 
 
+# What only a rebuild, a replay or a catch-up with events to apply needs (the projector,
+# the domain's rules of time) is imported where it is used: a read command on current
+# read models loads none of it.
+
+
+def rebuild(
+    log: LogReader, path: Path, progress: Callable[[int], None] | None = None
+) -> int:
+    """Drop the read models at ``path`` and replay the whole log into them; returns how
+    many events (``rebuild.rebuild``)."""
+    from arms_ledger.projections import rebuild as rebuilding
+
+    return rebuilding.rebuild(log, path, progress)
+
+
 def live(
     log: LogReader, directory: Path, notice: Callable[[str], None] | None = None
 ) -> sqlite3.Connection:
@@ -85,6 +101,8 @@ def live(
         except sqlite3.DatabaseError as error:
             if failure_kind(error) != "damaged":
                 raise
+            from arms_ledger.projections.rebuild import discard
+
             discard(path)
             rebuild(log, path)
             if notice is not None:
@@ -124,6 +142,8 @@ def replay(
         raise LedgerError(
             f"the log ends at position {head}; --at-position {cut.at_position} is beyond it"
         )
+    from arms_ledger.projections.projector import Projector
+
     projector = projector or Projector(as_of=cut.as_of)
     conn.execute("BEGIN")
     fresh(conn, cut)
@@ -147,6 +167,8 @@ def _replay_events(
     """Apply the events of ``pages`` the cut selects (recorded by its knowledge time,
     in force at its as-of time), flushing every ``COMMIT_EVERY``; returns how many, and
     the ``recorded_at`` of the last event read."""
+    from arms_ledger.ledger.domain.facts import holds_at
+
     applied = last = 0
     last_recorded = None
     for page in pages:

@@ -15,13 +15,15 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 from arms_ledger.ledger.domain.clock import format_instant
 from arms_ledger.projections import schema
-from arms_ledger.projections.loader import Stored
-from arms_ledger.projections.projector import Projector
 from arms_ledger.projections.source import LogReader, LogRow
+
+if TYPE_CHECKING:
+    from arms_ledger.projections.projector import Projector
 
 COMMIT_EVERY = 10_000
 
@@ -151,6 +153,11 @@ def catch_up(
             head = log.head()
             if position >= head:
                 return applied
+            # The projector is imported only when there is something to apply: a read
+            # command on current read models does not load it.
+            from arms_ledger.projections.loader import Stored
+            from arms_ledger.projections.projector import Projector
+
             if projector is None or position != expected:
                 projector = Projector(Stored(log, conn, position) if position else None)
             upto = min(head, position + commit_every)

@@ -17,14 +17,17 @@ import sqlite3
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.domain import clock
 from arms_ledger.ledger.domain.clock import format_instant, instant
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.ledger.transparency import merkle
 from arms_ledger.ledger.transparency.note import Checkpoint, NoteError, parse_note
+
+if TYPE_CHECKING:
+    from arms_ledger.ledger.store.reading import LogReading
 
 EVENTS_DB = "events.db"
 PROJECTIONS_DB = "projections.db"  # the read models (projections.engine)
@@ -182,13 +185,14 @@ def merkle_b64(root: bytes) -> str:
     return base64.b64encode(root).decode()
 
 
-def check_log(path: Path, app: Ledger) -> None:
+def check_log(path: Path, log: LogReading) -> None:
     """Refuse a store that does not hold the log the directory remembers: shorter than
     its newest checkpoint (emptied, rolled back), another root at that size (a fork), or
-    shorter than the position its read models reached."""
-    where = app.recorder.store_label
+    shorter than the position its read models reached. ``log`` is the store's recorder,
+    or the log opened for reading only (``directory.open_log``)."""
+    where = log.store_label
     kept = read_checkpoint(path)
-    size = app.recorder.tree_size()
+    size = log.tree_size()
     position = read_models_position(path) or 0
     if kept is not None:
         cp = kept[1]
@@ -198,15 +202,13 @@ def check_log(path: Path, app: Ledger) -> None:
                 f"{where} {state}, but {expected(path)}: it was emptied, shortened or "
                 f"rolled back; {RECOVER}"
             )
-        root = merkle.root_from(
-            cp.size, app.recorder.tree_nodes(merkle.frontier_nodes(cp.size))
-        )
+        root = merkle.root_from(cp.size, log.tree_nodes(merkle.frontier_nodes(cp.size)))
         if root != cp.root:
             raise LogMismatch(
                 f"{where} holds another history: its first {cp.size:,} events have root "
                 f"{merkle_b64(root)}, but {expected(path)}; {RECOVER}"
             )
-    head = app.head()
+    head = log.head()
     if position > head:
         state = "is empty" if head == 0 else f"ends at position {head:,}"
         raise ReadModelsAhead(
@@ -216,10 +218,10 @@ def check_log(path: Path, app: Ledger) -> None:
         )
 
 
-def check_clock(app: Ledger, at: datetime | None = None) -> str | None:
+def check_clock(log: LogReading, at: datetime | None = None) -> str | None:
     """How far the machine's clock is from the log's last stamp, if too far: behind it
     by more than ``CLOCK_BEHIND`` or ahead of it by more than ``CLOCK_AHEAD``."""
-    last = app.recorder.last_recorded_at()
+    last = log.last_recorded_at()
     if last is None:
         return None
     current = clock.now() if at is None else at

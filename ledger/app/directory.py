@@ -17,20 +17,25 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arms_ledger.ledger.app import boundary
-from arms_ledger.ledger.app.application import Ledger, check_new_directory
 from arms_ledger.ledger.domain.clock import format_instant, now
 from arms_ledger.ledger.errors import LedgerError, NoLedger
-from arms_ledger.ledger.store.sqlite import sqlite_env
 from arms_ledger.ledger.transparency.note import (
     NoteError,
     Signer,
     Verifier,
 )
+
+if TYPE_CHECKING:
+    from arms_ledger.ledger.app.application import Ledger
+    from arms_ledger.ledger.store.reading import SQLiteLog
+
+# The application and the store's recorders (the eventsourcing library, the write path)
+# are imported by the functions that build a Ledger: ``open_log`` reads a SQLite ledger
+# without them.
 
 FORMAT = 2  # 2: a Merkle tree and signed checkpoints (format 1 is upgraded on open)
 META_FILE = "ledger.json"
@@ -44,6 +49,8 @@ REPLICA = "replica"  # the policy of a read-only replica (verify-export --into)
 
 # The machine's clock against the log's last stamp (docs/transparency.md, "Clocks").
 def default_origin() -> str:
+    import secrets  # not on the read path (hmac, random)
+
     return f"arms-ledger.local/{secrets.token_hex(8)}"
 
 
@@ -73,6 +80,8 @@ def _store_env(path: Path, store: str, *, new: bool, write: bool = True) -> dict
     that a wrong URL or a stopped server is one clear error. An existing SQLite store is
     opened without creating it (``mode=rw``), or read-only when it cannot be written or
     the ledger is opened for reading."""
+    from arms_ledger.ledger.store.sqlite import sqlite_env
+
     if store == "sqlite":
         db = path / EVENTS_DB
         if new:
@@ -99,6 +108,8 @@ def create(
     ``default_store()``. A PostgreSQL store may already hold a log: the new directory
     then shares it, signing checkpoints with its own key.
     """
+    from arms_ledger.ledger.app.application import Ledger, check_new_directory
+
     if (path / META_FILE).exists():
         raise LedgerError(f"there is already a ledger at {path}")
     if checkpoints not in CHECKPOINT_POLICIES:
@@ -129,6 +140,8 @@ def create_replica(path: Path, export: Any) -> Ledger:
     (``tlog.Export``): a local SQLite ledger under the export's origin, with its verifier
     key and no signing key, whose policy ``replica`` refuses every append. The caller
     loads the export (``transparency.import_export``), whose checkpoint it keeps."""
+    from arms_ledger.ledger.app.application import Ledger, check_new_directory
+
     check_new_directory(path)
     env = _store_env(path, "sqlite", new=True)
     path.mkdir(parents=True, exist_ok=True)
@@ -161,6 +174,8 @@ def open_ledger(path: Path, *, write: bool = True) -> Ledger:
     key is not read (checkpoints are checked with ``verifier.key``). ``write=True``
     refuses a read-only replica, and a ledger that signs every append without its key.
     """
+    from arms_ledger.ledger.app.application import Ledger
+
     info = _read_meta(path)
     if info.get("format") == 1:
         return _upgrade(path, info)
@@ -177,7 +192,7 @@ def open_ledger(path: Path, *, write: bool = True) -> Ledger:
     if write:
         app.recorder.on_checkpoint = lambda note: boundary.keep_checkpoint(path, note)
     try:
-        boundary.check_log(path, app)
+        boundary.check_log(path, app.recorder)
         if write:
             # A store made by an earlier version gets this one's indexes (the reads by
             # type); a ledger opened for reading is never written, and reads it as is.
@@ -191,6 +206,28 @@ def open_ledger(path: Path, *, write: bool = True) -> Ledger:
         app.close()
         raise
     return app
+
+
+def open_log(path: Path) -> SQLiteLog | None:
+    """The log of the SQLite ledger at ``path`` opened for reading only, checked as
+    ``open_ledger`` checks it (``boundary.check_log``), without the application, the
+    library or the keys: what the read models need. ``None`` when the ledger must be
+    opened whole (``open_ledger(write=False)``): its store is on PostgreSQL, or its
+    format is upgraded on open."""
+    from arms_ledger.ledger.store.reading import SQLiteLog
+
+    info = _read_meta(path)
+    if info.get("format") == 1 or info.get("store", "sqlite") != "sqlite":
+        return None
+    boundary.check_sqlite_store(path)
+    db = path / EVENTS_DB
+    log = SQLiteLog(boundary.sqlite_uri(db, write=False), f"the event store {db}")
+    try:
+        boundary.check_log(path, log)
+    except BaseException:
+        log.close()
+        raise
+    return log
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -253,6 +290,9 @@ def _read_verifier(path: Path) -> Verifier | None:
 
 def _upgrade(path: Path, info: dict) -> Ledger:
     """Format 1 (no Merkle tree): build the tree over the stored events and add a key."""
+    from arms_ledger.ledger.app.application import Ledger
+    from arms_ledger.ledger.store.sqlite import sqlite_env
+
     signer = Signer.generate(default_origin())
     _write_keys(path, signer)
     app = Ledger(sqlite_env(str(path / EVENTS_DB)), signer, "append")

@@ -1,48 +1,41 @@
-"""The recorder's engine-neutral part: the write sequence and the log-reading methods.
+"""The recorder's engine-neutral part: the write sequence, and the reads of the log.
 
 ``LogRecorder`` is mixed into the library's SQLite and PostgreSQL application recorders
 (``sqlite.py``, ``postgres.py``). Each engine gives a transaction (``_tx``), a plain
 read (``_select``) and the row insert (``_insert_rows``); everything else is here: the
 read-set check, stamping after the log's last event, numbering, the Merkle tree and the
-checkpoints in the same transaction, and the read side's ``LogReader`` (pages of the
-log, events at positions, a stream up to a position, events of given types, the head).
+checkpoints in the same transaction; the reads (the read side's ``LogReader``, the last
+stamp, the stored tree and checkpoints) are ``reading.LogReading``, which it extends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import MICROSECOND, format_recorded, parse_instant
-from arms_ledger.ledger.domain.records import LogRow, Recorded
-from arms_ledger.ledger.errors import DAMAGED_STORE, is_storage_failure, storage_error
-from arms_ledger.ledger.store.tree import StoredTree
+from arms_ledger.ledger.store.reading import PAGE, LogReading, recorded_at_of
 from arms_ledger.ledger.transparency import merkle
-from arms_ledger.ledger.transparency.merkle import Node
 from arms_ledger.ledger.transparency.note import Checkpoint, Signer
-from arms_ledger.ledger.transparency.tlog import LogSource, StoredCheckpoint
+from arms_ledger.ledger.transparency.tlog import LogSource
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-PAGE = 5_000  # events per page of ``pages``
+__all__ = [
+    "PAGE",
+    "LogRecorder",
+    "ReadSet",
+    "StampConflict",
+    "after_head",
+    "recorded_at_of",
+]
 
 
 class ReadSet(NamedTuple):
     streams: dict[str, int]  # stream key -> version read (0: the stream did not exist)
     thresholds: int | None  # NotificationThresholdsSet events read, if any
-
-
-class _Stamp(msgspec.Struct):
-    recorded_at: str
-
-
-_stamp_decoder = msgspec.json.Decoder(_Stamp)
-
-
-def recorded_at_of(state: bytes) -> str:
-    return _stamp_decoder.decode(state).recorded_at
 
 
 class StampConflict(Exception):
@@ -93,26 +86,21 @@ else:
     _Mixed = object
 
 
-class LogRecorder(_Mixed):
+class LogRecorder(LogReading, _Mixed):
     """What the ledger needs of its store beyond the library's recorder, on any engine.
 
     A recorder class mixes this in and gives ``_tx(commit)``, a transaction yielding a
-    DB-API cursor whose rows index by position, and ``tree``, the SQL of the Merkle tree
-    in its dialect. Its insert extends the tree in the same transaction as the events and
-    signs a checkpoint of every append when ``signer`` is set.
+    DB-API cursor whose rows index by position, ``_select`` and ``tree``, the SQL of the
+    Merkle tree in its dialect (``reading.LogReading``). Its insert extends the tree in
+    the same transaction as the events and signs a checkpoint of every append when
+    ``signer`` is set.
     """
 
-    tree: StoredTree
     signer: Signer | None = None
-    events_table: str  # as written in SQL (schema-qualified on PostgreSQL)
-    position_column: str  # the log position: rowid (SQLite), notification_id (PostgreSQL)
     # Called with each checkpoint note once its transaction has committed (the ledger's
     # directory keeps the newest outside the store: ``boundary.LATEST_CHECKPOINT``).
     on_checkpoint: Callable[[str], None] | None = None
     _unpublished: str | None = None
-
-    def _tx(self, *, commit: bool) -> Any:
-        raise NotImplementedError
 
     def snapshot(self) -> AbstractContextManager[LogSource]:
         """The stored log, tree and checkpoints as of one moment, for ``tlog.verify``."""
@@ -175,16 +163,6 @@ class LogRecorder(_Mixed):
         if self.signer is not None:
             self._sign(c, self.signer, tree.size, tree.root())
 
-    def _head(self, c: Any) -> tuple[int, str | None]:
-        """The last position of the log and its event's ``recorded_at`` (0, None if
-        empty)."""
-        c.execute(
-            f"SELECT {self.position_column}, state FROM {self.events_table} "
-            f"ORDER BY {self.position_column} DESC LIMIT 1"
-        )
-        row = c.fetchone()
-        return (0, None) if row is None else (row[0], recorded_at_of(bytes(row[1])))
-
     def _insert_rows(
         self, c: Any, positions: Sequence[int], stored_events: Sequence[StoredEvent]
     ) -> None:
@@ -235,150 +213,3 @@ class LogRecorder(_Mixed):
             self.tree.store_checkpoint(c, note, size, verifier)
         self._unpublished = note
         self._publish()
-
-    def tree_size(self) -> int:
-        with self._tx(commit=False) as c:
-            return self.tree.size(c)
-
-    def tree_nodes(self, wanted: Sequence[Node]) -> dict[Node, bytes]:
-        with self._tx(commit=False) as c:
-            return self.tree.nodes(c, wanted)
-
-    def checkpoints(self) -> list[StoredCheckpoint]:
-        with self._tx(commit=False) as c:
-            return self.tree.checkpoints(c)
-
-    def latest_checkpoint(self, verifier: str) -> StoredCheckpoint | None:
-        with self._tx(commit=False) as c:
-            return self.tree.latest_checkpoint(c, verifier)
-
-    def last_recorded_at(self) -> str | None:
-        with self._tx(commit=False) as c:
-            return self._head(c)[1]
-
-    def select_streams(self, after: dict[str, int]) -> list[tuple[str, int, bytes]]:
-        """(stream, version, state) of the events of each stream in ``after`` past the
-        version given, by stream and version, in one read transaction (primary-key range
-        lookups, 500 streams per query)."""
-        p = self.tree.p
-        term = f"(originator_id = {p} AND originator_version > {p})"
-        keys = list(after)
-        rows: list[tuple[str, int, bytes]] = []
-        with self._tx(commit=False) as c:
-            for i in range(0, len(keys), 500):  # SQLite allows 32,766 parameters
-                chunk = keys[i : i + 500]
-                c.execute(
-                    "SELECT originator_id, originator_version, state "
-                    f"FROM {self.events_table} WHERE {' OR '.join([term] * len(chunk))} "
-                    "ORDER BY originator_id, originator_version",
-                    [x for key in chunk for x in (key, after[key])],
-                )
-                rows.extend(c.fetchall())
-        return rows
-
-    # --- the read side's LogReader (projections/source.py) ---------------------------
-
-    def _select(self, sql: str, params: Sequence[Any]) -> list[tuple]:
-        """Rows of one query as plain tuples, in a short read transaction."""
-        raise NotImplementedError
-
-    store_label = "the event store"
-
-    @property
-    def store_name(self) -> str:
-        """The store, as error messages name it."""
-        return self.store_label
-
-    def _read(self, sql: str, params: Sequence[Any]) -> list[tuple]:
-        """``_select``, its failures one line naming the store (``StorageError``): the
-        read side reads the log through here, so what fails in its own file is its own."""
-        try:
-            return self._select(sql, params)
-        except Exception as error:
-            if not is_storage_failure(error):
-                raise
-            raise storage_error(error, self.store_name, DAMAGED_STORE) from None
-
-    def head(self) -> int:
-        """The position of the last event (0 if the log is empty)."""
-        pos = self.position_column
-        rows = self._read(f"SELECT max({pos}) FROM {self.events_table}", ())
-        return rows[0][0] or 0
-
-    def pages(self, after: int, upto: int, size: int = PAGE) -> Iterator[list[LogRow]]:
-        """(position, stream, version, event) after ``after`` up to ``upto``, in log
-        order, a page at a time: one short read transaction per page (the store's
-        checkpoints are not held back), each state decoded once into the union."""
-        pos, p = self.position_column, self.tree.p
-        sql = (
-            f"SELECT {pos}, originator_id, originator_version, state FROM "
-            f"{self.events_table} WHERE {pos} > {p} AND {pos} <= {p} ORDER BY {pos} "
-            f"LIMIT {p}"
-        )
-        decode = ev.decoder.decode
-        while after < upto:
-            rows = self._read(sql, (after, upto, size))
-            if not rows:
-                return
-            yield [
-                (n, stream, version, decode(state)) for n, stream, version, state in rows
-            ]
-            after = rows[-1][0]
-
-    def at(self, positions: Sequence[int]) -> dict[int, ev.Event]:
-        """The events at these positions (one query per 500)."""
-        pos, p = self.position_column, self.tree.p
-        found: dict[int, ev.Event] = {}
-        for i in range(0, len(positions), 500):
-            chunk = list(positions[i : i + 500])
-            rows = self._read(
-                f"SELECT {pos}, state FROM {self.events_table} "
-                f"WHERE {pos} IN ({', '.join([p] * len(chunk))})",
-                chunk,
-            )
-            found.update((n, ev.decoder.decode(state)) for n, state in rows)
-        return found
-
-    def stream(self, key: str, upto: int | None = None) -> list[Recorded]:
-        """One stream's events, oldest first, with their positions (up to ``upto``).
-
-        A range of the primary key ``(originator_id, originator_version)``; the bound
-        on the position is written ``pos + 0`` so that it stays a filter of those rows:
-        as a plain ``pos <= ?``, PostgreSQL without statistics ANDed the stream with a
-        scan of the whole position index (50 ms at a million events)."""
-        pos, p = self.position_column, self.tree.p
-        bound = "" if upto is None else f" AND {pos} + 0 <= {p}"
-        rows = self._read(
-            f"SELECT {pos}, originator_version, state FROM {self.events_table} "
-            f"WHERE originator_id = {p}{bound} ORDER BY originator_version",
-            (key,) if upto is None else (key, upto),
-        )
-        decode = ev.decoder.decode
-        return [Recorded(key, version, decode(state), n) for n, version, state in rows]
-
-    def of_types(
-        self, types: Sequence[str], *, after: int = 0, upto: int | None = None
-    ) -> list[Recorded]:
-        """The events of these types after ``after`` up to ``upto``, in log order.
-
-        One statement (one snapshot), a ``UNION ALL`` of one arm per type, each an
-        equality on ``topic`` and a range of positions: exactly a range of the store's
-        ``(topic, position)`` index (``topic_index``), so the plan reads only these
-        events whatever the planner's statistics, and the cost does not grow with the
-        log. (An ``IN`` list with the range let PostgreSQL without statistics AND a scan
-        of the whole position index with the topic index.)"""
-        if not types:
-            return []
-        pos, p = self.position_column, self.tree.p
-        bound = "" if upto is None else f" AND {pos} <= {p}"
-        arm = (
-            f"SELECT {pos}, originator_id, originator_version, state FROM "
-            f"{self.events_table} WHERE topic = {p} AND {pos} > {p}{bound}"
-        )
-        kinds = list(dict.fromkeys(types))
-        rows = self._read(
-            f"{' UNION ALL '.join([arm] * len(kinds))} ORDER BY 1",
-            [x for t in kinds for x in (t, after, *(() if upto is None else (upto,)))],
-        )
-        decode = ev.decoder.decode
-        return [Recorded(s, v, decode(state), n) for n, s, v, state in rows]

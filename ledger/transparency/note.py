@@ -17,15 +17,20 @@ import base64
 import binascii
 import hashlib
 import re
-from typing import NamedTuple
+from functools import cached_property
+from typing import TYPE_CHECKING, NamedTuple
 
 from arms_ledger.ledger.transparency.merkle import HASH_SIZE
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+# The Ed25519 keys come from the `cryptography` package, imported when a key is first
+# used to sign or verify: parsing notes, checkpoints and key names needs none of it, so
+# commands that only read the log do not load OpenSSL.
 
 ED25519 = b"\x01"
 DASH = "\u2014"
@@ -57,6 +62,8 @@ def _b64decode(text: str, what: str) -> bytes:
 
 
 def _raw_public(key: Ed25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
@@ -67,7 +74,12 @@ class Verifier:
         self.name = check_name(name)
         self.public = public
         self.id = key_id(name, public)
-        self._key = Ed25519PublicKey.from_public_bytes(public)
+
+    @cached_property
+    def _key(self) -> Ed25519PublicKey:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        return Ed25519PublicKey.from_public_bytes(self.public)
 
     @classmethod
     def parse(cls, vkey: str) -> Verifier:
@@ -98,6 +110,8 @@ class Verifier:
         return hash(str(self))
 
     def verify(self, text: bytes, signature: bytes) -> bool:
+        from cryptography.exceptions import InvalidSignature
+
         try:
             self._key.verify(signature, text)
         except InvalidSignature:
@@ -109,6 +123,8 @@ class Signer:
     """A named Ed25519 private key."""
 
     def __init__(self, name: str, seed: bytes):
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         self._key = Ed25519PrivateKey.from_private_bytes(seed)
         self._seed = seed
         self.verifier = Verifier(name, _raw_public(self._key))
@@ -116,6 +132,8 @@ class Signer:
 
     @classmethod
     def generate(cls, name: str) -> Signer:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         check_name(name)
         key = Ed25519PrivateKey.generate()
         return cls(name, key.private_bytes_raw())
