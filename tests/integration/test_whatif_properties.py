@@ -20,8 +20,9 @@ import msgspec
 import pytest
 from arms_ledger.ledger.app.directory import create, open_ledger
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.projections import engine, queries, whatif
-from arms_ledger.projections.runner import LIVE
+from arms_ledger.projections.runner import LIVE, Cut
 from hypothesis import HealthCheck, event, given, settings, target
 from hypothesis import strategies as st
 
@@ -68,16 +69,27 @@ def _queues(conn) -> list[tuple]:
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(histories(), proposals)
-def test_adopting_the_proposal_yields_the_queues_whatif_predicted(history, proposal):
+@given(histories(), proposals, st.sampled_from((None, 0.0, 0.3, 0.6, 0.9, None)))
+def test_adopting_the_proposal_yields_the_queues_whatif_predicted(history, proposal, when):
     """The proposal appended for real (``effective_at`` as ``compare`` applied it: the
-    log's last effective time) to a copy of the ledger gives the predicted queues."""
+    cut's as-of time, else the log's last effective time) to a copy of the ledger gives
+    the predicted queues: those of the copy's read models, replayed as of that time for
+    an as-of cut (``when``: a point along the log's effective times, None for now)."""
     with tempfile.TemporaryDirectory() as folder, stores.using("sqlite"):
         tmp = Path(folder)
         ledger = create(tmp / "ledger")
         try:
             append_accepted(ledger, history)
-            found = whatif.compare(ledger.reader, LIVE, lambda _current: proposal)
+            cut = LIVE
+            if when is not None:
+                times = sorted(
+                    instant(e.effective_at)
+                    for page in ledger.reader.pages(0, ledger.head())
+                    for _, _, _, e in page
+                )
+                cut = Cut(as_of=times[int(when * (len(times) - 1))])
+            event(f"cut: {'as of' if when is not None else 'now'}")
+            found = whatif.compare(ledger.reader, cut, lambda _current: proposal)
         finally:
             ledger.close()
         predicted = sorted(
@@ -106,11 +118,11 @@ def test_adopting_the_proposal_yields_the_queues_whatif_predicted(history, propo
         try:
             adopted = msgspec.structs.replace(found.proposed[0], recorded_at=None)
             copy.append([adopted])
-            assert engine.rebuild(copy.reader, tmp / "adopted.db") == copy.head()
+            conn = engine.connect(tmp / "adopted.db")
+            try:
+                engine.replay(copy.reader, conn, cut)
+                assert _queues(conn) == predicted
+            finally:
+                conn.close()
         finally:
             copy.close()
-        conn = engine.connect(tmp / "adopted.db")
-        try:
-            assert _queues(conn) == predicted
-        finally:
-            conn.close()
