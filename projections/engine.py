@@ -1,8 +1,8 @@
 """Bringing the read models up to date: catch-up, rebuild, and replays of the past.
 
 The live read models sit in ``projections.db`` beside the event store: ``live`` catches
-them up (``runner.catch_up``), or rebuilds them (``rebuild.rebuild``) when they are
-missing and the log is long. ``catch_up``
+them up (``runner.catch_up``), or rebuilds them (``rebuild.rebuild``) when they are far
+behind (``bulk``: missing, or after a bulk append longer than the log was). ``catch_up``
 applies the events after the position they have reached, in transactions of at most
 ``commit_every`` events, each writing the rows and the new position together: a crash
 loses at most the transaction in flight, and the next catch-up resumes from the last
@@ -69,8 +69,21 @@ __all__ = [
 PROJECTIONS_DB = "projections.db"
 # A replay that fails for want of space says where it was being built.
 REPLAY_SPACE = "free space in the temporary directory ($TMPDIR) and run the command again"
-# live(): missing read models of a log longer than this are rebuilt, not caught up.
+# live(): read models more than this many events behind the log, and behind by more
+# than they hold, are rebuilt rather than caught up (``bulk``).
 REBUILD_AFTER = 50_000
+
+
+def bulk(position: int, head: int) -> bool:
+    """Whether read models at ``position`` are better rebuilt than caught up to ``head``:
+    more than ``REBUILD_AFTER`` events behind, and more than they hold (missing read
+    models, or a bulk append of a history at least as long as the log). A rebuild
+    applies each event once, writes the rows without indexes and builds those at the
+    end, several times faster per event than a catch-up, which updates indexed tables
+    and reloads the state of every case it touches; so a rebuild of the whole log costs
+    less than catching up a delta longer than the log."""
+    behind = head - position
+    return behind > REBUILD_AFTER and behind > position
 
 
 # What only a rebuild, a replay or a catch-up with events to apply needs (the projector,
@@ -111,8 +124,8 @@ def live(
                 )
             conn, position = _open(path)
         try:
-            if not position and log.head() > REBUILD_AFTER:
-                conn.close()  # missing or outdated, and a long log: build them in bulk
+            if bulk(position or 0, log.head()):
+                conn.close()  # missing, outdated or far behind: build them in bulk
                 rebuild(log, path)
                 conn = connect(path)
             catch_up(log, conn)

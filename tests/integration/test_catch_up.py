@@ -11,6 +11,8 @@ from arms_ledger.ledger.domain import events as ev
 from arms_ledger.projections import engine
 from arms_ledger.projections.source import PAGE, LogReader, LogRow, Recorded
 
+from tests.integration.projection_tables import assert_same_read_models
+
 
 class Counting:
     """A LogReader that notes what is read through it, over another one."""
@@ -82,3 +84,35 @@ def test_a_current_projection_reads_nothing(ledger, ledger_dir):
     log = Counting(ledger.reader)
     engine.live(log, ledger_dir).close()
     assert (log.read, log.streams, log.positions) == ([], [], [])
+
+
+def test_read_models_far_behind_are_rebuilt_not_caught_up(ledger, ledger_dir, monkeypatch):
+    """A bulk append longer than the log so far (and than ``REBUILD_AFTER``) is brought
+    in by one rebuild, not a catch-up; a shorter one is caught up. Either way the read
+    models equal a rebuild's."""
+    events = [ev.decoder.decode(line) for line in SCENARIO.read_bytes().splitlines()]
+    monkeypatch.setattr(engine, "REBUILD_AFTER", 100)
+    rebuilt: list[int] = []
+    real = engine.rebuild
+
+    def rebuild(log, path, progress=None):
+        rebuilt.append(log.head())
+        return real(log, path, progress)
+
+    monkeypatch.setattr(engine, "rebuild", rebuild)
+    ledger.import_history(events[:200])
+    engine.live(ledger.reader, ledger_dir).close()  # missing, 200 behind: rebuilt
+    ledger.append_history(events[200:350])  # 150 behind, fewer than the 200 held
+    engine.live(ledger.reader, ledger_dir).close()
+    ledger.append_history(events[350:])  # 561 behind, more than the 350 held
+    engine.live(ledger.reader, ledger_dir).close()
+    assert rebuilt == [200, len(events)]
+    assert engine.bulk(0, 101) and not engine.bulk(0, 100)
+    assert engine.bulk(500, 1001) and not engine.bulk(500, 1000)
+    live = engine.connect(ledger_dir / engine.PROJECTIONS_DB)
+    fresh = ledger_dir / "fresh.db"
+    real(ledger.reader, fresh)
+    try:
+        assert_same_read_models(live, engine.connect(fresh))
+    finally:
+        live.close()
