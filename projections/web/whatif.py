@@ -60,7 +60,11 @@ CASE_COLUMNS = [
     "position_before",
     "position_after",
     "moved",
-    *(c for c in whatif.CASE_COLUMNS if c != "platform" and not c.startswith("position")),
+    *(
+        c
+        for c in whatif.CASE_COLUMNS
+        if c not in ("platform", "position_before", "position_after", "moved")
+    ),
 ]
 
 
