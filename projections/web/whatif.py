@@ -316,8 +316,8 @@ def _form(args: Mapping[str, str], got: Read) -> dict[str, Any]:
             "label": label,
             "step": step,
             "weight": name in WEIGHTS,
-            "value": args.get(name) or "" if typed else f"{current[name]:g}",
-            "in_force": f"{current[name]:g}",
+            "value": args.get(name) or "" if typed else _text(current[name]),
+            "in_force": _text(current[name]),
         }
         for name, label, _kind, step in NUMBERS
     ]
@@ -336,6 +336,11 @@ def _form(args: Mapping[str, str], got: Read) -> dict[str, Any]:
         "numbers": numbers,
         "policy": None if got.in_force is None else got.in_force.policy,
     }
+
+
+def _text(value: float) -> str:
+    """A number as typed: every digit of it (no exponent), 5.0 as 5."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _weights_sum(args: Mapping[str, str]) -> str | None:

@@ -22,7 +22,7 @@ from arms_ledger.cli.serve import whatif_source
 from arms_ledger.ledger.app.directory import open_ledger
 from arms_ledger.ledger.domain.clock import parse_instant
 from arms_ledger.projections import engine, web
-from arms_ledger.projections.web.whatif import Source
+from arms_ledger.projections.web.whatif import SOURCES, Source
 from click.testing import CliRunner
 
 from tests import stores
@@ -102,7 +102,12 @@ def served(
             immutable=not cut.live if immutable is None else immutable,
             log=whatif_source(ledger, cut),
         ) as c:
-            yield c
+            try:
+                yield c
+            finally:
+                # Nothing keeps the closed ledger until the interpreter's shutdown
+                # (the Datasette lives on in reference cycles).
+                SOURCES.pop(c.ds, None)
     finally:
         ledger.close()
 
