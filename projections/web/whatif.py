@@ -289,7 +289,6 @@ async def _context(
         "pairs": [] if stability is None else stability["pairs"][:TOP],
         "top": TOP,
         "in_force": got.in_force,
-        "weights_sum": _weights_sum(args) if data["proposal"] else None,
         "json_url": "/-/whatif.json" + (f"?{urlencode(_shown(args))}" if args else ""),
         "command": _command(source.cut, args) if data["proposal"] else None,
     }
@@ -341,13 +340,6 @@ def _form(args: Mapping[str, str], got: Read) -> dict[str, Any]:
 def _text(value: float) -> str:
     """A number as typed: every digit of it (no exponent), 5.0 as 5."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _weights_sum(args: Mapping[str, str]) -> str | None:
-    try:
-        return f"{sum(float(args.get(w) or 'nan') for w in WEIGHTS):g}"
-    except ValueError:
-        return None
 
 
 def _reordered(cases: list[dict[str, Any]], args: Mapping[str, str]) -> list[dict]:
