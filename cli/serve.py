@@ -12,15 +12,20 @@ import signal
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+from arms_ledger.cli import whatif
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.options import time_options
 from arms_ledger.ledger.app import boundary
+from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import engine
 from arms_ledger.projections.engine import Cut
+
+if TYPE_CHECKING:  # Datasette is imported only when serving
+    from arms_ledger.projections.web.whatif import Source
 
 
 class _Stopped(Exception):
@@ -96,9 +101,11 @@ def serve_command(env: Env, host: str, port: int, allow_sql: bool, cut: Cut) -> 
     queries (a platform's queue, a case's full audit trail, expedites, deferrals and
     overrides, queue changes and their causes, backlog, oversight flags, holds,
     partners' scores); charts of the backlog over time, a queue before and after a
-    policy, and the partners' score components. Live, it shows what the last appending
-    command wrote (reload to see); with --as-of, --known-at or --at-position, a replay
-    built into a temporary file, removed when the server stops.
+    policy, and the partners' score components; a what-if page (a proposed priority
+    policy typed in a form, computed against the state served, never stored). Live, it
+    shows what the last appending command wrote (reload to see); with --as-of,
+    --known-at or --at-position, a replay built into a temporary file, removed when the
+    server stops.
 
     \b
     Example:
@@ -113,7 +120,13 @@ def serve_command(env: Env, host: str, port: int, allow_sql: bool, cut: Cut) -> 
     workdir = Path(tempfile.mkdtemp(prefix="arms-ledger-serve-"))
     try:
         path, caption, immutable = _read_models(env, cut, workdir)
-        ds = web.datasette(path, caption=caption, immutable=immutable, allow_sql=allow_sql)
+        ds = web.datasette(
+            path,
+            caption=caption,
+            immutable=immutable,
+            allow_sql=allow_sql,
+            log=whatif_source(env.ledger, cut),
+        )
         if not _is_loopback(host):
             click.echo(
                 f"Warning: listening on {host}: anyone who can reach it can read "
@@ -151,6 +164,22 @@ def _read_models(env: Env, cut: Cut, workdir: Path) -> tuple[Path, str, bool]:
         else "Live read models (replayed: no write access to the ledger)"
     )
     return _replay(env, cut, workdir), caption, True
+
+
+def whatif_source(ledger: Ledger, cut: Cut) -> Source:
+    """What the web view's what-if page needs beyond the read models: the log, the cut
+    served, and ``arms-ledger whatif``'s own ways to name the log, make a proposal of
+    options and tabulate a stability (so the page says what the commands say)."""
+    from arms_ledger.projections.web.whatif import Source
+
+    return Source(
+        reader=ledger.reader,
+        cut=cut,
+        log_named=lambda: whatif.log_named(ledger),
+        from_options=whatif.from_options,
+        pair_rows=whatif.pair_rows,
+        place_rows=whatif.place_rows,
+    )
 
 
 def _run(config: Any, sock: socket.socket) -> None:

@@ -5,8 +5,8 @@ replay of it) with this project's metadata, canned queries and charts.
 with uvicorn. The pieces: ``metadata`` (descriptions generated from
 ``projections.schema``, sort orders, facets, the home page), ``canned`` (the canned
 queries), ``chartdata`` (the charts' rows and series), ``charts`` (Altair specs, SVG by
-vl-convert), ``pages`` (the chart pages), ``plugin`` (the Datasette hooks: routes, the
-menu, the banner) and ``templates/``.
+vl-convert), ``pages`` (the chart pages), ``whatif`` (the what-if page), ``plugin``
+(the Datasette hooks: routes, the menu, the banner) and ``templates/``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from arms_ledger.projections.web import metadata, plugin
+from arms_ledger.projections.web import metadata, plugin, whatif
 from datasette.app import Datasette
 from datasette.plugins import pm
 
@@ -22,13 +22,19 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def datasette(
-    path: Path, *, caption: str, immutable: bool, allow_sql: bool = False
+    path: Path,
+    *,
+    caption: str,
+    immutable: bool,
+    allow_sql: bool = False,
+    log: whatif.Source | None = None,
 ) -> Datasette:
     """A read-only Datasette over the read models at ``path``.
 
     ``immutable``: the file never changes while served (a replay); otherwise it is
     opened read-only and every request sees what the last catch-up wrote.
     ``allow_sql``: arbitrary (read-only) SQL; off, only tables, canned queries and charts.
+    ``log``: the log these read models come from, for the what-if page (none: no page).
     """
     if not pm.is_registered(plugin):
         pm.register(plugin, name=metadata.PLUGIN)
@@ -37,13 +43,18 @@ def datasette(
     mode = "mode=ro&immutable=1" if immutable else "mode=ro"
     conn = sqlite3.connect(f"file:{path}?{mode}", uri=True)
     try:
-        found = metadata.metadata(conn, caption=caption, allow_sql=allow_sql)
+        found = metadata.metadata(
+            conn, caption=caption, allow_sql=allow_sql, whatif=log is not None
+        )
     finally:
         conn.close()
-    return Datasette(
+    ds = Datasette(
         files=[] if immutable else [str(path)],
         immutables=[str(path)] if immutable else [],
         metadata=found,
         template_dir=str(TEMPLATES),
         settings={"default_allow_sql": allow_sql},
     )
+    if log is not None:
+        whatif.SOURCES[ds] = log
+    return ds

@@ -137,6 +137,18 @@ def backlog_chart(
 def queue_chart(
     rows: list[dict[str, Any]], platform: str, name: str, policy: dict[str, Any]
 ) -> alt.LayerChart | alt.FacetChart:
+    """The queue just before and just after a policy's adoption."""
+    return slope_chart(
+        rows, _queue_title(platform, name, policy), ("just before", "just after")
+    )
+
+
+def slope_chart(
+    rows: list[dict[str, Any]], title: alt.Title, heads: tuple[str, str]
+) -> alt.LayerChart | alt.FacetChart:
+    """Each case's place in a queue before (left) and after (right), a line from one to
+    the other coloured by its move; ``rows`` have case, partner, before, after and move
+    (``audit_queries.move``), ``heads`` name the two columns."""
     points = _queue_points(rows)
     longest = max((p["place"] for p in points), default=1)
     present = [d for d in MOVE_COLORS if any(p["direction"] == d for p in points)]
@@ -166,14 +178,14 @@ def queue_chart(
         .mark_text(align="left", dx=10, fontSize=13)
         .encode(text="label:N")
     )
-    heads = alt.Chart(_values([{"x": 0, "t": "just before"}, {"x": 1, "t": "just after"}]))
-    heads = heads.mark_text(
-        fontSize=13, fontWeight="bold", baseline="bottom", dy=-6
-    ).encode(x="x:Q", y=alt.value(0), text="t:N")
-    return alt.layer(lines, dots, left, right, heads).properties(
+    top = alt.Chart(_values([{"x": 0, "t": heads[0]}, {"x": 1, "t": heads[1]}]))
+    top = top.mark_text(fontSize=13, fontWeight="bold", baseline="bottom", dy=-6).encode(
+        x="x:Q", y=alt.value(0), text="t:N"
+    )
+    return alt.layer(lines, dots, left, right, top).properties(
         width=620,
         height=max(120, 32 * longest),
-        title=_queue_title(platform, name, policy),
+        title=title,
         view={"stroke": None},
     )
 
@@ -306,3 +318,32 @@ def _tier_rules(tier1: float, tier2: float) -> tuple[alt.Chart, alt.Chart]:
         .encode(x="x:Q", y=alt.value(0), text="label:N")
     )
     return rules, notes
+
+
+# --- a queue under the policy in force and under a proposal -------------------------------
+
+
+def whatif_chart(
+    rows: list[dict[str, Any]],
+    platform: str,
+    name: str,
+    in_force: str | None,
+    proposal: dict[str, Any],
+) -> alt.LayerChart | alt.FacetChart:
+    """The queue under the policy in force and under a proposal (``projections.whatif``),
+    drawn as the queue before and after a policy is; ``proposal`` has mode, weights
+    (investment, strategic, economic), effective_at and sha256."""
+    w = proposal["weights"]
+    return slope_chart(
+        rows,
+        alt.Title(
+            f"{name} ({platform}): the queue under {in_force or 'no policy'} and "
+            "under the proposal",
+            subtitle=f"Proposed: {proposal['mode']} mode, weights I {w['investment']:g}"
+            f" / S {w['strategic']:g} / E {w['economic']:g}, effective "
+            f"{proposal['effective_at'][:10]}; sha256 {proposal['sha256'][:16]}…; "
+            "not adopted",
+            offset=24,
+        ),
+        ("in force", "proposed"),
+    )

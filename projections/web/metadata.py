@@ -147,8 +147,11 @@ def _link(href: str, text: str) -> str:
     return f'<a href="{escape(href)}">{escape(text)}</a>'
 
 
-def home(conn: sqlite3.Connection, caption: str, allow_sql: bool) -> str:
-    """The home page's description: what this is, the charts and the canned queries."""
+def home(
+    conn: sqlite3.Connection, caption: str, allow_sql: bool, whatif: bool = False
+) -> str:
+    """The home page's description: what this is, the charts, the what-if page (when
+    the log is at hand) and the canned queries."""
     chart_items = "".join(
         f"<li>{_link(f'/-/charts/{c.name}', c.title)}: {escape(c.description)}</li>"
         for c in charts.CHARTS
@@ -172,17 +175,29 @@ def home(conn: sqlite3.Connection, caption: str, allow_sql: bool) -> str:
         "alone and shown read-only: every table and column is described on its page, "
         f"and every row can be exported as JSON or CSV. {sql}</p>"
         f'<h2>Charts</h2><ul class="arms-ledger-charts">{chart_items}</ul>'
-        '<h2>Canned queries</h2><ul class="arms-ledger-queries">'
+        + (
+            '<h2>What if</h2><p class="arms-ledger-whatif">'
+            f"{_link('/-/whatif', 'What if a priority policy were adopted?')} A proposal "
+            "typed in a form (weights, targets, tiers, mode): a queue under the policy in "
+            "force and under the proposal, the net effect by partner, and how far the "
+            "weights may move before the first places change. Computed, never stored.</p>"
+            if whatif
+            else ""
+        )
+        + '<h2>Canned queries</h2><ul class="arms-ledger-queries">'
         f"{''.join(query_items)}</ul>"
         f"<h2>Tables</h2><p>In the {_link(f'/{DATABASE}', DATABASE)} database:</p>"
     )
 
 
-def metadata(conn: sqlite3.Connection, *, caption: str, allow_sql: bool) -> dict[str, Any]:
-    """Datasette's metadata for the read models in ``conn``, under ``caption``."""
+def metadata(
+    conn: sqlite3.Connection, *, caption: str, allow_sql: bool, whatif: bool = False
+) -> dict[str, Any]:
+    """Datasette's metadata for the read models in ``conn``, under ``caption``
+    (``whatif``: with a link to the what-if page)."""
     return {
         "title": "arms-ledger",
-        "description_html": home(conn, caption, allow_sql),
+        "description_html": home(conn, caption, allow_sql, whatif),
         "databases": {
             DATABASE: {
                 "description": f"{caption}. The read models of the arms-ledger event log.",

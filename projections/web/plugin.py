@@ -1,6 +1,7 @@
 """The web view's Datasette plugin: the hooks. The routes of the chart pages (built in
-``pages``), the menu, the banner saying which state is shown, the refusal of arbitrary
-SQL, and suggestions for the canned queries' parameters.
+``pages``) and of the what-if page (``whatif``), the menu, the banner saying which state
+is shown, the refusal of arbitrary SQL, and suggestions for the canned queries'
+parameters.
 
 Registered once per process by ``projections.web.datasette``; every hook does nothing on
 a Datasette without this project's metadata (``plugins: {arms-ledger: ...}``).
@@ -15,7 +16,7 @@ from typing import Any
 
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.projections import queries
-from arms_ledger.projections.web import charts, pages
+from arms_ledger.projections.web import charts, pages, whatif
 from arms_ledger.projections.web.metadata import DATABASE, PLUGIN
 from datasette import hookimpl
 from datasette.utils.asgi import Response
@@ -33,6 +34,7 @@ def register_routes(datasette: Any) -> list[tuple[str, Callable]]:
     return [
         (r"^/-/charts$", pages.charts_index),
         (rf"^/-/charts/(?P<chart>{names})(?P<svg>\.svg)?$", pages.chart_page),
+        (r"^/-/whatif(?P<json>\.json)?$", whatif.whatif_page),
     ]
 
 
@@ -40,10 +42,13 @@ def register_routes(datasette: Any) -> list[tuple[str, Callable]]:
 def menu_links(datasette: Any, actor: Any, request: Any) -> list[dict[str, str]]:
     if not _ours(datasette):
         return []
-    return [
+    links = [
         {"href": datasette.urls.path("/-/charts"), "label": "Charts"},
         {"href": datasette.urls.database(DATABASE) + "#queries", "label": "Canned queries"},
     ]
+    if datasette in whatif.SOURCES:
+        links.insert(1, {"href": datasette.urls.path("/-/whatif"), "label": "What if"})
+    return links
 
 
 @hookimpl

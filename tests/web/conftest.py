@@ -18,9 +18,11 @@ from typing import Any, NamedTuple
 
 import pytest
 from arms_ledger.cli.main import cli
+from arms_ledger.cli.serve import whatif_source
 from arms_ledger.ledger.app.directory import open_ledger
 from arms_ledger.ledger.domain.clock import parse_instant
 from arms_ledger.projections import engine, web
+from arms_ledger.projections.web.whatif import SOURCES, Source
 from click.testing import CliRunner
 
 from tests import stores
@@ -62,14 +64,52 @@ class Client:
 
 
 @contextmanager
-def client(path: Path, caption: str, *, immutable: bool, allow_sql: bool = False):
+def client(
+    path: Path,
+    caption: str,
+    *,
+    immutable: bool,
+    allow_sql: bool = False,
+    log: Source | None = None,
+):
     c = Client(
-        web.datasette(path, caption=caption, immutable=immutable, allow_sql=allow_sql)
+        web.datasette(
+            path, caption=caption, immutable=immutable, allow_sql=allow_sql, log=log
+        )
     )
     try:
         yield c
     finally:
         c.close()
+
+
+@contextmanager
+def served(
+    ledger_path: Path,
+    read_models: Path,
+    caption: str,
+    cut: engine.Cut,
+    immutable: bool | None = None,
+):
+    """Datasette's client on ``read_models`` with the log at ``ledger_path`` at hand,
+    as ``arms-ledger serve`` serves them (the what-if page); ``immutable`` as serve
+    says (by default: a replay is)."""
+    ledger = open_ledger(ledger_path, write=False)
+    try:
+        with client(
+            read_models,
+            caption,
+            immutable=not cut.live if immutable is None else immutable,
+            log=whatif_source(ledger, cut),
+        ) as c:
+            try:
+                yield c
+            finally:
+                # Nothing keeps the closed ledger until the interpreter's shutdown
+                # (the Datasette lives on in reference cycles).
+                SOURCES.pop(c.ds, None)
+    finally:
+        ledger.close()
 
 
 def replay_into(ledger_path: Path, directory: Path, cut: engine.Cut) -> Path:
@@ -104,6 +144,23 @@ def replay_db(demo_ledger, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def replay(replay_db) -> Iterator[Client]:
     with client(replay_db, "A replay as of 2026-02-05T00:00:00Z", immutable=True) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def live_with_log(demo_ledger) -> Iterator[Client]:
+    """The live read models with the log at hand: the what-if page is served."""
+    with served(
+        demo_ledger, demo_ledger / engine.PROJECTIONS_DB, "Live read models", engine.Cut()
+    ) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def replay_with_log(demo_ledger, replay_db) -> Iterator[Client]:
+    """The replay as of the day before the order, with the log at hand."""
+    cut = engine.Cut(as_of=parse_instant(BEFORE_THE_ORDER))
+    with served(demo_ledger, replay_db, f"A replay {cut.describe()}", cut) as c:
         yield c
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+WEIGHTS = ("investment", "strategic", "economic")
 # Headless as root, with no network and nothing phoning home.
 CHROMIUM_ARGS = [
     "--headless",
@@ -189,3 +190,69 @@ def test_the_other_charts(page, artifacts, name, title):
     box = chart.bounding_box()
     assert box is not None and box["width"] > 500 and box["height"] > 300
     page.screenshot(path=artifacts / f"chart-{name}.png", full_page=True)
+
+
+def test_the_whatif_page(page, artifacts):
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    page.get_by_role("link", name="What if a priority policy were adopted?").click()
+    expect(page.locator("h1")).to_have_text("What if a priority policy were adopted?")
+    expect(page.locator("select#whatif-platform")).to_have_value("f-35a")
+    weights = {name: page.locator(f"#whatif-{name}") for name in WEIGHTS}
+    sliders = {name: page.locator(f"#whatif-{name}-slider") for name in WEIGHTS}
+    for name, value in zip(WEIGHTS, ("0.4", "0.3", "0.3"), strict=True):
+        expect(weights[name]).to_have_value(value)  # the policy in force's
+        expect(sliders[name]).to_have_value(value)
+    expect(page.locator("#whatif-sum")).to_have_text("1")
+    # Moving a slider moves its number, and the sum says when it is off.
+    sliders["economic"].focus()
+    for _ in range(20):
+        page.keyboard.press("ArrowRight")
+    expect(weights["economic"]).to_have_value("0.5")
+    expect(page.locator("#whatif-sum")).to_have_text("1.2: the weights must add up to 1")
+    for name, presses in (("investment", 15), ("strategic", 5)):
+        sliders[name].focus()
+        for _ in range(presses):
+            page.keyboard.press("ArrowLeft")
+    expect(weights["investment"]).to_have_value("0.25")
+    expect(weights["strategic"]).to_have_value("0.25")
+    expect(page.locator("#whatif-sum")).to_have_text("1")
+    # A slider and its number are on one line.
+    slider, number = sliders["economic"].bounding_box(), weights["economic"].bounding_box()
+    assert slider is not None and number is not None
+    assert abs(slider["y"] + slider["height"] / 2 - number["y"] - number["height"] / 2) < 4
+    assert number["x"] > slider["x"] + slider["width"]
+    page.get_by_role("button", name="Compare").click()
+    expect(page).to_have_url(
+        "/-/whatif?platform=f-35a&mode=scored&investment=0.25&strategic=0.25"
+        "&economic=0.5&pct_gdp=5&economic_usd=5000000000&tier1=0.7&tier2=0.45"
+    )
+    chart = page.locator("figure.chart svg")
+    expect(chart).to_be_visible()
+    expect(chart).to_contain_text(
+        "F-35A Lightning II (f-35a): the queue under america-first-2026 and under the "
+        "proposal"
+    )
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 500 and box["height"] > 300
+    rows = page.locator("table.whatif-cases tbody tr")
+    expect(rows).to_have_count(10)
+    expect(rows.nth(3).locator("td")).to_have_text(
+        ["5", "4", "1", "FI-D-F35", "FIN", "2", "3", "0.472", "0.345", "8.6", "7.8"]
+    )
+    expect(page.locator("table.whatif-places tbody tr")).to_have_count(3)
+    expect(page.locator(".whatif-named")).to_contain_text(
+        "Proposal sha256 c25ca29c086970d82e76ead42ad9bc2829ad544ffa6f99d873d92b36b1dc42d8"
+    )
+    page.screenshot(path=artifacts / "whatif.png", full_page=True)
+    # Typing a number moves its slider; a proposal the ledger refuses is one line.
+    weights["investment"].fill("0.5")
+    expect(sliders["investment"]).to_have_value("0.5")
+    page.get_by_role("button", name="Compare").click()
+    expect(page.locator(".whatif-error")).to_have_text(
+        "refused by policy parameters: weights must add up to 1 (investment 0.5 + "
+        "strategic 0.25 + economic 0.5 = 1.25)"
+    )
+    expect(page.locator("table.whatif-cases")).to_have_count(0)
+    expect(weights["investment"]).to_have_value("0.5")

@@ -100,6 +100,24 @@ def test_a_replay_is_served_and_removed_when_stopped(demo_ledger, tmp_path):
         ]
         status, body = server.get("/projections.json?sql=select+1")
         assert status == 403
+        # The what-if page compares as of the cut served, as whatif --as-of does.
+        status, body = server.get(
+            "/-/whatif.json?platform=m1a2-sepv3&investment=0.25&strategic=0.25&economic=0.5"
+        )
+        assert status == 200, body
+        whatif = serve(
+            "--ledger",
+            str(demo_ledger),
+            "whatif",
+            "--weights",
+            "0.25,0.25,0.5",
+            "--as-of",
+            "2026-02-05",
+            "--json",
+        )
+        assert whatif.exit_code == 0, whatif.stderr
+        expected = json.loads(whatif.stdout)
+        assert {k: v for k, v in json.loads(body).items() if k in expected} == expected
         code, stderr = server.stop()
     assert code == 0
     assert stderr == (
