@@ -176,9 +176,6 @@ def whatif_source(ledger: Ledger, cut: Cut) -> Source:
         reader=ledger.reader,
         cut=cut,
         log_named=lambda: whatif.log_named(ledger),
-        from_options=whatif.from_options,
-        pair_rows=whatif.pair_rows,
-        place_rows=whatif.place_rows,
     )
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
-import msgspec
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.errors import refusal_message
 from arms_ledger.cli.options import caption, time_options
@@ -25,9 +24,6 @@ from arms_ledger.ledger.errors import BatchRefused, Invalid, LedgerError
 from arms_ledger.ledger.transparency.note import open_checkpoint
 from arms_ledger.projections import queries, whatif
 from arms_ledger.projections.engine import Cut
-
-PROPOSER = "whatif"  # the actor and default policy id of a proposal
-RATIONALE = "a what-if proposal, not adopted"
 
 
 def log_named(ledger: Ledger) -> dict[str, Any]:
@@ -62,35 +58,6 @@ def _weights(text: str | None) -> tuple[float, ...] | None:
     return found
 
 
-def from_options(given: dict[str, Any]) -> whatif.Propose:
-    """The proposal the options make of the policy in force: what is not given is the
-    policy in force's (the defaults before any); the mode is ``scored`` unless given."""
-
-    def propose(current: ev.PriorityPolicyAdopted | None) -> ev.PriorityPolicyAdopted:
-        base = current or ev.PriorityPolicyAdopted(
-            actor=PROPOSER, policy=PROPOSER, mode="scored"
-        )
-        weights = msgspec.structs.asdict(base.weights)
-        if given["weights"] is not None:
-            weights = dict(zip(weights, given["weights"], strict=True))
-        weights |= {k: given[k] for k in weights if given[k] is not None}
-        targets = msgspec.structs.asdict(base.targets)
-        targets |= {k: given[k] for k in targets if given[k] is not None}
-        tiers = msgspec.structs.asdict(base.tiers)
-        tiers |= {k: given[k] for k in tiers if given[k] is not None}
-        fields = {
-            "policy": given["policy"] or PROPOSER,
-            "mode": given["mode"] or "scored",
-            "name": given["name"],
-            "weights": weights,
-            "targets": targets,
-            "tiers": tiers,
-        }
-        return _convert({k: v for k, v in fields.items() if v is not None}, "the options")
-
-    return propose
-
-
 def from_file(path: Path) -> whatif.Propose:
     """The proposal in a JSON file: the fields of ``PriorityPolicyAdopted`` (``policy``,
     ``actor`` and ``rationale`` may be left out)."""
@@ -108,16 +75,8 @@ def from_file(path: Path) -> whatif.Propose:
                 f"the proposal {path} gives {field}: a proposal takes effect at the "
                 "cut's time (--as-of, --known-at, else the log's last effective time)"
             )
-    proposal = _convert(fields, f"the proposal {path}")
+    proposal = whatif.convert(fields, f"the proposal {path}")
     return lambda _current: proposal
-
-
-def _convert(fields: dict[str, Any], where: str) -> ev.PriorityPolicyAdopted:
-    fields = {"actor": PROPOSER, "policy": PROPOSER, "rationale": RATIONALE} | fields
-    try:
-        return msgspec.convert(fields, ev.PriorityPolicyAdopted)
-    except msgspec.ValidationError as error:
-        raise Invalid(f"{where}: not a priority policy: {error}") from None
 
 
 def _propose(proposal_file: Path | None, given: dict[str, Any]) -> whatif.Propose | None:
@@ -130,7 +89,7 @@ def _propose(proposal_file: Path | None, given: dict[str, Any]) -> whatif.Propos
     if not options:
         return None
     given["weights"] = _weights(given["weights"])
-    return from_options(given)
+    return whatif.from_options(given)
 
 
 def _proposal_options(fn: Any) -> Any:
@@ -153,7 +112,7 @@ def _proposal_options(fn: Any) -> Any:
             click.option("--tier1", type=float, help="Lowest score of tier 1."),
             click.option("--tier2", type=float, help="Lowest score of tier 2."),
             click.option(
-                "--policy", help=f"The proposal's policy id (default {PROPOSER})."
+                "--policy", help=f"The proposal's policy id (default {whatif.PROPOSER})."
             ),
             click.option("--name", help="The proposal's name."),
         )
@@ -204,7 +163,7 @@ def whatif_command(
     propose = _propose(proposal_file, given)
     numbered = [] if events_file is None else _read_proposed(events_file)
     if propose is None and not numbered:
-        propose = from_options(given)  # the policy in force, scored
+        propose = whatif.from_options(given)  # the policy in force, scored
     try:
         found = whatif.compare(
             env.ledger.reader, cut, propose, platform, [e for _, e in numbered]
@@ -231,32 +190,15 @@ def _name_log(log: dict[str, Any]) -> None:
 
 def _report(env: Env, cut: Cut, found: whatif.WhatIf, fmt: str) -> None:
     log = log_named(env.ledger)
-    digest = whatif.proposal_hash(found.proposed)
+    proposal = whatif.proposal_document(found)
     if fmt == "json":
-        click.echo(
-            dumps(
-                {
-                    "log": log,
-                    "cut": cut.describe(),
-                    "proposal": {
-                        "sha256": digest,
-                        "events": [
-                            msgspec.to_builtins(
-                                msgspec.structs.replace(e, recorded_at=None)
-                            )
-                            for e in found.proposed
-                        ],
-                        "in_force_before": found.in_force,
-                    },
-                    "cases": found.cases,
-                    "partners": found.partners,
-                }
-            )
-        )
+        document = {"log": log, "cut": cut.describe(), "proposal": proposal}
+        click.echo(dumps(document | {"cases": found.cases, "partners": found.partners}))
         return
     _name_log(log)
     click.echo(
-        f"(proposal sha256 {digest}, effective {found.proposed[0].effective_at}; "
+        f"(proposal sha256 {proposal['sha256']}, "
+        f"effective {found.proposed[0].effective_at}; "
         f"in force before: {found.in_force or 'no policy'})",
         err=True,
     )
@@ -265,65 +207,6 @@ def _report(env: Env, cut: Cut, found: whatif.WhatIf, fmt: str) -> None:
     if fmt == "table":
         click.echo("\nNet effect by partner (positions gained):")
         write_rows(found.partners, fmt, whatif.PARTNER_COLUMNS)
-
-
-PAIR_COLUMNS = (
-    "position",
-    "ahead",
-    "behind",
-    "decided_by",
-    "margin",
-    "resolution",
-    "flip_weights",
-    "region",
-)
-PLACE_COLUMNS = ("position", "case", "margin", "resolution", "flips_with", "flip_weights")
-
-
-def _weights_text(weights: tuple[float, float, float] | None) -> str | None:
-    return None if weights is None else ",".join(f"{w:.4f}" for w in weights)
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
-
-
-def pair_rows(found: stability.Stability) -> list[dict[str, Any]]:
-    return [
-        {
-            "position": k,
-            "ahead": p.ahead,
-            "behind": p.behind,
-            "decided_by": p.decided_by,
-            "margin": _round(p.margin),
-            "resolution": _round(p.resolution),
-            "flip_weights": _weights_text(p.flip_weights),
-            "region": None if p.difference is None else stability.region(p.difference),
-            "difference": p.difference,  # JSON only: ahead's components minus behind's
-        }
-        for k, p in enumerate(found.pairs, 1)
-    ]
-
-
-def place_rows(found: stability.Stability) -> list[dict[str, Any]]:
-    rows = []
-    for place in found.places:
-        near = place.nearest
-        rows.append(
-            {
-                "position": place.position,
-                "case": place.case,
-                "margin": None if near is None else _round(near.margin),
-                "resolution": None if near is None else _round(near.resolution),
-                "flips_with": None
-                if near is None
-                else near.behind
-                if near.ahead == place.case
-                else near.ahead,
-                "flip_weights": None if near is None else _weights_text(near.flip_weights),
-            }
-        )
-    return rows
 
 
 @click.command("stability")
@@ -389,44 +272,27 @@ def _report_stability(
         if policy is None
         else f"{'the proposal' if proposal else 'policy'} {policy.policy} ({policy.mode})"
     )
-    weights = dict(zip(stability.COMPONENTS, found.weights, strict=True))
-    pairs, places = pair_rows(found), place_rows(found)
+    document = whatif.stability_document(platform, found, policy, proposal)
     if fmt == "json":
-        click.echo(
-            dumps(
-                {
-                    "log": log,
-                    "cut": cut.describe(),
-                    "platform": platform,
-                    "policy": None if policy is None else policy.policy,
-                    "proposal_sha256": None
-                    if proposal is None
-                    else whatif.proposal_hash([proposal]),
-                    "mode": found.mode,
-                    "weights": weights,
-                    "norm": "weight moved: half the sum of the absolute weight changes",
-                    "pairs": pairs,
-                    "places": places,
-                }
-            )
-        )
+        click.echo(dumps({"log": log, "cut": cut.describe()} | document))
         return
     _name_log(log)
     if proposal is not None:
-        click.echo(f"(proposal sha256 {whatif.proposal_hash([proposal])})", err=True)
+        click.echo(f"(proposal sha256 {document['proposal_sha256']})", err=True)
     caption(cut)
+    pairs, places = document["pairs"], document["places"]
     if fmt != "table":
-        write_rows(pairs, fmt, PAIR_COLUMNS)
+        write_rows(pairs, fmt, whatif.PAIR_COLUMNS)
         return
-    shown = ", ".join(f"{k} {v:g}" for k, v in weights.items())
+    shown = ", ".join(f"{k} {v:g}" for k, v in document["weights"].items())
     click.echo(
         f"Stability of {platform}: {len(found.order)} case(s) under {named}, "
         f"weights {shown}; margin = weight moved (half the sum of |change|), "
         "none if no weights flip it."
     )
-    write_rows(pairs, fmt, PAIR_COLUMNS)
+    write_rows(pairs, fmt, whatif.PAIR_COLUMNS)
     click.echo(f"\nThe first {len(places)} place(s): the nearest flip that moves each.")
-    write_rows(places, fmt, PLACE_COLUMNS)
+    write_rows(places, fmt, whatif.PLACE_COLUMNS)
 
 
 COMMANDS = (whatif_command, stability_command)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
@@ -38,7 +38,13 @@ from arms_ledger.ledger.domain.intake import normalize
 from arms_ledger.ledger.domain.priority import Entry, score
 from arms_ledger.ledger.domain.records import Recorded
 from arms_ledger.ledger.domain.rules import decide
-from arms_ledger.ledger.domain.stability import Stability, Vector, analyse
+from arms_ledger.ledger.domain.stability import (
+    COMPONENTS,
+    Stability,
+    Vector,
+    analyse,
+    region,
+)
 from arms_ledger.ledger.domain.streams import Stream, fold
 from arms_ledger.ledger.domain.world import Overlay
 from arms_ledger.ledger.errors import BatchRefused, Invalid, LedgerError, storage
@@ -73,6 +79,10 @@ PARTNER_COLUMNS = (
 )
 
 
+PROPOSER = "whatif"  # the actor and default policy id of a proposal
+RATIONALE = "a what-if proposal, not adopted"
+
+
 class WhatIf(NamedTuple):
     """The outcome: the proposal as applied, and the rows of the comparison."""
 
@@ -81,6 +91,43 @@ class WhatIf(NamedTuple):
     in_force: str | None  # the policy in force before (its id), None if none
     cases: list[dict]  # CASE_COLUMNS, by platform, position after, case
     partners: list[dict]  # PARTNER_COLUMNS, by partner
+
+
+def from_options(given: dict[str, Any]) -> Propose:
+    """The proposal the options make of the policy in force: what is not given is the
+    policy in force's (the defaults before any); the mode is ``scored`` unless given."""
+
+    def propose(current: ev.PriorityPolicyAdopted | None) -> ev.PriorityPolicyAdopted:
+        base = current or ev.PriorityPolicyAdopted(
+            actor=PROPOSER, policy=PROPOSER, mode="scored"
+        )
+        weights = msgspec.structs.asdict(base.weights)
+        if given["weights"] is not None:
+            weights = dict(zip(weights, given["weights"], strict=True))
+        weights |= {k: given[k] for k in weights if given[k] is not None}
+        targets = msgspec.structs.asdict(base.targets)
+        targets |= {k: given[k] for k in targets if given[k] is not None}
+        tiers = msgspec.structs.asdict(base.tiers)
+        tiers |= {k: given[k] for k in tiers if given[k] is not None}
+        fields = {
+            "policy": given["policy"] or PROPOSER,
+            "mode": given["mode"] or "scored",
+            "name": given["name"],
+            "weights": weights,
+            "targets": targets,
+            "tiers": tiers,
+        }
+        return convert({k: v for k, v in fields.items() if v is not None}, "the options")
+
+    return propose
+
+
+def convert(fields: dict[str, Any], where: str) -> ev.PriorityPolicyAdopted:
+    fields = {"actor": PROPOSER, "policy": PROPOSER, "rationale": RATIONALE} | fields
+    try:
+        return msgspec.convert(fields, ev.PriorityPolicyAdopted)
+    except msgspec.ValidationError as error:
+        raise Invalid(f"{where}: not a priority policy: {error}") from None
 
 
 def proposal_hash(proposed: Sequence[ev.Event]) -> str:
@@ -346,3 +393,100 @@ def stability(
         for r in queued
     ]
     return analyse(entries, components, chosen, top)
+
+
+# --- stability, as rows -------------------------------------------------------------
+
+PAIR_COLUMNS = (
+    "position",
+    "ahead",
+    "behind",
+    "decided_by",
+    "margin",
+    "resolution",
+    "flip_weights",
+    "region",
+)
+PLACE_COLUMNS = ("position", "case", "margin", "resolution", "flips_with", "flip_weights")
+
+
+def _weights_text(weights: tuple[float, float, float] | None) -> str | None:
+    return None if weights is None else ",".join(f"{w:.4f}" for w in weights)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def pair_rows(found: Stability) -> list[dict[str, Any]]:
+    return [
+        {
+            "position": k,
+            "ahead": p.ahead,
+            "behind": p.behind,
+            "decided_by": p.decided_by,
+            "margin": _round(p.margin),
+            "resolution": _round(p.resolution),
+            "flip_weights": _weights_text(p.flip_weights),
+            "region": None if p.difference is None else region(p.difference),
+            "difference": p.difference,  # JSON only: ahead's components minus behind's
+        }
+        for k, p in enumerate(found.pairs, 1)
+    ]
+
+
+def place_rows(found: Stability) -> list[dict[str, Any]]:
+    rows = []
+    for place in found.places:
+        near = place.nearest
+        rows.append(
+            {
+                "position": place.position,
+                "case": place.case,
+                "margin": None if near is None else _round(near.margin),
+                "resolution": None if near is None else _round(near.resolution),
+                "flips_with": None
+                if near is None
+                else near.behind
+                if near.ahead == place.case
+                else near.ahead,
+                "flip_weights": None if near is None else _weights_text(near.flip_weights),
+            }
+        )
+    return rows
+
+
+# --- the answers as data (``--json``, and the web page's ``/-/whatif.json``) -------------
+
+
+def proposal_document(found: WhatIf) -> dict[str, Any]:
+    """The proposal of a comparison: its hash, its events as applied, and the policy in
+    force before it."""
+    return {
+        "sha256": proposal_hash(found.proposed),
+        "events": [
+            msgspec.to_builtins(msgspec.structs.replace(e, recorded_at=None))
+            for e in found.proposed
+        ],
+        "in_force_before": found.in_force,
+    }
+
+
+def stability_document(
+    platform: str,
+    found: Stability,
+    policy: ev.PriorityPolicyAdopted | None,
+    proposal: ev.PriorityPolicyAdopted | None,
+) -> dict[str, Any]:
+    """A queue's stability under ``policy`` (the proposal, if any, else the policy in
+    force)."""
+    return {
+        "platform": platform,
+        "policy": None if policy is None else policy.policy,
+        "proposal_sha256": None if proposal is None else proposal_hash([proposal]),
+        "mode": found.mode,
+        "weights": dict(zip(COMPONENTS, found.weights, strict=True)),
+        "norm": "weight moved: half the sum of the absolute weight changes",
+        "pairs": pair_rows(found),
+        "places": place_rows(found),
+    }

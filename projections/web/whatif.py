@@ -6,11 +6,12 @@ computed, never appended (docs/web.md, "What if").
 
 The comparison is ``projections.whatif.compare``: a replay of the served cut into a
 temporary file, the proposal applied to it as one more ``PriorityPolicyAdopted``. The
-stability is ``projections.whatif.stability`` on the served read models. The read
-models do not hold the log, so ``arms-ledger serve`` hands the page a ``Source``: the
-log's reader, the served cut, and the command line's own ways to name the log, to make
-a proposal of options and to tabulate a stability, so that the page says what
-``arms-ledger whatif`` and ``arms-ledger stability`` say. The comparison is pinned at
+stability is ``projections.whatif.stability`` on the served read models. The proposal
+is made of the form's fields and the answers are tabulated by the same functions as
+``arms-ledger whatif`` and ``arms-ledger stability`` (``projections.whatif``), so the
+page says what they say. The read models do not hold the log, so ``arms-ledger serve``
+hands the page a ``Source``: the log's reader, the served cut, and the command line's
+way to name the log (its checkpoint). The comparison is pinned at
 the log position the served read models reached (the banner's), so a live server's
 what-if and its tables describe the same events.
 """
@@ -67,6 +68,9 @@ CASE_COLUMNS = [
     ),
 ]
 
+# whatif's partner columns but entered and left: a policy changes no queue's membership.
+PARTNER_COLUMNS = [c for c in whatif.PARTNER_COLUMNS if c not in ("entered", "left")]
+
 
 class Source(NamedTuple):
     """What the page needs that the read models do not hold, from ``arms-ledger serve``."""
@@ -74,9 +78,6 @@ class Source(NamedTuple):
     reader: LogReader  # the log, for the comparison's replay
     cut: Cut  # the cut served (all None: live)
     log_named: Callable[[], dict[str, Any]]  # the log: origin, size, root (cli.whatif)
-    from_options: Callable[[dict[str, Any]], whatif.Propose]  # cli.whatif.from_options
-    pair_rows: Callable[[st.Stability], list[dict[str, Any]]]  # cli.whatif.pair_rows
-    place_rows: Callable[[st.Stability], list[dict[str, Any]]]  # cli.whatif.place_rows
 
 
 # Each Datasette's source, set by ``projections.web.datasette``; none: no what-if page.
@@ -143,7 +144,7 @@ def read(conn: sqlite3.Connection, args: Mapping[str, str], source: Source) -> R
             )
             found = found._replace(name=name["name"] if name else platform)
             given = options(args)
-            proposal = None if given is None else source.from_options(given)(in_force)
+            proposal = None if given is None else whatif.from_options(given)(in_force)
             if proposal is not None:
                 whatif.check(proposal)
             analysed = whatif.stability(
@@ -170,7 +171,7 @@ def compared(source: Source, args: Mapping[str, str], position: int) -> Compared
         if given is None:
             return Compared(log, None)
         cut = msgspec.structs.replace(source.cut, at_position=position)
-        return Compared(log, whatif.compare(source.reader, cut, source.from_options(given)))
+        return Compared(log, whatif.compare(source.reader, cut, whatif.from_options(given)))
 
 
 def answer(source: Source, got: Read, done: Compared | None) -> dict[str, Any]:
@@ -189,27 +190,13 @@ def answer(source: Source, got: Read, done: Compared | None) -> dict[str, Any]:
     }
     found = None if done is None else done.found
     if found is not None:
-        out["proposal"] = {
-            "sha256": whatif.proposal_hash(found.proposal),
-            "event": msgspec.to_builtins(
-                msgspec.structs.replace(found.proposal, recorded_at=None)
-            ),
-            "in_force_before": found.in_force,
-        }
+        out["proposal"] = whatif.proposal_document(found)
         out["cases"], out["partners"] = found.cases, found.partners
-    if got.stability is not None:
+    if got.stability is not None and got.platform is not None:
         policy = got.proposal or got.in_force
-        out["stability"] = {
-            "platform": got.platform,
-            "policy": None if policy is None else policy.policy,
-            "proposal_sha256": None
-            if got.proposal is None
-            else whatif.proposal_hash(got.proposal),
-            "mode": got.stability.mode,
-            "weights": dict(zip(WEIGHTS, got.stability.weights, strict=True)),
-            "pairs": source.pair_rows(got.stability),
-            "places": source.place_rows(got.stability),
-        }
+        out["stability"] = whatif.stability_document(
+            got.platform, got.stability, policy, got.proposal
+        )
     return out
 
 
@@ -268,7 +255,8 @@ async def _context(
             }
             for r in cases
         ]
-        proposal = data["proposal"]["event"] | {"sha256": data["proposal"]["sha256"]}
+        policy = data["proposal"]["events"][0]  # the page proposes a policy alone
+        proposal = policy | {"sha256": data["proposal"]["sha256"]}
         before = data["proposal"]["in_force_before"]
         chart = charts.whatif_chart(rows, platform or "", got.name or "", before, proposal)
         svg = Markup(await asyncio.to_thread(charts.svg, chart))
@@ -281,7 +269,7 @@ async def _context(
         "name": got.name,
         "cases": cases,
         "case_columns": CASE_COLUMNS,
-        "partner_columns": whatif.PARTNER_COLUMNS,
+        "partner_columns": PARTNER_COLUMNS,
         "reordered": _reordered(data["cases"] or [], args),
         "movers": [p for p in data["partners"] or [] if p["moved_up"] or p["moved_down"]],
         "svg": svg,

@@ -243,7 +243,7 @@ def test_the_whatif_page(page, artifacts):
     )
     expect(page.locator("table.whatif-places tbody tr")).to_have_count(3)
     expect(page.locator(".whatif-named")).to_contain_text(
-        "Proposal sha256 c25ca29c086970d82e76ead42ad9bc2829ad544ffa6f99d873d92b36b1dc42d8"
+        "Proposal sha256 62f65c4201dfee1809df505bfd9d3c74ffe6a75fdb73f3dcf142a443fe8b2d47"
     )
     page.screenshot(path=artifacts / "whatif.png", full_page=True)
     # Typing a number moves its slider; a proposal the ledger refuses is one line.
