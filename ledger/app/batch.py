@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.cases import TERMINAL_STAGES
 from arms_ledger.ledger.domain.streams import Stream
 from arms_ledger.ledger.domain.world import Overlay
 from arms_ledger.ledger.store.recorder import ReadSet
@@ -73,14 +74,20 @@ class MemoryWorld(Overlay):
 
 
 class StreamCache:
-    """Stream states kept between batches by a long-lived writer, least recently used
-    dropped first, and the NotificationThresholdsSet events seen (with log positions).
+    """Stream states kept between batches by a long-lived writer, and the
+    NotificationThresholdsSet events seen (with log positions).
 
     Only states read from the store go in: each is a prefix of its stream's history,
-    which the store only ever extends, so the writer reads the events after it.
+    which the store only ever extends, so the writer reads the events after it. It is
+    sized to the open cases: a case that has ended (closed, cancelled, expired) leaves
+    it, since few events follow (an end-use check reads it again), and the partners,
+    platforms and open cases stay, least recently used dropped first beyond
+    ``MAX_STREAMS``. With 16,000 open cases a 10,000-event batch touches about 7,500
+    streams; a cache smaller than the open cases re-reads and re-folds most of them
+    on every batch (docs/benchmarks.md, "The writer's stream cache").
     """
 
-    MAX_STREAMS = 4096
+    MAX_STREAMS = 65_536
 
     def __init__(self) -> None:
         self.streams: OrderedDict[str, Stream] = OrderedDict()
@@ -93,7 +100,9 @@ class StreamCache:
     def put(self, streams: dict[str, Stream]) -> None:
         kept = self.streams
         for key, stream in streams.items():
-            if stream.version:
+            if stream.case is not None and stream.case.stage in TERMINAL_STAGES:
+                kept.pop(key, None)
+            elif stream.version:
                 kept[key] = stream
                 kept.move_to_end(key)
         while len(kept) > self.MAX_STREAMS:
