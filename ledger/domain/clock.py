@@ -32,7 +32,12 @@ def parse_instant(text: str, field: str = "time") -> datetime:
         ) from None
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise BadTime(
+            f"{field} {text!r} is outside the range of dates once converted to UTC"
+        ) from None
 
 
 # isoformat() is about three times faster than strftime() and gives the same text here.

@@ -41,6 +41,18 @@ def escape(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+# What a message echoes of the input at most: a 10 MB field name is not printed whole.
+ECHO_LIMIT = 200
+
+
+def brief(text: str) -> str:
+    """``escape``d, and cut to ``ECHO_LIMIT`` characters (saying how long it was)."""
+    shown = escape(text[: ECHO_LIMIT + 1])
+    if len(text) <= ECHO_LIMIT:
+        return shown
+    return f"{shown[:ECHO_LIMIT]}… ({len(text):,} characters)"
+
+
 def decode_event(line: bytes) -> ev.Event:
     """One JSON object as an event, strictly: an unknown type or field, a wrong value
     or a key given twice is refused with a message saying which and how to fix it."""
@@ -48,10 +60,15 @@ def decode_event(line: bytes) -> ev.Event:
         event = ev.decoder.decode(line)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         raise Invalid(_explain(error, line)) from None
+    except RecursionError:
+        raise Invalid(
+            "JSON nested too deeply to read; an event is one object whose fields are "
+            "text, numbers or short lists"
+        ) from None
     duplicate = _duplicate_key(line)
     if duplicate is not None:
         raise Invalid(
-            f"the key {escape(duplicate)!r} appears twice in one object; give each field "
+            f"the key {brief(duplicate)!r} appears twice in one object; give each field "
             "once (with JSON's duplicate keys the last one would silently win)"
         )
     return event
@@ -61,10 +78,10 @@ def type_of(line: bytes) -> str:
     """`` (TypeName)`` of a JSON object's ``type``, for messages; empty if there is none."""
     try:
         value = msgspec.json.decode(line)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return ""
     kind = value.get("type") if isinstance(value, dict) else None
-    return f" ({escape(kind)})" if isinstance(kind, str) else ""
+    return f" ({brief(kind)})" if isinstance(kind, str) else ""
 
 
 class _Duplicate(Exception):
@@ -105,16 +122,16 @@ def _explain(error: Exception, line: bytes) -> str:
     if text.startswith("Invalid value") and text.endswith("`$.type`"):
         kind = text[len("Invalid value") : -len(" - at `$.type`")]
         return (
-            f"unknown event type{escape(kind)}; `arms-ledger schema --types` lists the "
+            f"unknown event type{brief(kind)}; `arms-ledger schema --types` lists the "
             "event types"
         )
     if text == "Object missing required field `type`":
         return 'no "type"; every event names its type, e.g. "type": "CaseFiled"'
     if not isinstance(error, msgspec.ValidationError):
-        return f"malformed JSON ({escape(text)}); each line must be one JSON object"
+        return f"malformed JSON ({brief(text)}); each line must be one JSON object"
     if is_control_refusal(text):
         return control_message(text.rpartition(" - at ")[2])
-    return f"{escape(text)} (`arms-ledger schema TYPE` shows the fields of each type)"
+    return f"{brief(text)} (`arms-ledger schema TYPE` shows the fields of each type)"
 
 
 def _check_range(at: datetime, field: str) -> None:
