@@ -121,7 +121,7 @@ def create(
     store = store_url(default_store() if store is None else store)
     check_new_directory(path)
     env = _store_env(path, store, new=True)
-    path.mkdir(parents=True, exist_ok=True)
+    private_directory(path)
     app = Ledger(env, signer, checkpoints)
     app.store = store
     try:
@@ -270,13 +270,34 @@ def _signer_for_writing(path: Path, info: dict[str, Any]) -> Signer | None:
     return signer
 
 
+def private_directory(path: Path) -> None:
+    """Make the ledger's directory, closed to other users (group access is left as the
+    umask gives it): its databases and keys are the office's record, and a copy for
+    others is an export (``audit export``)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o750)
+    mode = path.stat().st_mode
+    if mode & 0o007:
+        path.chmod(mode & 0o7770)
+
+
 def _read_signer(path: Path) -> Signer | None:
+    key = path / SIGNING_KEY
     try:
-        return Signer.parse((path / SIGNING_KEY).read_text())
+        text = key.read_text()
+        mode = key.stat().st_mode & 0o777
     except FileNotFoundError:
         return None  # a replica or copy without the key: it can verify but not sign
+    if mode & 0o077:
+        raise LedgerError(
+            f"{key} can be read by other users (mode {mode:04o}): whoever reads it can "
+            f"sign checkpoints in this ledger's name; nothing was written; make it "
+            f"private (`chmod 600 {key}`), and if others may have read it, treat the key "
+            "as compromised"
+        )
+    try:
+        return Signer.parse(text)
     except NoteError as error:
-        raise LedgerError(f"{path / SIGNING_KEY}: {error}") from None
+        raise LedgerError(f"{key}: {error}") from None
 
 
 def _read_verifier(path: Path) -> Verifier | None:

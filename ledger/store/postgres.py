@@ -37,6 +37,16 @@ from psycopg.sql import SQL, Identifier
 SCHEMES = ("postgresql", "postgres")
 
 
+def redacted(url: str) -> str:
+    """The URL as a message may show it: a password in it (``user:secret@``) replaced
+    by ``***``, without parsing (the URL may be malformed: that is why it is shown)."""
+    scheme, sep, rest = url.partition("://")
+    at = rest.rfind("@")
+    if not sep or at < 0 or ":" not in rest[:at]:
+        return url
+    return f"{scheme}://{rest[:at].split(':', 1)[0]}:***{rest[at:]}"
+
+
 class StoreUnreachable(LedgerError):
     """The PostgreSQL server could not be reached or refused the connection."""
 
@@ -49,10 +59,13 @@ class Location:
             parts = urlsplit(url)
             port = parts.port or 5432
         except ValueError as error:
-            raise LedgerError(f"store URL {url!r}: {error}") from None
+            shown = redacted(url)
+            # The parser's words may quote part of a password (as a port, say).
+            why = error if shown == url else "not a valid URL"
+            raise LedgerError(f"store URL {shown!r}: {why}") from None
         if parts.scheme not in SCHEMES:
             raise LedgerError(
-                f"store {url!r}: expected `sqlite` or a URL like "
+                f"store {redacted(url)!r}: expected `sqlite` or a URL like "
                 "postgresql://user@127.0.0.1:5432/dbname"
             )
         if parts.password:
