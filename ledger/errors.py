@@ -15,6 +15,7 @@ RULES = {
     "5": "decisions carry a rationale",
     "policy": "policy parameters",
     "idempotency": "idempotency",
+    "totals": "the limit on totals",
 }
 
 

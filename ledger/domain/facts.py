@@ -33,6 +33,8 @@ from typing import Any, NamedTuple, TypeVar
 
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import effective
+from arms_ledger.ledger.domain.values import MAX_TOTAL_USD
+from arms_ledger.ledger.errors import LedgerError
 
 E = TypeVar("E", bound=ev.Event)
 
@@ -121,7 +123,15 @@ class PartnerFacts:
             case ev.StrategicValueAssessed():
                 self.strategic = newer(self.strategic, event, position, event)
             case ev.EconomicContributionRecorded():
-                self.economic_usd += event.amount_usd
+                total = self.economic_usd + event.amount_usd
+                if total > MAX_TOTAL_USD:  # the rules refuse it: a forged or damaged log
+                    raise LedgerError(
+                        f"the event at log position {position} makes partner "
+                        f"{self.partner}'s economic contributions total ${total:,}, "
+                        f"beyond the ${MAX_TOTAL_USD:,} the ledger totals: no log the "
+                        "rules accept holds it; `arms-ledger audit verify` checks the log"
+                    )
+                self.economic_usd = total
                 self.economic_contributions += 1
 
     @property

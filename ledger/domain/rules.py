@@ -23,6 +23,7 @@ from arms_ledger.ledger.domain.cases import (
 from arms_ledger.ledger.domain.clock import effective, format_instant, instant
 from arms_ledger.ledger.domain.facts import PartnerFacts, partner_facts, platform_facts
 from arms_ledger.ledger.domain.streams import Stream
+from arms_ledger.ledger.domain.values import MAX_TOTAL_USD
 from arms_ledger.ledger.errors import Refused
 
 
@@ -118,6 +119,18 @@ def _decide_partner(event: ev.PartnerEvent, stream: Stream) -> None:
                 "2",
                 f"{name}: partner {event.partner} has no priority override in force {on}",
             )
+        case ev.EconomicContributionRecorded():
+            total = event.amount_usd + sum(
+                e.amount_usd
+                for e in stream.events
+                if isinstance(e, ev.EconomicContributionRecorded)
+            )
+            if total > MAX_TOTAL_USD:
+                raise Refused(
+                    "totals",
+                    f"partner {event.partner}'s economic contributions would total "
+                    f"{_usd(total)}, beyond the {_usd(MAX_TOTAL_USD)} the ledger totals",
+                )
 
 
 def _decide_platform(event: ev.PlatformEvent, stream: Stream) -> None:

@@ -20,6 +20,10 @@ LABEL_PATTERN = f"^[^\\t{_CONTROLS}]*$"
 # Money is whole dollars up to this ceiling (one trillion): far above any arms sale, and
 # far below 2**53, so sums and JSON readers stay exact.
 MAX_USD = 1_000_000_000_000
+# What a total of money may reach (one quadrillion: a partner's contributions, say): far
+# above any real total, below 2**53 (JSON readers stay exact) and far below SQLite's
+# 2**63 - 1, so no log the rules accept can make the read models fail (the limit on totals).
+MAX_TOTAL_USD = 1_000_000_000_000_000
 
 
 def _label(max_length: int, description: str | None = None) -> Meta:
