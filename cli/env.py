@@ -159,6 +159,23 @@ class Env:
 
         engine.live(self.ledger.reader, self.path, _notice).close()
 
+    def catch_up_after_append(self) -> None:
+        """``catch_up`` once events are in the log. Whatever fails now, they were
+        appended: the failure is one warning on stderr saying how to catch up, and the
+        command still exits 0 (a retry would append the batch again)."""
+        from arms_ledger.ledger.errors import LedgerError
+
+        try:
+            self.catch_up()
+        except Exception as error:
+            why = str(error) if isinstance(error, LedgerError) else repr(error)
+            click.echo(
+                "Warning: the events were appended, but the read models could not be "
+                f"brought up to date: {why}; once that is fixed, `arms-ledger rebuild` "
+                "(or any appending command) brings them up to date",
+                err=True,
+            )
+
     def read_models(self, cut: Any) -> Any:
         """A connection to the read models the cut asks for (a context manager).
 

@@ -275,7 +275,6 @@ def _append_one(env: Env, event: ev.Event) -> None:
         result = env.writer.append([event], clock=env.now)
     except BatchRefused as error:
         raise LedgerError(refusal_message(error)) from None
-    env.catch_up()
     if result.skipped:
         s = result.skipped[0]
         click.echo(
@@ -286,6 +285,7 @@ def _append_one(env: Env, event: ev.Event) -> None:
             f"Appended {type(event).__name__} to {event.stream} at position "
             f"{result.positions[0]}."
         )
+    env.catch_up_after_append()
 
 
 def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:

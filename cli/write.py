@@ -146,7 +146,6 @@ def append_batch(
         raise LedgerError(
             f"{refusal_message(error, line)}. Nothing was appended."
         ) from None
-    env.catch_up()
     skipped = [(numbered[s.index][0], s) for s in result.skipped]
     if as_json:
         click.echo(
@@ -161,12 +160,17 @@ def append_batch(
                 }
             )
         )
-        return
-    n = len(result.positions)
+    else:
+        _report(result.positions, skipped)
+    env.catch_up_after_append()  # after the report: the events are in the log
+
+
+def _report(positions: list[int], skipped: list[tuple[int, Any]]) -> None:
+    n = len(positions)
     if n:
         click.echo(
             f"Appended {n} event{'s' if n != 1 else ''} at "
-            f"position{'s' if n != 1 else ''} {format_positions(result.positions)}."
+            f"position{'s' if n != 1 else ''} {format_positions(positions)}."
         )
     else:
         click.echo("Appended nothing.")
