@@ -16,10 +16,12 @@ from arms_ledger.cli.replica import check_export, trusted, verified_replica
 from arms_ledger.ledger.app import transparency
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.app.boundary import LATEST_CHECKPOINT, read_checkpoint
+from arms_ledger.ledger.app.directory import signs_every_append
 from arms_ledger.ledger.domain.clock import format_instant
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.ledger.transparency import tlog
 from arms_ledger.ledger.transparency.note import Verifier
+from arms_ledger.ledger.transparency.tlog import TamperedError
 from arms_ledger.projections import audit_queries
 from arms_ledger.projections.engine import Cut
 
@@ -273,12 +275,38 @@ def verify_command(env: Env, trusted_checkpoint: Path | None, key: str | None) -
     if kept is not None and kept[0] not in stored:
         # the newest checkpoint the directory holds, outside the store, which lost it
         checks.append((kept[1], str(env.path / LATEST_CHECKPOINT)))
-    report = transparency.verify(ledger, checks)
+    report = transparency.verify(ledger, checks, verifier)
+    unsigned = report.events - report.signed
+    # A ledger from before checkpoints (none signed yet) is unsigned, not forged.
+    forged = report.signed and ledger.recorder.sole_signer and signs_every_append(env.path)
+    if unsigned and forged:
+        raise TamperedError(
+            f"{unsigned:,} event(s) at positions {report.signed + 1} to {report.events} "
+            "lie after the newest checkpoint signed by the ledger's key, and this ledger "
+            "signs one with every append: they were written without the key (or "
+            "restored from elsewhere)"
+        )
     s = "" if report.checkpoints == 1 else "s"
     click.echo(
         f"Verified {report.events:,} events, {report.nodes:,} tree nodes and "
         f"{report.checkpoints} checkpoint{s} in {report.seconds:.2f} s: the log is intact."
     )
+    if not report.events:
+        return
+    if not unsigned:
+        click.echo("The newest checkpoint signed by the key covers every event.")
+    elif not report.signed:
+        click.echo(
+            "No checkpoint signed by the key covers any event yet: "
+            "`arms-ledger audit checkpoint` signs one."
+        )
+    else:
+        click.echo(
+            f"{unsigned:,} event(s) after the newest checkpoint signed by the key "
+            f"(positions {report.signed + 1} to {report.events}) are not signed by it: "
+            "`arms-ledger audit checkpoint` signs them (on a shared PostgreSQL log, "
+            "other offices sign theirs with their own keys)."
+        )
 
 
 def _verifier(ledger: Ledger, key: str | None) -> Verifier:

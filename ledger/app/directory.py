@@ -230,6 +230,11 @@ def open_log(path: Path) -> SQLiteLog | None:
     return log
 
 
+def signs_every_append(path: Path) -> bool:
+    """Whether the ledger at ``path`` signs a checkpoint with every append."""
+    return bool(_read_meta(path)["checkpoints"] == "append")
+
+
 def _read_meta(path: Path) -> dict[str, Any]:
     """``ledger.json`` of the ledger at ``path``, of a format this version reads."""
     meta = path / META_FILE

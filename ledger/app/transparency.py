@@ -86,10 +86,15 @@ def own_verifier(ledger: Ledger) -> Verifier:
     return ledger.verifier or tlog.check_signer(ledger.signer).verifier
 
 
-def verify(ledger: Ledger, trusted: Sequence[tuple[Checkpoint, str]] = ()) -> tlog.Report:
-    """Recompute every leaf and node from the stored events and check every checkpoint;
+def verify(
+    ledger: Ledger,
+    trusted: Sequence[tuple[Checkpoint, str]] = (),
+    key: Verifier | None = None,
+) -> tlog.Report:
+    """Recompute every leaf and node from the stored events and check every checkpoint,
+    those of the ledger's name held to ``key`` (default: the ledger's own key);
     TamperedError names the first difference."""
-    own = ledger.verifier
+    own = key or ledger.verifier
     with ledger.recorder.snapshot() as log:
         return tlog.verify(log, own, trusted)
 

@@ -19,8 +19,13 @@ from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import MICROSECOND, format_recorded, parse_instant
 from arms_ledger.ledger.store.reading import PAGE, LogReading, recorded_at_of
 from arms_ledger.ledger.transparency import merkle
-from arms_ledger.ledger.transparency.note import Checkpoint, Signer
-from arms_ledger.ledger.transparency.tlog import LogSource
+from arms_ledger.ledger.transparency.note import (
+    Checkpoint,
+    NoteError,
+    Signer,
+    open_checkpoint,
+)
+from arms_ledger.ledger.transparency.tlog import LogSource, TamperedError
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 __all__ = [
@@ -156,12 +161,55 @@ class LogRecorder(LogReading, _Mixed):
                     "the notification thresholds changed since they were read"
                 )
 
+    # Whether this ledger's key is the only one that signs the store's log (a SQLite
+    # file in the ledger's directory; a PostgreSQL log may be shared by several offices,
+    # each signing with its own key): then, on a ledger that signs every append, every
+    # event must lie under the newest checkpoint it signed before it signs another.
+    sole_signer = False
+
     def _extend_and_sign(
         self, c: Any, positions: Sequence[int], states: Sequence[bytes]
     ) -> None:
-        tree = self.tree.extend(c, positions, states)
-        if self.signer is not None:
-            self._sign(c, self.signer, tree.size, tree.root())
+        signer = self.signer
+        tree = self.tree.extend(c, positions, states)  # refuses a tree short of the log
+        if signer is not None:
+            if self.sole_signer:
+                self._check_signed_head(c, signer, positions[0] - 1)
+            self._sign(c, signer, tree.size, tree.root())
+
+    def _check_signed_head(self, c: Any, signer: Signer, head: int) -> None:
+        """Refuse to sign over events this key never signed: on a log only it signs,
+        with a checkpoint at every append, events after its newest checkpoint were
+        written by someone without the key (or restored from elsewhere)."""
+        mine = self.tree.latest_checkpoint(c, str(signer.verifier))
+        if mine is not None and mine.size < head:
+            raise TamperedError(
+                f"the log holds {head - mine.size:,} event(s) after the newest "
+                f"checkpoint this ledger signed (positions {mine.size + 1} to {head}), "
+                "which its key never signed: written without the key, or restored from "
+                "elsewhere; nothing was written, and no checkpoint is signed over them; "
+                "`arms-ledger audit verify` shows the log"
+            )
+
+    def _check_consistent(self, c: Any, signer: Signer, size: int, root: bytes) -> None:
+        """Before signing the tree of ``size`` with ``root``: the newest checkpoint this
+        key signed must be a prefix of it (a consistency proof from the stored nodes),
+        so that a checkpoint never vouches for a tree rewritten under an older one."""
+        mine = self.tree.latest_checkpoint(c, str(signer.verifier))
+        if mine is None or mine.size == 0:
+            return
+        try:
+            old = open_checkpoint(mine.note, signer.verifier)
+            proof = merkle.prove_consistency(
+                old.size, size, lambda wanted: self.tree.nodes(c, wanted)
+            )
+            merkle.verify_consistency(old.size, size, old.root, root, proof)
+        except (NoteError, merkle.ProofError) as error:
+            raise TamperedError(
+                f"the tree of {size:,} events is not an extension of the newest "
+                f"checkpoint this ledger signed ({mine.size:,} events): {error}; no "
+                "checkpoint is signed over it; `arms-ledger audit verify` shows where"
+            ) from None
 
     def _insert_rows(
         self, c: Any, positions: Sequence[int], stored_events: Sequence[StoredEvent]
@@ -188,6 +236,7 @@ class LogRecorder(LogReading, _Mixed):
         return positions
 
     def _sign(self, c: Any, signer: Signer, size: int, root: bytes) -> str:
+        self._check_consistent(c, signer, size, root)
         note = signer.sign(Checkpoint(signer.name, size, root).text())
         self.tree.store_checkpoint(c, note, size, signer.verifier)
         self._unpublished = note

@@ -27,8 +27,11 @@ class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
       read only their own events: an SQLite index ends with the rowid, the position,
       so it is the ``(topic, position)`` index ``of_types`` reads a range of;
     - ``recorded_at`` strictly increasing: the write lock is taken before the last
-      stamp is read, and the batch follows it (``after_head``).
+      stamp is read, and the batch follows it (``after_head``);
+    - the ledger's key is the only one that signs this log (``sole_signer``).
     """
+
+    sole_signer = True
 
     tree = stored_tree.StoredTree("?")
     position_column = "rowid"

@@ -98,6 +98,7 @@ class Report(NamedTuple):
     nodes: int
     checkpoints: int
     seconds: float
+    signed: int = 0  # events under the newest checkpoint signed by the ledger's own key
 
 
 def verify(
@@ -117,8 +118,16 @@ def verify(
         _verify_stored_checkpoint(cp, own, count, log)
     for checkpoint, source in trusted:
         _verify_trusted(checkpoint, source, count, log)
+    signed = max(
+        (cp.size for cp in checkpoints if own is not None and cp.verifier == str(own)),
+        default=0,
+    )
     return Report(
-        count, nodes, len(checkpoints) + len(trusted), time.perf_counter() - started
+        count,
+        nodes,
+        len(checkpoints) + len(trusted),
+        time.perf_counter() - started,
+        signed,
     )
 
 

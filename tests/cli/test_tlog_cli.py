@@ -423,7 +423,8 @@ def test_audit_verify_reports_what_it_checked(loaded):
     assert nodes == 78
     assert re.fullmatch(
         f"Verified {N} events, {nodes} tree nodes and 1 checkpoint in {TIME} s: "
-        "the log is intact.\n",
+        "the log is intact.\nThe newest checkpoint signed by the key covers every "
+        "event.\n",
         result.stdout,
     ), result.stdout
 
@@ -465,7 +466,8 @@ def test_audit_verify_with_a_trusted_checkpoint(loaded, ledger_dir, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert re.fullmatch(
         f"Verified {N + 1} events, 79 tree nodes and 3 checkpoints in {TIME} s: "
-        "the log is intact.\n",
+        "the log is intact.\nThe newest checkpoint signed by the key covers every "
+        "event.\n",
         result.stdout,
     ), result.stdout
     vkey = (ledger_dir / "verifier.key").read_text().strip()
