@@ -126,6 +126,7 @@ def create(
     app.store = store
     try:
         app.recorder.upgrade_store()  # a PostgreSQL log shared with an earlier version
+        _check_origin_unused(app, signer)
     except BaseException:
         app.close()
         raise
@@ -133,6 +134,23 @@ def create(
     _write_keys(path, signer)
     _write_meta(path, signer.name, checkpoints, format_instant(now()), store)
     return app
+
+
+def _check_origin_unused(app: Ledger, signer: Signer) -> None:
+    """A log shared by several offices (PostgreSQL) names each one's checkpoints by its
+    origin: two keys under one origin would make each office's checkpoints fail the
+    other's verification. Refuse an origin another key already signs this log under."""
+    taken = {
+        cp.verifier
+        for cp in app.recorder.checkpoints()
+        if cp.verifier.partition("+")[0] == signer.name
+    }
+    if taken:
+        raise LedgerError(
+            f"the origin {signer.name} already names checkpoints of this log, signed "
+            f"with another key ({sorted(taken)[0]}): each office sharing a log needs an "
+            "origin of its own; choose another --origin"
+        )
 
 
 def create_replica(path: Path, export: Any) -> Ledger:

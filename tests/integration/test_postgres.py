@@ -145,3 +145,26 @@ def test_two_directories_share_one_log_and_each_signs_with_its_own_key(pg, tmp_p
             "--ledger", str(path), "query", "SELECT count(*) AS n FROM partners", "--json"
         )
         assert result.exit_code == 0 and json.loads(result.stdout) == [{"n": 2}]
+
+
+def test_init_refuses_an_origin_another_key_signs_the_shared_log_under(pg, tmp_path):
+    """Issue 19, item 4: two offices with one origin on one log would break `audit
+    verify` in both for good; the second `init` is refused before it signs anything."""
+    a, b = tmp_path / "office-a", tmp_path / "office-b"
+    assert (
+        invoke("--ledger", str(a), "--store", pg, "init", "--origin", "x.gov/log").exit_code
+        == 0
+    )
+    first = open_ledger(a)
+    first.append(decode(EVERY_TYPE[:3]))
+    verifier = (a / "verifier.key").read_text().strip()
+    result = invoke("--ledger", str(b), "--store", pg, "init", "--origin", "x.gov/log")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"Error: the origin x.gov/log already names checkpoints of this log, signed with "
+        f"another key ({verifier}): each office sharing a log needs an origin of its "
+        "own; choose another --origin\n"
+    )
+    assert not (b / "ledger.json").exists()
+    assert transparency.verify(first).events == 3
+    first.close()
