@@ -271,15 +271,24 @@ def verify_command(env: Env, trusted_checkpoint: Path | None, key: str | None) -
     verifier = _verifier(ledger, key)
     checks = trusted(trusted_checkpoint, verifier)
     kept = read_checkpoint(env.path)
-    stored = {cp.note for cp in transparency.checkpoints(ledger)}
+    in_store = transparency.checkpoints(ledger)
+    stored = {cp.note for cp in in_store}
+    sole = ledger.recorder.sole_signer and signs_every_append(env.path)
     if kept is not None and kept[0] not in stored:
+        own = str(transparency.own_verifier(ledger))
+        gone = not any(cp.size == kept[1].size and cp.verifier == own for cp in in_store)
+        if sole and gone:  # it stores every checkpoint it signs, and never deletes one
+            raise TamperedError(
+                f"the checkpoint kept in {env.path / LATEST_CHECKPOINT} (size "
+                f"{kept[1].size:,}) is missing from the store, which keeps every "
+                "checkpoint this ledger signs: checkpoints were deleted from it"
+            )
         # the newest checkpoint the directory holds, outside the store, which lost it
         checks.append((kept[1], str(env.path / LATEST_CHECKPOINT)))
     report = transparency.verify(ledger, checks, verifier)
     unsigned = report.events - report.signed
     # A ledger from before checkpoints (none signed yet) is unsigned, not forged.
-    forged = report.signed and ledger.recorder.sole_signer and signs_every_append(env.path)
-    if unsigned and forged:
+    if unsigned and report.signed and sole:
         raise TamperedError(
             f"{unsigned:,} event(s) at positions {report.signed + 1} to {report.events} "
             "lie after the newest checkpoint signed by the ledger's key, and this ledger "

@@ -368,6 +368,12 @@ class _PostgresLog:
         )
         return ((idx, bytes(h)) for idx, h in rows)
 
+    def top_level(self) -> int | None:
+        cursor = self.conn.cursor(row_factory=tuple_row)
+        cursor.execute(f"SELECT max(level) FROM {self.tree.nodes_table}")
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+
     def nodes(self, wanted: Sequence[Node]) -> dict[Node, bytes]:
         return self.tree.nodes(self.conn.cursor(row_factory=tuple_row), wanted)
 

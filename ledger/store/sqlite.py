@@ -170,6 +170,10 @@ class _SQLiteLog:
         )
         return ((idx, bytes(h)) for idx, h in cursor)
 
+    def top_level(self) -> int | None:
+        sql = f"SELECT max(level) FROM {self.tree.nodes_table}"
+        return self.conn.execute(sql).fetchone()[0]
+
     def nodes(self, wanted: Sequence[Node]) -> dict[Node, bytes]:
         return self.tree.nodes(self.conn.cursor(), wanted)
 

@@ -88,6 +88,8 @@ class LogSource(Protocol):
 
     def level(self, level: int) -> Iterator[tuple[int, bytes]]: ...
 
+    def top_level(self) -> int | None: ...  # the highest level holding a node
+
     def nodes(self, wanted: Sequence[Node]) -> dict[Node, bytes]: ...
 
     def checkpoints(self) -> list[StoredCheckpoint]: ...
@@ -202,18 +204,26 @@ def _root(log: LogSource, size: int) -> bytes:
 
 
 def _verify_levels(size: int, log: LogSource) -> int:
-    """Every internal node equals the hash of its two children; returns how many."""
+    """Every internal node equals the hash of its two children, and there is no other
+    node (none past a level's width, none above the top); returns how many."""
     checked = 0
     level, width = 1, size >> 1
     while width:
         below = log.level(level - 1)
         count = 0
         for idx, h in log.level(level):
+            if count == width:
+                raise TamperedError(
+                    f"the Merkle tree has a node {idx} at level {level}, past the {width} "
+                    f"that {size} leaves make: it was added behind the ledger's back"
+                )
             if idx != count:
                 raise TamperedError(
                     f"the Merkle tree is missing node {count} of level {level}"
                 )
-            left, right = next(below), next(below)
+            left, right = next(below, None), next(below, None)
+            if left is None or right is None:  # the level below was checked: never
+                raise TamperedError(f"the Merkle tree is short at level {level - 1}")
             if merkle.node_hash(left[1], right[1]) != h:
                 first = idx << level
                 raise TamperedError(
@@ -228,6 +238,12 @@ def _verify_levels(size: int, log: LogSource) -> int:
             )
         checked += count
         level, width = level + 1, size >> (level + 1)
+    top = log.top_level()
+    if top is not None and top >= level:
+        raise TamperedError(
+            f"the Merkle tree has a node at level {top}, above the top level ({level - 1}) "
+            f"that {size} leaves make: it was added behind the ledger's back"
+        )
     return checked
 
 
