@@ -61,6 +61,10 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+# The Host names a server bound to the loopback answers to (any port).
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -126,6 +130,7 @@ def serve_command(env: Env, host: str, port: int, allow_sql: bool, cut: Cut) -> 
             immutable=immutable,
             allow_sql=allow_sql,
             log=whatif_source(env.ledger, cut),
+            hosts=LOOPBACK_NAMES | {host.lower()} if _is_loopback(host) else None,
         )
         if not _is_loopback(host):
             click.echo(

@@ -85,6 +85,14 @@ _NAMES = {
 }
 
 
+def no_outside_functions(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
+    """An authorizer that refuses only the functions reaching outside the database or
+    into SQLite's internals (the web view's own queries need the rest)."""
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
 class _Refusal:
     """The authorizer; remembers why it refused, for the message."""
 

@@ -28,6 +28,7 @@ def datasette(
     immutable: bool,
     allow_sql: bool = False,
     log: whatif.Source | None = None,
+    hosts: frozenset[str] | None = None,
 ) -> Datasette:
     """A read-only Datasette over the read models at ``path``.
 
@@ -35,6 +36,9 @@ def datasette(
     opened read-only and every request sees what the last catch-up wrote.
     ``allow_sql``: arbitrary (read-only) SQL; off, only tables, canned queries and charts.
     ``log``: the log these read models come from, for the what-if page (none: no page).
+    ``hosts``: the names a request's ``Host`` may give (None: any); a server bound to
+    the loopback answers only to loopback names, so that a page elsewhere cannot reach
+    it by rebinding its own name to 127.0.0.1 (DNS rebinding).
     """
     if not pm.is_registered(plugin):
         pm.register(plugin, name=metadata.PLUGIN)
@@ -57,4 +61,6 @@ def datasette(
     )
     if log is not None:
         whatif.SOURCES[ds] = log
+    if hosts is not None:
+        plugin.HOSTS[ds] = hosts
     return ds

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import sqlite3
 import typing
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.projections import queries
+from arms_ledger.projections import queries, userquery
 from arms_ledger.projections.web import charts, pages, whatif
 from arms_ledger.projections.web.metadata import DATABASE, PLUGIN
 from datasette import hookimpl
@@ -24,6 +25,75 @@ from datasette.utils.asgi import Response
 
 def _ours(datasette: Any) -> bool:
     return datasette.plugin_config(PLUGIN) is not None
+
+
+# The Host names each Datasette answers to (``projections.web.datasette``); none: any.
+HOSTS: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def host_name(header: str) -> str:
+    """The name of a ``Host`` header, without its port (``[::1]:8001`` is ``::1``)."""
+    if header.startswith("["):
+        return header[1:].partition("]")[0].lower()
+    return header.rpartition(":")[0].lower() if ":" in header else header.lower()
+
+
+@hookimpl
+def asgi_wrapper(datasette: Any) -> Callable:
+    """Refuse a request whose ``Host`` the server does not answer to (HTTP 421)."""
+
+    def wrap(app: Callable) -> Callable:
+        async def checked(scope: dict, receive: Callable, send: Callable) -> None:
+            allowed = HOSTS.get(datasette)
+            if allowed is not None and scope.get("type") == "http":
+                header = dict(scope.get("headers") or []).get(b"host", b"")
+                name = host_name(header.decode("latin-1"))
+                if name not in allowed:
+                    body = (
+                        f"This server answers only to {', '.join(sorted(allowed))}, not "
+                        f"to {name or 'a request without a Host'} (it is bound to the "
+                        "loopback: a page of another site cannot read it).\n"
+                    ).encode()
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 421,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                    return
+            await app(scope, receive, send)
+
+        return checked
+
+    return wrap
+
+
+@hookimpl
+def prepare_connection(conn: sqlite3.Connection, database: str, datasette: Any) -> None:
+    """With --allow-sql a visitor's SQL runs on these connections: the functions that
+    reach outside the database or into SQLite's internals (``fts3_tokenizer`` hands
+    out code pointers) are refused, as ``arms-ledger query`` refuses them."""
+    if _ours(datasette):
+        conn.set_authorizer(userquery.no_outside_functions)
+
+
+async def databases(datasette: Any, request: Any) -> Response:
+    """``/-/databases``: Datasette's answer without each file's path on this machine."""
+    found = [
+        {
+            "name": db.name,
+            "route": db.route,
+            "size": db.size,
+            "is_mutable": db.is_mutable,
+            "is_memory": db.is_memory,
+            "hash": db.hash,
+        }
+        for db in datasette.databases.values()
+        if db.name != "_internal"
+    ]
+    return Response.json(found)
 
 
 @hookimpl
@@ -35,6 +105,7 @@ def register_routes(datasette: Any) -> list[tuple[str, Callable]]:
         (r"^/-/charts$", pages.charts_index),
         (rf"^/-/charts/(?P<chart>{names})(?P<svg>\.svg)?$", pages.chart_page),
         (r"^/-/whatif(?P<json>\.json)?$", whatif.whatif_page),
+        (r"^/-/databases(\.json)?$", databases),
     ]
 
 
