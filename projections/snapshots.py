@@ -89,6 +89,7 @@ from arms_ledger.projections.source import LogReader, Recorded
 __all__ = ["ANSWERS", "EVERY", "FILE", "STALE", "Snapshots", "replay"]
 
 FILE = "snapshots.db"
+EFFECTIVE, LOG = "effective", "log"  # the two kinds: along effective time, along the log
 FORMAT = 1  # of the bodies; another format is discarded
 # Snapshots along the log every EVERY positions; along effective time at month starts at
 # least EVERY events apart: a replay applies about EVERY events at most besides the
@@ -378,6 +379,7 @@ def along_the_log(log: LogReader, start: State | None, upto: int) -> Iterator[St
 
 CREATE = """CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,         -- along 'effective' time, or along the 'log'
     as_of TEXT,                 -- effective time; NULL: every event
     position INTEGER NOT NULL,  -- the log position it was built up to
     digest TEXT NOT NULL,       -- of the log there (``digest``)
@@ -388,6 +390,7 @@ CREATE = """CREATE TABLE IF NOT EXISTS snapshots (
 
 class Row(msgspec.Struct, frozen=True):
     id: int
+    kind: str
     as_of: datetime | None
     position: int
     digest: str
@@ -421,9 +424,9 @@ class Snapshots:
 
     def rows(self, conn: sqlite3.Connection) -> list[Row]:
         return [
-            Row(i, None if at is None else instant(at), position, d, size)
-            for i, at, position, d, size in conn.execute(
-                "SELECT id, as_of, position, digest, length(body) FROM snapshots "
+            Row(i, kind, None if at is None else instant(at), position, d, size)
+            for i, kind, at, position, d, size in conn.execute(
+                "SELECT id, kind, as_of, position, digest, length(body) FROM snapshots "
                 "WHERE format = ? ORDER BY position, as_of",
                 (FORMAT,),
             )
@@ -438,7 +441,9 @@ class Snapshots:
             raise ValueError(f"snapshot {row.id} does not hold what its row says")
         return state
 
-    def put(self, conn: sqlite3.Connection, states: Iterable[State], log: LogReader) -> int:
+    def put(
+        self, conn: sqlite3.Connection, kind: str, states: Iterable[State], log: LogReader
+    ) -> int:
         """Store ``states`` (in the caller's transaction); returns how many."""
         count = 0
         marks: dict[int, str] = {}
@@ -446,9 +451,10 @@ class Snapshots:
             if state.position not in marks:
                 marks[state.position] = digest(log, state.position)
             conn.execute(
-                "INSERT INTO snapshots (as_of, position, digest, format, body) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO snapshots (kind, as_of, position, digest, format, body) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
+                    kind,
                     None if state.as_of is None else format_instant(state.as_of),
                     state.position,
                     marks[state.position],
@@ -503,12 +509,16 @@ def replay(
         return None
     position = upto if cut.known_at is None else known_by(log, upto, cut.known_at)
     store = Snapshots(directory)
-    writable = _writable(store.path)
+    # Built here only for a log long enough to be worth it (a shorter one replays from
+    # the first event in well under a second), and where the ledger may be written.
+    writable = head > EVERY and _writable(store.path)
     if not store.path.exists() and not writable:
         return None
     try:
         with closing(store.connect()) as snaps:
-            row = _nearest(store, snaps, log, cut.as_of, position, head, writable, catch_up)
+            row = _nearest(
+                store, snaps, log, cut.as_of, position, head, writable, catch_up, notice
+            )
             if row is None:
                 return None
             if row.position > head or digest(log, row.position) != row.digest:
@@ -520,13 +530,7 @@ def replay(
                 store.discard()
                 return None
             state = store.load(snaps, row)
-        projector = restore(state, log, cut.as_of)
-        try:
-            applied, last = _apply_delta(
-                projector, log, directory, state, cut.as_of, position
-            )
-        finally:
-            projector.close()
+        projector, applied, last = project(state, log, directory, cut, position)
     except DAMAGED as error:
         say(
             f"the snapshots in {store.path} could not be used ({error}); discarded, "
@@ -534,8 +538,45 @@ def replay(
         )
         store.discard()
         return None
-    _write(conn, cut, projector, max(state.last_applied, last), _time(log, cut, position))
+    _write(conn, cut, projector, last, _time(log, cut, position))
     return applied
+
+
+def replay_from(
+    state: State,
+    log: LogReader,
+    directory: Path,
+    conn: sqlite3.Connection,
+    cut: Cut,
+    position: int,
+) -> int:
+    """Build the tables of ``ANSWERS`` for ``cut`` (which reads the log up to
+    ``position``) into ``conn`` from ``state``; returns how many events were applied
+    after it."""
+    projector, applied, last = project(state, log, directory, cut, position)
+    _write(conn, cut, projector, last, _time(log, cut, position))
+    return applied
+
+
+def project(
+    state: State, log: LogReader, directory: Path, cut: Cut, position: int
+) -> tuple[Projector, int, int]:
+    """The projector restored from ``state`` with the events of ``cut`` after it
+    applied: it, how many, and the projection's position. Nothing is written yet, so
+    what a damaged snapshot raises (``DAMAGED``) leaves the replay's database as it
+    was."""
+    if (
+        state.position > position
+        or (state.as_of is None) != (cut.as_of is None)
+        or (state.as_of is not None and cut.as_of is not None and cut.as_of < state.as_of)
+    ):
+        raise ValueError("the snapshot is not of an earlier part of the cut")
+    projector = restore(state, log, cut.as_of)
+    try:
+        applied, last = _apply_delta(projector, log, directory, state, cut.as_of, position)
+    finally:
+        projector.close()
+    return projector, applied, max(state.last_applied, last)
 
 
 def _writable(path: Path) -> bool:
@@ -569,6 +610,7 @@ def _nearest(
     head: int,
     writable: bool,
     catch_up: Callable[[], None] | None,
+    notice: Callable[[str], None] | None = None,
 ) -> Row | None:
     """The snapshot a replay of (``as_of``, ``position``) starts from, built first if
     missing or stale and ``writable``."""
@@ -581,12 +623,19 @@ def _nearest(
         writable
         and catch_up is not None
         and position == head
-        and (best is None or position - best.position > STALE)
+        and position - _built(store.rows(snaps)) > STALE
     ):
+        if notice is not None and head > EVERY:
+            notice(f"building the snapshots of replays in {store.path} (once)")
         catch_up()
         _along_effective_time(store, snaps, log)
         best = _best(store.rows(snaps), as_of, position)
     return best
+
+
+def _built(rows: list[Row]) -> int:
+    """The position the snapshots along effective time were built at (-inf if none)."""
+    return max((r.position for r in rows if r.kind == EFFECTIVE), default=-(10**18))
 
 
 def _best(rows: list[Row], as_of: datetime | None, position: int) -> Row | None:
@@ -605,13 +654,11 @@ def _extend(store: Snapshots, snaps: sqlite3.Connection, log: LogReader, head: i
     """Snapshots of every event along the log, from the last there is to the head."""
     snaps.execute("BEGIN IMMEDIATE")
     try:
-        every = [
-            r for r in store.rows(snaps) if r.as_of is None and r.position % EVERY == 0
-        ]
+        every = [r for r in store.rows(snaps) if r.kind == LOG]
         start = max(every, key=lambda r: r.position, default=None)
         if start is None or start.position + EVERY <= head:
             state = None if start is None else store.load(snaps, start)
-            store.put(snaps, along_the_log(log, state, head), log)
+            store.put(snaps, LOG, along_the_log(log, state, head), log)
     except BaseException:
         snaps.execute("ROLLBACK")
         raise
@@ -626,8 +673,8 @@ def _along_effective_time(
         (upto,) = index.execute("SELECT position FROM projection").fetchone()
         snaps.execute("BEGIN IMMEDIATE")
         try:
-            snaps.execute("DELETE FROM snapshots WHERE as_of IS NOT NULL")
-            store.put(snaps, along_effective_time(log, index, upto), log)
+            snaps.execute("DELETE FROM snapshots WHERE kind = ?", (EFFECTIVE,))
+            store.put(snaps, EFFECTIVE, along_effective_time(log, index, upto), log)
         except BaseException:
             snaps.execute("ROLLBACK")
             raise
@@ -752,6 +799,38 @@ def _create(conn: sqlite3.Connection, table: schema.Table) -> None:
         cols = ", ".join(f'"{c}"' for c in index)
         name = f"idx_{table.name}_{'_'.join(index)}"
         conn.execute(f'CREATE INDEX "{name}" ON "{table.name}" ({cols})')
+
+
+def build(
+    log: LogReader,
+    directory: Path,
+    catch_up: Callable[[], None],
+    notice: Callable[[str], None] | None = None,
+) -> list[Row]:
+    """Bring the snapshots up to the head (``arms-ledger snapshots``): those along
+    effective time anew unless they are at the head, those along the log extended;
+    snapshots of another log are discarded first. Returns them all."""
+    store = Snapshots(directory)
+    head = log.head()
+    if head:
+        catch_up()
+        try:
+            with closing(store.connect()) as snaps:
+                rows = store.rows(snaps)
+                if rows and (
+                    max(r.position for r in rows) > head
+                    or digest(log, rows[-1].position) != rows[-1].digest
+                ):
+                    raise ValueError("they are of another log")
+        except DAMAGED as error:
+            if notice is not None:
+                notice(f"the snapshots in {store.path} were discarded ({error})")
+            store.discard()
+        with closing(store.connect()) as snaps:
+            if _built(store.rows(snaps)) != head:
+                _along_effective_time(store, snaps, log)
+            _extend(store, snaps, log, head)
+    return describe(directory)
 
 
 def describe(directory: Path) -> list[Row]:
