@@ -48,7 +48,7 @@ checked against the cut there. ``D2`` is read from the log in order.
 msgpack compressed: derived data, never code, never trusted over the log):
 
 - *along effective time*, all at one position ``P_b`` (the live read models' position
-  when they were built): at each month start that is at least ``EVERY`` events (by
+  when they were built): at each month start that is at least ``EFFECTIVE_EVERY`` events (by
   effective time) after the previous one, and one of every event (``T_s`` None). They
   are rebuilt, in one pass over the log in effective order, when a replay finds none, or
   finds the log grown by more than ``STALE`` events since ``P_b``;
@@ -92,9 +92,10 @@ FILE = "snapshots.db"
 EFFECTIVE, LOG = "effective", "log"  # the two kinds: along effective time, along the log
 FORMAT = 1  # of the bodies; another format is discarded
 # Snapshots along the log every EVERY positions; along effective time at month starts at
-# least EVERY events apart: a replay applies about EVERY events at most besides the
-# events recorded since the snapshots were built.
+# least EFFECTIVE_EVERY events (by effective time) apart: a replay applies at most about
+# that many events (and a month's), besides those recorded since they were built.
 EVERY = 10_000
+EFFECTIVE_EVERY = 5_000
 # The snapshots along effective time are rebuilt once the log has grown by more than
 # this since they were built (a replay would apply all those events).
 STALE = 20_000
@@ -275,12 +276,12 @@ REFERENCE_SQL = f"type IN ({', '.join(repr(t.__name__) for t in REFERENCE_TYPES)
 
 
 def boundaries(index: sqlite3.Connection, upto: int) -> list[datetime]:
-    """Month starts at least ``EVERY`` events (by effective time) apart, from the live
-    read models' ``audit_log`` up to position ``upto``."""
+    """Month starts at least ``EFFECTIVE_EVERY`` events (by effective time) apart, from
+    the live read models' ``audit_log`` up to position ``upto``."""
     found: list[datetime] = []
     count = 0
     for month, n in index.execute(MONTHS_SQL, (upto,)):
-        if count >= EVERY:
+        if count >= EFFECTIVE_EVERY:
             year, _, number = month.partition("-")
             found.append(datetime(int(year), int(number), 1, tzinfo=UTC))
             count = 0
