@@ -175,15 +175,18 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     machine = f"{platform.python_implementation()} {platform.python_version()}, "
     machine += f"{os.cpu_count()} CPUs, {platform.machine()}"
-    print(f"\n{machine}; snapshots every {snapshots.EVERY:,} events\n")
+    print(
+        f"\n{machine}; snapshots every {snapshots.EVERY:,} events along the log, "
+        f"{snapshots.EFFECTIVE_EVERY:,} along effective time\n"
+    )
     print(
         f"{'events':>10}  {'question':<58} {'wall s':>7} {'CPU s':>7} {'from zero s':>11}"
     )
-    for size, r in results.items():
+    for label, r in results.items():
         for q in r["questions"]:
             zero = q["full_replay_wall_s"]
             print(
-                f"{int(size):>10,}  {q['question']:<58} {q['wall_s']:>7.3f} "
+                f"{int(label):>10,}  {q['question']:<58} {q['wall_s']:>7.3f} "
                 f"{q['cpu_s']:>7.3f} {'-' if zero is None else f'{zero:.1f}':>11}"
             )
         print(
@@ -197,6 +200,7 @@ def main() -> None:
                 "machine": machine,
                 "measured": datetime.now(UTC).isoformat(timespec="seconds"),
                 "every": snapshots.EVERY,
+                "effective_every": snapshots.EFFECTIVE_EVERY,
                 "results": results,
             },
             indent=2,

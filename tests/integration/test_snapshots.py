@@ -94,20 +94,22 @@ days = st.integers(-30, DAYS + 60)
 
 
 @st.composite
-def cuts(draw, head: int, recorded: list[str]) -> tuple[Cut, int, datetime | None, int]:
+def cuts(
+    draw, head: int, recorded: list[str | None]
+) -> tuple[Cut, int, datetime | None, int]:
     """A cut, the position it reads up to, and a snapshot (as-of, position) before it."""
     kind = draw(st.sampled_from(("as-of", "known-at", "at-position", "as-of+position")))
     as_of = known_at = at_position = None
     if "as-of" in kind:
         as_of = day(draw(days))
     if kind == "known-at":
-        known_at = instant(recorded[draw(st.integers(0, head - 1))])
+        known_at = instant(str(recorded[draw(st.integers(0, head - 1))]))
     if "position" in kind:
         at_position = draw(st.integers(1, head))
     cut = Cut(as_of=as_of, known_at=known_at, at_position=at_position)
     upto = at_position or head
     if known_at is not None:
-        upto = sum(1 for r in recorded[:upto] if instant(r) <= known_at)
+        upto = sum(1 for r in recorded[:upto] if instant(str(r)) <= known_at)
     snap_position = draw(st.integers(0, upto))
     snap_as_of = None
     if as_of is not None:
