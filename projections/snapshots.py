@@ -76,6 +76,7 @@ from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import effective, format_instant, instant
 from arms_ledger.ledger.domain.facts import REFERENCE_TYPES, holds_at, position_of
 from arms_ledger.ledger.domain.priority import Entry
+from arms_ledger.ledger.errors import failure_kind
 from arms_ledger.projections import schema
 from arms_ledger.projections.cases import CaseView
 from arms_ledger.projections.loader import Nothing
@@ -104,6 +105,7 @@ STALE = 20_000
 # cases are not kept).
 ANSWERS = frozenset({"partners", "platforms", "policies", "queue"})
 AT_ONCE = 5_000  # events asked of the log at once (LogReader.at)
+BUSY_TIMEOUT = 30.0  # seconds a replay waits for another process building snapshots
 
 
 # --- the state, encoded ---------------------------------------------------------------
@@ -414,7 +416,7 @@ class Snapshots:
         self.path = Path(directory) / FILE
 
     def connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(CREATE)
@@ -533,6 +535,17 @@ def replay(
             state = store.load(snaps, row)
         projector, applied, last = project(state, log, directory, cut, position)
     except DAMAGED as error:
+        if isinstance(error, sqlite3.OperationalError) and failure_kind(error) in (
+            "locked",
+            "full",
+            "read-only",
+            "io",
+        ):  # the file is fine: busy (another process builds them), or cannot grow
+            say(
+                f"the snapshots in {store.path} cannot be used now ({error}); "
+                "replaying from the first event"
+            )
+            return None
         say(
             f"the snapshots in {store.path} could not be used ({error}); discarded, "
             "replaying from the first event"

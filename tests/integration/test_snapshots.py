@@ -359,3 +359,28 @@ def test_a_damaged_snapshot_is_ignored_with_a_notice(scenario, damage):
     assert notice.endswith("); discarded, replaying from the first event)")
     assert replayed == "(replayed as of 2026-02-05T00:00:00Z)"
     assert result.stdout == run(*args).stdout  # and again, from new snapshots
+
+
+def test_snapshots_being_built_elsewhere_are_waited_for_then_left_alone(
+    scenario, monkeypatch
+):
+    """Another process holds the file (building): the replay starts from the first
+    event, says why, and leaves the file alone."""
+    assert run("snapshots").exit_code == 0
+    monkeypatch.setattr(snapshots, "BUSY_TIMEOUT", 0.05)
+    monkeypatch.setattr(snapshots, "STALE", -1)  # so the replay wants to build them
+    path = scenario / snapshots.FILE
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        args = ("queue", "m1a2-sepv3", "--as-of", "2026-02-05", "--json")
+        result = run(*args)
+        assert result.exit_code == 0, result.stderr
+        assert result.stderr.splitlines()[-2] == (
+            f"(the snapshots in {path} cannot be used now (database is locked); "
+            "replaying from the first event)"
+        )
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert path.exists() and snapshots.describe(scenario)
