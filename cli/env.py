@@ -9,7 +9,7 @@ only when a command first asks for them, so that ``--help`` loads neither.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -176,17 +176,19 @@ class Env:
                 err=True,
             )
 
-    def read_models(self, cut: Any) -> Any:
+    def read_models(self, cut: Any, answers: Iterable[str] | None = None) -> Any:
         """A connection to the read models the cut asks for (a context manager).
 
         Live read models that cannot be caught up in place (the directory or the file
         is not writable) are read as they are when they are current, else replayed
-        into a temporary directory; stderr says so."""
+        into a temporary directory; stderr says so. ``answers``: the only tables the
+        caller reads, so that a replay may start from a snapshot
+        (``engine.read_models``)."""
         from arms_ledger.projections import engine
 
         if cut.live and not self.read_models_writable():
             return self._read_only_models()
-        return engine.read_models(self.log, self.path, cut, _notice)
+        return engine.read_models(self.log, self.path, cut, _notice, answers)
 
     def read_models_writable(self) -> bool:
         from arms_ledger.projections import engine

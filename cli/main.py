@@ -80,6 +80,10 @@ COMMANDS: dict[str, Entry] = {
     "rebuild": Entry(
         "arms_ledger.cli.read", "Drop the read models and replay the whole log into them."
     ),
+    "snapshots": Entry(
+        "arms_ledger.cli.read",
+        "Build the snapshots replays of the past start from, and list them.",
+    ),
     "whatif": Entry(
         "arms_ledger.cli.whatif",
         "Show the queues under a proposal beside the queues as they are.",

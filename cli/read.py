@@ -12,10 +12,15 @@ import click
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.options import caption, time_options
 from arms_ledger.cli.output import dumps, output_options, write_rows
+from arms_ledger.ledger.domain.clock import format_instant
 from arms_ledger.projections import engine, queries, userquery
 from arms_ledger.projections.engine import Cut
 
 # --- queue, partners, cases, backlog ------------------------------------------------------
+
+
+# What ``queue`` reads: its replays may start from a snapshot (docs/read-models.md).
+QUEUE_TABLES = ("queue", "platforms", "policies")
 
 
 @click.command("queue")
@@ -37,7 +42,7 @@ def queue_command(env: Env, platform: str | None, cut: Cut, fmt: str) -> None:
       arms-ledger queue ah-64e
       arms-ledger queue pac-3-mse --as-of 2026-02-05 --json
     """
-    with env.read_models(cut) as conn:
+    with env.read_models(cut, answers=QUEUE_TABLES) as conn:
         caption(cut)
         if platform is None:
             write_rows(queries.queues(conn), fmt)
@@ -64,7 +69,7 @@ def partners_command(env: Env, cut: Cut, fmt: str) -> None:
     economic contributions / target, 1); score = wI*I + wS*S + wE*E under the policy in
     force. The table shows the main columns; --json and --csv show all of them.
     """
-    with env.read_models(cut) as conn:
+    with env.read_models(cut, answers=("partners",)) as conn:
         caption(cut)
         found = queries.partners(conn)
         write_rows(found, fmt, queries.PARTNER_COLUMNS if fmt == "table" else None)
@@ -206,6 +211,50 @@ def rebuild_command(env: Env) -> None:
     click.echo(f"({took:.2f} s)", err=True)
 
 
+@click.command("snapshots")
+@click.option(
+    "--drop", is_flag=True, help="Delete them (replays build them again when needed)."
+)
+@output_options
+@pass_env
+def snapshots_command(env: Env, drop: bool, fmt: str) -> None:
+    """Build the snapshots replays of the past start from, and list them.
+
+    A replay (--as-of, --known-at, --at-position) of the queues, partners, platforms
+    and policies starts from the nearest snapshot of the read models' state and
+    applies only the events after it (docs/read-models.md, Replays from snapshots).
+    Replays build missing snapshots themselves; this builds them now, up to the head.
+    They are derived data (snapshots.db), checked against the log before use.
+    """
+    from arms_ledger.projections import snapshots
+
+    if drop:
+        snapshots.Snapshots(env.path).discard()
+        click.echo("Dropped the snapshots.")
+        return
+    started = time.perf_counter()
+    found = snapshots.build(
+        env.log,
+        env.path,
+        lambda: engine.live(env.log, env.path).close(),
+        lambda text: click.echo(f"({text})", err=True),
+    )
+    rows = [
+        {
+            "as_of": "every event" if r.as_of is None else format_instant(r.as_of),
+            "position": r.position,
+            "bytes": r.size,
+        }
+        for r in found
+    ]
+    write_rows(rows, fmt)
+    click.echo(
+        f"({len(rows)} snapshot(s), {sum(r.size for r in found):,} bytes; "
+        f"{time.perf_counter() - started:.2f} s)",
+        err=True,
+    )
+
+
 COMMANDS = (
     queue_command,
     partners_command,
@@ -213,4 +262,5 @@ COMMANDS = (
     backlog_command,
     query_command,
     rebuild_command,
+    snapshots_command,
 )

@@ -203,9 +203,18 @@ def _replay_events(
 
 @contextmanager
 def read_models(
-    log: LogReader, directory: Path, cut: Cut, notice: Callable[[str], None] | None = None
+    log: LogReader,
+    directory: Path,
+    cut: Cut,
+    notice: Callable[[str], None] | None = None,
+    answers: Iterable[str] | None = None,
 ) -> Iterator[sqlite3.Connection]:
-    """A connection to the read models the cut asks for: live, or a temporary replay."""
+    """A connection to the read models the cut asks for: live, or a temporary replay.
+
+    ``answers``: the only tables the caller reads. When a snapshot holds them all
+    (``snapshots.ANSWERS``), the replay starts from the nearest snapshot and builds only
+    those tables (the others are dropped); otherwise it replays every table from the
+    first event."""
     if cut.live:
         conn = live(log, directory, notice)
         try:
@@ -218,9 +227,33 @@ def read_models(
         with storage(f"the replay's read models in {workdir}", REPLAY_SPACE):
             conn = connect(workdir / PROJECTIONS_DB)
             try:
-                replay(log, conn, cut)
+                if not _from_snapshot(log, directory, conn, cut, notice, answers):
+                    replay(log, conn, cut)
                 yield conn
             finally:
                 conn.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _from_snapshot(
+    log: LogReader,
+    directory: Path,
+    conn: sqlite3.Connection,
+    cut: Cut,
+    notice: Callable[[str], None] | None,
+    answers: Iterable[str] | None,
+) -> bool:
+    """Whether the replay was built from a snapshot (``snapshots.replay``)."""
+    if answers is None:
+        return False
+    from arms_ledger.projections import snapshots
+
+    if not set(answers) <= snapshots.ANSWERS:
+        return False
+
+    def catch_up_live() -> None:
+        live(log, directory, notice).close()
+
+    applied = snapshots.replay(log, directory, conn, cut, notice, catch_up=catch_up_live)
+    return applied is not None

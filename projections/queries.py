@@ -61,9 +61,16 @@ def adopted(conn: sqlite3.Connection) -> ev.PriorityPolicyAdopted | None:
 
 
 def mode(conn: sqlite3.Connection) -> tuple[str, str | None]:
-    """The queue mode in force (the domain's ``mode_of``) and the policy that set it."""
-    policy = adopted(conn)
-    return mode_of(policy), None if policy is None else policy.policy
+    """The queue mode in force (the domain's ``mode_of``) and the policy that set it,
+    from the ``policies`` table alone (a replay from a snapshot has no ``audit_log``)."""
+    found = one(
+        conn,
+        "SELECT mode, policy FROM policies "
+        "WHERE type = 'PriorityPolicyAdopted' AND in_force",
+    )
+    if found is None:
+        return mode_of(None), None
+    return found["mode"], found["policy"]
 
 
 def decode(kind: str, actor: str, effective_at: str, payload: str | bytes) -> ev.Event:

@@ -1,0 +1,386 @@
+"""Replays from snapshots (projections.snapshots) equal replays from the first event.
+
+The property: on random histories (those of ``test_projection_properties``: facts
+backdated before facts recorded earlier, policies in both modes, cases along their
+lifecycle), for a snapshot taken at a random effective time and log position and a
+random cut at or after it (``--as-of``, ``--known-at``, ``--at-position``), the tables a
+snapshot answers (``snapshots.ANSWERS`` and ``projection``) hold the rows of a replay from
+the first event; also through ``snapshots.replay``, with snapshots built on part of the
+history and the rest (backdated events among it) appended afterwards.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from arms_ledger.ledger.app.directory import create
+from arms_ledger.ledger.domain.clock import instant
+from arms_ledger.ledger.domain.facts import holds_at
+from arms_ledger.projections import engine, schema, snapshots
+from arms_ledger.projections.projector import Projector
+from arms_ledger.projections.runner import Cut
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from tests.integration.test_projection_properties import (
+    DAYS,
+    START,
+    append_accepted,
+    histories,
+)
+
+TABLES = (*sorted(snapshots.ANSWERS), "projection")
+
+
+def rows(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
+    """The tables a snapshot answers, ordered by their primary key."""
+    out = {}
+    for table in schema.TABLES:
+        if table.name in TABLES:
+            pk = (table.pk,) if isinstance(table.pk, str) else table.pk
+            keys = ", ".join(f'"{k}"' for k in pk)
+            out[table.name] = conn.execute(
+                f'SELECT * FROM "{table.name}" ORDER BY {keys}'
+            ).fetchall()
+    return out
+
+
+def assert_same(actual: sqlite3.Connection, expected: sqlite3.Connection) -> None:
+    mine, theirs = rows(actual), rows(expected)
+    for name in TABLES:
+        if mine[name] != theirs[name]:
+            raise AssertionError(
+                f"{name} differs: only in the replay from a snapshot "
+                f"{[r for r in mine[name] if r not in theirs[name]]}, only in the replay "
+                f"from the first event {[r for r in theirs[name] if r not in mine[name]]}"
+            )
+
+
+def kinds(cut: Cut) -> str:
+    given = (("as-of", cut.as_of), ("known-at", cut.known_at), ("at", cut.at_position))
+    return " ".join(name for name, value in given if value is not None)
+
+
+def from_zero(log, cut: Cut, path: Path) -> sqlite3.Connection:
+    conn = engine.connect(path)
+    engine.replay(log, conn, cut)
+    return conn
+
+
+def taken(log, as_of: datetime | None, position: int) -> snapshots.State:
+    """A snapshot at (``as_of``, ``position``), made by a replay from the first event and
+    put through its encoding."""
+    projector = Projector(as_of=as_of)
+    last = 0
+    for page in log.pages(0, position):
+        for n, stream, version, e in page:
+            if holds_at(e, as_of):
+                projector.apply_event(n, stream, version, e)
+                last = n
+    state = snapshots.capture(projector, log, as_of, position, last)
+    projector.close()
+    return snapshots._decode(snapshots._encode(state))
+
+
+def day(n: int) -> datetime:
+    return datetime(START.year, START.month, START.day, tzinfo=UTC) + timedelta(days=n)
+
+
+days = st.integers(-30, DAYS + 60)
+
+
+@st.composite
+def cuts(
+    draw, head: int, recorded: list[str | None]
+) -> tuple[Cut, int, datetime | None, int]:
+    """A cut, the position it reads up to, and a snapshot (as-of, position) before it."""
+    kind = draw(st.sampled_from(("as-of", "known-at", "at-position", "as-of+position")))
+    as_of = known_at = at_position = None
+    if "as-of" in kind:
+        as_of = day(draw(days))
+    if kind == "known-at":
+        known_at = instant(str(recorded[draw(st.integers(0, head - 1))]))
+    if "position" in kind:
+        at_position = draw(st.integers(1, head))
+    cut = Cut(as_of=as_of, known_at=known_at, at_position=at_position)
+    upto = at_position or head
+    if known_at is not None:
+        upto = sum(1 for r in recorded[:upto] if instant(str(r)) <= known_at)
+    snap_position = draw(st.integers(0, upto))
+    snap_as_of = None
+    if as_of is not None:
+        snap_as_of = as_of - timedelta(days=draw(st.integers(0, DAYS)))
+    return cut, upto, snap_as_of, snap_position
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(), st.data())
+def test_a_replay_from_any_snapshot_equals_a_replay_from_the_first_event(history, data):
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        ledger = create(tmp / "ledger")
+        try:
+            append_accepted(ledger, history)
+            log = ledger.reader
+            engine.live(log, tmp / "ledger").close()  # the index by effective time
+            recorded = [r[3].recorded_at for p in log.pages(0, log.head()) for r in p]
+            for k in range(3):
+                cut, upto, as_of, position = data.draw(cuts(log.head(), recorded))
+                event(f"cut: {kinds(cut)}")
+                state = taken(log, as_of, position)
+                mine = engine.connect(tmp / f"snap{k}.db")
+                theirs = from_zero(log, cut, tmp / f"zero{k}.db")
+                try:
+                    snapshots.replay_from(state, log, tmp / "ledger", mine, cut, upto)
+                    assert_same(mine, theirs)
+                finally:
+                    mine.close()
+                    theirs.close()
+        finally:
+            ledger.close()
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(history=histories(), data=st.data())
+def test_snapshots_built_then_events_appended(history, data, monkeypatch_module):
+    """Snapshots built (along the log and effective time, every few events) on part of
+    the history; the rest appended (backdated events among it); replays of random cuts
+    through ``snapshots.replay`` equal replays from the first event."""
+    every = data.draw(st.integers(2, 12))
+    monkeypatch_module.setattr(snapshots, "EVERY", every)
+    monkeypatch_module.setattr(snapshots, "EFFECTIVE_EVERY", every)
+    monkeypatch_module.setattr(snapshots, "STALE", 10**9)  # never rebuilt here
+    split = data.draw(st.integers(1, len(history)))
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        directory = tmp / "ledger"
+        ledger = create(directory)
+        try:
+            append_accepted(ledger, history[:split])
+            log = ledger.reader
+            snapshots.build(log, directory, lambda: engine.live(log, directory).close())
+            append_accepted(ledger, history[split:])
+            engine.live(log, directory).close()
+            if not log.head():
+                return
+            recorded = [r[3].recorded_at for p in log.pages(0, log.head()) for r in p]
+            for k in range(3):
+                cut = data.draw(cuts(log.head(), recorded))[0]
+                mine = engine.connect(tmp / f"snap{k}.db")
+                theirs = from_zero(log, cut, tmp / f"zero{k}.db")
+                try:
+                    applied = snapshots.replay(log, directory, mine, cut)
+                    event(f"{kinds(cut)}: from a snapshot {applied is not None}")
+                    if applied is not None:
+                        assert_same(mine, theirs)
+                finally:
+                    mine.close()
+                    theirs.close()
+        finally:
+            ledger.close()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+# --- the CLI on the fixture scenario (911 events; snapshots every 50 here) -------------
+
+QUESTIONS = [
+    ("queue", "m1a2-sepv3", "--as-of", "2026-02-05"),
+    ("queue", "m1a2-sepv3", "--as-of", "2024-07-19T12:00:00Z"),
+    ("queue", "--as-of", "2025-03-01"),
+    ("queue", "f-35a", "--known-at", "2023-07-24"),
+    ("queue", "f-35a", "--at-position", "437"),
+    ("queue", "pac-3-mse", "--at-position", "900", "--json"),
+    ("partners", "--as-of", "2025-06-30", "--json"),
+    ("partners", "--known-at", "2026-01-01", "--csv"),
+    (
+        "audit",
+        "diff",
+        "--from",
+        "2026-02-05T23:59:59Z",
+        "--to",
+        "2026-02-06",
+        "--platform",
+        "m1a2-sepv3",
+    ),
+]
+
+
+@pytest.fixture
+def scenario(tmp_path, monkeypatch) -> Path:
+    """The demo ledger, with snapshots every 50 events (it has 911)."""
+    from arms_ledger.cli.main import cli
+    from click.testing import CliRunner
+
+    path = tmp_path / "ledger"
+    result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
+    assert result.exit_code == 0, result.stderr
+    monkeypatch.setenv("ARMS_LEDGER", str(path))
+    monkeypatch.setattr(snapshots, "EVERY", 50)
+    monkeypatch.setattr(snapshots, "EFFECTIVE_EVERY", 50)
+    return path
+
+
+def run(*args: str):
+    from arms_ledger.cli.main import cli
+    from click.testing import CliRunner
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def used(monkeypatch) -> list[int]:
+    """The number of events applied after a snapshot, one per replay from a snapshot."""
+    counts: list[int] = []
+    project = snapshots.project
+
+    def counted(*args, **kwargs):
+        found = project(*args, **kwargs)
+        counts.append(found[1])
+        return found
+
+    monkeypatch.setattr(snapshots, "project", counted)
+    return counts
+
+
+def test_the_cli_answers_the_same_from_snapshots(scenario, monkeypatch):
+    expected = {}
+    with monkeypatch.context() as without:
+        without.setattr(snapshots, "ANSWERS", frozenset())  # every replay from zero
+        for args in QUESTIONS:
+            result = run(*args)
+            assert result.exit_code == 0, result.stderr
+            expected[args] = result.stdout
+        assert not (scenario / snapshots.FILE).exists()
+    counts = used(monkeypatch)
+    for args in QUESTIONS:
+        result = run(*args)
+        assert (result.exit_code, result.stdout) == (0, expected[args]), args
+    assert len(counts) == len(QUESTIONS)  # audit diff: its T1 side only
+    assert max(counts) < 200, counts  # never the whole log
+    kinds = {r.kind for r in snapshots.describe(scenario)}
+    assert kinds == {snapshots.EFFECTIVE, snapshots.LOG}
+
+
+def test_the_snapshots_command_builds_lists_and_drops(scenario):
+    result = run("snapshots", "--json")
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    listed = json.loads(result.stdout)
+    assert listed and {r["position"] for r in listed} >= {50, 900, 911}
+    assert any(r["as_of"] == "every event" and r["position"] == 911 for r in listed)
+    assert run("snapshots", "--drop").stdout == "Dropped the snapshots.\n"
+    assert not (scenario / snapshots.FILE).exists()
+
+
+def test_a_replay_uses_the_same_table_types_as_a_replay_from_zero(scenario, tmp_path):
+    from arms_ledger.ledger.app.directory import open_ledger
+
+    ledger = open_ledger(scenario)
+    try:
+        log = ledger.reader
+        cut = Cut(as_of=instant("2025-03-01T00:00:00Z"))
+        mine = engine.connect(tmp_path / "snap.db")
+        theirs = from_zero(log, cut, tmp_path / "zero.db")
+        assert snapshots.replay(log, scenario, mine, cut, catch_up=lambda: None) is not None
+        for name in TABLES:
+            info = f'PRAGMA table_info("{name}")'
+            assert mine.execute(info).fetchall() == theirs.execute(info).fetchall(), name
+        assert_same(mine, theirs)
+        dropped = mine.execute("SELECT name FROM sqlite_master WHERE name = 'audit_log'")
+        assert dropped.fetchall() == []  # not answered: not there to be read wrongly
+    finally:
+        ledger.close()
+
+
+def test_snapshots_of_another_log_are_discarded(scenario, tmp_path):
+    """A ledger directory holding another log (here: the demo's first 599 events and a
+    different 600th) with the snapshots of the first: a snapshot of the common prefix
+    still serves; one past it is of another log, and then all are discarded, with a
+    notice, and the replay starts from the first event."""
+    from arms_ledger.ledger.app.directory import open_ledger
+
+    assert run("snapshots").exit_code == 0
+    other = tmp_path / "other"
+    source = open_ledger(scenario)
+    try:
+        events = [r[3] for page in source.reader.pages(0, 601) for r in page]
+    finally:
+        source.close()
+    ledger = create(other)
+    try:
+        ledger.import_history(events[:599] + events[600:601])
+        assert ledger.head() == 600
+        (other / snapshots.FILE).write_bytes((scenario / snapshots.FILE).read_bytes())
+        notices: list[str] = []
+        log = ledger.reader
+        prefix = engine.connect(tmp_path / "prefix.db")
+        assert snapshots.replay(log, other, prefix, Cut(at_position=560)) == 10
+        assert_same(prefix, from_zero(log, Cut(at_position=560), tmp_path / "zero.db"))
+        conn = engine.connect(tmp_path / "replay.db")
+        cut = Cut(at_position=600)
+        assert snapshots.replay(log, other, conn, cut, notices.append) is None
+        assert notices == [
+            f"the snapshots in {other / snapshots.FILE} are of another log; discarded, "
+            "replaying from the first event"
+        ]
+        assert not (other / snapshots.FILE).exists()
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("damage", ["body", "file"])
+def test_a_damaged_snapshot_is_ignored_with_a_notice(scenario, damage):
+    assert run("snapshots").exit_code == 0
+    path = scenario / snapshots.FILE
+    if damage == "body":
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE snapshots SET body = x'789c03000000000001'")
+        conn.close()
+    else:
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        path.write_bytes(b"not a database" * 100)
+    args = ("queue", "m1a2-sepv3", "--as-of", "2026-02-05", "--json")
+    result = run(*args)
+    assert result.exit_code == 0, result.stderr
+    notice, replayed = result.stderr.splitlines()
+    assert notice.startswith(f"(the snapshots in {path} could not be used (")
+    assert notice.endswith("); discarded, replaying from the first event)")
+    assert replayed == "(replayed as of 2026-02-05T00:00:00Z)"
+    assert result.stdout == run(*args).stdout  # and again, from new snapshots
+
+
+def test_snapshots_being_built_elsewhere_are_waited_for_then_left_alone(
+    scenario, monkeypatch
+):
+    """Another process holds the file (building): the replay starts from the first
+    event, says why, and leaves the file alone."""
+    assert run("snapshots").exit_code == 0
+    monkeypatch.setattr(snapshots, "BUSY_TIMEOUT", 0.05)
+    monkeypatch.setattr(snapshots, "STALE", -1)  # so the replay wants to build them
+    path = scenario / snapshots.FILE
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        args = ("queue", "m1a2-sepv3", "--as-of", "2026-02-05", "--json")
+        result = run(*args)
+        assert result.exit_code == 0, result.stderr
+        assert result.stderr.splitlines()[-2] == (
+            f"(the snapshots in {path} cannot be used now (database is locked); "
+            "replaying from the first event)"
+        )
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert path.exists() and snapshots.describe(scenario)
