@@ -10,7 +10,7 @@ import click
 from arms_ledger.cli.env import Env
 from arms_ledger.cli.errors import refusal_message
 from arms_ledger.ledger.app import transparency
-from arms_ledger.ledger.app.application import Ledger
+from arms_ledger.ledger.app.application import Ledger, check_new_directory
 from arms_ledger.ledger.app.directory import create, create_replica
 from arms_ledger.ledger.errors import BatchRefused, LedgerError
 from arms_ledger.ledger.transparency import tlog
@@ -60,6 +60,7 @@ def verified_replica(
     A replica made only to check an export is a local SQLite ledger; ``init
     --from-export`` passes the store chosen for the new ledger. A ``read_only``
     replica keeps the export's origin and key, and has no signing key."""
+    check_new_directory(path)  # before the checks print anything
     export = check_export(directory, key, trusted_checkpoint)
     existed = path.exists()
     if read_only:

@@ -332,6 +332,13 @@ class Ledger(Application[str]):
 
 
 def check_new_directory(path: Path) -> None:
+    """A directory to write a new ledger, replica or export into: new, or empty, and
+    named as itself (a symbolic link would put the files wherever it points)."""
+    if path.is_symlink():
+        raise LedgerError(
+            f"{path} is a symbolic link; name the directory itself (the files would be "
+            "written wherever the link points)"
+        )
     if path.exists() and not path.is_dir():
         raise LedgerError(f"{path} exists and is not a directory")
     if path.exists() and any(path.iterdir()):

@@ -70,3 +70,22 @@ def test_a_signing_key_others_can_read_is_refused_before_writing(run, ledger_dir
     assert run("log", "--json").stdout == "[]\n"  # reading needs no key
     key.chmod(0o600)
     assert run("append", "-", input=json.dumps(EVENT) + "\n").exit_code == 0
+
+
+def test_a_replica_is_not_written_through_a_symbolic_link(run, tmp_path):
+    """Issue 19, item 6: `verify-export --into LINK` does not write where LINK points."""
+    assert run("init").exit_code == 0
+    assert run("append", "-", input=json.dumps(EVENT) + "\n").exit_code == 0
+    assert run("audit", "export", str(tmp_path / "export")).exit_code == 0
+    target, link = tmp_path / "elsewhere", tmp_path / "replica"
+    target.mkdir()
+    link.symlink_to(target)
+    result = CliRunner().invoke(
+        cli, ["audit", "verify-export", str(tmp_path / "export"), "--into", str(link)]
+    )
+    one_line_error(
+        result,
+        f"{link} is a symbolic link; name the directory itself (the files would be "
+        "written wherever the link points)",
+    )
+    assert list(target.iterdir()) == []
