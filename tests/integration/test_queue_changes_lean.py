@@ -61,7 +61,7 @@ COLUMNS = (
 def expand(runs: list[tuple], first_id: int = 1) -> list[tuple]:
     """Schema 3's ``queue_changes`` rows of runs (position, type, platform, change, old,
     new, cases): the k-th case of a run at old + k and new + k, ids in order."""
-    out = []
+    out: list[tuple] = []
     for position, kind, platform, change, old, new, cases in runs:
         for k, case in enumerate(cases):
             out.append(
