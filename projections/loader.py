@@ -60,7 +60,7 @@ class Loader(Protocol):
 
     def case_numbers(self, cases: list[str]) -> dict[str, int]: ...
 
-    def next_case_number(self) -> int: ...
+    def next_case_number(self, base: int, last: int) -> int: ...
 
 
 class Nothing:
@@ -103,8 +103,8 @@ class Nothing:
     def case_numbers(self, cases: list[str]) -> dict[str, int]:
         return {}
 
-    def next_case_number(self) -> int:
-        return 1
+    def next_case_number(self, base: int, last: int) -> int:
+        return base + 1
 
 
 class Rescore:
@@ -241,9 +241,13 @@ class Stored:
             )
         return found
 
-    def next_case_number(self) -> int:
-        found = self.conn.execute("SELECT max(number) FROM queue_cases").fetchone()
-        return (found[0] or 0) + 1
+    def next_case_number(self, base: int, last: int) -> int:
+        """The next number of a platform's queue, whose numbers are base + 1 .. last."""
+        found = self.conn.execute(
+            "SELECT max(number) FROM queue_cases WHERE number > ? AND number <= ?",
+            (base, last),
+        ).fetchone()
+        return (found[0] or base) + 1
 
     def _none_passes(self, platform: str, own: list[QueueRow], rescore: Rescore) -> bool:
         """Each block of the partner's cases in a row stays between its neighbours."""

@@ -221,9 +221,9 @@ QUEUE_SHIFTS = Table(
         _c(
             "members",
             str,
-            "the cases, one character each, in order: its code point is the case's "
-            "number in queue_cases (numbers from 55296 on plus 2048: past the "
-            "surrogates)",
+            "the cases, one character each, in order: the code point is the case's "
+            "number in its platform's queue (queue_cases), from 55296 on plus 10240 "
+            "(past the surrogates and U+FFFE..U+FFFF)",
         ),
     ),
     "id",
@@ -232,10 +232,14 @@ QUEUE_SHIFTS = Table(
 
 QUEUE_CASES = Table(
     "queue_cases",
-    "The number queue_shifts names each case by that was ever in a queue (numbered "
-    "from 1 in the order they first entered their platform's queue).",
+    "The number of each case that was ever in a queue, as queue_shifts names it.",
     (
-        _c("number", int, "the case's number"),
+        _c(
+            "number",
+            int,
+            "the platform's listed_position * 2^20 plus the case's number in its "
+            "queue (from 1, in the order cases first entered it)",
+        ),
         _c("platform", str, "the queue"),
         _c("case", str, "the case"),
     ),

@@ -23,23 +23,25 @@ from arms_ledger.projections.loader import Ended, Loader, Nothing
 from arms_ledger.projections.partners import PartnerState, Policies
 from arms_ledger.projections.platforms import PlatformState
 from arms_ledger.projections.queue import Queue
-from arms_ledger.projections.views import PAST_SURROGATES, SURROGATES
+from arms_ledger.projections.views import CASE_BITS, PAST_SURROGATES, SURROGATES
 
 _encode = msgspec.json.encode
 
-# The largest case number ``queue_shifts.members`` can hold (``views.SURROGATES``).
-MAX_CASE_NUMBER = 0x10FFFF - PAST_SURROGATES
+# The numbers of a platform's queue: 1 .. MAX_CASE_NUMBER (``views.CASE_BITS``).
+MAX_CASE_NUMBER = (1 << CASE_BITS) - 1
+assert MAX_CASE_NUMBER + PAST_SURROGATES <= 0x10FFFF
 
 
 def member(number: int) -> str:
-    """The character that stands for case ``number`` in ``queue_shifts.members``."""
+    """The character that stands for the case of ``number`` in its platform's queue in
+    ``queue_shifts.members``."""
     if not 0 < number <= MAX_CASE_NUMBER:
-        raise ValueError(f"queue case numbers go from 1 to {MAX_CASE_NUMBER}: {number}")
+        raise ValueError(f"a queue numbers its cases from 1 to {MAX_CASE_NUMBER}: {number}")
     return chr(number if number < SURROGATES else number + PAST_SURROGATES)
 
 
 def member_number(char: str) -> int:
-    """The case number ``member`` made ``char`` of."""
+    """The number ``member`` made ``char`` of."""
     code = ord(char)
     return code if code < SURROGATES else code - PAST_SURROGATES
 
@@ -79,11 +81,11 @@ class ProjectionState:
         self.queued_by_partner: dict[str, dict[str, str]] = {}  # partner: {case: platform}
         self._policies: Policies | None = None
         self._written: dict[str, dict[str, tuple]] = {}  # queue rows as last written
-        # The next queue_changes id, the cases' numbers (queue_cases) and the next
-        # number: loaded on first use, kept across flushes.
+        # The next queue_changes id, the cases' numbers (queue_cases) and each
+        # platform's next one: loaded on first use, kept across flushes.
         self._next_change_id: int | None = None
         self._case_numbers: dict[str, int] = {}
-        self._next_case_number: int | None = None
+        self._next_case_number: dict[str, int] = {}
         self._clear_pending()
 
     def _clear_pending(self) -> None:
@@ -264,7 +266,8 @@ class ProjectionState:
             next_id = self.loader.next_change_id()
         for position, name, platform, change, old, new, cases in self.change_rows:
             if change == "shifted":
-                members = "".join(map(member, self._numbers(cases)))
+                base = self._base(platform)
+                members = "".join(member(n - base) for n in self._numbers(cases))
                 shifts.append((next_id, position, platform, old, new, len(cases), members))
             else:
                 (case,) = cases
@@ -287,6 +290,12 @@ class ProjectionState:
             known.update(self.loader.case_numbers(missing))
         return [known[c] for c in cases]
 
+    def _base(self, platform: str) -> int:
+        """The queue_cases number of the platform's case 0 (``views.CASE_BITS``)."""
+        listed = self.platform(platform).listed_position
+        assert listed is not None, f"platform {platform!r} has a queue, not a listing"
+        return listed << CASE_BITS
+
     def _number(self, platform: str, case: str) -> list[tuple]:
         """The queue_cases row to write for a case entering its platform's queue: none
         if it was in it before (it keeps its number)."""
@@ -295,11 +304,13 @@ class ProjectionState:
             known.update(self.loader.case_numbers([case]))
         if case in known:
             return []
-        number = self._next_case_number
+        number = self._next_case_number.get(platform)
         if number is None:
-            number = self.loader.next_case_number()
+            base = self._base(platform)
+            number = self.loader.next_case_number(base, base + MAX_CASE_NUMBER)
+        member(number - self._base(platform))  # raises if the queue has no numbers left
         known[case] = number
-        self._next_case_number = number + 1
+        self._next_case_number[platform] = number + 1
         return [(number, platform, case)]
 
     def _queue_statements(self, platform: str) -> list[tuple[str, list]]:

@@ -34,17 +34,21 @@ _ANNUAL = oversight.EEUM_ANNUAL_WITHIN.days
 # the case (its number) instead of scanning a platform's numbers for every run.
 _COUNTING = "'[' || substr(replace(hex(zeroblob(s.cases)), '00', ',0'), 2) || ']'"
 
-
-# ``queue_shifts.members`` names case number n by the character of code point n, but
-# past the surrogates (not characters): n + PAST_SURROGATES from SURROGATES on.
+# A case's number in ``queue_cases`` is its platform's ``listed_position`` shifted left by
+# CASE_BITS, plus its number in that platform's queue (from 1): ``queue_shifts.members``
+# names the latter, one character each. Below SURROGATES a number is its code point;
+# from there on it is number + PAST_SURROGATES, from U+10000: past the surrogates (not
+# characters) and U+FFFE and U+FFFF (SQLite's ``unicode`` reads them as U+FFFD).
+CASE_BITS = 20
 SURROGATES = 0xD800
-PAST_SURROGATES = 0x800
+PAST_SURROGATES = 0x10000 - SURROGATES
 
 
 def _number(k: str) -> str:
-    """SQL: the queue_cases number of the ``k``-th case of run ``s``."""
+    """SQL: the queue_cases number of the ``k``-th case of run ``s`` on platform ``p``."""
     u = f"unicode(substr(s.members, {k} + 1, 1))"
-    return f"{u} - {PAST_SURROGATES} * ({u} >= {SURROGATES + PAST_SURROGATES})"
+    local = f"{u} - {PAST_SURROGATES} * ({u} >= {SURROGATES + PAST_SURROGATES})"
+    return f"(p.listed_position << {CASE_BITS}) + {local}"
 
 
 VIEWS: dict[str, tuple[str, str]] = {
@@ -65,6 +69,7 @@ UNION ALL
 SELECT s.id + k.key, s.event_position, a.type, s.platform, c."case", 'shifted',
        s.old_position + k.key, s.new_position + k.key
 FROM queue_shifts s
+JOIN platforms p ON p.platform = s.platform
 JOIN json_each({_COUNTING}) k
 JOIN queue_cases c ON c.number = {_number("k.key")} AND +c.platform = +s.platform
 JOIN audit_log a ON a.position = s.event_position""",

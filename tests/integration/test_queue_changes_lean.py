@@ -31,7 +31,13 @@ from arms_ledger.cli.write import load_history
 from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain.clock import instant, parse_instant
 from arms_ledger.projections import audit_queries, engine, queries, runner
-from arms_ledger.projections.state import ProjectionState, member, member_number
+from arms_ledger.projections.state import (
+    MAX_CASE_NUMBER,
+    ProjectionState,
+    member,
+    member_number,
+)
+from arms_ledger.projections.views import CASE_BITS
 from arms_ledger.projections.web import canned, chartdata
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -126,32 +132,43 @@ def schema_3_causes(
 # --- the encoding -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("number", [1, 127, 128, 0xD7FF, 0xD800, 0xE000, 0x10FFFF - 0x800])
+EDGES = [1, 127, 128, 2047, 2048, 0xD7FF, 0xD800, 0xF7FE, 0xF7FF, 0xFFFF, MAX_CASE_NUMBER]
+
+
+@pytest.mark.parametrize("number", EDGES)
 def test_a_case_number_is_one_character_and_back(number):
     char = member(number)
     assert len(char) == 1 and not 0xD800 <= ord(char) <= 0xDFFF
+    assert ord(char) not in (0xFFFE, 0xFFFF)
     assert member_number(char) == number
 
 
-@pytest.mark.parametrize("number", [0, 0x10FFFF - 0x7FF])
+@pytest.mark.parametrize("number", [0, MAX_CASE_NUMBER + 1])
 def test_a_case_number_out_of_range_is_refused(number):
-    with pytest.raises(ValueError, match="queue case numbers go from 1 to"):
+    with pytest.raises(ValueError, match="a queue numbers its cases from 1 to"):
         member(number)
 
 
-def test_the_view_decodes_numbers_past_the_surrogates(tmp_path):
-    """Numbers around the surrogates and the largest, through SQLite and back."""
+def test_the_view_reads_every_number_back(tmp_path):
+    """Numbers around the surrogates, U+FFFE/U+FFFF and the largest, and a sample of
+    the others (every 97th), through SQLite's text and the view's decoding."""
+    numbers = sorted({*EDGES, *range(1, MAX_CASE_NUMBER + 1, 97)})
+    listed = 3
+    base = listed << CASE_BITS
     conn = engine.connect(tmp_path / "p.db")
-    numbers = [1, 0xD7FF, 0xD800, 0x10FFFF - 0x800]
     with runner.immediate(conn):
         runner.fresh(conn)
         conn.execute(
             "INSERT INTO audit_log (position, stream, version, type) "
             "VALUES (7, 'partner:POL', 1, 'PartnerRescored')"
         )
+        conn.execute(
+            "INSERT INTO platforms (platform, listed_position) VALUES ('f-35a', ?)",
+            (listed,),
+        )
         conn.executemany(
             "INSERT INTO queue_cases VALUES (?, 'f-35a', ?)",
-            [(n, f"C{n}") for n in numbers],
+            [(base + n, f"C{n}") for n in numbers],
         )
         conn.execute(
             "INSERT INTO queue_shifts VALUES (10, 7, 'f-35a', 2, 1, ?, ?)",
