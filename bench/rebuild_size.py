@@ -22,7 +22,7 @@ from pathlib import Path
 CHILD = """
 import sqlite3, sys, time
 from pathlib import Path
-import arms_ledger
+import arms_ledger.projections
 from arms_ledger.ledger.app.directory import open_ledger
 from arms_ledger.projections import engine
 ledger = open_ledger(Path(sys.argv[1]))
@@ -34,7 +34,7 @@ ledger.close()
 conn = sqlite3.connect(out)
 rows = conn.execute("SELECT count(*) FROM queue_changes").fetchone()[0]
 conn.close()
-print(count, cpu, wall, out.stat().st_size, rows, Path(arms_ledger.__path__[0]))
+print(count, cpu, wall, out.stat().st_size, rows, Path(arms_ledger.projections.__file__).parent)
 """
 
 
