@@ -163,10 +163,10 @@ def query_command(
 ) -> None:
     """Run a read-only SQL query on the read models.
 
-    Tables: partners, platforms, cases, queue, queue_changes, audit_log, policies,
-    event_flags, deliveries, end_use_checks, eeum_designations; views: backlog,
-    oversight_flags, queue_changes_explained (`arms-ledger query --tables` describes
-    every column).
+    Tables: partners, platforms, cases, queue, audit_log, policies, event_flags,
+    deliveries, end_use_checks, eeum_designations, queue_moves, queue_shifts,
+    queue_cases; views: queue_changes, queue_changes_explained, backlog,
+    oversight_flags (`arms-ledger query --tables` describes every column).
 
     \b
     Example:

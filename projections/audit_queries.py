@@ -241,6 +241,7 @@ def diff(
     if platform is not None:
         platform_exists(after, platform)
     old, new = _snapshot(before, platform), _snapshot(after, platform)
+    changes: dict[str, dict[str, list[dict]]] = {}  # platform: {case: its changes}
     out = []
     for key in sorted(
         old.keys() | new.keys(),
@@ -259,7 +260,7 @@ def diff(
                 "change": move(was_at, now_at).split()[0],  # entered, left, up, down
                 "before": was_at,
                 "after": now_at,
-                "caused_by": _causes(after, key, since),
+                "caused_by": _causes(_changes(after, key[0], changes), key[1], since),
             }
         )
     return out
@@ -276,21 +277,30 @@ def _snapshot(
     return {(r["platform"], r["case"]): r for r in rows(conn, sql, params)}
 
 
-def _causes(after: sqlite3.Connection, key: tuple[str, str], since: datetime) -> list[dict]:
-    """The events after ``since`` that changed the case's place: its own changes, else
-    the shifts (others moving ahead of it or away), each event once."""
-    causes = [
-        c
+def _changes(
+    after: sqlite3.Connection, platform: str, found: dict[str, dict[str, list[dict]]]
+) -> dict[str, list[dict]]:
+    """Every queue change of the platform, by case, in log order: read once per platform
+    (``found``), as a shifted case's rows come from the runs of the whole queue."""
+    by_case = found.get(platform)
+    if by_case is None:
+        by_case = found[platform] = {}
         for c in rows(
             after,
-            """SELECT event_position AS position, event_type AS type, change,
+            """SELECT "case", event_position AS position, event_type AS type, change,
                       effective_at, actor, rationale
-               FROM queue_changes_explained WHERE platform = ? AND "case" = ?
+               FROM queue_changes_explained WHERE platform = ?
                ORDER BY event_position""",
-            key,
-        )
-        if instant(c["effective_at"]) > since
-    ]
+            (platform,),
+        ):
+            by_case.setdefault(c.pop("case"), []).append(c)
+    return by_case
+
+
+def _causes(changes: dict[str, list[dict]], case: str, since: datetime) -> list[dict]:
+    """The events after ``since`` that changed the case's place: its own changes, else
+    the shifts (others moving ahead of it or away), each event once."""
+    causes = [c for c in changes.get(case, ()) if instant(c["effective_at"]) > since]
     own = [c for c in causes if c["change"] != "shifted"]
     return _dedupe(own or causes)
 

@@ -56,6 +56,12 @@ class Loader(Protocol):
         units_per_month: Callable[[], float | None],
     ) -> list[tuple] | None: ...
 
+    def next_change_id(self) -> int: ...
+
+    def case_numbers(self, cases: list[str]) -> dict[str, int]: ...
+
+    def next_case_number(self, base: int, last: int) -> int: ...
+
 
 class Nothing:
     """The loader of a projection built from the first event: there is nothing yet."""
@@ -90,6 +96,15 @@ class Nothing:
         units_per_month: Callable[[], float | None],
     ) -> list[tuple] | None:
         return None
+
+    def next_change_id(self) -> int:
+        return 1
+
+    def case_numbers(self, cases: list[str]) -> dict[str, int]:
+        return {}
+
+    def next_case_number(self, base: int, last: int) -> int:
+        return base + 1
 
 
 class Rescore:
@@ -201,6 +216,38 @@ class Stored:
         self._write(updates)
         changes.sort(key=lambda c: (c[3], c[2]))
         return runs_of(changes)
+
+    def next_change_id(self) -> int:
+        """The id the next queue_changes row gets: one past the last move or the last
+        case of the last run of shifts."""
+        found = self.conn.execute(
+            "SELECT max(coalesce((SELECT max(id) FROM queue_moves), 0), "
+            "coalesce((SELECT id + cases - 1 FROM queue_shifts ORDER BY id DESC LIMIT 1), "
+            "0))"
+        ).fetchone()
+        return found[0] + 1
+
+    def case_numbers(self, cases: list[str]) -> dict[str, int]:
+        """The numbers (queue_cases) of those of ``cases`` that were in a queue."""
+        found: dict[str, int] = {}
+        for start in range(0, len(cases), 500):
+            chunk = cases[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            found.update(
+                self.conn.execute(
+                    f'SELECT "case", number FROM queue_cases WHERE "case" IN ({marks})',
+                    chunk,
+                ).fetchall()
+            )
+        return found
+
+    def next_case_number(self, base: int, last: int) -> int:
+        """The next number of a platform's queue, whose numbers are base + 1 .. last."""
+        found = self.conn.execute(
+            "SELECT max(number) FROM queue_cases WHERE number > ? AND number <= ?",
+            (base, last),
+        ).fetchone()
+        return (found[0] or base) + 1
 
     def _none_passes(self, platform: str, own: list[QueueRow], rescore: Rescore) -> bool:
         """Each block of the partner's cases in a row stays between its neighbours."""

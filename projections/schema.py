@@ -17,7 +17,9 @@ from typing import Any, NamedTuple
 from arms_ledger.projections.views import VIEWS
 
 # Bump when a table or its meaning changes: a projection of another version is rebuilt.
-SCHEMA_VERSION = 3  # 2: the partners' score points; 3: strategic unrounded
+# 2: the partners' score points; 3: strategic unrounded; 4: queue_changes a view over
+# queue_moves and the runs of queue_shifts
+SCHEMA_VERSION = 4
 
 
 class Column(NamedTuple):
@@ -171,27 +173,78 @@ QUEUE = Table(
     (("platform", "position"), ("partner",)),
 )
 
-QUEUE_CHANGES = Table(
-    "queue_changes",
-    "Every change of a case's queue position or membership, with the event that caused "
-    "it (queue_changes_explained adds its actor and rationale).",
-    (
-        _c("id", int, "row number"),
-        _c("event_position", int, "log position of the causing event"),
-        _c("event_type", str, "type of the causing event"),
-        _c("platform", str, "the queue"),
-        _c("case", str, "the case that changed"),
-        _c(
-            "change",
-            str,
-            "entered, left, moved (its own sort key changed) or shifted "
-            "(others entered, left or moved ahead of it)",
-        ),
-        _c("old_position", int, "position before (null when it entered)"),
-        _c("new_position", int, "position after (null when it left)"),
+# The columns of the ``queue_changes`` view (views.py): one row per case an event moved.
+# It is not stored row by row: a case's own changes are (``queue_moves``), and the cases
+# that only shifted are stored as runs (``queue_shifts``), expanded by the view.
+QUEUE_CHANGES_COLUMNS: tuple[Column, ...] = (
+    _c("id", int, "row number: the order the changes were made in (stable)"),
+    _c("event_position", int, "log position of the causing event"),
+    _c("event_type", str, "type of the causing event"),
+    _c("platform", str, "the queue"),
+    _c("case", str, "the case that changed"),
+    _c(
+        "change",
+        str,
+        "entered, left, moved (its own sort key changed) or shifted "
+        "(others entered, left or moved ahead of it)",
+    ),
+    _c("old_position", int, "position before (null when it entered)"),
+    _c("new_position", int, "position after (null when it left)"),
+)
+
+QUEUE_MOVES = Table(
+    "queue_moves",
+    "The queue changes of a case's own: it entered, left or moved (its own sort key "
+    "changed); the rows of queue_changes that are not 'shifted', with their ids.",
+    tuple(
+        c._replace(description="entered, left or moved (its own sort key changed)")
+        if c.name == "change"
+        else c
+        for c in QUEUE_CHANGES_COLUMNS
     ),
     "id",
     (("case", "event_position"), ("platform", "event_position"), ("event_position",)),
+)
+
+QUEUE_SHIFTS = Table(
+    "queue_shifts",
+    "The cases an event shifted (others entered, left or moved ahead of them), as runs: "
+    "the k-th case of a run (k from 0) is queue_changes row id + k, at old_position + k "
+    "before and new_position + k after.",
+    (
+        _c("id", int, "the queue_changes id of the run's first case"),
+        _c("event_position", int, "log position of the causing event"),
+        _c("platform", str, "the queue"),
+        _c("old_position", int, "position before of the run's first case"),
+        _c("new_position", int, "position after of the run's first case"),
+        _c("cases", int, "how many cases the run shifted"),
+        _c(
+            "members",
+            str,
+            "the cases, one character each, in order: the code point is the case's "
+            "number in its platform's queue (queue_cases), from 55296 on plus 10240 "
+            "(past the surrogates and U+FFFE..U+FFFF)",
+        ),
+    ),
+    "id",
+    (("platform", "event_position"), ("event_position",)),
+)
+
+QUEUE_CASES = Table(
+    "queue_cases",
+    "The number of each case that was ever in a queue, as queue_shifts names it.",
+    (
+        _c(
+            "number",
+            int,
+            "the platform's listed_position * 2^20 plus the case's number in its "
+            "queue (from 1, in the order cases first entered it)",
+        ),
+        _c("platform", str, "the queue"),
+        _c("case", str, "the case"),
+    ),
+    "number",
+    (("case",),),
 )
 
 AUDIT_LOG = Table(
@@ -307,12 +360,17 @@ PROJECTION = Table(
     "id",
 )
 
+# The columns of views described here (the web's metadata describes every view's).
+VIEW_COLUMNS: dict[str, tuple[Column, ...]] = {"queue_changes": QUEUE_CHANGES_COLUMNS}
+
 TABLES: tuple[Table, ...] = (
     PARTNERS,
     PLATFORMS,
     CASES,
     QUEUE,
-    QUEUE_CHANGES,
+    QUEUE_MOVES,
+    QUEUE_SHIFTS,
+    QUEUE_CASES,
     AUDIT_LOG,
     POLICIES,
     FLAGS,
@@ -332,17 +390,22 @@ def describe() -> dict[str, dict[str, Any]]:
             "columns": {c.name: c.description for c in table.columns},
         }
     for name, (description, _) in VIEWS.items():
-        out[name] = {"description": description, "columns": {}}
+        columns = VIEW_COLUMNS.get(name, ())
+        out[name] = {
+            "description": description,
+            "columns": {c.name: c.description for c in columns},
+        }
     return out
 
 
 # Indexes a rebuild keeps up while it appends rows, in its writer thread (alongside the
 # projecting one): those whose entries go at the end when rows come in log order. The
 # others are created once the rows are in, one sort each, instead of an insert into a
-# large B-tree per row (for queue_changes (platform, event_position), with 51 insertion
-# points, both ways took the same time on a 1,000,000-event log).
+# large B-tree per row (for the queue changes' (platform, event_position), with 51
+# insertion points, both ways took the same time on a 1,000,000-event log).
 KEPT_DURING_REBUILD: set[tuple[str, tuple[str, ...]]] = {
-    ("queue_changes", ("event_position",)),
+    ("queue_moves", ("event_position",)),
+    ("queue_shifts", ("event_position",)),
     ("audit_log", ("type",)),
     ("audit_log", ("effective_at",)),
 }

@@ -23,15 +23,27 @@ from arms_ledger.projections.loader import Ended, Loader, Nothing
 from arms_ledger.projections.partners import PartnerState, Policies
 from arms_ledger.projections.platforms import PlatformState
 from arms_ledger.projections.queue import Queue
+from arms_ledger.projections.views import CASE_BITS, PAST_SURROGATES, SURROGATES
 
-# One statement per run of queue changes: SQLite expands the run's JSON list of cases
-# into rows (the k-th at old + k and new + k), instead of Python binding every row.
-QUEUE_CHANGES_SQL = (
-    'INSERT INTO queue_changes (event_position, event_type, platform, "case", change, '
-    "old_position, new_position) SELECT ?1, ?2, ?3, j.value, ?4, ?5 + j.key, ?6 + j.key "
-    "FROM json_each(?7) j ORDER BY j.key"
-)
 _encode = msgspec.json.encode
+
+# The numbers of a platform's queue: 1 .. MAX_CASE_NUMBER (``views.CASE_BITS``).
+MAX_CASE_NUMBER = (1 << CASE_BITS) - 1
+assert MAX_CASE_NUMBER + PAST_SURROGATES <= 0x10FFFF
+
+
+def member(number: int) -> str:
+    """The character that stands for the case of ``number`` in its platform's queue in
+    ``queue_shifts.members``."""
+    if not 0 < number <= MAX_CASE_NUMBER:
+        raise ValueError(f"a queue numbers its cases from 1 to {MAX_CASE_NUMBER}: {number}")
+    return chr(number if number < SURROGATES else number + PAST_SURROGATES)
+
+
+def member_number(char: str) -> int:
+    """The number ``member`` made ``char`` of."""
+    code = ord(char)
+    return code if code < SURROGATES else code - PAST_SURROGATES
 
 
 def json_upsert_sql(table: schema.Table) -> str:
@@ -69,6 +81,11 @@ class ProjectionState:
         self.queued_by_partner: dict[str, dict[str, str]] = {}  # partner: {case: platform}
         self._policies: Policies | None = None
         self._written: dict[str, dict[str, tuple]] = {}  # queue rows as last written
+        # The next queue_changes id, the cases' numbers (queue_cases) and each
+        # platform's next one: loaded on first use, kept across flushes.
+        self._next_change_id: int | None = None
+        self._case_numbers: dict[str, int] = {}
+        self._next_case_number: dict[str, int] = {}
         self._clear_pending()
 
     def _clear_pending(self) -> None:
@@ -198,13 +215,7 @@ class ProjectionState:
             (CHECKS_SQL, rows_json(self.check_rows)),
             (up(schema.EEUM_DESIGNATIONS), self.designation_rows),
             (CASES_SQL, rows_json([self.cases[c].row() for c in cases])),
-            (
-                QUEUE_CHANGES_SQL,
-                [
-                    (p, t, q, c, o, n, encode(ids).decode())
-                    for p, t, q, c, o, n, ids in self.change_rows
-                ],
-            ),
+            *self._queue_change_statements(),
         ]
         self.audit_rows, self.flag_rows, self.delivery_rows = [], [], []
         self.check_rows, self.designation_rows, self.change_rows = [], [], []
@@ -238,6 +249,69 @@ class ProjectionState:
         if self.ended is not None:
             self.ended.close()
             self.ended = None
+
+    def _queue_change_statements(self) -> list[tuple[str, list]]:
+        """The rows of the runs of queue changes (``Queue.end_runs``) since the last
+        take: each case's own change (entered, left, moved) a ``queue_moves`` row, each
+        run of shifted cases one ``queue_shifts`` row, and a ``queue_cases`` number for
+        each case that enters a queue for the first time. Ids are given as the
+        ``queue_changes`` view numbers its rows: one per case, in order."""
+        if not self.change_rows:
+            return []
+        moves: list[tuple] = []
+        shifts: list[tuple] = []
+        numbered: list[tuple] = []
+        next_id = self._next_change_id
+        if next_id is None:
+            next_id = self.loader.next_change_id()
+        for position, name, platform, change, old, new, cases in self.change_rows:
+            if change == "shifted":
+                base = self._base(platform)
+                members = "".join(member(n - base) for n in self._numbers(cases))
+                shifts.append((next_id, position, platform, old, new, len(cases), members))
+            else:
+                (case,) = cases
+                moves.append((next_id, position, name, platform, case, change, old, new))
+                if change == "entered":
+                    numbered += self._number(platform, case)
+            next_id += len(cases)
+        self._next_change_id = next_id
+        return [
+            (schema.upsert_sql(schema.QUEUE_MOVES), moves),
+            (schema.upsert_sql(schema.QUEUE_SHIFTS), shifts),
+            (schema.upsert_sql(schema.QUEUE_CASES), numbered),
+        ]
+
+    def _numbers(self, cases: list[str]) -> list[int]:
+        """The queue_cases numbers of cases that were in a queue."""
+        known = self._case_numbers
+        missing = [c for c in cases if c not in known]
+        if missing:
+            known.update(self.loader.case_numbers(missing))
+        return [known[c] for c in cases]
+
+    def _base(self, platform: str) -> int:
+        """The queue_cases number of the platform's case 0 (``views.CASE_BITS``)."""
+        listed = self.platform(platform).listed_position
+        assert listed is not None, f"platform {platform!r} has a queue, not a listing"
+        return listed << CASE_BITS
+
+    def _number(self, platform: str, case: str) -> list[tuple]:
+        """The queue_cases row to write for a case entering its platform's queue: none
+        if it was in it before (it keeps its number)."""
+        known = self._case_numbers
+        if case not in known:
+            known.update(self.loader.case_numbers([case]))
+        if case in known:
+            return []
+        number = self._next_case_number.get(platform)
+        if number is None:
+            base = self._base(platform)
+            number = self.loader.next_case_number(base, base + MAX_CASE_NUMBER)
+        member(number - self._base(platform))  # raises if the queue has no numbers left
+        known[case] = number
+        self._next_case_number[platform] = number + 1
+        return [(number, platform, case)]
 
     def _queue_statements(self, platform: str) -> list[tuple[str, list]]:
         q = self.queue(platform)

@@ -27,12 +27,52 @@ _DESIGNATED = _designated("julianday(d.effective_at)")
 _INITIAL = oversight.EEUM_INITIAL_WITHIN.days
 _ANNUAL = oversight.EEUM_ANNUAL_WITHIN.days
 
+# The shifted rows of ``queue_changes``: each run ``s`` of ``queue_shifts``, its k-th case
+# (``k`` counts 0 .. cases - 1 over a JSON array of that many elements) found by number.
+# The platform term is not an index term on either side (unary +): so a query over every
+# row goes run by run (each case by its number), and one over a case's rows starts from
+# the case (its number) instead of scanning a platform's numbers for every run.
+_COUNTING = "'[' || substr(replace(hex(zeroblob(s.cases)), '00', ',0'), 2) || ']'"
+
+# A case's number in ``queue_cases`` is its platform's ``listed_position`` shifted left by
+# CASE_BITS, plus its number in that platform's queue (from 1): ``queue_shifts.members``
+# names the latter, one character each. Below SURROGATES a number is its code point;
+# from there on it is number + PAST_SURROGATES, from U+10000: past the surrogates (not
+# characters) and U+FFFE and U+FFFF (SQLite's ``unicode`` reads them as U+FFFD).
+CASE_BITS = 20
+SURROGATES = 0xD800
+PAST_SURROGATES = 0x10000 - SURROGATES
+
+
+def _number(k: str) -> str:
+    """SQL: the queue_cases number of the ``k``-th case of run ``s`` on platform ``p``."""
+    u = f"unicode(substr(s.members, {k} + 1, 1))"
+    local = f"{u} - {PAST_SURROGATES} * ({u} >= {SURROGATES + PAST_SURROGATES})"
+    return f"(p.listed_position << {CASE_BITS}) + {local}"
+
+
 VIEWS: dict[str, tuple[str, str]] = {
     "backlog": (
         "Open cases and their value by platform, partner and stage.",
         """SELECT platform, partner, stage, count(*) AS cases,
        sum(quantity_left) AS quantity_left, sum(value_usd) AS value_usd
 FROM cases WHERE open GROUP BY platform, partner, stage""",
+    ),
+    "queue_changes": (
+        "Every change of a case's queue position or membership, with the event that "
+        "caused it (queue_changes_explained adds its actor and rationale): the cases' "
+        "own changes (queue_moves) and, one row per case, the runs of queue_shifts.",
+        f"""SELECT id, event_position, event_type, platform, "case", change, old_position,
+       new_position
+FROM queue_moves
+UNION ALL
+SELECT s.id + k.key, s.event_position, a.type, s.platform, c."case", 'shifted',
+       s.old_position + k.key, s.new_position + k.key
+FROM queue_shifts s
+JOIN platforms p ON p.platform = s.platform
+JOIN json_each({_COUNTING}) k
+JOIN queue_cases c ON c.number = {_number("k.key")} AND +c.platform = +s.platform
+JOIN audit_log a ON a.position = s.event_position""",
     ),
     "queue_changes_explained": (
         "queue_changes with the causing event's envelope.",

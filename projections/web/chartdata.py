@@ -115,12 +115,12 @@ def policy_adoptions(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 def queue_at(conn: sqlite3.Connection, platform: str, position: int) -> dict[str, int]:
     """A platform's queue (case: place) after log position ``position``."""
     found = conn.execute(
-        """SELECT "case", new_position FROM queue_changes q
-           WHERE platform = :platform AND event_position <= :position
-             AND id = (SELECT id FROM queue_changes r
-                       WHERE r.platform = q.platform AND r."case" = q."case"
-                         AND r.event_position <= :position
-                       ORDER BY r.event_position DESC, r.id DESC LIMIT 1)""",
+        """SELECT "case", new_position FROM (
+             SELECT "case", new_position, row_number() OVER (
+                 PARTITION BY "case" ORDER BY event_position DESC, id DESC) AS latest
+             FROM queue_changes
+             WHERE platform = :platform AND event_position <= :position)
+           WHERE latest = 1""",
         {"platform": platform, "position": position},
     ).fetchall()
     return {case: place for case, place in found if place is not None}

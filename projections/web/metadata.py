@@ -37,6 +37,7 @@ VIEW_COLUMNS: dict[str, dict[str, str | From]] = {
         "quantity_left": "units left to deliver, summed over the open cases",
         "value_usd": "latest known values of the open cases, summed, USD",
     },
+    "queue_changes": {c.name: c.description for c in schema.QUEUE_CHANGES_COLUMNS},
     "queue_changes_explained": {
         "id": From("queue_changes", "id"),
         "event_position": From("queue_changes", "event_position"),
@@ -84,6 +85,9 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
     },
     "queue": {"sort": "position", "facets": ["platform", "priority_class", "tier"]},
     "queue_changes": {"sort_desc": "id", "facets": ["change", "event_type", "platform"]},
+    "queue_moves": {"sort_desc": "id", "facets": ["change", "event_type", "platform"]},
+    "queue_shifts": {"sort_desc": "id", "facets": ["platform"]},
+    "queue_cases": {"sort": "number", "facets": ["platform"]},
     "audit_log": {"sort_desc": "position", "facets": ["type", "actor", "decision"]},
     "policies": {"sort_desc": "position", "facets": ["type", "in_force"]},
     "event_flags": {"sort_desc": "event_position", "facets": ["kind"]},
@@ -104,7 +108,9 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-_COLUMNS = {t.name: {c.name: c.description for c in t.columns} for t in schema.TABLES}
+_COLUMNS = {t.name: {c.name: c.description for c in t.columns} for t in schema.TABLES} | {
+    "queue_changes": {c.name: c.description for c in schema.QUEUE_CHANGES_COLUMNS}
+}
 
 
 def column_descriptions(name: str) -> dict[str, str]:

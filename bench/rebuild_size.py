@@ -1,0 +1,130 @@
+"""Rebuild CPU and the size of the read models, on a kept ledger (issue 14, item 2).
+
+Rebuilds the read models of a ledger made by ``bench.projections --keep DIR`` (e.g.
+``DIR/large-16000-200000``) into a fresh file, in a child process, ``--repeat`` times,
+and prints for each run the child's CPU time (every thread: the projector, the writer and
+SQLite's sorter), wall time, the sizes of ``projections.db`` and ``events.db`` and the
+rows of ``queue_changes``. The child imports ``arms_ledger`` as this process finds it:
+to measure another commit, put a copy of its packages first on ``PYTHONPATH``
+(docs/benchmarks.md, "The lean queue_changes").
+
+    python -m bench.rebuild_size DIR/large-16000-200000 [--repeat 3] [--out FILE.db]
+
+``--catch-up`` then copies the ledger with the read models just built and times, in a
+child, the catch-up after each of 10 appended ``CaseFiled`` on the longest queue (each
+shifts the cases behind it; median).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHILD = """
+import sqlite3, sys, time
+from pathlib import Path
+import arms_ledger.projections
+from arms_ledger.ledger.app.directory import open_ledger
+from arms_ledger.projections import engine
+ledger = open_ledger(Path(sys.argv[1]))
+out = Path(sys.argv[2])
+wall, cpu = time.perf_counter(), time.process_time()
+count = engine.rebuild(ledger.reader, out)
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+ledger.close()
+conn = sqlite3.connect(out)
+rows = conn.execute("SELECT count(*) FROM queue_changes").fetchone()[0]
+conn.close()
+code = Path(arms_ledger.projections.__file__).parent
+print(count, cpu, wall, out.stat().st_size, rows, code)
+"""
+
+
+def rebuild_once(ledger: Path, out: Path) -> dict:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{out}{suffix}").unlink(missing_ok=True)
+    found = subprocess.run(
+        [sys.executable, "-c", CHILD, str(ledger), str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return {
+        "events": int(found[0]),
+        "cpu_s": round(float(found[1]), 2),
+        "wall_s": round(float(found[2]), 2),
+        "projections_mb": round(int(found[3]) / 1e6, 1),
+        "events_mb": round((ledger / "events.db").stat().st_size / 1e6, 1),
+        "queue_changes_rows": int(found[4]),
+        "code": found[5],
+    }
+
+
+CATCH_UP = """
+import statistics, sys, time
+from pathlib import Path
+from arms_ledger.ledger.app.directory import open_ledger
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.projections import engine
+path = Path(sys.argv[1])
+ledger = open_ledger(path)
+conn = engine.live(ledger.reader, path)
+platform, partner, cases = conn.execute(
+    "SELECT platform, min(partner), count(*) FROM queue GROUP BY platform "
+    "ORDER BY count(*) DESC, platform"
+).fetchone()
+times = []
+for n in range(10):
+    ledger.append([ev.CaseFiled(case=f"BENCH-{n}", partner=partner, platform=platform,
+        quantity=1, estimated_value_usd=1_000_000, channel="FMS", actor="bench")])
+    started = time.perf_counter()
+    engine.catch_up(ledger.reader, conn)
+    times.append(time.perf_counter() - started)
+shifted = conn.execute(
+    "SELECT count(*) FROM queue_changes WHERE change = 'shifted' AND event_position = "
+    "(SELECT max(position) FROM audit_log)").fetchone()[0]
+print(platform, cases, shifted, statistics.median(times))
+"""
+
+
+def catch_up_after_filing(ledger: Path, built: Path, work: Path) -> dict:
+    copy = work / "catch-up"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(ledger, copy)
+    shutil.copyfile(built, copy / "projections.db")
+    found = subprocess.run(
+        [sys.executable, "-c", CATCH_UP, str(copy)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    shutil.rmtree(copy)
+    return {
+        "platform": found[0],
+        "queue": int(found[1]),
+        "shifted": int(found[2]),
+        "catch_up_ms": round(float(found[3]) * 1000, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("ledger", type=Path, help="a ledger kept by bench.projections")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, help="where to build (default: a temp file)")
+    parser.add_argument("--catch-up", action="store_true", help="time a catch-up too")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp) / "projections.db"
+        for _ in range(args.repeat):
+            print(rebuild_once(args.ledger, out), flush=True)
+        if args.catch_up:
+            print(catch_up_after_filing(args.ledger, out, Path(tmp)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
