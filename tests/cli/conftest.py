@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,24 @@ def run(ledger_dir: Path, monkeypatch):
         return runner.invoke(cli, list(args), input=input)
 
     return invoke
+
+
+def registration(code: str = "POL", name: str = "Poland") -> dict:
+    """A PartnerRegistered event, as a user writes it."""
+    return {
+        "type": "PartnerRegistered",
+        "partner": code,
+        "name": name,
+        "region": "Europe",
+        "nato_member": True,
+        "notification_group": "NATO+",
+        "actor": "dsca",
+    }
+
+
+def line(event: dict) -> str:
+    """One JSON Lines record."""
+    return json.dumps(event) + "\n"
 
 
 def one_line_error(result, message: str) -> None:

@@ -7,15 +7,9 @@ from __future__ import annotations
 
 import json
 
-REGISTER = {
-    "type": "PartnerRegistered",
-    "partner": "POL",
-    "name": "Poland",
-    "region": "Europe",
-    "nato_member": True,
-    "notification_group": "NATO+",
-    "actor": "dsca",
-}
+from tests.cli.conftest import registration
+
+REGISTER = registration()
 WARNING = (
     "Warning: the events were appended, but the read models could not be brought up to "
     "date: the read models {db}: unable to open database file — check that it exists and "

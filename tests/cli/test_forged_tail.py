@@ -11,24 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import one_line_error
+from tests.cli.conftest import line, one_line_error, registration
 
 
 def partner(code: str) -> str:
-    return (
-        json.dumps(
-            {
-                "type": "PartnerRegistered",
-                "partner": code,
-                "name": f"Partner {code}",
-                "region": "Europe",
-                "nato_member": True,
-                "notification_group": "NATO+",
-                "actor": "dsca",
-            }
-        )
-        + "\n"
-    )
+    return line(registration(code, f"Partner {code}"))
 
 
 def forge_at_the_tail(run, ledger_dir: Path, code: str) -> None:

@@ -11,17 +11,9 @@ import pytest
 from arms_ledger.cli.main import cli
 from click.testing import CliRunner
 
-from tests.cli.conftest import one_line_error
+from tests.cli.conftest import one_line_error, registration
 
-EVENT = {
-    "type": "PartnerRegistered",
-    "partner": "POL",
-    "name": "Poland",
-    "region": "Europe",
-    "nato_member": True,
-    "notification_group": "NATO+",
-    "actor": "dsca",
-}
+EVENT = registration()
 
 
 @pytest.mark.parametrize(

@@ -17,18 +17,10 @@ from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import engine
 from arms_ledger.projections.source import InMemoryLog
 
-from tests.cli.conftest import one_line_error
+from tests.cli.conftest import one_line_error, registration
 
 WHEN = datetime(2026, 3, 1, tzinfo=UTC)
-REGISTER = {
-    "type": "PartnerRegistered",
-    "partner": "POL",
-    "name": "Poland",
-    "region": "Europe",
-    "nato_member": True,
-    "notification_group": "NATO+",
-    "actor": "dsca",
-}
+REGISTER = registration()
 
 
 def contribution(amount: int) -> dict:

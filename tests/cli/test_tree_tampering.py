@@ -12,20 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import one_line_error
+from tests.cli.conftest import line, one_line_error, registration
 
 
 def partner(code: str) -> str:
-    event = {
-        "type": "PartnerRegistered",
-        "partner": code,
-        "name": f"Partner {code}",
-        "region": "Europe",
-        "nato_member": True,
-        "notification_group": "NATO+",
-        "actor": "dsca",
-    }
-    return json.dumps(event) + "\n"
+    return line(registration(code, f"Partner {code}"))
 
 
 @pytest.fixture
