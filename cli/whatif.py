@@ -1,6 +1,8 @@
-"""``arms-ledger whatif``: the queues under a proposed priority policy, before it is
-adopted (docs/whatif.md). Nothing is written to the ledger: the comparison is
-``projections.whatif.compare``, over a replay into a temporary file."""
+"""``arms-ledger whatif`` and ``stability``: the queues under a proposal (a priority
+policy, other events) before it is adopted, and how far the weights may move before an
+order changes (docs/whatif.md). Nothing is written to the ledger: the comparison is
+``projections.whatif.compare``, over a replay into a temporary file; the proposal,
+the documents and the rows come from ``projections.whatif`` too."""
 
 from __future__ import annotations
 
