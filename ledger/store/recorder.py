@@ -170,19 +170,27 @@ class LogRecorder(LogReading, _Mixed):
     def _extend_and_sign(
         self, c: Any, positions: Sequence[int], states: Sequence[bytes]
     ) -> None:
-        signer = self.signer
         tree = self.tree.extend(c, positions, states)  # refuses a tree short of the log
-        if signer is not None:
-            if self.sole_signer:
-                self._check_signed_head(c, signer, positions[0] - 1)
-            self._sign(c, signer, tree.size, tree.root())
+        if self.signer is not None:
+            head = positions[0] - 1 if self.sole_signer else None
+            self._sign(c, self.signer, tree.size, tree.root(), head)
 
-    def _check_signed_head(self, c: Any, signer: Signer, head: int) -> None:
-        """Refuse to sign over events this key never signed: on a log only it signs,
-        with a checkpoint at every append, events after its newest checkpoint were
-        written by someone without the key (or restored from elsewhere)."""
+    def _check_before_signing(
+        self, c: Any, signer: Signer, size: int, root: bytes, head: int | None
+    ) -> None:
+        """Before signing the tree of ``size`` with ``root``, against the newest
+        checkpoint this key signed (read once):
+
+        - with ``head`` (an append on a log only this key signs, with a checkpoint at
+          every append): refuse events after that checkpoint, before the batch's own,
+          which were written by someone without the key (or restored from elsewhere);
+        - always: that checkpoint must be a prefix of the tree (a consistency proof from
+          the stored nodes), so that a checkpoint never vouches for a tree rewritten
+          under an older one."""
         mine = self.tree.latest_checkpoint(c, str(signer.verifier))
-        if mine is not None and mine.size < head:
+        if mine is None:
+            return
+        if head is not None and mine.size < head:
             raise TamperedError(
                 f"the log holds {head - mine.size:,} event(s) after the newest "
                 f"checkpoint this ledger signed (positions {mine.size + 1} to {head}), "
@@ -190,13 +198,7 @@ class LogRecorder(LogReading, _Mixed):
                 "elsewhere; nothing was written, and no checkpoint is signed over them; "
                 "`arms-ledger audit verify` shows the log"
             )
-
-    def _check_consistent(self, c: Any, signer: Signer, size: int, root: bytes) -> None:
-        """Before signing the tree of ``size`` with ``root``: the newest checkpoint this
-        key signed must be a prefix of it (a consistency proof from the stored nodes),
-        so that a checkpoint never vouches for a tree rewritten under an older one."""
-        mine = self.tree.latest_checkpoint(c, str(signer.verifier))
-        if mine is None or mine.size == 0:
+        if mine.size == 0:
             return
         try:
             old = open_checkpoint(mine.note, signer.verifier)
@@ -235,8 +237,10 @@ class LogRecorder(LogReading, _Mixed):
         self._extend_and_sign(c, positions, [s.state for s in stored_events])
         return positions
 
-    def _sign(self, c: Any, signer: Signer, size: int, root: bytes) -> str:
-        self._check_consistent(c, signer, size, root)
+    def _sign(
+        self, c: Any, signer: Signer, size: int, root: bytes, head: int | None = None
+    ) -> str:
+        self._check_before_signing(c, signer, size, root, head)
         note = signer.sign(Checkpoint(signer.name, size, root).text())
         self.tree.store_checkpoint(c, note, size, signer.verifier)
         self._unpublished = note
