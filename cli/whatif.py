@@ -71,12 +71,6 @@ def from_file(path: Path) -> whatif.Propose:
         raise Invalid(f"the proposal {path} is not a JSON object")
     if fields.pop("type", "PriorityPolicyAdopted") != "PriorityPolicyAdopted":
         raise Invalid(f"the proposal {path} is not a PriorityPolicyAdopted")
-    for field in ("effective_at", "recorded_at"):
-        if field in fields:
-            raise Invalid(
-                f"the proposal {path} gives {field}: a proposal takes effect at the "
-                "cut's time (--as-of, --known-at, else the log's last effective time)"
-            )
     proposal = whatif.convert(fields, f"the proposal {path}")
     return lambda _current: proposal
 

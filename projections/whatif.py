@@ -125,9 +125,22 @@ def from_options(given: dict[str, Any]) -> Propose:
 def convert(fields: dict[str, Any], where: str) -> ev.PriorityPolicyAdopted:
     fields = {"actor": PROPOSER, "policy": PROPOSER, "rationale": RATIONALE} | fields
     try:
-        return msgspec.convert(fields, ev.PriorityPolicyAdopted)
+        proposal = msgspec.convert(fields, ev.PriorityPolicyAdopted)
     except msgspec.ValidationError as error:
         raise Invalid(f"{where}: not a priority policy: {error}") from None
+    untimed(proposal, where)
+    return proposal
+
+
+def untimed(event: ev.Event, where: str = "a proposal") -> None:
+    """Refuse a proposed event that gives its own times: the cut gives them."""
+    for field in ("effective_at", "recorded_at"):
+        if getattr(event, field) is not None:
+            raise Invalid(
+                f"{where} gives {field}: what is proposed takes effect at the cut's "
+                "time (--as-of, --known-at, else the log's last effective time); "
+                "remove it"
+            )
 
 
 def proposal_hash(proposed: Sequence[ev.Event]) -> str:
@@ -205,13 +218,7 @@ def compare(
 def _decided(event: ev.Event, time: datetime, world: Overlay) -> tuple[ev.Event, int]:
     """The proposed event as appended at ``time`` (its effective and recorded time),
     decided by the rules and applied to ``world``, with its stream version."""
-    for field in ("effective_at", "recorded_at"):
-        if getattr(event, field) is not None:
-            raise Invalid(
-                f"a proposal gives {field}: what is proposed takes effect at the cut's "
-                "time (--as-of, --known-at, else the log's last effective time); "
-                "remove it"
-            )
+    untimed(event)
     event = normalize(
         msgspec.structs.replace(event, effective_at=format_instant(time)), time
     )

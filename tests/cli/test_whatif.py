@@ -410,3 +410,16 @@ def test_stability_refuses_in_one_line(scenario):
     result = invoke(scenario, "stability", "f-35a", "--weights", "0.5,0.5,0.5")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: refused by policy parameters: weights must")
+
+
+def test_a_proposal_file_that_gives_its_own_time_is_refused(scenario, tmp_path):
+    proposal = tmp_path / "proposal.json"
+    proposal.write_text(json.dumps({"mode": "scored", "effective_at": "2026-01-01"}))
+    for command in (("whatif",), ("stability", "f-35a")):
+        result = invoke(scenario, *command, "--file", str(proposal))
+        assert (result.exit_code, result.stdout) == (1, "")
+        assert result.stderr == (
+            f"Error: the proposal {proposal} gives effective_at: what is proposed takes "
+            "effect at the cut's time (--as-of, --known-at, else the log's last effective "
+            "time); remove it\n"
+        )
