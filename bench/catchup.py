@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import json
 import os
 import platform
@@ -46,15 +45,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from arms_ledger.ledger.app.directory import create, open_ledger
+from arms_ledger.ledger.app.directory import open_ledger
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.projections import engine
 from arms_ledger.projections.loader import POLICY_TYPES
 
-from fixtures.tools.generate import generate
+from bench import projections
 
 ROOT = Path(__file__).resolve().parent.parent
-CHUNK = 50_000
 SMALL = 1_000
 TARGET = 1.2  # the large ledger's catch-up at most 1.2 × the small one's
 PG_URL = os.environ.get("ARMS_LEDGER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -95,17 +93,11 @@ def drop_schema(url: str) -> None:
 
 def load(path: Path, store: str, open_cases: int, events: int) -> int:
     """A new ledger at ``path`` with the generated history, then its read models."""
-    ledger = create(path, store=store)
-    lines = generate(open_cases=open_cases, events=events, with_recorded_at=True)
-    count = 0
+    count = projections.load(
+        path, open_cases, events, store, lambda n: say(f"  {n:,} events")
+    )
+    ledger = open_ledger(path)
     try:
-        while chunk := [ev.decoder.decode(line) for line in itertools.islice(lines, CHUNK)]:
-            if not count:
-                result = ledger.import_history(chunk)
-            else:  # import_history only loads into an empty ledger
-                result = ledger.append_history(chunk)
-            count += len(result.positions)
-            say(f"  {count:,} events")
         engine.live(ledger.reader, path).close()  # rebuilt once, or caught up
     finally:
         ledger.close()

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from arms_ledger.ledger.app.directory import create
@@ -51,9 +52,16 @@ print(count, took, peak / 1024)
 CHUNK = 50_000
 
 
-def load(path: Path, open_cases: int, events: int) -> int:
-    """A new ledger at ``path`` with the generated history, 50,000 events at a time."""
-    ledger = create(path)
+def load(
+    path: Path,
+    open_cases: int,
+    events: int,
+    store: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """A new ledger at ``path`` (in ``store``, else the default) with the generated
+    history, 50,000 events at a time; ``progress(count)`` after each chunk."""
+    ledger = create(path, store=store)
     lines = generate(open_cases=open_cases, events=events, with_recorded_at=True)
     count = 0
     try:
@@ -63,6 +71,8 @@ def load(path: Path, open_cases: int, events: int) -> int:
             else:  # import_history only loads into an empty ledger
                 result = ledger.append_history(chunk)
             count += len(result.positions)
+            if progress is not None:
+                progress(count)
     finally:
         ledger.close()
     return count
