@@ -31,7 +31,8 @@ class Projector(ProjectionState):
 
     def apply_event(self, position: int, stream: str, version: int, e: ev.Event) -> None:
         """Apply the event at log ``position`` (version ``version`` of ``stream``)."""
-        self.audit_rows.append(audit.audit_row(position, stream, version, e))
+        if self.audit:
+            self.audit_rows.append(audit.audit_row(position, stream, version, e))
         if isinstance(e, ev.CaseEvent):
             self._case_event(position, stream, e)
         elif isinstance(e, ev.PartnerEvent):

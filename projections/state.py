@@ -70,9 +70,17 @@ class ProjectionState:
     last ``flush``; ``as_of`` is a replay's time (the events applied are those in force
     then, ``facts.holds_at``)."""
 
-    def __init__(self, loader: Loader | None = None, as_of: datetime | None = None):
+    def __init__(
+        self,
+        loader: Loader | None = None,
+        as_of: datetime | None = None,
+        *,
+        audit: bool = True,
+    ):
         self.loader: Loader = loader or Nothing()
         self.as_of = as_of
+        # False: ``audit_log`` rows are made elsewhere (a rebuild's second process).
+        self.audit = audit
         self.partners: dict[str, PartnerState] = {}
         self.platforms: dict[str, PlatformState] = {}
         self.cases: dict[str, CaseView] = {}

@@ -40,6 +40,12 @@ def recorded_at_of(state: bytes) -> str:
     return _stamp_decoder.decode(state).recorded_at
 
 
+def decode_page(rows: Sequence[tuple]) -> list[LogRow]:
+    """Rows of ``LogReading.raw_pages`` with each state decoded into the union."""
+    decode = ev.decoder.decode
+    return [(n, stream, version, decode(state)) for n, stream, version, state in rows]
+
+
 class LogReading:
     """What the ledger reads of its store, on any engine.
 
@@ -138,20 +144,23 @@ class LogReading:
         """(position, stream, version, event) after ``after`` up to ``upto``, in log
         order, a page at a time: one short read transaction per page (the store's
         checkpoints are not held back), each state decoded once into the union."""
+        for rows in self.raw_pages(after, upto, size):
+            yield decode_page(rows)
+
+    def raw_pages(self, after: int, upto: int, size: int = PAGE) -> Iterator[list[tuple]]:
+        """``pages`` as stored: (position, stream, version, state), the state the
+        event's JSON, not decoded (a rebuild hands them to a second process)."""
         pos, p = self.position_column, self.tree.p
         sql = (
             f"SELECT {pos}, originator_id, originator_version, state FROM "
             f"{self.events_table} WHERE {pos} > {p} AND {pos} <= {p} ORDER BY {pos} "
             f"LIMIT {p}"
         )
-        decode = ev.decoder.decode
         while after < upto:
             rows = self._read(sql, (after, upto, size))
             if not rows:
                 return
-            yield [
-                (n, stream, version, decode(state)) for n, stream, version, state in rows
-            ]
+            yield rows
             after = rows[-1][0]
 
     def at(self, positions: Sequence[int]) -> dict[int, ev.Event]:
