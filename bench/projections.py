@@ -34,9 +34,10 @@ from arms_ledger.projections import engine
 from fixtures.tools.generate import generate
 
 # The child reports its own peak RSS (VmHWM): RUSAGE_CHILDREN would report this process's
-# size when it is larger, since the child starts as a copy of it.
+# size when it is larger, since the child starts as a copy of it. To it is added the peak
+# of the rebuild's second process (``rebuild._AuditProcess``), forked from the child.
 REBUILD = """
-import sys, time
+import resource, sys, time
 from pathlib import Path
 from arms_ledger.ledger.app.directory import open_ledger
 from arms_ledger.projections import engine
@@ -46,6 +47,7 @@ count = engine.rebuild(ledger.reader, Path(sys.argv[1]) / engine.PROJECTIONS_DB)
 took = time.perf_counter() - started
 with open("/proc/self/status") as status:
     peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+peak += resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(count, took, peak / 1024)
 """
 

@@ -6,14 +6,16 @@ reachable):
 
 * bulk append through the full path: ``Ledger.append`` in batches of 10,000 (every rule
   decided, stored, added to the Merkle tree, a checkpoint signed per batch), each batch
-  followed by the projections' catch-up, as ``arms-ledger append`` does;
+  followed by the projections' catch-up; and end to end as ``arms-ledger append`` of a
+  file longer than the log does it: the append, then one rebuild (``engine.bulk``);
 * the anchors, in the same run, of the same number of rows: a raw ``executemany`` of rows
   of the stored rows' mean size in one transaction (sqlite3 on SQLite, psycopg on
   PostgreSQL: the physical limit of the store), and the eventsourcing library with its
   default mapper and JSON transcoder saving the same events in the same batches;
 * one ``arms-ledger append`` of one event from the shell (wall time, median) on a
   1,000-event ledger and on the large one, and the catch-up it includes;
-* a full projection rebuild in a child process: events/s and peak RSS;
+* a full projection rebuild in a child process: events/s, CPU and peak RSS (with its
+  second process);
 * latency on the large ledger: ``queue`` and ``audit explain`` (the command in process,
   median), an inclusion and a consistency proof.
 
@@ -56,20 +58,23 @@ ROOT = Path(__file__).resolve().parent.parent
 BATCH = 10_000
 PG_URL = os.environ.get("ARMS_LEDGER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
+# The rebuild's own peak RSS (VmHWM) plus its second process's (``rebuild._AuditProcess``,
+# forked: its ru_maxrss counts the pages it was forked with, so the sum is an upper bound).
 REBUILD = """
-import sys, time
+import resource, sys, time
 from pathlib import Path
 from arms_ledger.ledger.app.directory import open_ledger
 from arms_ledger.projections import engine
 ledger = open_ledger(Path(sys.argv[1]))
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 count = engine.rebuild(ledger.reader, Path(sys.argv[2]))
-seconds = time.perf_counter() - started
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 status = Path("/proc/self/status").read_text()
 peak_kb = next(
     int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")
 )
-print(count, seconds, peak_kb)
+child = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(count, seconds, peak_kb + child.ru_maxrss, cpu + child.ru_utime + child.ru_stime)
 """
 
 
@@ -299,12 +304,20 @@ def rebuild(path: Path, workdir: Path) -> dict[str, float]:
         cwd=ROOT,
     ).stdout.split()
     target.unlink(missing_ok=True)
-    count, seconds, peak_kb = int(out[0]), float(out[1]), int(out[2])
+    count, seconds, peak_kb, cpu = int(out[0]), float(out[1]), int(out[2]), float(out[3])
     return {
         "rebuild_events_per_s": count / seconds,
         "rebuild_s": seconds,
+        "rebuild_cpu_s": cpu,
         "rebuild_peak_rss_mb": peak_kb / 1024,
     }
+
+
+def end_to_end(r: dict) -> float:
+    """Events/s of a bulk append whose read models are built once at the end (what
+    ``arms-ledger append`` of a file longer than the log does: ``engine.bulk``): the
+    append without catch-ups, then the rebuild, both measured in this run."""
+    return r["events"] / (r["events"] / r["append_events_per_s"] + r["rebuild_s"])
 
 
 def latency(path: Path, repeat: int) -> dict[str, float]:
@@ -432,9 +445,22 @@ def table(results: list[dict]) -> str:
         lambda r: per_s(r["append_events_per_s"]),
     )
     row(
-        "bulk append + projections (ev/s)",
+        "bulk append + projections caught up per batch (ev/s)",
         "",
         lambda r: per_s(r["append_and_project_events_per_s"]),
+    )
+    row(
+        "bulk append, read models rebuilt once at the end (ev/s)",
+        "≥ 30,000 (floor 15,000)",
+        lambda r: per_s(end_to_end(r)),
+    )
+    row(
+        "… / raw executemany; / eventsourcing default JSON",
+        "",
+        lambda r: (
+            f"{end_to_end(r) / r['raw_executemany_events_per_s']:.2f}; "
+            f"{end_to_end(r) / r['library_default_json_events_per_s']:.2f}"
+        ),
     )
     row(
         "bulk append + projections / raw executemany",
@@ -474,8 +500,29 @@ def table(results: list[dict]) -> str:
             f"({r['large']['catch_up_one_ms'] / r['small']['catch_up_one_ms']:.2f}×)"
         ),
     )
-    row("full rebuild (ev/s)", "≥ 50,000", lambda r: per_s(r["rebuild_events_per_s"]))
-    row("rebuild peak RSS (MB)", "< 500", lambda r: f"{r['rebuild_peak_rss_mb']:.0f}")
+    row(
+        "full rebuild, wall (ev/s)",
+        "≥ 100,000 (floor 50,000)",
+        lambda r: per_s(r["rebuild_events_per_s"]),
+    )
+    row(
+        "full rebuild, CPU of both processes (s)",
+        "",
+        lambda r: f"{r.get('rebuild_cpu_s', 0):.1f}",
+    )
+    row(
+        "… wall / raw executemany; / eventsourcing default JSON",
+        "",
+        lambda r: (
+            f"{r['rebuild_events_per_s'] / r['raw_executemany_events_per_s']:.2f}; "
+            f"{r['rebuild_events_per_s'] / r['library_default_json_events_per_s']:.2f}"
+        ),
+    )
+    row(
+        "rebuild peak RSS, both processes (MB)",
+        "≤ 500",
+        lambda r: f"{r['rebuild_peak_rss_mb']:.0f}",
+    )
     row("`queue` (ms)", "", lambda r: f"{r['queue_ms']:.1f}")
     row("`audit explain` (ms)", "", lambda r: f"{r['audit_explain_ms']:.1f}")
     row("inclusion proof (ms)", "", lambda r: f"{r['inclusion_proof_ms']:.2f}")

@@ -93,6 +93,9 @@ class ProjectionState:
         # platform's next one: loaded on first use, kept across flushes.
         self._next_change_id: int | None = None
         self._case_numbers: dict[str, int] = {}
+        # Each numbered case's ``member`` character in its platform's queue (a case
+        # stays on its platform): a run of shifted cases is one join of these.
+        self._members: dict[str, str] = {}
         self._next_case_number: dict[str, int] = {}
         self._clear_pending()
 
@@ -274,8 +277,7 @@ class ProjectionState:
             next_id = self.loader.next_change_id()
         for position, name, platform, change, old, new, cases in self.change_rows:
             if change == "shifted":
-                base = self._base(platform)
-                members = "".join(member(n - base) for n in self._numbers(cases))
+                members = self._members_of(platform, cases)
                 shifts.append((next_id, position, platform, old, new, len(cases), members))
             else:
                 (case,) = cases
@@ -289,6 +291,18 @@ class ProjectionState:
             (schema.upsert_sql(schema.QUEUE_SHIFTS), shifts),
             (schema.upsert_sql(schema.QUEUE_CASES), numbered),
         ]
+
+    def _members_of(self, platform: str, cases: list[str]) -> str:
+        """``queue_shifts.members`` of a run of the platform's ``cases``."""
+        chars = self._members
+        try:
+            return "".join(map(chars.__getitem__, cases))
+        except KeyError:
+            base = self._base(platform)
+            missing = [c for c in cases if c not in chars]
+            for case, number in zip(missing, self._numbers(missing), strict=True):
+                chars[case] = member(number - base)
+            return "".join(map(chars.__getitem__, cases))
 
     def _numbers(self, cases: list[str]) -> list[int]:
         """The queue_cases numbers of cases that were in a queue."""
@@ -316,7 +330,8 @@ class ProjectionState:
         if number is None:
             base = self._base(platform)
             number = self.loader.next_case_number(base, base + MAX_CASE_NUMBER)
-        member(number - self._base(platform))  # raises if the queue has no numbers left
+        # ``member`` raises if the queue has no numbers left.
+        self._members[case] = member(number - self._base(platform))
         known[case] = number
         self._next_case_number[platform] = number + 1
         return [(number, platform, case)]
