@@ -15,7 +15,13 @@ from arms_ledger.ledger.app.application import Ledger, check_new_directory
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.errors import Invalid
 from arms_ledger.ledger.transparency import merkle, tlog
-from arms_ledger.ledger.transparency.note import Checkpoint, Verifier, open_checkpoint
+from arms_ledger.ledger.transparency.cosignature import add_signatures, is_cosigner_key
+from arms_ledger.ledger.transparency.note import (
+    Checkpoint,
+    Verifier,
+    open_checkpoint,
+    parse_note,
+)
 
 
 def tree_size(ledger: Ledger) -> int:
@@ -81,6 +87,18 @@ def latest_checkpoint(ledger: Ledger) -> tuple[str, Checkpoint]:
     return note, open_checkpoint(note, verifier)
 
 
+def cosigned(ledger: Ledger, note: str, size: int) -> str:
+    """The checkpoint ``note`` (of ``size`` events) with every witness's cosignature the
+    store keeps for it (``ledger.recorder.store_cosignature``)."""
+    text = parse_note(note)[0]
+    for cp in checkpoints(ledger):
+        if cp.size == size and is_cosigner_key(cp.verifier):
+            theirs = parse_note(cp.note)[0]
+            if theirs == text:
+                note = add_signatures(note, cp.note[len(theirs) + 1 :])
+    return note
+
+
 def own_verifier(ledger: Ledger) -> Verifier:
     """The ledger's public key (verifier.key): reading and verifying need no signer."""
     return ledger.verifier or tlog.check_signer(ledger.signer).verifier
@@ -112,6 +130,7 @@ def export(ledger: Ledger, directory: Path) -> Checkpoint:
             )
             out.writelines(tlog.leaf_line(n.id, n.state) + b"\n" for n in page)
             after = page[-1].id
+    note = cosigned(ledger, note, checkpoint.size)
     (directory / tlog.EXPORT_CHECKPOINT).write_text(note)
     (directory / tlog.EXPORT_KEY).write_text(f"{own_verifier(ledger)}\n")
     return checkpoint
