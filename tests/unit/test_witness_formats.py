@@ -226,3 +226,13 @@ def test_a_receipt_round_trips_and_proves_its_event():
         receipt.verify(parsed._replace(event=lines[2]), signer.verifier)
     with pytest.raises(LedgerError, match=r"its first line is not c2sp\.org/tlog-proof@v1"):
         receipt.parse("c2sp.org/tlog-proof@v2\n" + made.text().split("\n", 1)[1])
+
+
+def test_a_witness_key_published_elsewhere_parses_with_its_key_id():
+    """A cosignature/v1 key of a public witness, as transparency-dev/formats's tests
+    list it: its key id (da77ade7) is SHA-256(name ‖ 0x0A ‖ 0x04 ‖ key)[:4] here too,
+    and a type 0x01 (log) key is not taken for a witness's."""
+    vkey = "remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"
+    assert str(CosignerKey.parse(vkey)) == vkey
+    with pytest.raises(NoteError, match="is not a cosignature/v1 key"):
+        CosignerKey.parse(str(Signer.generate("log.example/a").verifier))
