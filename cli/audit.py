@@ -468,14 +468,19 @@ def receipt_command(
 
 @audit_group.command("verify-receipt")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--key", "--log-key", "key", required=True, help=KEY_HELP)
+@click.option(
+    "--key",
+    "--log-key",
+    "key",
+    help=KEY_HELP + " Default: the policy's `log` line named as the receipt's log.",
+)
 @click.option(
     "--policy",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="A C2SP tlog-policy file (witness keys and quorum); without it the "
-    "cosignatures are not checked.",
+    help="A C2SP tlog-policy file (witness keys and quorum; `log` lines may name the "
+    "log's key); without it the cosignatures are not checked.",
 )
-def verify_receipt_command(file: Path, key: str, policy: Path | None) -> None:
+def verify_receipt_command(file: Path, key: str | None, policy: Path | None) -> None:
     """Check a receipt offline: the checkpoint is signed by the log's key, the event
     is in it at its position (inclusion proof), and, with --policy, the witnesses'
     cosignatures meet the quorum. Prints the event's line.
@@ -485,13 +490,23 @@ def verify_receipt_command(file: Path, key: str, policy: Path | None) -> None:
       arms-ledger audit verify-receipt case-PL-B-AHA-17.tlog-proof \\
         --key "$(cat verifier.key)" --policy witnesses.policy
     """
-    verifier = tlog.load_verifier(key)
     chosen = Policy.read(policy) if policy is not None else None
     try:
         text = file.read_text()
     except (OSError, UnicodeDecodeError) as error:
         raise LedgerError(f"cannot read {file}: {error}") from None
     found = receipt.parse(text, str(file))
+    if key is not None:
+        verifier = tlog.load_verifier(key)
+    else:
+        origin = parse_note(found.note)[0].split("\n")[0]
+        logs = [] if chosen is None else [v for v in chosen.logs if v.name == origin]
+        if not logs:
+            raise LedgerError(
+                f"no key for the log {origin}: pass --key, or a --policy with a "
+                "'log <vkey>' line for it"
+            )
+        verifier = logs[0]
     checkpoint = receipt.verify(found, verifier, str(file))
     signed = None if chosen is None else chosen.check(found.note, f"{file}'s checkpoint")
     click.echo(

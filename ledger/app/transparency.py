@@ -87,15 +87,27 @@ def latest_checkpoint(ledger: Ledger) -> tuple[str, Checkpoint]:
     return note, open_checkpoint(note, verifier)
 
 
-def cosigned(ledger: Ledger, note: str, size: int) -> str:
-    """The checkpoint ``note`` (of ``size`` events) with every witness's cosignature the
-    store keeps for it (``ledger.recorder.store_cosignature``)."""
-    text = parse_note(note)[0]
+def cosignatures(ledger: Ledger) -> dict[int, list[str]]:
+    """The witnesses' cosigned notes the store keeps (``recorder.store_cosignature``),
+    by tree size."""
+    found: dict[int, list[str]] = {}
     for cp in checkpoints(ledger):
-        if cp.size == size and is_cosigner_key(cp.verifier):
-            theirs = parse_note(cp.note)[0]
-            if theirs == text:
-                note = add_signatures(note, cp.note[len(theirs) + 1 :])
+        if is_cosigner_key(cp.verifier):
+            found.setdefault(cp.size, []).append(cp.note)
+    return found
+
+
+def cosigned(
+    ledger: Ledger, note: str, size: int, kept: dict[int, list[str]] | None = None
+) -> str:
+    """The checkpoint ``note`` (of ``size`` events) with every witness's cosignature
+    kept for it (``kept``: ``cosignatures(ledger)``, read here if not given)."""
+    kept = cosignatures(ledger) if kept is None else kept
+    text = parse_note(note)[0]
+    for theirs_note in kept.get(size, []):
+        theirs = parse_note(theirs_note)[0]
+        if theirs == text:
+            note = add_signatures(note, theirs_note[len(theirs) + 1 :])
     return note
 
 

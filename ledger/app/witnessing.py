@@ -8,8 +8,9 @@ is also the policy the web view's status and ``audit verify`` use when given no 
 ``collect`` sends the newest checkpoint, with a consistency proof from the last one each
 witness cosigned, to every witness with a URL (C2SP tlog-witness), and keeps each
 cosignature with the checkpoint in the store (``tlog_checkpoints``, under the witness's
-key: the checkpoint's note with the witness's signature line). ``cosigned_note`` is a
-checkpoint's note with every cosignature kept for it: what exports and receipts carry.
+key: the checkpoint's note with the witness's signature line).
+``transparency.cosigned`` is a checkpoint's note with every cosignature kept for it: what
+exports and receipts carry.
 """
 
 from __future__ import annotations
@@ -62,10 +63,6 @@ class Outcome(NamedTuple):
     detail: str  # "cosigned 40 events" or why not
 
 
-def cosigned_note(ledger: Ledger, own: StoredCheckpoint) -> str:
-    return transparency.cosigned(ledger, own.note, own.size)
-
-
 def own_checkpoints(ledger: Ledger, key: Verifier | None = None) -> list[StoredCheckpoint]:
     """The checkpoints signed by the ledger's key (or ``key``), newest first."""
     own = str(key or transparency.own_verifier(ledger))
@@ -82,15 +79,22 @@ def newest_witnessed(
     mine = own_checkpoints(ledger, key)
     if not mine:
         raise PolicyError("the log has no checkpoint signed by its key to check")
+    kept = transparency.cosignatures(ledger)  # read once: a row per append, or more
     for cp in mine:
+        if (
+            policy.quorum != "none"
+            and cp.size not in kept
+            and cp.note.count("\n\u2014") < 2
+        ):
+            continue  # no cosignature: stored with it, or on its note (an export's)
         try:
-            return cp, policy.check(cosigned_note(ledger, cp), "")
+            note = transparency.cosigned(ledger, cp.note, cp.size, kept)
+            return cp, policy.check(note, "")
         except ShortOfQuorum:
             continue
+    newest = transparency.cosigned(ledger, mine[0].note, mine[0].size, kept)
     try:
-        policy.check(
-            cosigned_note(ledger, mine[0]), f"its newest ({mine[0].size:,} events)"
-        )
+        policy.check(newest, f"its newest ({mine[0].size:,} events)")
     except ShortOfQuorum as error:
         raise ShortOfQuorum(f"no checkpoint of the log is witnessed: {error}") from None
     raise AssertionError("unreachable")  # pragma: no cover
@@ -237,7 +241,8 @@ def receipt(
             f"no checkpoint signed by the ledger's key covers position {position} yet; "
             "`arms-ledger audit checkpoint` signs one"
         )
-    notes = [(cp, transparency.cosigned(ledger, cp.note, cp.size)) for cp in covering]
+    kept = transparency.cosignatures(ledger)
+    notes = [(cp, transparency.cosigned(ledger, cp.note, cp.size, kept)) for cp in covering]
     if policy is not None:
         met = [(cp, note) for cp, note in notes if policy.met(policy.cosigners(note))]
         if not met:

@@ -260,6 +260,18 @@ def test_receipts_verify_offline_and_refuse_altered_events_and_other_logs(
         "Cosigned by w1, w2, w3: the quorum (2 of w1, w2, w3) is met.\n"
         f"{event.decode()}\n"
     )
+    # A policy naming the log's key stands for --key (C2SP tlog-policy `log` lines).
+    with_log = tmp_path / "with-log"
+    with_log.write_text(f"log {(ledger_dir / 'verifier.key').read_text()}" + setup.policy())
+    by_policy = runner.invoke(
+        cli, ["audit", "verify-receipt", str(out), "--policy", str(with_log)]
+    )
+    assert by_policy.stdout == checked.stdout
+    one_line_error(
+        runner.invoke(cli, ["audit", "verify-receipt", str(out), "--policy", str(policy)]),
+        f"no key for the log {ORIGIN}: pass --key, or a --policy with a 'log <vkey>' "
+        "line for it",
+    )
     altered = tmp_path / "altered.tlog-proof"
     changed = event.replace(b'"position":17,', b'"position":17, ', 1)
     altered.write_text(

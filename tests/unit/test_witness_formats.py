@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ from arms_ledger.ledger.transparency.note import Checkpoint, NoteError, Signer
 from arms_ledger.ledger.transparency.policy import Policy, PolicyError
 from arms_ledger.ledger.transparency.tlog import TamperedError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ORIGIN = "log.example/a"
 
@@ -236,3 +239,49 @@ def test_a_witness_key_published_elsewhere_parses_with_its_key_id():
     assert str(CosignerKey.parse(vkey)) == vkey
     with pytest.raises(NoteError, match="is not a cosignature/v1 key"):
         CosignerKey.parse(str(Signer.generate("log.example/a").verifier))
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.booleans(), st.integers(1, 24), st.booleans()), min_size=1, max_size=8
+    )
+)
+def test_whatever_it_is_sent_a_witness_cosigns_one_growing_history(steps):
+    """Requests from the log and from a fork under the log's own key, of any sizes, in
+    any order, with the old size the witness holds or 0: every checkpoint it cosigns
+    extends the one it cosigned before (sizes never go down; the roots are one tree's)."""
+    signer = Signer.generate(ORIGIN)
+    log, fork = Log(signer), Log(signer, prefix=b"other-")
+    with tempfile.TemporaryDirectory(
+        dir="/dev/shm" if Path("/dev/shm").is_dir() else None
+    ) as tmp:
+        state = Path(tmp) / "w"
+        witness.init(state, "witness.example/p")
+        witness.add_log(state, str(signer.verifier))
+        w = witness.Witness(state)
+        cosigned: list[Checkpoint] = []
+        for forked, size, fresh in steps:
+            source = fork if forked else log
+            latest = w.latest(ORIGIN)
+            held = 0 if latest is None else latest[1].size
+            old = 0 if fresh or held > size else held
+            answer = w.add_checkpoint(source.request(old, size))
+            if answer.status == 200:
+                note = source.note(size) + answer.body.decode()
+                assert w.cosigner.key.timestamp(note) is not None
+                cosigned.append(Checkpoint.parse(note.split("\n\n")[0] + "\n"))
+        sizes = [c.size for c in cosigned]
+        assert sizes == sorted(sizes)  # never rolled back
+        roots = {(c.size, c.root) for c in cosigned}
+        heads = [c for c in cosigned if c.size]
+        # one history: all cosigned roots are of the log's tree, or all of the fork's
+        assert all(_root_of(log, c.size) == c.root for c in heads) or all(
+            _root_of(fork, c.size) == c.root for c in heads
+        )
+        assert len({size for size, _ in roots}) == len(roots)
+
+
+def _root_of(log: Log, size: int) -> bytes:
+    return merkle.root_from(size, log.nodes(size)(merkle.frontier_nodes(size)))
