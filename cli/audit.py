@@ -13,14 +13,15 @@ from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.options import caption, parse_time, time_options
 from arms_ledger.cli.output import dumps, output_options, table, write_rows
 from arms_ledger.cli.replica import check_export, trusted, verified_replica
-from arms_ledger.ledger.app import transparency
+from arms_ledger.ledger.app import transparency, witnessing
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.app.boundary import LATEST_CHECKPOINT, read_checkpoint
 from arms_ledger.ledger.app.directory import signs_every_append
 from arms_ledger.ledger.domain.clock import format_instant
 from arms_ledger.ledger.errors import LedgerError
-from arms_ledger.ledger.transparency import tlog
-from arms_ledger.ledger.transparency.note import Verifier
+from arms_ledger.ledger.transparency import receipt, tlog
+from arms_ledger.ledger.transparency.note import Checkpoint, Verifier, parse_note
+from arms_ledger.ledger.transparency.policy import Policy
 from arms_ledger.ledger.transparency.tlog import TamperedError
 from arms_ledger.projections import audit_queries
 from arms_ledger.projections.engine import Cut
@@ -28,6 +29,14 @@ from arms_ledger.projections.engine import Cut
 KEY_HELP = (
     "The log's verifier key (NAME+ID+KEY, or a file holding it), as the ledger's "
     "operator published it."
+)
+
+
+POLICY_OPTION = click.option(
+    "--policy",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A C2SP tlog-policy file: the witnesses' keys and the quorum of cosignatures "
+    "a checkpoint needs (default: the ledger's `witnesses` file, if any).",
 )
 
 
@@ -261,8 +270,11 @@ def consistency_command(env: Env, old: int, size: int | None) -> None:
     help="A checkpoint kept outside the ledger; the log must still match it.",
 )
 @click.option("--key", help=KEY_HELP + " Default: the ledger's own key.")
+@POLICY_OPTION
 @pass_env
-def verify_command(env: Env, trusted_checkpoint: Path | None, key: str | None) -> None:
+def verify_command(
+    env: Env, trusted_checkpoint: Path | None, key: str | None, policy: Path | None
+) -> None:
     """Recompute every Merkle leaf and node from the stored events and check every
     stored checkpoint's root and signature.
 
@@ -297,11 +309,19 @@ def verify_command(env: Env, trusted_checkpoint: Path | None, key: str | None) -
             "signs one with every append: they were written without the key (or "
             "restored from elsewhere)"
         )
+    witnessed = _witnessed(env, verifier, policy)
     s = "" if report.checkpoints == 1 else "s"
     click.echo(
         f"Verified {report.events:,} events, {report.nodes:,} tree nodes and "
         f"{report.checkpoints} checkpoint{s} in {report.seconds:.2f} s: the log is intact."
     )
+    if witnessed is not None:
+        click.echo(witnessed[0])
+        if witnessed[1] < report.events:
+            click.echo(
+                f"{report.events - witnessed[1]:,} event(s) after it are not witnessed "
+                "yet: `arms-ledger audit witness` asks the witnesses."
+            )
     if not report.events:
         return
     if not unsigned:
@@ -320,6 +340,16 @@ def verify_command(env: Env, trusted_checkpoint: Path | None, key: str | None) -
         )
 
 
+def _witnessed(env: Env, key: Verifier, given: Path | None) -> tuple[str, int] | None:
+    """What the witnesses vouch for, under --policy or the ledger's witnesses file:
+    a sentence and the size of the newest checkpoint meeting the quorum; refused in one
+    line (PolicyError) when none does."""
+    policy = witnessing.choose_policy(env.path, given)
+    if policy is None:
+        return None
+    return witnessing.witnessed(env.ledger, policy, key)
+
+
 def _verifier(ledger: Ledger, key: str | None) -> Verifier:
     if key is not None:
         return tlog.load_verifier(key)
@@ -329,8 +359,9 @@ def _verifier(ledger: Ledger, key: str | None) -> Verifier:
 @audit_group.command("latest")
 @pass_env
 def latest_command(env: Env) -> None:
-    """Print the newest stored checkpoint as it is (a C2SP signed note), signing nothing:
-    what an overseer keeps. Needs only read access to the ledger.
+    """Print the newest stored checkpoint as it is (a C2SP signed note, with the
+    witnesses' cosignatures kept for it), signing nothing: what an overseer keeps. Needs
+    only read access to the ledger.
 
     \b
     Example:
@@ -344,7 +375,8 @@ def latest_command(env: Env) -> None:
         )
     own = str(transparency.own_verifier(env.ledger))
     newest = max(stored, key=lambda cp: (cp.verifier == own, cp.size, cp.id))
-    click.echo(newest.note, nl=False)
+    # with the witnesses' cosignatures kept for it (docs/witnesses.md)
+    click.echo(transparency.cosigned(env.ledger, newest.note, newest.size), nl=False)
     size = transparency.tree_size(env.ledger)
     if newest.size < size:
         click.echo(f"(it covers {newest.size:,} of the log's {size:,} events)", err=True)
@@ -364,6 +396,133 @@ def export_command(env: Env, directory: Path) -> None:
     )
 
 
+@audit_group.command("witness")
+@POLICY_OPTION
+@pass_env
+def witness_command(env: Env, policy: Path | None) -> None:
+    """Send the newest checkpoint, with a consistency proof, to each witness of the
+    ledger (the `witness` lines with a URL in its `witnesses` file, or --policy) and
+    keep their cosignatures with it: exports and receipts carry them.
+
+    Fails (exit 1) when the cosignatures collected fall short of the quorum.
+
+    \b
+    Example:
+      arms-ledger audit witness
+    """
+    chosen = witnessing.choose_policy(env.path, policy)
+    if chosen is None or not any(w.url for w in chosen.witnesses.values()):
+        raise LedgerError(
+            f"no witness to ask: {env.path / witnessing.WITNESSES} names none with a "
+            "URL ('witness NAME VKEY URL' lines and a 'quorum' line; docs/witnesses.md)"
+        )
+    ledger = env.writer
+    for outcome in witnessing.collect(ledger, chosen):
+        click.echo(f"{outcome.witness}: {outcome.detail}")
+    note, checkpoint = transparency.latest_checkpoint(ledger)
+    note = transparency.cosigned(ledger, note, checkpoint.size)
+    what = f"the checkpoint of {checkpoint.size:,} events"
+    signed = chosen.check(note, what)
+    click.echo(
+        f"The checkpoint of {checkpoint.size:,} events is cosigned by "
+        f"{', '.join(signed) or 'no witness'}: the quorum ({chosen.describe()}) is met."
+    )
+
+
+@audit_group.command("receipt")
+@click.argument("position", type=click.IntRange(min=1))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the receipt to this file (default: standard output).",
+)
+@POLICY_OPTION
+@pass_env
+def receipt_command(
+    env: Env, position: int, output: Path | None, policy: Path | None
+) -> None:
+    """Write a receipt for the event at POSITION: a C2SP tlog-proof (the event's
+    bytes, its index, the inclusion proof and the newest cosigned checkpoint covering
+    it) that `audit verify-receipt` checks offline with only public keys.
+
+    \b
+    Example:
+      arms-ledger audit receipt 17 -o case-PL-B-AHA-17.tlog-proof
+    """
+    chosen = Policy.read(policy) if policy is not None else None
+    found, signed = witnessing.receipt(env.ledger, position, chosen)
+    if output is None:
+        click.echo(found.text(), nl=False)
+        return
+    try:
+        output.write_text(found.text())
+    except OSError as error:
+        raise LedgerError(f"cannot write {output}: {error.strerror}") from None
+    checkpoint = Checkpoint.parse(parse_note(found.note)[0])
+    click.echo(
+        f"Wrote the receipt of position {position} to {output}: checkpoint of "
+        f"{checkpoint.size:,} events, cosigned by {', '.join(signed) or 'no witness'}."
+    )
+
+
+@audit_group.command("verify-receipt")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--key",
+    "--log-key",
+    "key",
+    help=KEY_HELP + " Default: the policy's `log` line named as the receipt's log.",
+)
+@click.option(
+    "--policy",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A C2SP tlog-policy file (witness keys and quorum; `log` lines may name the "
+    "log's key); without it the cosignatures are not checked.",
+)
+def verify_receipt_command(file: Path, key: str | None, policy: Path | None) -> None:
+    """Check a receipt offline: the checkpoint is signed by the log's key, the event
+    is in it at its position (inclusion proof), and, with --policy, the witnesses'
+    cosignatures meet the quorum. Prints the event's line.
+
+    \b
+    Example:
+      arms-ledger audit verify-receipt case-PL-B-AHA-17.tlog-proof \\
+        --key "$(cat verifier.key)" --policy witnesses.policy
+    """
+    chosen = Policy.read(policy) if policy is not None else None
+    try:
+        text = file.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise LedgerError(f"cannot read {file}: {error}") from None
+    found = receipt.parse(text, str(file))
+    if key is not None:
+        verifier = tlog.load_verifier(key)
+    else:
+        origin = parse_note(found.note)[0].split("\n")[0]
+        logs = [] if chosen is None else [v for v in chosen.logs if v.name == origin]
+        if not logs:
+            raise LedgerError(
+                f"no key for the log {origin}: pass --key, or a --policy with a "
+                "'log <vkey>' line for it"
+            )
+        verifier = logs[0]
+    checkpoint = receipt.verify(found, verifier, str(file))
+    signed = None if chosen is None else chosen.check(found.note, f"{file}'s checkpoint")
+    click.echo(
+        f"Position {found.position} is in the checkpoint of {checkpoint.size:,} events "
+        f"of {checkpoint.origin}, signed by its key."
+    )
+    if chosen is None or signed is None:
+        click.echo("No --policy given: the witnesses' cosignatures were not checked.")
+    else:
+        click.echo(
+            f"Cosigned by {', '.join(signed) or 'no witness'}: the quorum "
+            f"({chosen.describe()}) is met."
+        )
+    click.echo(found.event.decode())
+
+
 TRUSTED_OPTION = click.option(
     "--trusted-checkpoint",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -377,6 +536,7 @@ TRUSTED_OPTION = click.option(
 @click.option(
     "--key", help=KEY_HELP + " Default: verifier.key in the export (with a warning)."
 )
+@POLICY_OPTION
 @click.option(
     "--into",
     type=click.Path(file_okay=False, path_type=Path),
@@ -384,7 +544,11 @@ TRUSTED_OPTION = click.option(
     "empty directory, to query with --ledger.",
 )
 def verify_export_command(
-    directory: Path, trusted_checkpoint: Path | None, key: str | None, into: Path | None
+    directory: Path,
+    trusted_checkpoint: Path | None,
+    key: str | None,
+    policy: Path | None,
+    into: Path | None,
 ) -> None:
     """Check an export without the ledger: the checkpoint's signature, the root of
     events.jsonl, consistency with an earlier trusted checkpoint. Writes nothing, unless
@@ -398,10 +562,13 @@ def verify_export_command(
       arms-ledger --ledger ./replica queue f-35a
     """
     started = time.perf_counter()
+    chosen = Policy.read(policy) if policy is not None else None
     if into is None:
-        check_export(directory, key, trusted_checkpoint)
+        check_export(directory, key, trusted_checkpoint, chosen)
         return
-    verified_replica(directory, key, trusted_checkpoint, into, read_only=True).close()
+    verified_replica(
+        directory, key, trusted_checkpoint, into, read_only=True, policy=chosen
+    ).close()
     click.echo(
         f"Rebuilt the read models from the export into a read-only replica at {into}; "
         f"query them with `arms-ledger --ledger {into} queue`."

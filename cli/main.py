@@ -97,6 +97,10 @@ COMMANDS: dict[str, Entry] = {
         "Audit trails, explanations, differences over time and oversight flags; signed "
         "checkpoints, Merkle proofs, verification and exports for auditors.",
     ),
+    "witness": Entry(
+        "arms_ledger.cli.witness",
+        "Run an independent witness that cosigns a log's checkpoints only as it grows.",
+    ),
     "serve": Entry(
         "arms_ledger.cli.serve",
         "Serve the read models as a read-only web view (Datasette) until Ctrl-C.",

@@ -15,6 +15,7 @@ from arms_ledger.ledger.app.directory import create, create_replica
 from arms_ledger.ledger.errors import BatchRefused, LedgerError
 from arms_ledger.ledger.transparency import tlog
 from arms_ledger.ledger.transparency.note import Checkpoint, Verifier
+from arms_ledger.ledger.transparency.policy import Policy
 from arms_ledger.projections import engine
 
 
@@ -53,6 +54,7 @@ def verified_replica(
     store: str | None = "sqlite",
     *,
     read_only: bool = False,
+    policy: Policy | None = None,
 ) -> Ledger:
     """Check the export in ``directory``, then make a new ledger at ``path`` holding its
     events and checkpoint, with its read models built; on failure nothing is left there.
@@ -61,7 +63,7 @@ def verified_replica(
     --from-export`` passes the store chosen for the new ledger. A ``read_only``
     replica keeps the export's origin and key, and has no signing key."""
     check_new_directory(path)  # before the checks print anything
-    export = check_export(directory, key, trusted_checkpoint)
+    export = check_export(directory, key, trusted_checkpoint, policy)
     existed = path.exists()
     if read_only:
         ledger = create_replica(path, export)
@@ -85,11 +87,22 @@ def verified_replica(
 
 
 def check_export(
-    directory: Path, key: str | None, trusted_checkpoint: Path | None
+    directory: Path,
+    key: str | None,
+    trusted_checkpoint: Path | None,
+    policy: Policy | None = None,
 ) -> tlog.Export:
-    """Check the export in ``directory`` and say what was verified; writes nothing."""
+    """Check the export in ``directory`` (its checkpoint's cosignatures against
+    ``policy``'s quorum, if given) and say what was verified; writes nothing."""
     export = read_export(directory, key, trusted_checkpoint)
+    what = f"the export's checkpoint ({export.checkpoint.size:,} events)"
+    signed = None if policy is None else policy.check(export.note, what)
     _say_verified(export, trusted_checkpoint)
+    if policy is not None and signed is not None:
+        click.echo(
+            f"Cosigned by {', '.join(signed) or 'no witness'}: the witness quorum "
+            f"({policy.describe()}) is met."
+        )
     return export
 
 

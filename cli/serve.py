@@ -129,7 +129,7 @@ def serve_command(env: Env, host: str, port: int, allow_sql: bool, cut: Cut) -> 
             caption=caption,
             immutable=immutable,
             allow_sql=allow_sql,
-            log=whatif_source(env.ledger, cut),
+            log=whatif_source(env.ledger, cut, env.path),
             hosts=LOOPBACK_NAMES | {host.lower()} if _is_loopback(host) else None,
         )
         if not _is_loopback(host):
@@ -171,17 +171,19 @@ def _read_models(env: Env, cut: Cut, workdir: Path) -> tuple[Path, str, bool]:
     return _replay(env, cut, workdir), caption, True
 
 
-def whatif_source(ledger: Ledger, cut: Cut) -> Source:
-    """What the web view's what-if page needs beyond the read models: the log, the cut
+def whatif_source(ledger: Ledger, cut: Cut, path: Path | None = None) -> Source:
+    """What the web view's what-if page needs beyond the read models: the log (and,
+    when the ledger at ``path`` names witnesses, whether they vouch for it), the cut
     served, and ``arms-ledger whatif``'s own ways to name the log, make a proposal of
     options and tabulate a stability (so the page says what the commands say)."""
+    from arms_ledger.ledger.app import witnessing
     from arms_ledger.projections.web.whatif import Source
 
-    return Source(
-        reader=ledger.reader,
-        cut=cut,
-        log_named=lambda: whatif.log_named(ledger),
-    )
+    def log_named() -> dict:
+        named = whatif.log_named(ledger)
+        return named if path is None else named | witnessing.status(ledger, path)
+
+    return Source(reader=ledger.reader, cut=cut, log_named=log_named)
 
 
 def _run(config: Any, sock: socket.socket) -> None:

@@ -15,7 +15,13 @@ from arms_ledger.ledger.app.application import Ledger, check_new_directory
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.errors import Invalid
 from arms_ledger.ledger.transparency import merkle, tlog
-from arms_ledger.ledger.transparency.note import Checkpoint, Verifier, open_checkpoint
+from arms_ledger.ledger.transparency.cosignature import add_signatures, is_cosigner_key
+from arms_ledger.ledger.transparency.note import (
+    Checkpoint,
+    Verifier,
+    open_checkpoint,
+    parse_note,
+)
 
 
 def tree_size(ledger: Ledger) -> int:
@@ -81,6 +87,30 @@ def latest_checkpoint(ledger: Ledger) -> tuple[str, Checkpoint]:
     return note, open_checkpoint(note, verifier)
 
 
+def cosignatures(ledger: Ledger) -> dict[int, list[str]]:
+    """The witnesses' cosigned notes the store keeps (``recorder.store_cosignature``),
+    by tree size."""
+    found: dict[int, list[str]] = {}
+    for cp in checkpoints(ledger):
+        if is_cosigner_key(cp.verifier):
+            found.setdefault(cp.size, []).append(cp.note)
+    return found
+
+
+def cosigned(
+    ledger: Ledger, note: str, size: int, kept: dict[int, list[str]] | None = None
+) -> str:
+    """The checkpoint ``note`` (of ``size`` events) with every witness's cosignature
+    kept for it (``kept``: ``cosignatures(ledger)``, read here if not given)."""
+    kept = cosignatures(ledger) if kept is None else kept
+    text = parse_note(note)[0]
+    for theirs_note in kept.get(size, []):
+        theirs = parse_note(theirs_note)[0]
+        if theirs == text:
+            note = add_signatures(note, theirs_note[len(theirs) + 1 :])
+    return note
+
+
 def own_verifier(ledger: Ledger) -> Verifier:
     """The ledger's public key (verifier.key): reading and verifying need no signer."""
     return ledger.verifier or tlog.check_signer(ledger.signer).verifier
@@ -112,6 +142,7 @@ def export(ledger: Ledger, directory: Path) -> Checkpoint:
             )
             out.writelines(tlog.leaf_line(n.id, n.state) + b"\n" for n in page)
             after = page[-1].id
+    note = cosigned(ledger, note, checkpoint.size)
     (directory / tlog.EXPORT_CHECKPOINT).write_text(note)
     (directory / tlog.EXPORT_KEY).write_text(f"{own_verifier(ledger)}\n")
     return checkpoint

@@ -261,6 +261,13 @@ class LogRecorder(LogReading, _Mixed):
         self._publish()
         return note
 
+    def store_cosignature(self, note: str, size: int, witness: Any) -> None:
+        """Keep a witness's cosignature of the checkpoint of ``size``: the checkpoint's
+        note with the witness's signature line, stored under the witness's key (one per
+        size and witness, never overwritten); not published as the newest checkpoint."""
+        with self._tx(commit=True) as c:
+            self.tree.store_checkpoint(c, note, size, witness)
+
     def store_checkpoint(self, note: str, size: int, verifier: Any) -> None:
         with self._tx(commit=True) as c:
             self.tree.store_checkpoint(c, note, size, verifier)

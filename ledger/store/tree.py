@@ -14,6 +14,7 @@ from typing import Any
 
 from arms_ledger.ledger.domain.clock import format_instant, now
 from arms_ledger.ledger.transparency import merkle
+from arms_ledger.ledger.transparency.cosignature import CosignerKey
 from arms_ledger.ledger.transparency.merkle import Node
 from arms_ledger.ledger.transparency.note import Verifier
 from arms_ledger.ledger.transparency.tlog import StoredCheckpoint, TamperedError, leaf_line
@@ -109,7 +110,9 @@ class StoredTree:
             ) from None
         return builder
 
-    def store_checkpoint(self, c: Any, note: str, size: int, verifier: Verifier) -> None:
+    def store_checkpoint(
+        self, c: Any, note: str, size: int, verifier: Verifier | CosignerKey
+    ) -> None:
         p = self.p
         c.execute(
             f"INSERT INTO {self.checkpoints_table} (size, note, verifier, stored_at) "

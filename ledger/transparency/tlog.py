@@ -23,6 +23,7 @@ import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.ledger.transparency import merkle
+from arms_ledger.ledger.transparency.cosignature import CosignerKey, is_cosigner_key
 from arms_ledger.ledger.transparency.merkle import Node
 from arms_ledger.ledger.transparency.note import (
     Checkpoint,
@@ -30,6 +31,7 @@ from arms_ledger.ledger.transparency.note import (
     Signer,
     Verifier,
     open_checkpoint,
+    parse_note,
 )
 
 EXPORT_EVENTS = "events.jsonl"
@@ -101,6 +103,7 @@ class Report(NamedTuple):
     checkpoints: int
     seconds: float
     signed: int = 0  # events under the newest checkpoint signed by the ledger's own key
+    cosignatures: int = 0  # witnesses' cosignatures stored with the checkpoints
 
 
 def verify(
@@ -115,9 +118,13 @@ def verify(
     started = time.perf_counter()
     count = _verify_leaves(log)
     nodes = count + _verify_levels(count, log)
-    checkpoints = log.checkpoints()
+    stored = log.checkpoints()
+    checkpoints = [cp for cp in stored if not is_cosigner_key(cp.verifier)]
+    cosignatures = [cp for cp in stored if is_cosigner_key(cp.verifier)]
     for cp in checkpoints:
         _verify_stored_checkpoint(cp, own, count, log)
+    for cp in cosignatures:
+        _verify_stored_cosignature(cp, own, count, log)
     for checkpoint, source in trusted:
         _verify_trusted(checkpoint, source, count, log)
     signed = max(
@@ -130,6 +137,7 @@ def verify(
         len(checkpoints) + len(trusted),
         time.perf_counter() - started,
         signed,
+        len(cosignatures),
     )
 
 
@@ -261,6 +269,26 @@ def _verify_stored_checkpoint(
     if checkpoint.size != cp.size:
         raise TamperedError(f"{where}: the note signs size {checkpoint.size}")
     if cp.size > size:
+        raise TamperedError(f"{where}: the log has only {size} events; events were removed")
+    if _root(log, cp.size) != checkpoint.root:
+        raise TamperedError(f"{where}: its root does not match the log")
+
+
+def _verify_stored_cosignature(
+    cp: StoredCheckpoint, own: Verifier | None, size: int, log: LogSource
+) -> None:
+    """A witness's cosignature kept with a checkpoint: it verifies under the witness's
+    key, the checkpoint under the ledger's, and its root is the log's."""
+    where = f"the cosignature by {cp.verifier.partition('+')[0]} (size {cp.size})"
+    try:
+        if CosignerKey.parse(cp.verifier).timestamp(cp.note) is None:
+            raise NoteError("the stored note does not carry it")
+        checkpoint = Checkpoint.parse(parse_note(cp.note)[0])
+        if own is not None and checkpoint.origin == own.name:
+            open_checkpoint(cp.note, own)
+    except NoteError as error:
+        raise TamperedError(f"{where}: {error}") from None
+    if checkpoint.size != cp.size or cp.size > size:
         raise TamperedError(f"{where}: the log has only {size} events; events were removed")
     if _root(log, cp.size) != checkpoint.root:
         raise TamperedError(f"{where}: its root does not match the log")
