@@ -112,6 +112,13 @@ def explain_command(env: Env, case_id: str, cut: Cut, fmt: str) -> None:
             ("component", "value", "set by", "effective", "actor", "note / rationale"),
         )
     )
+    if found["corrections"]:
+        click.echo(f"\nCorrections of {found['case']}:")
+        for c in found["corrections"]:
+            click.echo(
+                f"  #{c['position']} effective {c['effective_at'][:10]}: {c['detail']}"
+                + (f" ({c['rationale']})" if c["rationale"] else "")
+            )
 
 
 @audit_group.command("diff")

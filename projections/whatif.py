@@ -163,6 +163,9 @@ class _NoWorld:
     def thresholds_at(self, when: datetime) -> ev.Thresholds:
         return ev.DEFAULT_THRESHOLDS
 
+    def event_at(self, position: int) -> ev.Event | None:
+        return None
+
 
 def check(proposal: ev.PriorityPolicyAdopted) -> None:
     """Refuse a proposal the ledger would refuse (``rules.decide``, one line)."""
@@ -247,7 +250,10 @@ def _world(log: LogReader, cut: Cut, upto: int) -> Overlay:
         found = selected(log.of_types(["NotificationThresholdsSet"], upto=upto))
         return [e for e in found if isinstance(e, ev.NotificationThresholdsSet)]
 
-    return Overlay(load_stream, load_thresholds)
+    def load_event(position: int) -> ev.Event | None:
+        return log.at([position]).get(position)
+
+    return Overlay(load_stream, load_thresholds, load_event, lambda: upto)
 
 
 @contextmanager
