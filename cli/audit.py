@@ -189,9 +189,8 @@ def print_diff(found: list[dict], since: str, until: str) -> None:
 @pass_env
 def flags_command(env: Env, cut: Cut, fmt: str) -> None:
     """Oversight flags (docs/domain.md, Rule 6): backdated decisions, Middle East
-    notifications
-    without QME certification, EEUM deliveries without an initial inventory within 90
-    days, EEUM cases without an inventory for over a year.
+    notifications without QME certification, corrections, EEUM deliveries without an
+    initial inventory within 90 days, EEUM cases without an inventory for over a year.
 
     Deadlines are judged now, or at the replay's time.
     """

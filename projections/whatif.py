@@ -34,7 +34,7 @@ import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import format_instant, instant
 from arms_ledger.ledger.domain.facts import holds_at
-from arms_ledger.ledger.domain.intake import normalize
+from arms_ledger.ledger.domain.intake import complete_correction, normalize
 from arms_ledger.ledger.domain.priority import Entry, score
 from arms_ledger.ledger.domain.records import Recorded
 from arms_ledger.ledger.domain.rules import decide
@@ -225,6 +225,8 @@ def _decided(event: ev.Event, time: datetime, world: Overlay) -> tuple[ev.Event,
     event = normalize(
         msgspec.structs.replace(event, effective_at=format_instant(time)), time
     )
+    # A correction takes effect when the event it corrects did, as appended.
+    event = complete_correction(event, False, world)
     decide(event, world.stream(event.stream), world)
     version = world.stream(event.stream).version + 1
     world.apply(event)

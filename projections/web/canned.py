@@ -141,7 +141,8 @@ FLAGS = Canned(
     "flags",
     "Oversight flags",
     "The oversight flags of docs/domain.md, Rule 6: backdated-decision, qme-not-certified, "
-    "eeum-no-initial-inventory, eeum-no-annual-inventory; deadlines are judged at the "
+    "correction, eeum-no-initial-inventory, eeum-no-annual-inventory; deadlines are "
+    "judged at the "
     "replay's time, or now. kind: only this kind (blank: all).",
     """SELECT kind, "case", stream, partner, effective_at, event_position, detail
 FROM oversight_flags
