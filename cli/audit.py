@@ -121,6 +121,13 @@ def explain_command(env: Env, case_id: str, cut: Cut, fmt: str) -> None:
             ("component", "value", "set by", "effective", "actor", "note / rationale"),
         )
     )
+    if found["corrections"]:
+        click.echo(f"\nCorrections of {found['case']}:")
+        for c in found["corrections"]:
+            click.echo(
+                f"  #{c['position']} effective {c['effective_at'][:10]}: {c['detail']}"
+                + (f" ({c['rationale']})" if c["rationale"] else "")
+            )
 
 
 @audit_group.command("diff")
@@ -191,9 +198,8 @@ def print_diff(found: list[dict], since: str, until: str) -> None:
 @pass_env
 def flags_command(env: Env, cut: Cut, fmt: str) -> None:
     """Oversight flags (docs/domain.md, Rule 6): backdated decisions, Middle East
-    notifications
-    without QME certification, EEUM deliveries without an initial inventory within 90
-    days, EEUM cases without an inventory for over a year.
+    notifications without QME certification, corrections, EEUM deliveries without an
+    initial inventory within 90 days, EEUM cases without an inventory for over a year.
 
     Deadlines are judged now, or at the replay's time.
     """

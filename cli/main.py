@@ -9,7 +9,7 @@ commands runs or shows its help (so ``--help`` and the read commands start fast)
   write   init, append              log     log, history, schema
   verbs   case, partner, platform,  read    queue, partners, cases, backlog, query,
           policy (typed events)             rebuild
-  whatif  whatif
+  whatif  whatif                    correct correct
   audit   the audit group           serve   serve
   demo    demo
 
@@ -50,6 +50,10 @@ COMMANDS: dict[str, Entry] = {
     "append": Entry(
         "arms_ledger.cli.write",
         "Append the events in FILE (JSON Lines; - for stdin), all or nothing.",
+    ),
+    "correct": Entry(
+        "arms_ledger.cli.correct",
+        "Correct the event at log POSITION: new values for its fields, or its retraction.",
     ),
     "log": Entry("arms_ledger.cli.log", "List the log in order, with filters."),
     "history": Entry(

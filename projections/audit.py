@@ -67,3 +67,11 @@ def qme_missing(
     if detail is None:
         return None
     return (position, "qme-not-certified", stream, partner, e.effective_at, detail)
+
+
+def corrected(position: int, stream: str, e: ev.Event, partner: str) -> tuple | None:
+    """The ``event_flags`` row of a correction, if the event is one."""
+    detail = oversight.corrected(e)
+    if detail is None:
+        return None
+    return (position, "correction", stream, partner, e.effective_at, detail)

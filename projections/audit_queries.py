@@ -111,7 +111,21 @@ def explain(conn: sqlite3.Connection, case_id: str) -> dict[str, Any]:
         "quantity_left": case["quantity_left"],
         "est_completion_months": entry["est_completion_months"] if entry else None,
         "components": [_component(conn, *c) for c in components],
+        "corrections": corrections(conn, case_id),
     }
+
+
+def corrections(conn: sqlite3.Connection, case_id: str) -> list[dict[str, Any]]:
+    """The corrections of a case's events, in log order: each with its envelope and
+    what it changed (its flag's detail)."""
+    return rows(
+        conn,
+        """SELECT a.position, a.effective_at, a.actor, a.rationale, f.detail
+           FROM audit_log a JOIN event_flags f
+             ON f.event_position = a.position AND f.kind = 'correction'
+           WHERE a.stream = ? AND a.type = 'EventCorrected' ORDER BY a.position""",
+        (f"case:{case_id}",),
+    )
 
 
 # One line of ``explain``: the component, its value, the log position of the event that

@@ -144,7 +144,21 @@ class Projector(ProjectionState):
             self._flag(audit.qme_missing(position, stream, e, state.partner, middle_east))
         elif isinstance(e, ev.EndUseCheckRecorded):
             self.check_rows.append((position, case_id, e.kind, e.result, e.effective_at))
+        elif isinstance(e, ev.EventCorrected):
+            self._flag(audit.corrected(position, stream, e, state.partner))
+            if e.of == "DeliveryRecorded":
+                self._correct_delivery(e, state.platform, state.partner)
         self._requeue(view, was_queued)
+
+    def _correct_delivery(self, e: ev.EventCorrected, platform: str, partner: str) -> None:
+        """The corrected delivery's row (at the corrected event's position, effective
+        when it was) with its new quantity, or gone if it was retracted."""
+        if e.retracted:
+            self.delivery_rows = [r for r in self.delivery_rows if r[0] != e.corrects]
+            self.retracted_deliveries.append((e.corrects,))
+            return
+        row = (e.corrects, e.case, platform, partner, e.corrected["quantity"])
+        self.delivery_rows.append((*row, e.effective_at))
 
     def _requeue(self, view: CaseView, was_queued: bool) -> None:
         """The case's entry in its platform's queue after an event: put, changed or

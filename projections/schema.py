@@ -18,8 +18,9 @@ from arms_ledger.projections.views import VIEWS
 
 # Bump when a table or its meaning changes: a projection of another version is rebuilt.
 # 2: the partners' score points; 3: strategic unrounded; 4: queue_changes a view over
-# queue_moves and the runs of queue_shifts
-SCHEMA_VERSION = 4
+# queue_moves and the runs of queue_shifts; 5: corrections (EventCorrected) in cases,
+# deliveries and event_flags
+SCHEMA_VERSION = 5
 
 
 class Column(NamedTuple):
@@ -291,10 +292,10 @@ POLICIES = Table(
 FLAGS = Table(
     "event_flags",
     "Oversight flags raised by one event (backdated decisions, notifications without "
-    "QME certification); oversight_flags adds the EEUM inventory flags.",
+    "QME certification, corrections); oversight_flags adds the EEUM inventory flags.",
     (
         _c("event_position", int, "log position of the event"),
-        _c("kind", str, "backdated-decision or qme-not-certified"),
+        _c("kind", str, "backdated-decision, qme-not-certified or correction"),
         _c("stream", str, "stream of the event"),
         _c("partner", str, "partner concerned"),
         _c("effective_at", str, "effective time of the event"),

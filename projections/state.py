@@ -108,6 +108,7 @@ class ProjectionState:
         self.audit_rows: list[tuple] = []
         self.flag_rows: list[tuple] = []
         self.delivery_rows: list[tuple] = []
+        self.retracted_deliveries: list[tuple[int]] = []  # positions (corrections)
         self.check_rows: list[tuple] = []
         self.designation_rows: list[tuple] = []
         self.change_rows: list[tuple] = []  # runs of queue changes (Queue.end_runs)
@@ -223,12 +224,14 @@ class ProjectionState:
             (AUDIT_SQL, rows_json(self.audit_rows)),
             (up(schema.FLAGS), self.flag_rows),
             (DELIVERIES_SQL, rows_json(self.delivery_rows)),
+            ("DELETE FROM deliveries WHERE position = ?", self.retracted_deliveries),
             (CHECKS_SQL, rows_json(self.check_rows)),
             (up(schema.EEUM_DESIGNATIONS), self.designation_rows),
             (CASES_SQL, rows_json([self.cases[c].row() for c in cases])),
             *self._queue_change_statements(),
         ]
         self.audit_rows, self.flag_rows, self.delivery_rows = [], [], []
+        self.retracted_deliveries = []
         self.check_rows, self.designation_rows, self.change_rows = [], [], []
         if not everything:
             return out

@@ -83,9 +83,9 @@ FROM queue_changes q JOIN audit_log a ON a.position = q.event_position""",
     ),
     "oversight_flags": (
         "Oversight flags (docs/domain.md, Rule 6): backdated decisions, Middle East "
-        "notifications without QME certification, EEUM deliveries without an initial "
-        f"inventory within {_INITIAL} days, cases of a platform still designated without "
-        f"an EEUM inventory in the last {_ANNUAL} days. "
+        "notifications without QME certification, corrections, EEUM deliveries "
+        f"without an initial inventory within {_INITIAL} days, cases of a platform still "
+        f"designated without an EEUM inventory in the last {_ANNUAL} days. "
         "Deadlines are judged at projection.time, or now.",
         f"""SELECT f.kind, f.event_position, f.stream,
        CASE WHEN f.stream LIKE 'case:%' THEN substr(f.stream, 6) END AS "case",

@@ -34,7 +34,7 @@ import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import format_instant, instant
 from arms_ledger.ledger.domain.facts import holds_at
-from arms_ledger.ledger.domain.intake import normalize
+from arms_ledger.ledger.domain.intake import complete_correction, normalize
 from arms_ledger.ledger.domain.priority import Entry, score
 from arms_ledger.ledger.domain.records import Recorded
 from arms_ledger.ledger.domain.rules import decide
@@ -163,6 +163,9 @@ class _NoWorld:
     def thresholds_at(self, when: datetime) -> ev.Thresholds:
         return ev.DEFAULT_THRESHOLDS
 
+    def event_at(self, position: int) -> ev.Event | None:
+        return None
+
 
 def check(proposal: ev.PriorityPolicyAdopted) -> None:
     """Refuse a proposal the ledger would refuse (``rules.decide``, one line)."""
@@ -222,6 +225,8 @@ def _decided(event: ev.Event, time: datetime, world: Overlay) -> tuple[ev.Event,
     event = normalize(
         msgspec.structs.replace(event, effective_at=format_instant(time)), time
     )
+    # A correction takes effect when the event it corrects did, as appended.
+    event = complete_correction(event, False, world)
     decide(event, world.stream(event.stream), world)
     version = world.stream(event.stream).version + 1
     world.apply(event)
@@ -247,7 +252,10 @@ def _world(log: LogReader, cut: Cut, upto: int) -> Overlay:
         found = selected(log.of_types(["NotificationThresholdsSet"], upto=upto))
         return [e for e in found if isinstance(e, ev.NotificationThresholdsSet)]
 
-    return Overlay(load_stream, load_thresholds)
+    def load_event(position: int) -> ev.Event | None:
+        return log.at([position]).get(position)
+
+    return Overlay(load_stream, load_thresholds, load_event, lambda: upto)
 
 
 @contextmanager

@@ -331,6 +331,23 @@ EVERY_TYPE: list[dict] = [
         "effective_at": "2024-09-26",
     },
 ]
+# A correction of PL-2's offer value, naming the offer by its log position: appended
+# after EVERY_TYPE, with which it uses every event type.
+CORRECTION: list[dict] = [
+    {
+        "type": "EventCorrected",
+        "case": "PL-2",
+        "corrects": 1
+        + next(
+            i
+            for i, r in enumerate(EVERY_TYPE)
+            if r["type"] == "OfferIssued" and r["case"] == "PL-2"
+        ),
+        "corrected": {"value_usd": 4_500_000},
+        "actor": "usasac.clerk",
+        "rationale": "the LOA's value was mistyped",
+    }
+]
 
 
 def jsonl(records: list[dict]) -> str:

@@ -16,7 +16,11 @@ import msgspec
 from arms_ledger.ledger.app.batch import MemoryWorld, StreamCache
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import MICROSECOND, format_instant, instant, now
-from arms_ledger.ledger.domain.intake import find_duplicate, normalize
+from arms_ledger.ledger.domain.intake import (
+    complete_correction,
+    find_duplicate,
+    normalize,
+)
 from arms_ledger.ledger.domain.records import Recorded
 from arms_ledger.ledger.domain.rules import decide
 from arms_ledger.ledger.domain.streams import Stream, evolve, fold
@@ -162,7 +166,13 @@ class Ledger(Application[str]):
 
         ``progress(n)`` is called after every 1,000 events decided.
         """
-        world = MemoryWorld(self.load_stream, self._load_thresholds, self._prefetch)
+        world = MemoryWorld(
+            self.load_stream,
+            self._load_thresholds,
+            self._prefetch,
+            self._event_at,
+            self.head,
+        )
         try:
             pending, skipped = self._decide_batch(world, events, stamper, progress)
         finally:
@@ -194,6 +204,7 @@ class Ledger(Application[str]):
             try:
                 raw, at = stamper.stamp(len(pending), given)
                 event = normalize(raw, at)
+                event = complete_correction(event, raw.effective_at is not None, world)
                 stream = world.stream(event.stream)
                 duplicate = find_duplicate(stream, event, raw.effective_at is not None)
                 if duplicate is not None:
@@ -225,6 +236,10 @@ class Ledger(Application[str]):
             assert isinstance(recorded, Recorded)
             state = evolve(state, recorded.event)
         return state
+
+    def _event_at(self, position: int) -> ev.Event | None:
+        """The event at a log position (events there never change: no read set)."""
+        return self.reader.at([position]).get(position)
 
     def _load_thresholds(self) -> list[ev.NotificationThresholdsSet]:
         """Every NotificationThresholdsSet in log order; only those after the last one

@@ -29,8 +29,10 @@ class MemoryWorld(Overlay):
         load_stream: Callable[[str], Stream] | None = None,
         load_thresholds: Callable[[], list[ev.NotificationThresholdsSet]] | None = None,
         prefetch: Callable[[list[str]], None] | None = None,
+        load_event: Callable[[int], ev.Event | None] | None = None,
+        load_head: Callable[[], int] | None = None,
     ):
-        super().__init__(load_stream, load_thresholds)
+        super().__init__(load_stream, load_thresholds, load_event, load_head)
         self._prefetch = prefetch
         self._read: dict[str, int] = {}
 
@@ -47,7 +49,8 @@ class MemoryWorld(Overlay):
         read already fails if another writer got there first."""
         thresholds = None if self._thresholds is None else len(self._thresholds)
         skip = set(written)
-        return ReadSet({k: v for k, v in self._read.items() if k not in skip}, thresholds)
+        streams = {k: v for k, v in self._read.items() if k not in skip}
+        return ReadSet(streams, thresholds, self.head)
 
     def prefetch_batch(self, events: Iterable[ev.Event]) -> None:
         """Tell the loader every stream that deciding ``events`` will look at, so that it

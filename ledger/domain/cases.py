@@ -99,6 +99,7 @@ ALLOWED_FROM: dict[type[ev.Event], frozenset[str]] = {
     ev.CaseResumed: frozenset({"suspended"}),
     ev.CaseReprioritized: OPEN_STAGES,
     ev.EndUseCheckRecorded: OPEN_STAGES | TERMINAL_STAGES,
+    ev.EventCorrected: OPEN_STAGES | TERMINAL_STAGES,
 }
 
 STAGE_AFTER: dict[type[ev.Event], str] = {
@@ -184,7 +185,33 @@ def evolve_case(case: CaseState, event: ev.Event) -> CaseState:
             changes.update(stage=case.resume_stage, resume_stage=None)
         case ev.CaseReprioritized():
             changes["priority_class"] = event.priority_class
+        case ev.EventCorrected():
+            changes.update(_corrected(case, event))
     return msgspec.structs.replace(case, **changes)
+
+
+def _corrected(case: CaseState, event: ev.EventCorrected) -> dict[str, Any]:
+    """What a correction changes in the case: the corrected event's effect replaced
+    (``was``, filled by the ledger, is what it replaces)."""
+    assert event.of is not None and event.was is not None  # filled before it is stored
+    new = {} if event.retracted else event.corrected
+    changes: dict[str, Any] = {}
+    match event.of:
+        case "DeliveryRecorded":
+            delivered = case.delivered - event.was["quantity"] + new.get("quantity", 0)
+            changes["delivered"] = delivered
+            if delivered == 0:  # no delivery left: back to before the first one
+                if case.stage == "delivering":
+                    changes["stage"] = "implemented"
+                if case.resume_stage == "delivering":
+                    changes["resume_stage"] = "implemented"
+        case "OfferIssued":
+            changes["offer_value_usd"] = new["value_usd"]
+        case "CongressionalNotified":
+            changes["notified_value_usd"] = new["notified_value_usd"]
+        case "CaseFiled":
+            changes.update(new)  # quantity, estimated_value_usd
+    return changes
 
 
 def notification_threshold(case: CaseState, group: ev.GroupThresholds) -> tuple[str, int]:

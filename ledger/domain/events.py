@@ -271,6 +271,22 @@ class CaseReprioritized(CaseEvent, frozen=True, kw_only=True):
     authority: Text
 
 
+class EventCorrected(CaseEvent, frozen=True, kw_only=True):
+    """A correction of an earlier event of the same case, named by its log position:
+    new values for some of its fields, or its retraction (docs/domain.md, Corrections).
+    The ledger fills ``of``, ``was`` and ``effective_at`` (the corrected event's) when
+    they are not given, and checks them when they are."""
+
+    DECISION: ClassVar[bool] = True
+    corrects: Annotated[int, Meta(ge=1, description="log position of the event corrected")]
+    corrected: dict[Annotated[str, _label(60)], int] = msgspec.field(default_factory=dict)
+    retracted: Annotated[
+        bool, Meta(description="the corrected event is withdrawn as never having happened")
+    ] = False
+    of: Annotated[str, _label(60, "type of the corrected event")] | None = None
+    was: dict[Annotated[str, _label(60)], int] | None = None
+
+
 # --- policy -------------------------------------------------------------------------
 
 
@@ -372,6 +388,7 @@ LedgerEvent = Union[  # noqa: UP007 - a Union object is what msgspec decodes int
     CaseClosed,
     CaseCancelled,
     CaseReprioritized,
+    EventCorrected,
     PriorityPolicyAdopted,
     NotificationThresholdsSet,
 ]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+from arms_ledger.ledger.domain import corrections, values
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain import values
 from arms_ledger.ledger.domain.cases import OFFER_VALIDITY
 from arms_ledger.ledger.domain.clock import (
     BadTime,
@@ -25,6 +25,9 @@ from arms_ledger.ledger.domain.clock import (
 )
 from arms_ledger.ledger.domain.streams import Stream
 from arms_ledger.ledger.errors import Invalid, Refused
+
+if TYPE_CHECKING:  # the rules are not loaded by the commands that only read
+    from arms_ledger.ledger.domain.rules import World
 
 # The times an event may carry (effective_at, offer_expires_at): the years of the
 # programs it records, not year 1 or 9999 by a typing slip.
@@ -181,6 +184,42 @@ def normalize(event: ev.Event, recorded_at: datetime) -> ev.Event:
     except BadTime as error:
         raise Invalid(str(error)) from None
     return msgspec.structs.replace(event, **changes)
+
+
+def complete_correction(event: ev.Event, explicit_time: bool, world: World) -> ev.Event:
+    """A correction as the ledger records it: ``of`` (the corrected event's type), ``was``
+    (the values it replaces, as earlier corrections left them) and ``effective_at`` (the
+    corrected event's) filled where not given. Given ones are checked: ``of`` and
+    ``was`` by the rules, ``effective_at`` here. Anything else is returned as it is, and
+    so is a correction naming no event it may correct (the rules refuse it)."""
+    if not isinstance(event, ev.EventCorrected):
+        return event
+    target = world.event_at(event.corrects)
+    if (
+        target is None
+        or target.stream != event.stream
+        or type(target) not in corrections.CORRECTABLE
+    ):
+        return event
+    if explicit_time and event.effective_at != target.effective_at:
+        raise Invalid(
+            f"effective_at {event.effective_at} is not that of the event it corrects "
+            f"({target.effective_at}): a correction takes effect when the corrected "
+            "event did; remove effective_at"
+        )
+    current, _ = corrections.in_force(
+        target, event.corrects, world.stream(event.stream).events
+    )
+    named = corrections.retracted_fields(target) if event.retracted else event.corrected
+    known = set(corrections.CORRECTABLE[type(target)])
+    return msgspec.structs.replace(
+        event,
+        effective_at=target.effective_at,
+        of=event.of or type(target).__name__,
+        was=event.was
+        if event.was is not None
+        else corrections.replaced([f for f in named if f in known], current),
+    )
 
 
 def find_duplicate(stream: Stream, event: ev.Event, explicit_time: bool) -> int | None:

@@ -25,8 +25,11 @@ EEUM_ANNUAL_WITHIN = timedelta(days=365)
 
 
 def backdated(e: ev.Event) -> str | None:
-    """Why a decision is flagged as backdated, or None."""
+    """Why a decision is flagged as backdated, or None. A correction takes effect when
+    the event it corrects did, so it is flagged as a correction instead (``corrected``)."""
     if not e.DECISION or e.recorded_at is None or e.effective_at is None:
+        return None
+    if isinstance(e, ev.EventCorrected):
         return None
     lag = instant(e.recorded_at) - instant(e.effective_at)
     if lag <= BACKDATED_AFTER:
@@ -48,3 +51,21 @@ def qme_missing(e: ev.Event, partner: str, middle_east: bool) -> str | None:
     ):
         return None
     return f"notification {e.transmittal} to {partner} without QME certification"
+
+
+def corrected(e: ev.Event) -> str | None:
+    """What a correction changed, for its flag (every correction is flagged, so that
+    none can pass unseen), or None for any other event."""
+    if not isinstance(e, ev.EventCorrected):
+        return None
+    what = f"{e.of} at log position {e.corrects}"
+    if e.retracted:
+        return f"{what} retracted by {e.actor}"
+    was = e.was or {}
+    changes = ", ".join(
+        f"{field} {was.get(field, '?'):,} -> {value:,}"
+        if isinstance(was.get(field), int)
+        else f"{field} -> {value:,}"
+        for field, value in sorted(e.corrected.items())
+    )
+    return f"{what} corrected by {e.actor}: {changes}"

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
+import msgspec
+from arms_ledger.ledger.domain import corrections
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.cases import (
     ALLOWED_FROM,
@@ -33,6 +35,10 @@ class World(Protocol):
     def stream(self, key: str) -> Stream: ...
 
     def thresholds_at(self, when: datetime) -> ev.Thresholds: ...
+
+    def event_at(self, position: int) -> ev.Event | None:
+        """The event recorded at a log position (None: none yet)."""
+        ...
 
 
 def decide(event: ev.Event, stream: Stream, world: World) -> None:
@@ -194,7 +200,8 @@ def _decide_case(event: ev.CaseEvent, stream: Stream, world: World) -> None:
     if case is None:
         raise Refused("1", f"case {event.case} is not filed; append CaseFiled for it first")
     at = effective(event)
-    if at < case.last_effective_at:
+    # A correction takes effect when the event it corrects did (its own guard checks).
+    if at < case.last_effective_at and not isinstance(event, ev.EventCorrected):
         raise Refused(
             "2",
             f"effective_at {_day(at)} is before the case's previous event "
@@ -342,6 +349,159 @@ def _offer(event: ev.OfferIssued, case: CaseState, at: datetime, world: World) -
         )
 
 
+# --- corrections (docs/domain.md, "Corrections") ---------------------------------------
+
+
+def _correctable() -> str:
+    return "; ".join(
+        f"{t.__name__} ({', '.join(fields)})"
+        for t, fields in corrections.CORRECTABLE.items()
+    )
+
+
+def _correct(event: ev.EventCorrected, case: CaseState, world: World) -> None:
+    """A correction names an event of its own case that may be corrected, gives new
+    values for its correctable fields (or retracts it, where that may be done), and
+    leaves the case as the rules would have accepted it with those values."""
+    where = f"log position {event.corrects}"
+    target = world.event_at(event.corrects)
+    if target is None:
+        raise Refused(
+            "corrections",
+            f"there is no event at {where} to correct; `arms-ledger log` shows the "
+            "positions",
+        )
+    name = type(target).__name__
+    if isinstance(target, ev.EventCorrected):
+        raise Refused(
+            "corrections",
+            f"the event at {where} is itself a correction (of log position "
+            f"{target.corrects}); correct log position {target.corrects} again instead",
+        )
+    if target.stream != event.stream:
+        raise Refused(
+            "corrections",
+            f"the event at {where} is {name} of {target.stream}, not of case "
+            f"{event.case}; a correction names the case of the event it corrects, and "
+            "only case events are corrected (a partner's, platform's or policy's fact "
+            "is replaced by recording a later one)",
+        )
+    if event.of is not None and event.of != name:
+        raise Refused("corrections", f"the event at {where} is {name}, not {event.of}")
+    fields = corrections.CORRECTABLE.get(type(target))
+    if fields is None:
+        raise Refused(
+            "corrections",
+            f"{name} cannot be corrected: it moved case {case.case} on and what followed "
+            f"depended on it; only these can be: {_correctable()}",
+        )
+    if event.retracted == bool(event.corrected):
+        raise Refused(
+            "corrections",
+            "a correction gives either corrected values (corrected, or --set "
+            "FIELD=VALUE) or retracted: true, "
+            + ("not both" if event.retracted else "and this one gives neither"),
+        )
+    if event.retracted and not isinstance(target, corrections.RETRACTABLE):
+        raise Refused(
+            "corrections",
+            f"{name} cannot be retracted (later events of case {case.case} depended on "
+            f"it); correct its {', '.join(fields)} instead, or cancel the case with "
+            "CaseCancelled",
+        )
+    wrong = sorted(set(event.corrected) - set(fields))
+    if wrong:
+        raise Refused(
+            "corrections",
+            f"{name}'s {', '.join(wrong)} cannot be corrected; its correctable "
+            f"field(s): {', '.join(fields)}",
+        )
+    stream = world.stream(event.stream)
+    current, retraction = corrections.in_force(target, event.corrects, stream.events)
+    if retraction is not None:
+        raise Refused(
+            "corrections",
+            f"the {name} at {where} was retracted by {retraction.actor} (effective "
+            f"{retraction.effective_at}); a retraction is final: record a new {name}",
+        )
+    named = corrections.retracted_fields(target) if event.retracted else event.corrected
+    replaced = corrections.replaced(named, current)
+    if event.was is not None and event.was != replaced:
+        raise Refused(
+            "corrections",
+            f"was {_values(event.was)} does not match the values in force, "
+            f"{_values(replaced)}: the event was corrected since; `arms-ledger audit "
+            f"trail case:{case.case}` shows its corrections",
+        )
+    if event.retracted:
+        _consequences(event, case, target, current, None, stream)
+        return
+    if replaced == event.corrected:
+        raise Refused(
+            "corrections",
+            f"the {name} at {where} already has {_values(event.corrected)}: the "
+            "correction changes nothing",
+        )
+    try:
+        new = corrections.with_values(current, event.corrected)
+    except msgspec.ValidationError as error:
+        raise Refused("corrections", f"corrected {error}") from None
+    _consequences(event, case, target, current, new, stream)
+    if isinstance(new, ev.OfferIssued):
+        try:
+            _offer(new, case, effective(target), world)
+        except Refused as refused:
+            raise Refused(
+                refused.rule,
+                f"the corrected OfferIssued would not have been accepted: "
+                f"{refused.message}",
+            ) from None
+
+
+def _values(values: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(values.items())) or "nothing"
+
+
+def _consequences(
+    event: ev.EventCorrected,
+    case: CaseState,
+    target: ev.Event,
+    current: ev.Event,
+    new: ev.Event | None,
+    stream: Stream,
+) -> None:
+    """What later events depended on: the quantity delivered stays within the case's
+    quantity, a closed case stays fully delivered, and end-use checks keep a delivery
+    before them."""
+    delivered, quantity = case.delivered, case.quantity
+    if isinstance(current, ev.DeliveryRecorded):
+        delivered += -current.quantity + (0 if new is None else new.quantity)  # type: ignore[attr-defined]
+    elif isinstance(new, ev.CaseFiled):
+        quantity = new.quantity
+    else:
+        return
+    what = "retracting" if new is None else "correcting"
+    change = f"{what} the {type(target).__name__} at log position {event.corrects}"
+    if delivered > quantity:
+        raise Refused(
+            "4",
+            f"{change} would make case {case.case}'s deliveries total {delivered:,}, "
+            f"beyond its quantity of {quantity:,}",
+        )
+    if case.stage == "closed" and delivered != quantity:
+        raise Refused(
+            "2",
+            f"case {case.case} was closed as fully delivered; {change} would leave "
+            f"{delivered:,} of {quantity:,} delivered",
+        )
+    if delivered == 0 and any(isinstance(e, ev.EndUseCheckRecorded) for e in stream.events):
+        raise Refused(
+            "2",
+            f"{change} would leave nothing of case {case.case} delivered, but end-use "
+            "checks of it are recorded (they follow a delivery)",
+        )
+
+
 # The guard of each case event beyond rule 2's order and stage (none: only those).
 CASE_GUARDS: dict[type[ev.Event], Guard] = {
     ev.CaseReviewCleared: _cleared,
@@ -355,4 +515,5 @@ CASE_GUARDS: dict[type[ev.Event], Guard] = {
     ev.DeliveryRecorded: _deliver,
     ev.CaseClosed: _close,
     ev.EndUseCheckRecorded: _check,
+    ev.EventCorrected: lambda event, case, at, world: _correct(event, case, world),
 }

@@ -25,8 +25,16 @@ class Overlay:
         self,
         load_stream: Callable[[str], Stream] | None = None,
         load_thresholds: Callable[[], list[ev.NotificationThresholdsSet]] | None = None,
+        load_event: Callable[[int], ev.Event | None] | None = None,
+        load_head: Callable[[], int] | None = None,
     ):
         self._load_stream = load_stream or Stream
+        self._load_event = load_event or (lambda position: None)
+        self._load_head = load_head or (lambda: 0)
+        # The log's last position when a decision first named a position past it (an
+        # event of this batch), else None; and the events applied, in order.
+        self.head: int | None = None
+        self._applied: list[ev.Event] = []
         self._load_thresholds = load_thresholds or list
         self._streams: dict[str, Stream] = {}
         self._thresholds: list[ev.NotificationThresholdsSet] | None = None
@@ -47,6 +55,17 @@ class Overlay:
         found = in_force((*self._thresholds, *self._applied_thresholds), when)
         return ev.DEFAULT_THRESHOLDS if found is None else found.groups
 
+    def event_at(self, position: int) -> ev.Event | None:
+        """The event at a log position: recorded, or applied here, numbered on from the
+        log's last position (an event of the same batch). Naming one of these makes the
+        batch depend on that last position (``head``)."""
+        head = self._load_head() if self.head is None else self.head
+        if position <= head:
+            return self._load_event(position)
+        self.head = head
+        index = position - head - 1
+        return self._applied[index] if index < len(self._applied) else None
+
     def streams(self) -> list[Stream]:
         """Every stream seen so far, in the order first seen."""
         return list(self._streams.values())
@@ -54,6 +73,7 @@ class Overlay:
     def apply(self, event: ev.Event) -> Stream:
         key = event.stream
         state = self._streams[key] = evolve(self.stream(key), event)
+        self._applied.append(event)
         if isinstance(event, ev.NotificationThresholdsSet):
             self._applied_thresholds.append(event)
         return state

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import MICROSECOND, format_recorded, parse_instant
+from arms_ledger.ledger.errors import Conflict
 from arms_ledger.ledger.store.reading import PAGE, LogReading, recorded_at_of
 from arms_ledger.ledger.transparency import merkle
 from arms_ledger.ledger.transparency.note import (
@@ -41,6 +42,8 @@ __all__ = [
 class ReadSet(NamedTuple):
     streams: dict[str, int]  # stream key -> version read (0: the stream did not exist)
     thresholds: int | None  # NotificationThresholdsSet events read, if any
+    # The log's last position, if a decision named an event of the batch by position.
+    head: int | None = None
 
 
 class StampConflict(Exception):
@@ -136,6 +139,14 @@ class LogRecorder(LogReading, _Mixed):
         read, such as a partner suspended by another writer meanwhile."""
         if read_set is None:
             return
+        if read_set.head is not None and self._head(c)[0] != read_set.head:
+            # Not decided again: the batch's own positions have moved under it.
+            raise Conflict(
+                "another writer appended while this batch was being decided, and it "
+                "names its own events by log position (a correction): they are no "
+                "longer at those positions; nothing was written — number them again "
+                "from the log's end and append the batch again"
+            )
         keys = list(read_set.streams)
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]

@@ -50,8 +50,10 @@ CASE_TRAIL = Canned(
     "A case's full audit trail",
     "Every event of the case, and every event of another stream that changed its place "
     "in its queue (a policy adopted, a partner rescored, another case moving ahead), in "
-    "log order, with actor, rationale, reference, both times, the payload and what the "
-    "event did to the case's queue position. case: a case id, e.g. PL-B-AHA.",
+    "log order, with actor, rationale, reference, both times, the payload, what the "
+    "event did to the case's queue position, and its correction: on a corrected event "
+    "and on the correction, what was corrected, from what to what, and by whom. "
+    "case: a case id, e.g. PL-B-AHA.",
     """SELECT a.position, a.effective_at, a.recorded_at, a.stream, a.type, a.actor,
        a.rationale, a.reference, a.payload,
        (SELECT group_concat(
@@ -63,7 +65,12 @@ CASE_TRAIL = Canned(
               ELSE q.change || ' from ' || q.old_position || ' to ' || q.new_position
             END, '; ')
         FROM queue_changes q
-        WHERE q.event_position = a.position AND q."case" = :case) AS queue_effect
+        WHERE q.event_position = a.position AND q."case" = :case) AS queue_effect,
+       (SELECT group_concat('#' || f.event_position || ': ' || f.detail, '; ')
+        FROM event_flags f JOIN audit_log c ON c.position = f.event_position
+        WHERE f.kind = 'correction' AND f.stream = a.stream
+          AND (f.event_position = a.position
+               OR json_extract(c.payload, '$.corrects') = a.position)) AS correction
 FROM audit_log a
 WHERE a.stream = 'case:' || :case
    OR a.position IN (SELECT event_position FROM queue_changes WHERE "case" = :case)
@@ -134,7 +141,8 @@ FLAGS = Canned(
     "flags",
     "Oversight flags",
     "The oversight flags of docs/domain.md, Rule 6: backdated-decision, qme-not-certified, "
-    "eeum-no-initial-inventory, eeum-no-annual-inventory; deadlines are judged at the "
+    "correction, eeum-no-initial-inventory, eeum-no-annual-inventory; deadlines are "
+    "judged at the "
     "replay's time, or now. kind: only this kind (blank: all).",
     """SELECT kind, "case", stream, partner, effective_at, event_position, detail
 FROM oversight_flags

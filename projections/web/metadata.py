@@ -54,8 +54,8 @@ VIEW_COLUMNS: dict[str, dict[str, str | From]] = {
         "reference": From("audit_log", "reference"),
     },
     "oversight_flags": {
-        "kind": "backdated-decision, qme-not-certified, eeum-no-initial-inventory or "
-        "eeum-no-annual-inventory",
+        "kind": "backdated-decision, qme-not-certified, correction, "
+        "eeum-no-initial-inventory or eeum-no-annual-inventory",
         "event_position": "log position of the event flagged (null for a missing annual "
         "inventory)",
         "stream": From("event_flags", "stream"),

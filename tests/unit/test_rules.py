@@ -10,12 +10,12 @@ import pytest
 from arms_ledger.ledger.app.batch import MemoryWorld
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import format_instant, format_recorded
-from arms_ledger.ledger.domain.intake import find_duplicate, normalize
+from arms_ledger.ledger.domain.intake import complete_correction, find_duplicate, normalize
 from arms_ledger.ledger.domain.rules import decide, partner_at
 from arms_ledger.ledger.domain.streams import describe
 from arms_ledger.ledger.errors import Invalid, Refused
 
-from tests.histories import EVERY_TYPE
+from tests.histories import CORRECTION, EVERY_TYPE
 
 CLOCK = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -24,24 +24,31 @@ def event(record: dict) -> ev.Event:
     return ev.decoder.decode(json.dumps(record))
 
 
+def intake(record: dict, at: datetime, world: MemoryWorld) -> ev.Event:
+    """The record as the ledger decides it: normalized, a correction completed."""
+    given = event(record)
+    e = normalize(given, at)
+    return complete_correction(e, given.effective_at is not None, world)
+
+
 def build(records: list[dict]) -> MemoryWorld:
     world = MemoryWorld()
     for i, record in enumerate(records):
-        e = normalize(event(record), CLOCK + timedelta(microseconds=i))
+        e = intake(record, CLOCK + timedelta(microseconds=i), world)
         decide(e, world.stream(e.stream), world)
         world.apply(e)
     return world
 
 
 def refusal(world: MemoryWorld, record: dict) -> Refused:
-    e = normalize(event(record), CLOCK + timedelta(seconds=1))
+    e = intake(record, CLOCK + timedelta(seconds=1), world)
     with pytest.raises(Refused) as caught:
         decide(e, world.stream(e.stream), world)
     return caught.value
 
 
 def accept(world: MemoryWorld, record: dict) -> None:
-    e = normalize(event(record), CLOCK + timedelta(seconds=1))
+    e = intake(record, CLOCK + timedelta(seconds=1), world)
     decide(e, world.stream(e.stream), world)
     world.apply(e)
 
@@ -113,7 +120,7 @@ CLEARED = [
 
 
 def test_every_event_type_is_accepted_in_a_valid_history():
-    world = build(EVERY_TYPE)
+    world = build(EVERY_TYPE + CORRECTION)
     assert {type(e).__name__ for s in world.streams() for e in s.events} == set(
         ev.EVENT_TYPES
     )
@@ -503,9 +510,10 @@ class TestRule5Rationale:
         "name", [n for n, cls in ev.EVENT_TYPES.items() if cls.DECISION]
     )
     def test_every_decision_needs_a_rationale(self, name):
-        record = next(r for r in EVERY_TYPE if r["type"] == name)
-        index = EVERY_TYPE.index(record)
-        world = build(EVERY_TYPE[:index])
+        history = EVERY_TYPE + CORRECTION
+        record = next(r for r in history if r["type"] == name)
+        index = history.index(record)
+        world = build(history[:index])
         r = refusal(world, {k: v for k, v in record.items() if k != "rationale"})
         assert r.rule == "5"
         assert str(r).startswith(
