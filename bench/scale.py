@@ -6,7 +6,8 @@ reachable):
 
 * bulk append through the full path: ``Ledger.append`` in batches of 10,000 (every rule
   decided, stored, added to the Merkle tree, a checkpoint signed per batch), each batch
-  followed by the projections' catch-up; and end to end as ``arms-ledger append`` of a
+  followed by the projections' catch-up (keeping what the last one loaded, ``runner.Kept``);
+  and end to end as ``arms-ledger append`` of a
   file longer than the log does it: the append, then one rebuild (``engine.bulk``);
 * the anchors, in the same run, of the same number of rows: a raw ``executemany`` of rows
   of the stored rows' mean size in one transaction (sqlite3 on SQLite, psycopg on
@@ -48,7 +49,7 @@ from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.app.directory import create, open_ledger
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.store.sqlite import sqlite_env
-from arms_ledger.projections import engine
+from arms_ledger.projections import engine, runner
 from click.testing import CliRunner
 from eventsourcing.application import Application
 
@@ -64,7 +65,7 @@ REBUILD = """
 import resource, sys, time
 from pathlib import Path
 from arms_ledger.ledger.app.directory import open_ledger
-from arms_ledger.projections import engine
+from arms_ledger.projections import engine, runner
 ledger = open_ledger(Path(sys.argv[1]))
 started, cpu = time.perf_counter(), time.process_time()
 count = engine.rebuild(ledger.reader, Path(sys.argv[2]))
@@ -109,6 +110,7 @@ def batches(path: Path, size: int = BATCH) -> Iterator[list[ev.Event]]:
 def full_path(path: Path, source: Path, store: str) -> dict[str, float]:
     ledger = create(path, store=store)
     conn = engine.live(ledger.reader, path)
+    kept = runner.Kept()  # what each catch-up loaded, for the next (one writer)
     appending = projecting = 0.0
     count = 0
     for batch in batches(source):
@@ -116,7 +118,7 @@ def full_path(path: Path, source: Path, store: str) -> dict[str, float]:
         count += len(ledger.append(batch).positions)
         appending += time.perf_counter() - started
         started = time.perf_counter()
-        engine.catch_up(ledger.reader, conn)
+        engine.catch_up(ledger.reader, conn, kept=kept)
         projecting += time.perf_counter() - started
     conn.close()
     ledger.close()

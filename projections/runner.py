@@ -130,20 +130,48 @@ def apply_pages(
     return last, applied
 
 
+class Kept:
+    """What a catch-up loaded, kept for the next one on the same read models: the
+    projector, its state as of the position it reached (a writer appending batch after
+    batch passes one ``Kept`` to each ``catch_up``, so that a case is folded from its
+    stream once, not once per batch it is touched in). Cases that ended are let go after
+    each catch-up (few events follow one: an end-use check loads it again)."""
+
+    def __init__(self) -> None:
+        self.projector: Projector | None = None
+        self.position: int | None = None
+
+    def take(self) -> tuple[Projector | None, int | None]:
+        """The projector and its position, forgotten until ``keep`` (a catch-up that
+        fails midway leaves nothing behind: its projector holds rolled-back events)."""
+        found = self.projector, self.position
+        self.projector = self.position = None
+        return found
+
+    def keep(self, projector: Projector | None, position: int | None) -> None:
+        if projector is not None:
+            cases = projector.cases
+            for case in [c for c, view in cases.items() if view.ended]:
+                del cases[case]
+        self.projector, self.position = projector, position
+
+
 def catch_up(
     log: LogReader,
     conn: sqlite3.Connection,
     *,
     commit_every: int = COMMIT_EVERY,
     progress: Callable[[int], None] | None = None,
+    kept: Kept | None = None,
 ) -> int:
     """Apply every event after the position reached; returns how many were applied.
 
     ``progress(position)`` is called after each event is applied (before its commit).
+    ``kept``: the state an earlier catch-up on these read models left there, used if
+    they are still at the position it reached; this one's is left there in turn.
     """
     applied = 0
-    projector: Projector | None = None
-    expected: int | None = None
+    projector, expected = (None, None) if kept is None else kept.take()
     while True:
         with immediate(conn):
             position = position_of(conn)
@@ -152,6 +180,8 @@ def catch_up(
                 position = 0
             head = log.head()
             if position >= head:
+                if kept is not None:
+                    kept.keep(projector if position == expected else None, position)
                 return applied
             # The projector is imported only when there is something to apply: a read
             # command on current read models does not load it.
@@ -160,6 +190,9 @@ def catch_up(
 
             if projector is None or position != expected:
                 projector = Projector(Stored(log, conn, position) if position else None)
+            elif position:
+                # What is not in memory yet loads as of here (cases let go by ``Kept``).
+                projector.loader = Stored(log, conn, position)
             upto = min(head, position + commit_every)
             last, count = apply_pages(
                 projector, log.pages(position, upto), progress, position
