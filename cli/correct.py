@@ -52,8 +52,8 @@ def correct(env: Env, position: int, values: dict[str, int], retract: bool, **en
 
     \b
     Example:
-      arms-ledger correct 9 --set quantity=3 --actor usasac.clerk \\
-        --rationale "typed 30 for 3"
+      arms-ledger correct 209 --set value_usd=2000000000 --actor dsca.cwd \\
+        --rationale "the LOA's value was mistyped"
     """
     target = env.writer.reader.at([position]).get(position)
     if target is None:

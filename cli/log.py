@@ -114,7 +114,7 @@ def log_command(
     \b
     Example:
       arms-ledger log --type HoldPlaced --type HoldLifted
-      arms-ledger log --stream case:TR-D-SAF --json
+      arms-ledger log --stream case:TW-B-ABR --json
       arms-ledger log --actor usd-as.dsca --since 2026-02-06 --csv
     """
     unknown = [t for t in types if t not in ev.EVENT_TYPES]

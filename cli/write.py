@@ -205,7 +205,7 @@ def append(
     \b
     Example:
       arms-ledger append cases.jsonl
-      echo '{"type":"CaseClosed","case":"PL-B-AHA","actor":"usasac"}' \\
+      echo '{"type":"CaseSuspended","case":"PL-B-AHA","actor":"dsca","rationale":"EUM"}' \\
         | arms-ledger append -
     """
     env.allow_clock = env.allow_clock or allow_clock_skew

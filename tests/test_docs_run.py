@@ -1,6 +1,7 @@
 """Documentation that runs (issue 18): every command block of README.md and docs/*.md
-(a fence marked ``sh``, ``bash``, ``shell`` or ``console``) is executed, so the docs
-cannot drift from the code.
+(a fence marked ``sh``, ``bash``, ``shell`` or ``console``) is executed, and so is every
+example of the commands' help (which docs/cli.md shows), so the docs cannot drift from
+the code.
 
 The blocks of one page run in order in a fresh directory of their own, as a reader would
 type them: one shell session per page (what a block exports, the next one has), with the
@@ -24,6 +25,7 @@ An unmarked block that fails fails the test, naming the page, the line and the e
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -38,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 COMMAND_LANGUAGES = {"sh", "bash", "shell", "console"}
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
-MARK = re.compile(r"<!-- docs: (not run|given)(.*?)-->\s*\Z", re.S)
+# A mark: the last thing before the fence (its text cannot hold "-->").
+MARK = re.compile(r"<!-- docs: (not run|given)((?:(?!-->).)*)-->\s*\Z", re.S)
 BLOCK_TIMEOUT = 600  # seconds: a block runs a few commands, the demo at most
 
 
@@ -53,7 +56,8 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
+        page = self.page.relative_to(ROOT) if self.page.is_relative_to(ROOT) else self.page
+        return f"{page}:{self.line}"
 
 
 def blocks(page: Path) -> list[Block]:
@@ -180,3 +184,153 @@ def test_the_command_blocks_of_a_page_run(page, tmp_path):
     for block in blocks(page):
         if block.not_run is None:
             run_block(session, block)
+
+
+SELF_TEST = """# A page
+
+<!-- docs: not run: it would take an hour on a large ledger -->
+```sh
+false
+```
+
+<!-- docs: given
+echo made > given.txt
+-->
+```sh
+test "$(cat given.txt)" = made
+export SEEN=yes
+```
+
+```console
+$ echo "$SEEN" && arms-ledger --version >/dev/null
+yes
+```
+
+```sh
+arms-ledger no-such-command
+```
+"""
+
+
+def test_an_unmarked_block_that_fails_fails_the_test(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(SELF_TEST)
+    found = blocks(page)
+    assert [(b.line, b.not_run is not None, bool(b.given)) for b in found] == [
+        (4, True, False),
+        (11, False, True),
+        (16, False, False),
+        (21, False, False),
+    ]
+    directory = tmp_path / "work"
+    directory.mkdir()
+    session = Session(directory)
+    for block in found[1:3]:  # a given file, an export carried over, a console output
+        run_block(session, block)
+    with pytest.raises(AssertionError, match=r"page\.md:21: exit 2"):
+        run_block(session, found[3])
+    wrong = Block(page, 30, "console", "$ echo no\nyes\n")
+    with pytest.raises(AssertionError, match="printed something else"):
+        run_block(session, wrong)
+
+
+# --- the examples of the commands' help (docs/cli.md) -----------------------------------
+
+# Files an example names, made before it runs (by the command's path).
+HELP_GIVEN: dict[tuple[str, ...], str] = {
+    (): "export ARMS_LEDGER=./own\n"
+    + "printf '%s\\n' '"
+    + json.dumps(
+        {
+            "type": "PartnerRegistered",
+            "partner": "POL",
+            "name": "Poland",
+            "region": "Europe",
+            "notification_group": "NATO+",
+            "actor": "state.pm-rsat",
+        }
+    )
+    + "' > events.jsonl",
+    ("append",): "export ARMS_LEDGER=./demo-ledger\n"
+    + "printf '%s\\n' '"
+    + json.dumps(
+        {
+            "type": "CaseReprioritized",
+            "case": "UP-B-PAC",
+            "priority_class": "expedited",
+            "authority": "E.O. 14383",
+            "actor": "usd-as",
+            "rationale": "air defense",
+        }
+    )
+    + "' > cases.jsonl",
+    ("audit", "verify-export"): "arms-ledger audit latest > checkpoint-2026-10-01\n"
+    "arms-ledger audit export ./export > /dev/null\n"
+    "cp ./export/verifier.key verifier.key",
+    ("whatif",): "printf '%s\\n' '"
+    + json.dumps(
+        {
+            "mode": "scored",
+            "weights": {"investment": 0.5, "strategic": 0.25, "economic": 0.25},
+        }
+    )
+    + "' > proposal.json\ncp cases.jsonl reprioritize.jsonl",
+}
+HELP_NOT_RUN = {
+    ("serve",): "serve runs until Ctrl-C; tests/web serves the same read models"
+}
+
+
+def help_examples() -> list[tuple[tuple[str, ...], list[str]]]:
+    """Each command's path and the example commands of its help (a trailing backslash
+    continues a line), in the order of docs/cli.md."""
+    from arms_ledger.cli.main import cli
+
+    from tests.test_docs import commands
+
+    found = []
+    for path, command in commands(cli):
+        examples: list[str] = []
+        continued = False
+        for line in (command.help or "").splitlines():
+            text = line.strip()
+            if continued:
+                examples[-1] += "\n" + text
+            elif text.startswith(("arms-ledger ", "echo ")):
+                examples.append(text)
+            else:
+                continue
+            continued = text.endswith("\\")
+        if examples:
+            found.append((path, examples))
+    return found
+
+
+def test_every_help_example_runs_or_says_why_not():
+    paths = {path for path, _ in help_examples()}
+    assert len(paths) >= 10
+    assert set(HELP_GIVEN) <= paths and set(HELP_NOT_RUN) <= paths
+
+
+@pytest.mark.slow  # the demo ledger, then some thirty commands
+def test_the_examples_of_the_help_run(tmp_path):
+    directory = tmp_path / "work"
+    directory.mkdir()
+    session = Session(directory)
+    setup = session.run(
+        "arms-ledger demo --keep ./demo-ledger > /dev/null\n"
+        "export ARMS_LEDGER=./demo-ledger ARMS_LEDGER_ACTOR=dsca.docs"
+    )
+    assert setup.returncode == 0, setup.stderr
+    for path, examples in help_examples():
+        if path in HELP_NOT_RUN:
+            continue
+        if path in HELP_GIVEN:
+            given = session.run(HELP_GIVEN[path])
+            assert given.returncode == 0, (path, given.stderr)
+        for example in examples:
+            result = session.run(example)
+            assert result.returncode == 0, (
+                f"the help of `arms-ledger {' '.join(path)}`: `{example}` exited "
+                f"{result.returncode}: {result.stderr[-1000:]}"
+            )

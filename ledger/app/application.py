@@ -204,12 +204,12 @@ class Ledger(Application[str]):
             try:
                 raw, at = stamper.stamp(len(pending), given)
                 event = normalize(raw, at)
-                event = complete_correction(event, raw.effective_at is not None, world)
                 stream = world.stream(event.stream)
                 duplicate = find_duplicate(stream, event, raw.effective_at is not None)
                 if duplicate is not None:
                     skipped.append(Skipped(index, event.stream, duplicate))
                     continue
+                event = complete_correction(event, raw.effective_at is not None, world)
                 decide(event, stream, world)
             except (Invalid, Refused) as error:
                 raise BatchRefused(index, type(given).__name__, error) from None

@@ -243,6 +243,12 @@ def find_duplicate(stream: Stream, event: ev.Event, explicit_time: bool) -> int 
             and event.offer_expires_at is None
         ):
             changes["offer_expires_at"] = earlier.offer_expires_at
+        if isinstance(event, ev.EventCorrected) and isinstance(earlier, ev.EventCorrected):
+            # What the ledger filled in (complete_correction) when it was appended.
+            if event.of is None:
+                changes["of"] = earlier.of
+            if event.was is None:
+                changes["was"] = earlier.was
         candidate = msgspec.structs.replace(event, **changes)
         if msgspec.structs.replace(earlier, recorded_at=None) != candidate:
             raise Refused(

@@ -475,7 +475,8 @@ def _consequences(
     before them."""
     delivered, quantity = case.delivered, case.quantity
     if isinstance(current, ev.DeliveryRecorded):
-        delivered += -current.quantity + (0 if new is None else new.quantity)  # type: ignore[attr-defined]
+        now = new.quantity if isinstance(new, ev.DeliveryRecorded) else 0  # 0: retracted
+        delivered += now - current.quantity
     elif isinstance(new, ev.CaseFiled):
         quantity = new.quantity
     else:

@@ -377,3 +377,14 @@ def test_correct_refuses_with_one_line(loaded):
         "Error: Invalid value for --set: 'quantity=three' is not FIELD=NUMBER; e.g. "
         "--set quantity=3 or --set value_usd=8000000\n"
     )
+
+
+def test_a_correction_appended_again_under_its_idempotency_key_is_skipped(loaded):
+    keyed = line(FIX_DELIVERY | {"idempotency_key": "fix-8"})
+    assert loaded("append", "-", input=keyed).stdout == "Appended 1 event at position 9.\n"
+    assert loaded("append", "-", input=keyed).stdout == (
+        "Appended nothing.\n"
+        "Skipped line 1: its idempotency key was already appended as version 7 of "
+        "case:PL-1.\n"
+    )
+    assert case_row(loaded)["delivered"] == 3

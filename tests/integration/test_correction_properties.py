@@ -2,7 +2,7 @@
 the corrected values in place (docs/domain.md, "Corrections"): for every generated case
 of deliveries, an offer and random corrections of them (those the rules refuse
 skipped), the cases, the queue, the backlog, the deliveries and the oversight flags
-(but the corrections' own) agree; live, and as of a time between the events."""
+(but the corrections' own) agree; live, and replayed as of times between the events."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import parse_instant
 from arms_ledger.ledger.errors import BatchRefused
 from arms_ledger.projections import engine
 from hypothesis import HealthCheck, given, settings
@@ -175,3 +176,12 @@ def test_a_correction_replays_as_the_corrected_history(drawn):
         a = opened.enter_context(closing(engine.connect(Path(tmp) / "a.db")))
         b = opened.enter_context(closing(engine.connect(Path(tmp) / "b.db")))
         assert compared(a) == compared(b)
+        # As of a time between the offer and the deliveries, and during them: the
+        # corrections take effect when the events they correct did.
+        for at in ("2025-01-04", "2025-02-02T12:00:00Z"):
+            cut = engine.Cut(as_of=parse_instant(at))
+            with (
+                engine.read_models(corrected.reader, Path(tmp) / "ra", cut) as ra,
+                engine.read_models(placed.reader, Path(tmp) / "rb", cut) as rb,
+            ):
+                assert compared(ra) == compared(rb), at
