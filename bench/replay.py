@@ -33,7 +33,7 @@ from typing import Any
 
 from arms_ledger.ledger.app.directory import open_ledger
 from arms_ledger.ledger.domain.clock import instant
-from arms_ledger.projections import audit_queries, engine, queries, snapshots
+from arms_ledger.projections import audit_queries, diffs, engine, queries, snapshots
 from arms_ledger.projections.runner import Cut
 
 from bench.catchup import ledger_at
@@ -110,11 +110,15 @@ def full(path: Path, args: list[str]) -> float:
     try:
         if args[0] == "audit":
             t1, t2 = instant(args[3]), instant(args[5])
-            with (
-                engine.read_models(log, path, Cut(as_of=t1)) as before,
-                engine.read_models(log, path, Cut(as_of=t2)) as after,
-            ):
-                audit_queries.diff(before, after, t1, PLATFORM)
+            with tempfile.TemporaryDirectory() as tmp:
+                before = engine.connect(Path(tmp) / "before.db")
+                after = engine.connect(Path(tmp) / "after.db")
+                changes = diffs.between(
+                    log, path, before, after, t1, t2, platform=PLATFORM, snapshot=False
+                )
+                audit_queries.diff(before, after, changes, PLATFORM)
+                before.close()
+                after.close()
         else:
             option, value = args[2], args[3]
             cut = {

@@ -505,6 +505,31 @@ def replay(
     Missing or stale snapshots are built first when the directory is writable (along
     effective time only for a cut up to the head, after ``catch_up`` brings the live
     read models there: their ``audit_log`` is the index by effective time)."""
+    found = nearest(log, directory, cut, notice, catch_up=catch_up)
+    if found is None:
+        return None
+    state, position = found
+    try:
+        projector, applied, last = project(state, log, directory, cut, position)
+    except DAMAGED as error:
+        unusable(Snapshots(directory), error, notice)
+        return None
+    _write(conn, cut, projector, last, _time(log, cut, position))
+    return applied
+
+
+def nearest(
+    log: LogReader,
+    directory: Path,
+    cut: Cut,
+    notice: Callable[[str], None] | None = None,
+    *,
+    catch_up: Callable[[], None] | None = None,
+) -> tuple[State, int] | None:
+    """The nearest snapshot a replay of ``cut`` may start from, and the last log
+    position the cut reads; None when none serves (built first when missing or stale
+    and the directory is writable, as ``replay`` says). Snapshots of another log, or
+    that cannot be read, are discarded (``notice`` is told)."""
     say = notice or (lambda _: None)
     head = log.head()
     upto = head if cut.at_position is None else cut.at_position
@@ -532,28 +557,34 @@ def replay(
                 snaps.close()
                 store.discard()
                 return None
-            state = store.load(snaps, row)
-        projector, applied, last = project(state, log, directory, cut, position)
+            return store.load(snaps, row), position
     except DAMAGED as error:
-        if isinstance(error, sqlite3.OperationalError) and failure_kind(error) in (
-            "locked",
-            "full",
-            "read-only",
-            "io",
-        ):  # the file is fine: busy (another process builds them), or cannot grow
-            say(
-                f"the snapshots in {store.path} cannot be used now ({error}); "
-                "replaying from the first event"
-            )
-            return None
+        unusable(store, error, notice)
+        return None
+
+
+def unusable(
+    store: Snapshots, error: Exception, notice: Callable[[str], None] | None
+) -> None:
+    """A snapshot could not be used (one of ``DAMAGED``): say so, and discard the file
+    unless it is only busy or cannot grow."""
+    say = notice or (lambda _: None)
+    if isinstance(error, sqlite3.OperationalError) and failure_kind(error) in (
+        "locked",
+        "full",
+        "read-only",
+        "io",
+    ):  # the file is fine: busy (another process builds them), or cannot grow
         say(
-            f"the snapshots in {store.path} could not be used ({error}); discarded, "
+            f"the snapshots in {store.path} cannot be used now ({error}); "
             "replaying from the first event"
         )
-        store.discard()
-        return None
-    _write(conn, cut, projector, last, _time(log, cut, position))
-    return applied
+        return
+    say(
+        f"the snapshots in {store.path} could not be used ({error}); discarded, "
+        "replaying from the first event"
+    )
+    store.discard()
 
 
 def replay_from(
@@ -764,13 +795,20 @@ def _time(log: LogReader, cut: Cut, position: int) -> str | None:
 
 
 def _write(
-    conn: sqlite3.Connection, cut: Cut, projector: Projector, last: int, time: str | None
+    conn: sqlite3.Connection,
+    cut: Cut,
+    projector: Projector,
+    last: int,
+    time: str | None,
+    tables: frozenset[str] | None = None,
 ) -> None:
-    """The tables of ``ANSWERS`` from the projector's state; the others dropped."""
+    """The tables of ``ANSWERS`` (or ``tables``, of those) from the projector's state;
+    the others dropped."""
+    tables = ANSWERS if tables is None else tables
     conn.execute("BEGIN")
     schema.drop(conn)
     for table in schema.TABLES:
-        if table.name in ANSWERS or table is schema.PROJECTION:
+        if table.name in tables or table is schema.PROJECTION:
             _create(conn, table)
     conn.execute(
         "INSERT INTO projection (id, schema_version, position, as_of, known_at, "
@@ -785,11 +823,18 @@ def _write(
         ),
     )
     up = schema.upsert_sql
-    conn.executemany(up(schema.PARTNERS), [p.row() for p in projector.partners.values()])
-    conn.executemany(up(schema.PLATFORMS), [p.row() for p in projector.platforms.values()])
-    conn.executemany(up(schema.POLICIES), projector.policies.rows())
-    for slug, q in projector.queues.items():
-        conn.executemany(up(schema.QUEUE), q.rows(projector.platform(slug).units_per_month))
+    if "partners" in tables:
+        rows = [p.row() for p in projector.partners.values()]
+        conn.executemany(up(schema.PARTNERS), rows)
+    if "platforms" in tables:
+        rows = [p.row() for p in projector.platforms.values()]
+        conn.executemany(up(schema.PLATFORMS), rows)
+    if "policies" in tables:
+        conn.executemany(up(schema.POLICIES), projector.policies.rows())
+    if "queue" in tables:
+        for slug, q in projector.queues.items():
+            units = projector.platform(slug).units_per_month
+            conn.executemany(up(schema.QUEUE), q.rows(units))
     conn.execute("COMMIT")
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.projections.views import case_changes
 
 
 class Canned(NamedTuple):
@@ -52,7 +53,8 @@ CASE_TRAIL = Canned(
     "in its queue (a policy adopted, a partner rescored, another case moving ahead), in "
     "log order, with actor, rationale, reference, both times, the payload and what the "
     "event did to the case's queue position. case: a case id, e.g. PL-B-AHA.",
-    """SELECT a.position, a.effective_at, a.recorded_at, a.stream, a.type, a.actor,
+    f"""WITH changes AS ({case_changes(":case")})
+SELECT a.position, a.effective_at, a.recorded_at, a.stream, a.type, a.actor,
        a.rationale, a.reference, a.payload,
        (SELECT group_concat(
             CASE q.change
@@ -62,11 +64,10 @@ CASE_TRAIL = Canned(
                                || q.old_position
               ELSE q.change || ' from ' || q.old_position || ' to ' || q.new_position
             END, '; ')
-        FROM queue_changes q
-        WHERE q.event_position = a.position AND q."case" = :case) AS queue_effect
+        FROM changes q WHERE q.event_position = a.position) AS queue_effect
 FROM audit_log a
 WHERE a.stream = 'case:' || :case
-   OR a.position IN (SELECT event_position FROM queue_changes WHERE "case" = :case)
+   OR a.position IN (SELECT event_position FROM changes)
 ORDER BY a.position""",
     ("case",),
     ("case",),
