@@ -45,8 +45,9 @@ __all__ = ["Between", "between", "sides"]
 
 # An event as the log gives it: position, stream, version, event.
 Logged = tuple[int, str, int, ev.Event]
-# The tables of both sides (those a replay from a snapshot answers).
-TABLES = frozenset({"partners", "platforms", "policies", "queue"})
+# The tables of both sides: what ``audit_queries.diff`` reads (of those a replay from a
+# snapshot answers); of ``queue`` only the platform's rows when one is asked.
+TABLES = frozenset({"platforms", "queue"})
 
 
 @dataclass
@@ -189,8 +190,8 @@ def between(
     snapshot: bool = True,
 ) -> Between:
     """Write the read models of the queues as of ``since`` into ``before`` and as of
-    ``until`` into ``after`` (the tables of ``snapshots.ANSWERS``; both empty
-    databases), and return the queue changes between (``platform``'s only, if given).
+    ``until`` into ``after`` (``TABLES``; both empty databases), and return the queue
+    changes between (``platform``'s queue and changes only, if given).
     From the nearest snapshot when one serves (``snapshot``), else from the first
     event."""
     if until < since:
@@ -215,10 +216,14 @@ def between(
     if projector is None:
         projector, last, later = from_zero(log, since, until, position)
     try:
-        snapshots._write(before, first, projector, last, format_instant(since), TABLES)
+        snapshots._write(
+            before, first, projector, last, format_instant(since), TABLES, platform
+        )
         changes = _pass(projector, later, until, platform)
         last = max([last, *(n for n, *_ in later)])
-        snapshots._write(after, second, projector, last, format_instant(until), TABLES)
+        snapshots._write(
+            after, second, projector, last, format_instant(until), TABLES, platform
+        )
     finally:
         projector.close()
     return changes

@@ -13,6 +13,7 @@ changes the events effective in between made, in effective order.
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,10 +27,18 @@ from arms_ledger.projections.runner import Cut
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from tests.integration import test_snapshots
 from tests.integration.test_projection_properties import append_accepted, histories
-from tests.integration.test_snapshots import assert_same, day, days
+from tests.integration.test_snapshots import day, days
 
 EXAMPLES = {"sqlite": 30, "postgresql": 10}
+
+
+def assert_same(actual: sqlite3.Connection, expected: sqlite3.Connection) -> None:
+    """The tables of ``diffs.TABLES`` and ``projection`` hold the same rows."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(test_snapshots, "TABLES", (*sorted(diffs.TABLES), "projection"))
+        test_snapshots.assert_same(actual, expected)
 
 
 def sides(log, directory: Path, tmp: Path, t1, t2, *, snapshot: bool, name: str):

@@ -184,7 +184,8 @@ def built_then_appended(max_examples: int):
     @given(history=histories(), data=st.data())
     def check(history, data):
         """Snapshots built (along the log and effective time, every few events) on part
-        of the history; the rest appended (backdated events among it); replays of random
+        of the history; the rest appended (backdated events among it), and the snapshots
+        brought forward to the head (``snapshots.refreshed``) or not; replays of random
         cuts through ``snapshots.replay`` equal replays from the first event."""
         with pytest.MonkeyPatch.context() as patch:
             snapshots_then_appended(history, data, patch)
@@ -210,6 +211,14 @@ def snapshots_then_appended(history, data, patch) -> None:
             engine.live(log, directory).close()
             if not log.head():
                 return
+            if data.draw(st.booleans()):  # brought forward to the head (refreshed)
+                before = snapshots.describe(directory)
+                snapshots.build(log, directory, lambda: engine.live(log, directory).close())
+                after = snapshots.describe(directory)
+                event(f"refreshed: {len(before)} -> {len(after)} snapshots")
+                if any(r.kind == snapshots.EFFECTIVE for r in before):
+                    effective = {r.position for r in after if r.kind == snapshots.EFFECTIVE}
+                    assert effective == {log.head()}
             recorded = [r[3].recorded_at for p in log.pages(0, log.head()) for r in p]
             for k in range(3):
                 cut = data.draw(cuts(log.head(), recorded))[0]
