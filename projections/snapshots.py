@@ -303,7 +303,10 @@ def between(
     reference fact too when ``since`` is None), in log order: their positions from the
     live read models' ``audit_log`` (its text bounds a second wider, the exact test made
     on the events themselves)."""
-    where, params = ["position <= ?"], [upto]
+    # With a lower bound, the index by effective time finds the few events of the span;
+    # "position <= ?" must not be used as an index term (unary +): SQLite would scan the
+    # table by position (every event up to ``upto``) instead, 20-40 times slower at 1M.
+    where, params = ["position <= ?" if since is None else "+position <= ?"], [upto]
     if since is not None:
         where.append("effective_at >= ?")
         params.append(format_instant(since.replace(microsecond=0))[:-1])  # type: ignore[arg-type]
