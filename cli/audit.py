@@ -156,13 +156,11 @@ def diff_command(
     if t2 < t1:
         raise click.BadParameter("--to must not be before --from", param_hint="--to")
     known = parse_time(known_at, "--known-at")
-    # The queues at T1 may come from a snapshot; T2's queue changes depend on the order
-    # the events were applied in, which only a replay from the first event gives.
-    with (
-        env.read_models(Cut(as_of=t1, known_at=known), answers=("queue",)) as before,
-        env.read_models(Cut(as_of=t2, known_at=known)) as after,
-    ):
-        found = audit_queries.diff(before, after, t1, platform)
+    # Both sides and the changes between come from one replay (projections.diffs): the
+    # queues as of T1 (from a snapshot when one serves), then the events effective in
+    # (T1, T2] in effective order.
+    with env.diff_models(t1, t2, known, platform) as (before, after, changes):
+        found = audit_queries.diff(before, after, changes, platform)
     if fmt != "table":
         write_rows(found, fmt)
         return

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import textwrap
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.transparency.note import open_checkpoint
 from arms_ledger.ledger.transparency.tlog import b64, check_signer
-from arms_ledger.projections import audit_queries, engine, queries
+from arms_ledger.projections import audit_queries, diffs, engine, queries
 
 SCENARIO = Path(str(fixtures.SCENARIO))
 WIDTH = 100
@@ -150,14 +150,13 @@ def print_demo(ledger: Ledger, directory: Path, facts: DemoFacts) -> None:
         )
     )
     click.echo("\nContested queues just before and just after:")
-    with (
-        engine.read_models(ledger.reader, directory, engine.Cut(as_of=since)) as before,
-        engine.read_models(
-            ledger.reader, directory, engine.Cut(as_of=took_effect)
-        ) as after,
+    with diffs.sides(ledger.reader, directory, since, took_effect) as (
+        before,
+        after,
+        changes,
     ):
         for platform in facts.contested:
-            _print_platform(before, after, platform, since)
+            _print_platform(before, after, platform, changes)
     _print_flags(ledger, directory, last)
 
 
@@ -192,13 +191,13 @@ def print_transparency(ledger: Ledger) -> None:
     )
 
 
-def _print_platform(before: Any, after: Any, platform: str, since: datetime) -> None:
+def _print_platform(before: Any, after: Any, platform: str, changes: diffs.Between) -> None:
     name = queries.one(after, "SELECT name FROM platforms WHERE platform = ?", (platform,))
     if name is None:
         return
     old = {r["case"]: r["position"] for r in queries.queue(before, platform)}
     now = queries.queue(after, platform)
-    changes = audit_queries.diff(before, after, since, platform)
+    found = audit_queries.diff(before, after, changes, platform)
     click.echo(f"\n{name['name']} ({platform}):")
     rows = [
         {
@@ -213,7 +212,7 @@ def _print_platform(before: Any, after: Any, platform: str, since: datetime) -> 
         for r in now
     ]
     click.echo(table(rows, ("after", "case", "partner", "tier", "score", "before", "move")))
-    causes = audit_queries.causing_events(changes)
+    causes = audit_queries.causing_events(found)
     if causes:
         click.echo(
             "  Moved by "

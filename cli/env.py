@@ -190,6 +190,19 @@ class Env:
             return self._read_only_models()
         return engine.read_models(self.log, self.path, cut, _notice, answers)
 
+    def diff_models(
+        self,
+        since: Any,
+        until: Any,
+        known_at: Any = None,
+        platform: str | None = None,
+    ) -> Any:
+        """The read models as of ``since`` and ``until`` and the queue changes between
+        (``diffs.sides``, a context manager of (before, after, changes))."""
+        from arms_ledger.projections import diffs
+
+        return diffs.sides(self.log, self.path, since, until, known_at, platform, _notice)
+
     def read_models_writable(self) -> bool:
         from arms_ledger.projections import engine
 

@@ -9,11 +9,9 @@ returns plain rows (dicts), so the CLI only formats them.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.domain.priority import CLASS_RANK
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections.queries import (
@@ -23,6 +21,9 @@ from arms_ledger.projections.queries import (
     policy_in_force,
     rows,
 )
+
+if TYPE_CHECKING:
+    from arms_ledger.projections.diffs import Between
 
 # --- trails -------------------------------------------------------------------------------
 
@@ -243,19 +244,16 @@ def _tie_breaks(case: dict, platform: dict | None) -> list[_Line]:
 def diff(
     before: sqlite3.Connection,
     after: sqlite3.Connection,
-    since: datetime,
+    changes: Between,
     platform: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Who entered, left or moved in each queue between two read models.
-
-    The causes are the queue changes recorded in ``after`` whose event took effect after
-    ``since``: the case's own entries, exits and moves, or, if it only shifted, the
-    events that moved others ahead of it.
-    """
+    """Who entered, left or moved in each queue between two read models (as of T1 and
+    T2), and why: ``changes`` are the queue changes the events effective in (T1, T2]
+    made (``diffs.between``), and a case's causes are its own entries, exits and moves,
+    or, if it only shifted, the events that moved others ahead of it or away."""
     if platform is not None:
         platform_exists(after, platform)
     old, new = _snapshot(before, platform), _snapshot(after, platform)
-    changes: dict[str, dict[str, list[dict]]] = {}  # platform: {case: its changes}
     out = []
     for key in sorted(
         old.keys() | new.keys(),
@@ -274,7 +272,7 @@ def diff(
                 "change": move(was_at, now_at).split()[0],  # entered, left, up, down
                 "before": was_at,
                 "after": now_at,
-                "caused_by": _causes(_changes(after, key[0], changes), key[1], since),
+                "caused_by": _causes(changes.of(key[0]), key[1]),
             }
         )
     return out
@@ -291,30 +289,10 @@ def _snapshot(
     return {(r["platform"], r["case"]): r for r in rows(conn, sql, params)}
 
 
-def _changes(
-    after: sqlite3.Connection, platform: str, found: dict[str, dict[str, list[dict]]]
-) -> dict[str, list[dict]]:
-    """Every queue change of the platform, by case, in log order: read once per platform
-    (``found``), as a shifted case's rows come from the runs of the whole queue."""
-    by_case = found.get(platform)
-    if by_case is None:
-        by_case = found[platform] = {}
-        for c in rows(
-            after,
-            """SELECT "case", event_position AS position, event_type AS type, change,
-                      effective_at, actor, rationale
-               FROM queue_changes_explained WHERE platform = ?
-               ORDER BY event_position""",
-            (platform,),
-        ):
-            by_case.setdefault(c.pop("case"), []).append(c)
-    return by_case
-
-
-def _causes(changes: dict[str, list[dict]], case: str, since: datetime) -> list[dict]:
-    """The events after ``since`` that changed the case's place: its own changes, else
-    the shifts (others moving ahead of it or away), each event once."""
-    causes = [c for c in changes.get(case, ()) if instant(c["effective_at"]) > since]
+def _causes(changes: dict[str, list[dict]], case: str) -> list[dict]:
+    """The events that changed the case's place: its own changes, else the shifts
+    (others moving ahead of it or away), each event once."""
+    causes = changes.get(case, [])
     own = [c for c in causes if c["change"] != "shifted"]
     return _dedupe(own or causes)
 

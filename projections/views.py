@@ -51,6 +51,29 @@ def _number(k: str) -> str:
     return f"(p.listed_position << {CASE_BITS}) + {local}"
 
 
+def case_changes(case: str) -> str:
+    """SQL: the rows of ``queue_changes`` of one case (``case``: an SQL expression, e.g. a
+    parameter), as the view gives them, without expanding every run: the case's own
+    changes from ``queue_moves`` (by case), and the runs of its platform's
+    ``queue_shifts`` (by platform) that name it, its place in each found with ``instr``.
+    A query of the view for one case expands every run (it cannot start from the case's
+    platform and still read every row in one pass); this reads only its platform's."""
+    local = f"(c.number & {(1 << CASE_BITS) - 1})"
+    char = f"char({local} + {PAST_SURROGATES} * ({local} >= {SURROGATES}))"
+    return f"""SELECT id, event_position, event_type, platform, "case", change,
+       old_position, new_position
+FROM queue_moves WHERE "case" = {case}
+UNION ALL
+SELECT s.id + s.k, s.event_position, a.type, s.platform, s."case", 'shifted',
+       s.old_position + s.k, s.new_position + s.k
+FROM (SELECT s.id, s.event_position, s.platform, s.old_position, s.new_position,
+             c."case", instr(s.members, {char}) - 1 AS k
+      FROM queue_cases c JOIN queue_shifts s ON s.platform = c.platform
+      WHERE c."case" = {case}) s
+JOIN audit_log a ON a.position = s.event_position
+WHERE s.k >= 0"""
+
+
 VIEWS: dict[str, tuple[str, str]] = {
     "backlog": (
         "Open cases and their value by platform, partner and stage.",

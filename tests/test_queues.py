@@ -30,7 +30,7 @@ from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import parse_instant
-from arms_ledger.projections import audit_queries, engine, queries
+from arms_ledger.projections import audit_queries, diffs, engine, queries
 
 from tests import stores
 
@@ -463,10 +463,12 @@ def test_diff_across_the_policy_change_names_the_adoption(scenario):
     ledger, directory = scenario
     since = at("2026-02-05T23:59:59Z")
     assert EVENTS[POLICY_2026 - 1]["effective_at"].startswith("2026-02-06")
-    with ExitStack() as stack:
-        before = read(stack, ledger, directory, engine.Cut(as_of=since))
-        after = read(stack, ledger, directory, engine.Cut(as_of=at("2026-02-06")))
-        moves = audit_queries.diff(before, after, since, "f-35a")
+    with diffs.sides(ledger.reader, directory, since, at("2026-02-06")) as (
+        before,
+        after,
+        changes,
+    ):
+        moves = audit_queries.diff(before, after, changes, "f-35a")
     old = [r["case"] for r in expected_queue("f-35a", since)]
     new = [r["case"] for r in expected_queue("f-35a", at("2026-02-06"))]
     assert set(old) == set(new)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.projections.views import case_changes
 
 
 class Canned(NamedTuple):
@@ -54,7 +55,8 @@ CASE_TRAIL = Canned(
     "event did to the case's queue position, and its correction: on a corrected event "
     "and on the correction, what was corrected, from what to what, and by whom. "
     "case: a case id, e.g. PL-B-AHA.",
-    """SELECT a.position, a.effective_at, a.recorded_at, a.stream, a.type, a.actor,
+    f"""WITH changes AS ({case_changes(":case")})
+SELECT a.position, a.effective_at, a.recorded_at, a.stream, a.type, a.actor,
        a.rationale, a.reference, a.payload,
        (SELECT group_concat(
             CASE q.change
@@ -64,8 +66,7 @@ CASE_TRAIL = Canned(
                                || q.old_position
               ELSE q.change || ' from ' || q.old_position || ' to ' || q.new_position
             END, '; ')
-        FROM queue_changes q
-        WHERE q.event_position = a.position AND q."case" = :case) AS queue_effect,
+        FROM changes q WHERE q.event_position = a.position) AS queue_effect,
        (SELECT group_concat('#' || f.event_position || ': ' || f.detail, '; ')
         FROM event_flags f JOIN audit_log c ON c.position = f.event_position
         WHERE f.kind = 'correction' AND f.stream = a.stream
@@ -73,7 +74,7 @@ CASE_TRAIL = Canned(
                OR json_extract(c.payload, '$.corrects') = a.position)) AS correction
 FROM audit_log a
 WHERE a.stream = 'case:' || :case
-   OR a.position IN (SELECT event_position FROM queue_changes WHERE "case" = :case)
+   OR a.position IN (SELECT event_position FROM changes)
 ORDER BY a.position""",
     ("case",),
     ("case",),

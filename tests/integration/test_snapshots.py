@@ -6,7 +6,8 @@ lifecycle), for a snapshot taken at a random effective time and log position and
 random cut at or after it (``--as-of``, ``--known-at``, ``--at-position``), the tables a
 snapshot answers (``snapshots.ANSWERS`` and ``projection``) hold the rows of a replay from
 the first event; also through ``snapshots.replay``, with snapshots built on part of the
-history and the rest (backdated events among it) appended afterwards.
+history and the rest (backdated events among it) appended afterwards. Each property runs
+on both event stores (the ``store`` fixture of tests/stores.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain.clock import instant
 from arms_ledger.ledger.domain.facts import holds_at
-from arms_ledger.projections import engine, schema, snapshots
+from arms_ledger.projections import diffs, engine, schema, snapshots
 from arms_ledger.projections.projector import Projector
 from arms_ledger.projections.runner import Cut
 from hypothesis import HealthCheck, event, given, settings
@@ -117,10 +118,33 @@ def cuts(
     return cut, upto, snap_as_of, snap_position
 
 
+# Each property runs once per store (tests/stores.py), fewer examples on PostgreSQL
+# (every append a round trip); the read models and snapshots are SQLite on both.
+EXAMPLES = {"sqlite": 40, "postgresql": 12}
+
+
 @pytest.mark.slow
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(histories(), st.data())
-def test_a_replay_from_any_snapshot_equals_a_replay_from_the_first_event(history, data):
+def test_a_replay_from_any_snapshot_equals_a_replay_from_the_first_event(store):
+    """Once per store; see ``any_snapshot``."""
+    any_snapshot(EXAMPLES[store])()
+
+
+def any_snapshot(max_examples: int):
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(histories(), st.data())
+    def check(history, data):
+        """A snapshot taken at a random (as-of, position) by a replay from the first
+        event, then a random cut after it: its tables equal a replay from zero's."""
+        replay_from_any_snapshot(history, data)
+
+    return check
+
+
+def replay_from_any_snapshot(history, data) -> None:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         ledger = create(tmp / "ledger")
@@ -146,16 +170,34 @@ def test_a_replay_from_any_snapshot_equals_a_replay_from_the_first_event(history
 
 
 @pytest.mark.slow
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(history=histories(), data=st.data())
-def test_snapshots_built_then_events_appended(history, data, monkeypatch_module):
-    """Snapshots built (along the log and effective time, every few events) on part of
-    the history; the rest appended (backdated events among it); replays of random cuts
-    through ``snapshots.replay`` equal replays from the first event."""
+def test_snapshots_built_then_events_appended(store):
+    """Once per store; see ``built_then_appended``."""
+    built_then_appended(round(EXAMPLES[store] * 3 / 4))()
+
+
+def built_then_appended(max_examples: int):
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(history=histories(), data=st.data())
+    def check(history, data):
+        """Snapshots built (along the log and effective time, every few events) on part
+        of the history; the rest appended (backdated events among it), and the snapshots
+        brought forward to the head (``snapshots.refreshed``) or not; replays of random
+        cuts through ``snapshots.replay`` equal replays from the first event."""
+        with pytest.MonkeyPatch.context() as patch:
+            snapshots_then_appended(history, data, patch)
+
+    return check
+
+
+def snapshots_then_appended(history, data, patch) -> None:
     every = data.draw(st.integers(2, 12))
-    monkeypatch_module.setattr(snapshots, "EVERY", every)
-    monkeypatch_module.setattr(snapshots, "EFFECTIVE_EVERY", every)
-    monkeypatch_module.setattr(snapshots, "STALE", 10**9)  # never rebuilt here
+    patch.setattr(snapshots, "EVERY", every)
+    patch.setattr(snapshots, "EFFECTIVE_EVERY", every)
+    patch.setattr(snapshots, "STALE", 10**9)  # never rebuilt here
     split = data.draw(st.integers(1, len(history)))
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
@@ -169,6 +211,14 @@ def test_snapshots_built_then_events_appended(history, data, monkeypatch_module)
             engine.live(log, directory).close()
             if not log.head():
                 return
+            if data.draw(st.booleans()):  # brought forward to the head (refreshed)
+                before = snapshots.describe(directory)
+                snapshots.build(log, directory, lambda: engine.live(log, directory).close())
+                after = snapshots.describe(directory)
+                event(f"refreshed: {len(before)} -> {len(after)} snapshots")
+                if any(r.kind == snapshots.EFFECTIVE for r in before):
+                    effective = {r.position for r in after if r.kind == snapshots.EFFECTIVE}
+                    assert effective == {log.head()}
             recorded = [r[3].recorded_at for p in log.pages(0, log.head()) for r in p]
             for k in range(3):
                 cut = data.draw(cuts(log.head(), recorded))[0]
@@ -184,12 +234,6 @@ def test_snapshots_built_then_events_appended(history, data, monkeypatch_module)
                     theirs.close()
         finally:
             ledger.close()
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
 
 
 # --- the CLI on the fixture scenario (911 events; snapshots every 50 here) -------------
@@ -249,6 +293,14 @@ def used(monkeypatch) -> list[int]:
         return found
 
     monkeypatch.setattr(snapshots, "project", counted)
+    from_snapshot = diffs.from_snapshot
+
+    def counted_diff(*args, **kwargs):  # audit diff: the events of (T1, T2]
+        found = from_snapshot(*args, **kwargs)
+        counts.append(len(found[2]))
+        return found
+
+    monkeypatch.setattr(diffs, "from_snapshot", counted_diff)
     return counts
 
 
@@ -265,7 +317,7 @@ def test_the_cli_answers_the_same_from_snapshots(scenario, monkeypatch):
     for args in QUESTIONS:
         result = run(*args)
         assert (result.exit_code, result.stdout) == (0, expected[args]), args
-    assert len(counts) == len(QUESTIONS)  # audit diff: its T1 side only
+    assert len(counts) == len(QUESTIONS)  # audit diff too
     assert max(counts) < 200, counts  # never the whole log
     kinds = {r.kind for r in snapshots.describe(scenario)}
     assert kinds == {snapshots.EFFECTIVE, snapshots.LOG}
