@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from arms_ledger.ledger.domain import events as ev
 
-from tests.histories import EVERY_TYPE, jsonl
+from tests.histories import EVERY_TYPE, EVERY_TYPE_AND_DIRECTORY, jsonl
 from tests.stores import raw
 
 
@@ -54,16 +54,14 @@ def test_commands_need_a_ledger(run, ledger_dir):
 
 
 def test_append_every_event_type_and_read_it_back_as_json(initialized, ledger_dir):
-    result = initialized("append", "-", input=jsonl(EVERY_TYPE))
+    result = initialized("append", "-", input=jsonl(EVERY_TYPE_AND_DIRECTORY))
     assert result.exit_code == 0, result.stderr
-    assert (
-        result.stdout
-        == f"Appended {len(EVERY_TYPE)} events at positions 1-{len(EVERY_TYPE)}.\n"
-    )
+    n = len(EVERY_TYPE_AND_DIRECTORY)
+    assert result.stdout == f"Appended {n} events at positions 1-{n}.\n"
     log = initialized("log", "--json")
     assert log.exit_code == 0
     rows = json.loads(log.stdout)
-    assert [r["type"] for r in rows] == [r["type"] for r in EVERY_TYPE]
+    assert [r["type"] for r in rows] == [r["type"] for r in EVERY_TYPE_AND_DIRECTORY]
     assert {r["type"] for r in rows} == set(ev.EVENT_TYPES)
     first = rows[0]
     assert list(first)[:8] == [
@@ -76,10 +74,11 @@ def test_append_every_event_type_and_read_it_back_as_json(initialized, ledger_di
         "recorded_at",
         "idempotency_key",
     ]
-    for row, given in zip(rows, EVERY_TYPE, strict=True):
+    for row, given in zip(rows, EVERY_TYPE_AND_DIRECTORY, strict=True):
         for key, value in given.items():
             if key in ("effective_at", "offer_expires_at"):  # made canonical
-                assert row[key] == f"{value}T00:00:00Z"
+                canonical = value if value.endswith("Z") else f"{value}T00:00:00Z"
+                assert row[key] == canonical
             else:
                 assert row[key] == value, (row["type"], key)
 

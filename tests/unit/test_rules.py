@@ -15,7 +15,7 @@ from arms_ledger.ledger.domain.rules import decide, partner_at
 from arms_ledger.ledger.domain.streams import describe
 from arms_ledger.ledger.errors import Invalid, Refused
 
-from tests.histories import EVERY_TYPE
+from tests.histories import EVERY_TYPE, EVERY_TYPE_AND_DIRECTORY
 
 CLOCK = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -113,7 +113,7 @@ CLEARED = [
 
 
 def test_every_event_type_is_accepted_in_a_valid_history():
-    world = build(EVERY_TYPE)
+    world = build(EVERY_TYPE_AND_DIRECTORY)
     assert {type(e).__name__ for s in world.streams() for e in s.events} == set(
         ev.EVENT_TYPES
     )
@@ -503,9 +503,9 @@ class TestRule5Rationale:
         "name", [n for n, cls in ev.EVENT_TYPES.items() if cls.DECISION]
     )
     def test_every_decision_needs_a_rationale(self, name):
-        record = next(r for r in EVERY_TYPE if r["type"] == name)
-        index = EVERY_TYPE.index(record)
-        world = build(EVERY_TYPE[:index])
+        record = next(r for r in EVERY_TYPE_AND_DIRECTORY if r["type"] == name)
+        index = EVERY_TYPE_AND_DIRECTORY.index(record)
+        world = build(EVERY_TYPE_AND_DIRECTORY[:index])
         r = refusal(world, {k: v for k, v in record.items() if k != "rationale"})
         assert r.rule == "5"
         assert str(r).startswith(
