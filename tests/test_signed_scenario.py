@@ -11,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from arms_ledger.cli.main import cli
 from arms_ledger.cli.write import load_history
 from arms_ledger.fixtures.tools.sign_scenario import SCENARIO, SIGNED, sign_scenario
 from arms_ledger.ledger.app.application import Ledger
@@ -18,6 +19,7 @@ from arms_ledger.ledger.app.directory import create
 from arms_ledger.ledger.domain import authority
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.errors import BatchRefused
+from click.testing import CliRunner
 
 from tests import stores
 from tests.test_fixtures import GOLDEN, streams_state
@@ -31,11 +33,17 @@ def store(module_store):
 
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory, module_store) -> Iterator[Ledger]:
+    path = tmp_path_factory.mktemp("signed") / "ledger"
     with stores.using(module_store):
-        ledger = create(tmp_path_factory.mktemp("signed") / "ledger")
+        ledger = create(path)
+    ledger.path = path  # type: ignore[attr-defined]
     load_history(ledger, SIGNED)
     yield ledger
     ledger.close()
+
+
+def signed_dir(ledger: Ledger) -> Path:
+    return ledger.path  # type: ignore[attr-defined]
 
 
 def test_the_signed_scenario_replays_to_the_scenarios_state(signed):
@@ -45,6 +53,46 @@ def test_the_signed_scenario_replays_to_the_scenarios_state(signed):
     assert directory["version"] == len(SIGNED.read_bytes().splitlines()) - len(
         SCENARIO.read_bytes().splitlines()
     )
+
+
+READ_MODELS = (
+    ("partners", "--json"),
+    ("cases", "--json"),
+    ("backlog", "--json"),
+    ("queue", "f-35a", "--json"),
+    ("queue", "pac-3-mse", "--json"),
+    ("audit", "flags", "--json"),
+)
+
+
+def shifted(value, by: int):
+    """``value`` with every ``*_position`` (a log position) moved back ``by``."""
+    if isinstance(value, list):
+        return [shifted(v, by) for v in value]
+    if isinstance(value, dict):
+        return {
+            k: v - by if k.endswith("_position") and isinstance(v, int) else shifted(v, by)
+            for k, v in value.items()
+        }
+    return value
+
+
+def test_the_read_models_are_the_scenarios_but_for_the_directorys_positions(
+    signed, tmp_path_factory
+):
+    unsigned = tmp_path_factory.mktemp("unsigned") / "ledger"
+    ledger = create(unsigned)
+    try:
+        load_history(ledger, SCENARIO)
+    finally:
+        ledger.close()
+    head = len(SIGNED.read_bytes().splitlines()) - len(SCENARIO.read_bytes().splitlines())
+    signed_path = signed_dir(signed)
+    for command in READ_MODELS:
+        expected = CliRunner().invoke(cli, ["--ledger", str(unsigned), *command])
+        got = CliRunner().invoke(cli, ["--ledger", str(signed_path), *command])
+        assert expected.exit_code == got.exit_code == 0, (command, got.stderr)
+        assert shifted(json.loads(got.stdout), head) == json.loads(expected.stdout), command
 
 
 def test_it_is_the_scenario_with_signatures_on_its_decisions():
@@ -78,6 +126,31 @@ def test_the_signed_scenario_enforces_authority(signed):
     )
     with pytest.raises(BatchRefused, match="is unsigned, and this ledger enforces"):
         signed.append([unsigned])
+
+
+def test_whatif_proposes_unsigned_decisions_on_a_ledger_that_enforces(tmp_path: Path):
+    """A proposal is hypothetical: what-if decides it by every rule but authority."""
+    path = tmp_path / "ledger"
+    ledger = create(path)
+    try:
+        load_history(ledger, SIGNED)
+    finally:
+        ledger.close()
+    proposal = {
+        "type": "CaseReprioritized",
+        "case": "UP-B-PAC",
+        "priority_class": "deferred",
+        "authority": "none",
+        "actor": "usw-as",
+        "rationale": "unsigned proposal",
+    }
+    result = CliRunner().invoke(
+        cli,
+        ["--ledger", str(path), "whatif", "--events", "-", "--platform", "pac-3-mse"],
+        input=json.dumps(proposal) + "\n",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "UP-B-PAC" in result.stdout
 
 
 def test_a_forged_decision_in_the_signed_scenario_is_refused(tmp_path: Path):

@@ -286,3 +286,25 @@ def test_a_key_file_others_can_read_is_refused(run, enforced):
         f"Error: {key} can be read by other users (mode 0644): whoever reads it can sign "
         "decisions in its official's name; nothing was written;"
     )
+
+
+def test_the_typed_commands_sign_with_the_environments_key(run, enforced, monkeypatch):
+    adopt = (
+        "policy",
+        "adopt",
+        "america-first-2026",
+        "--mode",
+        "scored",
+        "--actor",
+        "dsca.director",
+        "--rationale",
+        "E.O. 14383",
+    )
+    result = run(*adopt)
+    assert result.exit_code == 1
+    assert "PriorityPolicyAdopted by dsca.director is unsigned" in result.stderr
+    monkeypatch.setenv("ARMS_LEDGER_SIGN_KEY", str(enforced / "director.key"))
+    result = run(*adopt)
+    assert result.stdout == (
+        "Appended PriorityPolicyAdopted to policy:america-first-2026 at position 4.\n"
+    ), result.output
