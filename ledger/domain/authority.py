@@ -140,6 +140,8 @@ class Directory(msgspec.Struct, frozen=True):
     root: Verifier | None = None
     keys: dict[str, dict[str, list[tuple[datetime, int, bool]]]] = {}
     grants: dict[tuple[str, str], list[tuple[datetime, int, bool]]] = {}
+    # Every registered key, parsed once: (official, key id) -> key.
+    by_id: dict[tuple[str, bytes], Verifier] = {}
 
     def key_in_force(self, official: str, key: str, at: datetime) -> bool:
         if self.root is not None and official == self.root.name and key == str(self.root):
@@ -153,14 +155,9 @@ class Directory(msgspec.Struct, frozen=True):
 
     def key_by_id(self, official: str, kid: bytes) -> Verifier | None:
         """The key of ``official`` with key id ``kid``, in force or not."""
-        known = list(self.keys.get(official, {}))
-        if self.root is not None and official == self.root.name:
-            known.append(str(self.root))
-        for text in known:
-            verifier = Verifier.parse(text)
-            if verifier.id == kid:
-                return verifier
-        return None
+        if self.root is not None and official == self.root.name and self.root.id == kid:
+            return self.root
+        return self.by_id.get((official, kid))
 
 
 def _in_force(changes: list[tuple[datetime, int, bool]], at: datetime) -> bool:
@@ -195,7 +192,12 @@ def fold_directory(events: tuple[ev.Event, ...]) -> Directory:
                 grants.setdefault((e.official, e.authority), []).append((at, order, True))
             case ev.AuthorityWithdrawn():
                 grants.setdefault((e.official, e.authority), []).append((at, order, False))
-    return Directory(root, keys, grants)
+    by_id = {
+        (official, verifier.id): verifier
+        for official, own in keys.items()
+        for verifier in map(Verifier.parse, own)
+    }
+    return Directory(root, keys, grants, by_id)
 
 
 # The directory stream is folded once per state (a batch decides many decisions

@@ -139,6 +139,30 @@ def test_canonical_bytes_sort_keys_and_leave_out_recorded_at_signature_and_nulls
     assert CHIEF.verifier.verify(authority.signed_message(e), raw[4:])
 
 
+def test_the_documented_test_vector():
+    """docs/authority.md, "The signed message of a decision"."""
+    chief = official("dsca.chief", 12)
+    assert str(chief.verifier) == (
+        "dsca.chief+f9876d15+AQtROtm0kkAVygkC7QeQRNOsXb7CMG8GlIwQ2o62458t"
+    )
+    e = event(
+        {
+            "type": "CaseReprioritized",
+            "case": "C-1",
+            "priority_class": "expedited",
+            "authority": "AECA 36",
+            "actor": "dsca.chief",
+            "rationale": "ally at war",
+            "effective_at": "2024-01-01T00:00:00Z",
+        }
+    )
+    assert len(authority.PREFIX) == 34
+    assert authority.sign(e, chief) == (
+        "+YdtFYZC9AjRX4/TnZFEi80JybnZhZgepJRkhotMarPDlkZ3rke+7Rv7Z35ZUleb3ydhOlLwAieNzST"
+        "YbwXIxteKAgs="
+    )
+
+
 def test_without_a_root_decisions_are_taken_signed_or_not():
     w = world([])
     accepted(w, policy(None, actor="dsca"))
