@@ -167,3 +167,23 @@ def test_a_forged_decision_in_the_signed_scenario_is_refused(tmp_path: Path):
         assert ledger.head() == 0
     finally:
         ledger.close()
+
+
+def test_an_export_replays_into_a_replica_with_authority_enforced(signed, tmp_path):
+    def run(*args: str):
+        result = CliRunner().invoke(cli, list(args))
+        assert result.exit_code == 0, (args, result.stderr)
+        return result
+
+    run("--ledger", str(signed_dir(signed)), "audit", "checkpoint")
+    run("--ledger", str(signed_dir(signed)), "audit", "export", str(tmp_path / "export"))
+    replica = tmp_path / "replica"
+    run("audit", "verify-export", str(tmp_path / "export"), "--into", str(replica))
+    verified = run("--ledger", str(replica), "audit", "verify").stdout.splitlines()
+    decisions = sum(
+        ev.decoder.decode(line).DECISION for line in SIGNED.read_bytes().splitlines()
+    )
+    assert verified[-1] == (
+        f"0 of {decisions} decisions are unsigned; authority is enforced from position 1 "
+        "(root ledger.root): every decision after it was checked when appended."
+    )

@@ -16,8 +16,10 @@ from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.intake import normalize
 from arms_ledger.ledger.domain.rules import decide
 from arms_ledger.ledger.errors import Refused
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tests.histories import official, signed
+from tests.histories import EVERY_TYPE, official, signed
 
 CLOCK = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 ROOT = official("ledger.root", 11)
@@ -339,3 +341,52 @@ def test_withdrawing_what_is_not_held_is_refused():
     assert refused(w, record) == (
         "refused by authority: dsca.chief does not hold reprioritize on 2022-01-01"
     )
+
+
+DECISIONS = [
+    r
+    for r in EVERY_TYPE
+    if ev.EVENT_TYPES[r["type"]].DECISION
+    and ev.EVENT_TYPES[r["type"]].STREAM != "directory"
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    index=st.integers(0, len(DECISIONS) - 1),
+    rationale=st.text(
+        st.characters(codec="utf-8", categories=("L", "N", "P", "Zs")), min_size=1
+    ),
+)
+def test_whatever_decision_is_signed_a_changed_rationale_no_longer_verifies(
+    index, rationale
+):
+    record = {**DECISIONS[index], "actor": "dsca.chief"}
+    e = normalize(event(signed(record, CHIEF)), CLOCK)
+    directory = authority.fold_directory(
+        tuple(
+            normalize(event(r), CLOCK)
+            for r in [
+                root_named(),
+                by_root(
+                    "OfficialKeyRegistered",
+                    "1990-01-01",
+                    official="dsca.chief",
+                    key=str(CHIEF.verifier),
+                ),
+                *(
+                    by_root(
+                        "AuthorityGranted", "1990-01-01", official="dsca.chief", authority=a
+                    )
+                    for a in authority.AUTHORITIES
+                ),
+            ]
+        )
+    )
+    authority.check(e, directory)  # as signed
+    changed = msgspec.structs.replace(e, rationale=rationale)
+    if rationale == e.rationale:
+        authority.check(changed, directory)
+        return
+    with pytest.raises(Refused, match=r"does not verify with dsca\.chief's key"):
+        authority.check(changed, directory)
