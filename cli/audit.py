@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import msgspec
@@ -342,6 +343,29 @@ def verify_command(
             "`arms-ledger audit checkpoint` signs them (on a shared PostgreSQL log, "
             "other offices sign theirs with their own keys)."
         )
+    click.echo(_decisions_signed(ledger))
+
+
+def _decisions_signed(ledger: Any) -> str:
+    """How many decisions are unsigned, and whether the ledger enforces authority
+    (docs/authority.md)."""
+    from arms_ledger.ledger.domain import authority
+    from arms_ledger.ledger.domain import events as ev
+
+    types = [name for name, cls in ev.EVENT_TYPES.items() if cls.DECISION]
+    records = list(ledger.read(types=types))
+    decisions, unsigned = authority.summary([r.event for r in records])
+    counted = f"{unsigned:,} of {decisions:,} decisions are unsigned"
+    root = next((r for r in records if isinstance(r.event, ev.AuthorityRootNamed)), None)
+    if root is None:
+        return (
+            f"{counted}; this ledger does not enforce authority (no root named: "
+            "`arms-ledger init --authority-root KEYFILE`)."
+        )
+    return (
+        f"{counted}; authority is enforced from position {root.position:,} (root "
+        f"{root.event.official}): every decision after it was checked when appended."
+    )
 
 
 def _witnessed(env: Env, key: Verifier, given: Path | None) -> tuple[str, int] | None:

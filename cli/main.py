@@ -101,6 +101,10 @@ COMMANDS: dict[str, Entry] = {
         "Audit trails, explanations, differences over time and oversight flags; signed "
         "checkpoints, Merkle proofs, verification and exports for auditors.",
     ),
+    "keygen": Entry(
+        "arms_ledger.cli.keys",
+        "Make an official's Ed25519 key pair to sign decisions with.",
+    ),
     "witness": Entry(
         "arms_ledger.cli.witness",
         "Run an independent witness that cosigns a log's checkpoints only as it grows.",

@@ -7,7 +7,9 @@ Each command appends one event; its options are generated from the event's Struc
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import click
@@ -271,6 +273,11 @@ def _event(cls: type[ev.Event], fields: list[Field], values: dict[str, Any]) -> 
 
 
 def _append_one(env: Env, event: ev.Event) -> None:
+    key = os.environ.get("ARMS_LEDGER_SIGN_KEY")
+    if key and event.DECISION:  # signed as `append` signs (docs/authority.md)
+        from arms_ledger.cli.write import sign_decisions
+
+        event = sign_decisions([(0, event)], Path(key), env.now)[0][1]
     try:
         result = env.writer.append([event], clock=env.now)
     except BatchRefused as error:

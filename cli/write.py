@@ -45,6 +45,14 @@ from arms_ledger.ledger.errors import BatchRefused, Invalid, LedgerError
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="With --from-export: an earlier checkpoint the export must extend.",
 )
+@click.option(
+    "--authority-root",
+    "authority_root",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="KEYFILE",
+    help="Enforce officials' authority: name the root of authority by its key file "
+    "(`arms-ledger keygen`), whose owner grants the others (docs/authority.md).",
+)
 @pass_env
 def init(
     env: Env,
@@ -53,6 +61,7 @@ def init(
     from_export: Path | None,
     key: str | None,
     trusted_checkpoint: Path | None,
+    authority_root: Path | None,
 ) -> None:
     """Create a ledger in the --ledger directory, with its Ed25519 signing key.
 
@@ -62,20 +71,54 @@ def init(
     if from_export is None and (key or trusted_checkpoint):
         raise click.UsageError("--key and --trusted-checkpoint go with --from-export")
     if from_export is not None:
+        if authority_root is not None:
+            raise click.UsageError("--authority-root does not go with --from-export")
         init_from_export(env, from_export, key, trusted_checkpoint, origin, checkpoints)
         return
+    root = None
+    if authority_root is not None:
+        from arms_ledger.ledger.app.officials import read_key
+
+        root = read_key(authority_root)
     ledger = create(env.path, origin=origin, checkpoints=checkpoints, store=env.store)
     verifier = ledger.signer.verifier if ledger.signer else None
     events = ledger.head()
-    ledger.close()
+    try:
+        if root is not None:
+            _name_root(ledger, root, env)
+    finally:
+        ledger.close()
     if events:
         click.echo(
             f"Created a ledger at {env.path} on the shared log at {ledger.store}: "
             f"{events:,} events; this directory signs checkpoints with its own key"
         )
+    elif root is not None:
+        click.echo(f"Created a ledger at {env.path}; its first event names the root")
     else:
         click.echo(f"Created an empty ledger at {env.path}")
     click.echo(f"Verifier key: {verifier}")
+    if root is not None:
+        click.echo(
+            f"Authority is enforced: every decision is signed by its actor; root "
+            f"{root.verifier}"
+        )
+
+
+def _name_root(ledger: Ledger, root: Any, env: Env) -> None:
+    """Append the directory's root, signed with its own key (``AuthorityRootNamed``)."""
+    from arms_ledger.ledger.domain.authority import sign_event
+
+    named = ev.AuthorityRootNamed(
+        official=root.name,
+        key=str(root.verifier),
+        actor=root.name,
+        rationale="the root of authority, named at init",
+    )
+    try:
+        ledger.append([sign_event(named, root, env.now())], clock=env.now)
+    except BatchRefused as error:
+        raise LedgerError(f"--authority-root: {error.cause}") from None
 
 
 # --- decoding JSON Lines -----------------------------------------------------------------
@@ -126,6 +169,27 @@ def progress_bar(length: int, label: str, show: bool) -> Any:
     if not show:
         return _NoBar()
     return click.progressbar(length=length, label=label, file=sys.stderr)
+
+
+def sign_decisions(
+    numbered: list[tuple[int, ev.Event]], key: Path, now: Any
+) -> list[tuple[int, ev.Event]]:
+    """The decisions of the key's official that carry no signature, signed with it
+    (``authority.sign_event``); every other event as it is."""
+    from arms_ledger.ledger.app.officials import read_key
+    from arms_ledger.ledger.domain.authority import sign_event
+
+    signer = read_key(key)
+    at = now()
+    return [
+        (
+            line,
+            sign_event(e, signer, at)
+            if e.DECISION and e.actor == signer.name and not isinstance(e.signature, str)
+            else e,
+        )
+        for line, e in numbered
+    ]
 
 
 def append_batch(
@@ -191,16 +255,31 @@ def _report(positions: list[int], skipped: list[tuple[int, Any]]) -> None:
     help="Append even though this machine's clock is more than 5 minutes behind or a "
     "year ahead of the log's last stamp.",
 )
+@click.option(
+    "--sign-key",
+    "sign_key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="ARMS_LEDGER_SIGN_KEY",
+    metavar="KEYFILE",
+    help="Sign the decisions of this key's official (their actor) that carry no "
+    '"signature" (`arms-ledger keygen`; docs/authority.md). '
+    "Env: ARMS_LEDGER_SIGN_KEY.",
+)
 @pass_env
 def append(
-    env: Env, file: Any, as_json: bool, silent: bool, allow_clock_skew: bool
+    env: Env,
+    file: Any,
+    as_json: bool,
+    silent: bool,
+    allow_clock_skew: bool,
+    sign_key: Path | None,
 ) -> None:
     """Append the events in FILE (JSON Lines; - for stdin), all or nothing.
 
     Each line is one event: "type", the envelope (actor, rationale, reference,
-    effective_at, idempotency_key) and the payload side by side. The whole batch is
-    validated first; if any line is malformed or refused, nothing is appended and the
-    error names the line, the event type and the rule.
+    effective_at, idempotency_key, signature) and the payload side by side. The whole
+    batch is validated first; if any line is malformed or refused, nothing is appended
+    and the error names the line, the event type and the rule.
 
     \b
     Example:
@@ -224,6 +303,8 @@ def append(
         bar.update(len(lines) % 1000)
     if not numbered:
         raise LedgerError("no events in the input; give one JSON object per line")
+    if sign_key is not None:
+        numbered = sign_decisions(numbered, sign_key, env.now)
     append_batch(env, numbered, as_json=as_json, show_progress=show)
 
 

@@ -17,6 +17,7 @@ RULES = {
     "idempotency": "idempotency",
     "totals": "the limit on totals",
     "corrections": "corrections",
+    "authority": "authority",
 }
 
 

@@ -39,9 +39,10 @@ class Projector(ProjectionState):
             self._partner_event(position, stream, e)
         elif isinstance(e, ev.PlatformEvent):
             self._platform_event(position, stream, e)
-        else:
-            assert isinstance(e, ev.PolicyEvent), type(e).__name__
+        elif isinstance(e, ev.PolicyEvent):
             self._policy_event(position, stream, e)
+        else:  # the directory of officials (ledger.domain.authority): the audit log only
+            assert isinstance(e, ev.DirectoryEvent), type(e).__name__
         self._end_runs(position, type(e).__name__)
 
     def _end_runs(self, position: int, name: str) -> None:

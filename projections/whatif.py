@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.authority import DIRECTORY
 from arms_ledger.ledger.domain.clock import format_instant, instant
 from arms_ledger.ledger.domain.facts import holds_at
 from arms_ledger.ledger.domain.intake import complete_correction, normalize
@@ -246,6 +247,8 @@ def _world(log: LogReader, cut: Cut, upto: int) -> Overlay:
         ]
 
     def load_stream(key: str) -> Stream:
+        if key == DIRECTORY:  # a proposal is not signed: it is decided as if by
+            return Stream(key)  # a ledger that does not enforce authority
         return fold(Stream(key), selected(log.stream(key, upto)))
 
     def load_thresholds() -> list[ev.NotificationThresholdsSet]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+from arms_ledger.ledger.domain import authority
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import parse_instant
+from arms_ledger.ledger.transparency.note import Signer
 
 T = ev.DEFAULT_THRESHOLDS
 
@@ -348,6 +351,83 @@ CORRECTION: list[dict] = [
         "rationale": "the LOA's value was mistyped",
     }
 ]
+
+
+def official(name: str, seed: int) -> Signer:
+    """A test official's key, from a fixed seed (tests only; never a fixture's key)."""
+    return Signer(name, bytes([seed]) * 32)
+
+
+def signed(record: dict, signer: Signer) -> dict:
+    """``record`` signed by ``signer`` (effective_at made canonical, as signed)."""
+    event = authority.sign_event(
+        ev.decoder.decode(json.dumps(record)), signer, parse_instant("2026-01-01")
+    )
+    return {k: v for k, v in json.loads(ev.encoder.encode(event)).items() if v is not None}
+
+
+ROOT = official("ledger.root", 1)
+KEYS = official("dsca.keys", 2)
+KEYS_NEXT = official("dsca.keys", 3)
+
+# The directory's events, then the root named: the ledger enforces authority after it.
+DIRECTORY: list[dict] = [
+    {
+        "type": "OfficialKeyRegistered",
+        "official": "dsca.keys",
+        "key": str(KEYS.verifier),
+        "actor": "dsca",
+        "rationale": "key of the keys office",
+        "effective_at": "2024-10-01",
+    },
+    {
+        "type": "AuthorityGranted",
+        "official": "dsca.keys",
+        "authority": "manage-keys",
+        "actor": "dsca",
+        "rationale": "keeps the keys",
+        "effective_at": "2024-10-01",
+    },
+    {
+        "type": "OfficialKeyRotated",
+        "official": "dsca.keys",
+        "key": str(KEYS_NEXT.verifier),
+        "replaces": str(KEYS.verifier),
+        "actor": "dsca",
+        "rationale": "yearly rotation",
+        "effective_at": "2024-10-02",
+    },
+    {
+        "type": "OfficialKeyRevoked",
+        "official": "dsca.keys",
+        "key": str(KEYS_NEXT.verifier),
+        "actor": "dsca",
+        "rationale": "left the office",
+        "effective_at": "2024-10-03",
+    },
+    {
+        "type": "AuthorityWithdrawn",
+        "official": "dsca.keys",
+        "authority": "manage-keys",
+        "actor": "dsca",
+        "rationale": "left the office",
+        "effective_at": "2024-10-03",
+    },
+    signed(
+        {
+            "type": "AuthorityRootNamed",
+            "official": "ledger.root",
+            "key": str(ROOT.verifier),
+            "actor": "ledger.root",
+            "rationale": "authority enforced from here",
+            "effective_at": "2024-10-04",
+        },
+        ROOT,
+    ),
+]
+
+# Every event type: EVERY_TYPE, a correction of one of its events, and the directory's.
+ALL_TYPES: list[dict] = EVERY_TYPE + CORRECTION + DIRECTORY
 
 
 def jsonl(records: list[dict]) -> str:

@@ -31,7 +31,7 @@ from arms_ledger.ledger.domain.values import (
     Usd,
     _label,
 )
-from msgspec import Meta
+from msgspec import UNSET, Meta, UnsetType
 
 # --- the envelope ------------------------------------------------------------------
 
@@ -52,6 +52,10 @@ class Event(
     effective_at: Time | None = None
     recorded_at: Time | None = None
     idempotency_key: Annotated[str, _label(200)] | None = None
+    # A decision's signature by its actor (docs/authority.md): base64 of the key id
+    # (4 bytes) and the Ed25519 signature (64 bytes) of ``authority.signed_message``.
+    # Left out of the JSON when absent (UNSET), so unsigned events encode as before.
+    signature: Annotated[str, Meta(pattern=r"^[A-Za-z0-9+/]{91}=$")] | UnsetType = UNSET
 
     # Which stream the event belongs to: the name of the field that holds its id.
     STREAM: ClassVar[str] = ""
@@ -287,6 +291,68 @@ class EventCorrected(CaseEvent, frozen=True, kw_only=True):
     was: dict[Annotated[str, _label(60)], int] | None = None
 
 
+# --- the directory of officials' keys and authorities (docs/authority.md) -----------
+
+VerifierKey = Annotated[
+    str,
+    Meta(
+        max_length=300,
+        pattern=r"^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44}$",
+        description="an Ed25519 public key, <official>+<key id>+<base64 key>",
+    ),
+]
+AuthorityName = Literal[
+    "assess-partners",
+    "grant-overrides",
+    "suspend-partners",
+    "manage-catalog",
+    "clear-reviews",
+    "place-holds",
+    "declare-emergencies",
+    "manage-cases",
+    "reprioritize",
+    "correct-records",
+    "adopt-policy",
+    "set-thresholds",
+    "manage-keys",
+    "grant-authority",
+]
+
+
+class DirectoryEvent(Event, frozen=True, kw_only=True):
+    """An event of the one directory stream, ``directory:officials``."""
+
+    STREAM: ClassVar[str] = "directory"
+    DECISION: ClassVar[bool] = True
+    directory: Literal["officials"] = "officials"
+    official: Actor
+
+
+class AuthorityRootNamed(DirectoryEvent, frozen=True, kw_only=True):
+    key: VerifierKey
+
+
+class OfficialKeyRegistered(DirectoryEvent, frozen=True, kw_only=True):
+    key: VerifierKey
+
+
+class OfficialKeyRevoked(DirectoryEvent, frozen=True, kw_only=True):
+    key: VerifierKey
+
+
+class OfficialKeyRotated(DirectoryEvent, frozen=True, kw_only=True):
+    key: VerifierKey
+    replaces: VerifierKey
+
+
+class AuthorityGranted(DirectoryEvent, frozen=True, kw_only=True):
+    authority: AuthorityName
+
+
+class AuthorityWithdrawn(DirectoryEvent, frozen=True, kw_only=True):
+    authority: AuthorityName
+
+
 # --- policy -------------------------------------------------------------------------
 
 
@@ -391,12 +457,18 @@ LedgerEvent = Union[  # noqa: UP007 - a Union object is what msgspec decodes int
     EventCorrected,
     PriorityPolicyAdopted,
     NotificationThresholdsSet,
+    AuthorityRootNamed,
+    OfficialKeyRegistered,
+    OfficialKeyRevoked,
+    OfficialKeyRotated,
+    AuthorityGranted,
+    AuthorityWithdrawn,
 ]
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls for cls in typing.get_args(LedgerEvent)
 }
-STREAM_KINDS: tuple[str, ...] = ("partner", "platform", "case", "policy")
+STREAM_KINDS: tuple[str, ...] = ("partner", "platform", "case", "policy", "directory")
 
 
 def resolve_stream(ident: str, exists: Callable[[str], bool], where: str = "") -> str:
@@ -431,6 +503,7 @@ ENVELOPE_FIELDS: tuple[str, ...] = (
     "effective_at",
     "recorded_at",
     "idempotency_key",
+    "signature",
 )
 
 # Built once and reused (msgspec perf tips).

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import msgspec
 from arms_ledger.ledger.domain import corrections
+from arms_ledger.ledger.domain import authority
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.cases import (
     ALLOWED_FROM,
@@ -49,6 +50,9 @@ def decide(event: ev.Event, stream: Stream, world: World) -> None:
             f"{type(event).__name__} is a decision: give a rationale saying why it "
             'was taken (--rationale, or "rationale" in JSON)',
         )
+    if event.DECISION:
+        directory = authority.directory_of(world.stream(authority.DIRECTORY).events)
+        authority.check(event, directory)
     match event:
         case ev.PartnerEvent():
             _decide_partner(event, stream)
@@ -60,6 +64,8 @@ def decide(event: ev.Event, stream: Stream, world: World) -> None:
             _decide_case(event, stream, world)
         case ev.PriorityPolicyAdopted():
             _decide_policy(event)
+        case ev.DirectoryEvent():
+            authority.decide_directory(event, directory)
 
 
 def partner_at(stream: Stream, at: datetime | None) -> PartnerFacts:

@@ -159,6 +159,10 @@ class Signer:
         encoded = base64.b64encode(ED25519 + self._seed).decode()
         return f"PRIVATE+KEY+{self.name}+{self.verifier.id.hex()}+{encoded}"
 
+    def sign_bytes(self, message: bytes) -> bytes:
+        """The raw Ed25519 signature of ``message``."""
+        return self._key.sign(message)
+
     def sign(self, text: str) -> str:
         """The signed note of ``text`` (which ends in a newline)."""
         body = check_text(text).encode()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from arms_ledger.ledger.domain import events as ev
 
-from tests.histories import CORRECTION, EVERY_TYPE, jsonl
+from tests.histories import ALL_TYPES, EVERY_TYPE, jsonl
 from tests.stores import raw
 
 
@@ -54,14 +54,14 @@ def test_commands_need_a_ledger(run, ledger_dir):
 
 
 def test_append_every_event_type_and_read_it_back_as_json(initialized, ledger_dir):
-    result = initialized("append", "-", input=jsonl(EVERY_TYPE + CORRECTION))
+    result = initialized("append", "-", input=jsonl(ALL_TYPES))
     assert result.exit_code == 0, result.stderr
-    n = len(EVERY_TYPE) + len(CORRECTION)
+    n = len(ALL_TYPES)
     assert result.stdout == f"Appended {n} events at positions 1-{n}.\n"
     log = initialized("log", "--json")
     assert log.exit_code == 0
     rows = json.loads(log.stdout)
-    assert [r["type"] for r in rows] == [r["type"] for r in EVERY_TYPE + CORRECTION]
+    assert [r["type"] for r in rows] == [r["type"] for r in ALL_TYPES]
     assert {r["type"] for r in rows} == set(ev.EVENT_TYPES)
     first = rows[0]
     assert list(first)[:8] == [
@@ -74,14 +74,15 @@ def test_append_every_event_type_and_read_it_back_as_json(initialized, ledger_di
         "recorded_at",
         "idempotency_key",
     ]
-    for row, given in zip(rows[: len(EVERY_TYPE)], EVERY_TYPE, strict=True):
+    for row, given in zip(rows, ALL_TYPES, strict=True):
         for key, value in given.items():
             if key in ("effective_at", "offer_expires_at"):  # made canonical
-                assert row[key] == f"{value}T00:00:00Z"
+                canonical = value if value.endswith("Z") else f"{value}T00:00:00Z"
+                assert row[key] == canonical
             else:
                 assert row[key] == value, (row["type"], key)
     # The ledger fills what a correction replaces, and when it takes effect.
-    assert {k: rows[-1][k] for k in ("of", "was", "effective_at")} == {
+    assert {k: rows[len(EVERY_TYPE)][k] for k in ("of", "was", "effective_at")} == {
         "of": "OfferIssued",
         "was": {"value_usd": 5_000_000},
         "effective_at": "2024-07-03T00:00:00Z",

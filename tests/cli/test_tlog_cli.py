@@ -38,6 +38,12 @@ DASH = "\u2014"
 EMPTY_ROOT = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # SHA-256 of nothing
 TIME = r"\d+\.\d\d"
 
+# The last line of `audit verify` on a ledger that does not enforce authority.
+UNSIGNED = re.escape(
+    "20 of 20 decisions are unsigned; this ledger does not enforce authority (no root "
+    "named: `arms-ledger init --authority-root KEYFILE`).\n"
+)
+
 
 @pytest.fixture
 def initialized(run):
@@ -424,7 +430,7 @@ def test_audit_verify_reports_what_it_checked(loaded):
     assert re.fullmatch(
         f"Verified {N} events, {nodes} tree nodes and 1 checkpoint in {TIME} s: "
         "the log is intact.\nThe newest checkpoint signed by the key covers every "
-        "event.\n",
+        "event.\n" + UNSIGNED,
         result.stdout,
     ), result.stdout
 
@@ -467,7 +473,7 @@ def test_audit_verify_with_a_trusted_checkpoint(loaded, ledger_dir, tmp_path):
     assert re.fullmatch(
         f"Verified {N + 1} events, 79 tree nodes and 3 checkpoints in {TIME} s: "
         "the log is intact.\nThe newest checkpoint signed by the key covers every "
-        "event.\n",
+        "event.\n" + UNSIGNED,
         result.stdout,
     ), result.stdout
     vkey = (ledger_dir / "verifier.key").read_text().strip()

@@ -113,6 +113,8 @@ def test_a_log_extended_normally_collects_three_cosignatures(setup, run, ledger_
         "Witnessed: the checkpoint of 40 events is cosigned by w1, w2, w3 (quorum: 2 of "
         "w1, w2, w3).\n"
         "The newest checkpoint signed by the key covers every event.\n"
+        "20 of 20 decisions are unsigned; this ledger does not enforce authority (no "
+        "root named: `arms-ledger init --authority-root KEYFILE`).\n"
     )
     # The export carries the cosignatures; an auditor checks them with the policy.
     export = ledger_dir.parent / "export"

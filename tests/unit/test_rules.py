@@ -15,7 +15,7 @@ from arms_ledger.ledger.domain.rules import decide, partner_at
 from arms_ledger.ledger.domain.streams import describe
 from arms_ledger.ledger.errors import Invalid, Refused
 
-from tests.histories import CORRECTION, EVERY_TYPE
+from tests.histories import ALL_TYPES, EVERY_TYPE
 
 CLOCK = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -120,7 +120,7 @@ CLEARED = [
 
 
 def test_every_event_type_is_accepted_in_a_valid_history():
-    world = build(EVERY_TYPE + CORRECTION)
+    world = build(ALL_TYPES)
     assert {type(e).__name__ for s in world.streams() for e in s.events} == set(
         ev.EVENT_TYPES
     )
@@ -510,10 +510,9 @@ class TestRule5Rationale:
         "name", [n for n, cls in ev.EVENT_TYPES.items() if cls.DECISION]
     )
     def test_every_decision_needs_a_rationale(self, name):
-        history = EVERY_TYPE + CORRECTION
-        record = next(r for r in history if r["type"] == name)
-        index = history.index(record)
-        world = build(history[:index])
+        record = next(r for r in ALL_TYPES if r["type"] == name)
+        index = ALL_TYPES.index(record)
+        world = build(ALL_TYPES[:index])
         r = refusal(world, {k: v for k, v in record.items() if k != "rationale"})
         assert r.rule == "5"
         assert str(r).startswith(
