@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import msgspec
-from arms_ledger.ledger.domain import corrections
-from arms_ledger.ledger.domain import authority
+from arms_ledger.ledger.domain import authority, corrections
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.cases import (
     ALLOWED_FROM,
