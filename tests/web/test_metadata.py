@@ -113,7 +113,7 @@ def test_the_home_page_shows_the_state_the_charts_and_the_canned_queries(live):
     assert "<h1>arms-ledger</h1>" in page
     assert (
         '<p class="message-info arms-ledger-state">Live read models, up to log position '
-        "911, recorded 2026-10-27; every appending command updates them (reload to see)."
+        "913, recorded 2026-11-06; every appending command updates them (reload to see)."
         "</p>"
     ) in page
     for chart in charts.CHARTS:

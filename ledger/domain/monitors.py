@@ -1,0 +1,281 @@
+"""The monitors an overseer runs (docs/monitors.md): the rules they judge by, pure.
+
+Each monitor reads the events of a log (``(position, event)`` pairs in log order, as a
+ledger, a replay or a replica built from an export holds them) and a time it is judged
+at; it does no I/O and reads no clock. The read side (``projections.monitors``) hands
+the events in and formats nothing of its own: the CLI, the web view and the tests all
+call these functions.
+
+- **Statutory clocks** (``deadlines``): formal review periods ending, informal reviews
+  and holds open longer than ``INFORMAL_REVIEW_DAYS`` / ``HOLD_OPEN_DAYS``, offers
+  expiring, EEUM initial (``oversight.EEUM_INITIAL_WITHIN``) and annual
+  (``oversight.EEUM_ANNUAL_WITHIN``) inventories, notifications lacking the QME
+  certification (``oversight.qme_missing``). An obligation is *due* while its date lies
+  ahead and *overdue* once it passed with the duty undone; a period that merely ends (a
+  formal review period) is listed only while it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain import oversight
+from arms_ledger.ledger.domain.cases import (
+    OFFER_VALIDITY,
+    CaseState,
+    evolve_case,
+    open_case,
+)
+from arms_ledger.ledger.domain.clock import effective
+from arms_ledger.ledger.domain.facts import PartnerFacts, in_force
+
+Logged = tuple[int, ev.Event]  # (log position, event)
+
+# Informal (tiered) congressional review: how long the committees' review commonly runs
+# before a formal notification (CRS RL31675: 20 days NATO+, 40 days others). A review
+# open longer is listed as overdue.
+INFORMAL_REVIEW_DAYS = {"NATO+": 20, "other": 40}
+# A hold is a political convention with no statutory end; one open longer than this is
+# listed as overdue so that an overseer asks why.
+HOLD_OPEN_DAYS = 90
+
+
+# --- the history, folded -------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CaseRecord:
+    """A case's state and the log positions of the events the monitors cite."""
+
+    state: CaseState
+    filed: int
+    notified: int | None = None
+    notice: ev.CongressionalNotified | None = None
+    informal: tuple[int, datetime] | None = None  # (position, effective)
+    offer: int | None = None
+    holds: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    deliveries: list[tuple[int, datetime, int]] = field(default_factory=list)
+    inventories: list[tuple[int, datetime, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class History:
+    """Cases, partners, platforms' EEUM designations and thresholds, from the events
+    effective at or before ``at`` (None: every event)."""
+
+    at: datetime | None = None
+    cases: dict[str, CaseRecord] = field(default_factory=dict)
+    partners: dict[str, list[Logged]] = field(default_factory=dict)
+    designations: dict[str, list[ev.EEUMDesignationChanged]] = field(default_factory=dict)
+    thresholds: list[ev.NotificationThresholdsSet] = field(default_factory=list)
+
+    def partner(self, code: str, at: datetime) -> PartnerFacts:
+        facts = PartnerFacts(code, as_of=at)
+        for position, e in self.partners.get(code, ()):
+            if isinstance(e, ev.PartnerRegistered) or effective(e) <= at:
+                facts.apply(e, position)
+        return facts
+
+    def designated(self, platform: str, at: datetime) -> bool:
+        found = in_force(self.designations.get(platform, ()), at)
+        return bool(found and found.designated)
+
+    def review_days(self, group: str, at: datetime) -> int:
+        found = in_force(self.thresholds, at)
+        return (found.groups if found else ev.DEFAULT_THRESHOLDS).group(group).review_days
+
+
+def fold(events: Iterable[Logged], at: datetime | None = None) -> History:
+    """The history of the events effective at or before ``at`` (reference events —
+    registrations, listings — always count)."""
+    h = History(at)
+    for position, e in events:
+        reference = isinstance(e, (ev.PartnerRegistered, ev.PlatformListed))
+        if at is not None and not reference and effective(e) > at:
+            continue
+        match e:
+            case ev.PartnerEvent():
+                h.partners.setdefault(e.partner, []).append((position, e))
+            case ev.EEUMDesignationChanged():
+                h.designations.setdefault(e.platform, []).append(e)
+            case ev.NotificationThresholdsSet():
+                h.thresholds.append(e)
+            case ev.CaseFiled():
+                h.cases[e.case] = CaseRecord(open_case(e), position)
+            case ev.CaseEvent() if e.case in h.cases:
+                _apply(h.cases[e.case], position, e)
+    return h
+
+
+def _apply(record: CaseRecord, position: int, e: ev.CaseEvent) -> None:
+    at = effective(e)
+    record.state = evolve_case(record.state, e)
+    match e:
+        case ev.CongressionalNotified():
+            record.notified, record.notice = position, e
+        case ev.CongressionalReviewStarted():
+            record.informal = (position, at)
+        case ev.HoldPlaced():
+            record.holds[e.office] = (position, at)
+        case ev.HoldLifted():
+            record.holds.pop(e.office, None)
+        case ev.OfferIssued():
+            record.offer = position
+        case ev.DeliveryRecorded():
+            record.deliveries.append((position, at, e.quantity))
+        case ev.EndUseCheckRecorded() if e.kind.startswith("eeum-"):
+            record.inventories.append((position, at, e.kind))
+
+
+# --- statutory clocks ---------------------------------------------------------------
+
+
+class Deadline(NamedTuple):
+    """An obligation with a date: due before it, overdue after it if ``lapses``."""
+
+    kind: str
+    case: str
+    partner: str
+    platform: str
+    due: datetime
+    lapses: bool  # passing the date leaves a duty undone (else the period just ends)
+    positions: tuple[int, ...]  # the events behind it
+    detail: str
+
+
+class Judged(NamedTuple):
+    deadline: Deadline
+    status: str  # "overdue" or "due"
+
+
+DEADLINE_KINDS = (
+    "review-period-ends",
+    "informal-review-open",
+    "hold-open",
+    "offer-expires",
+    "eeum-initial-inventory",
+    "eeum-annual-inventory",
+    "qme-certification",
+)
+
+
+def obligations(h: History, at: datetime) -> list[Deadline]:
+    """Every obligation with a date that the history leaves open at ``at``."""
+    found: list[Deadline] = []
+    for case_id in sorted(h.cases):
+        found.extend(_case_obligations(h, h.cases[case_id], at))
+    return found
+
+
+def _case_obligations(h: History, r: CaseRecord, at: datetime) -> Iterable[Deadline]:
+    c = r.state
+
+    def item(kind: str, due: datetime, lapses: bool, positions: Sequence[int], why: str):
+        return Deadline(
+            kind, c.case, c.partner, c.platform, due, lapses, tuple(positions), why
+        )
+
+    if c.notified_at is not None and r.notified is not None and r.notice is not None:
+        partner = h.partner(c.partner, c.notified_at)
+        if c.stage == "notified" and not c.emergency:
+            group = partner.notification_group
+            days = h.review_days(group, c.notified_at)
+            yield item(
+                "review-period-ends",
+                c.notified_at + timedelta(days=days),
+                False,
+                (r.notified,),
+                f"formal review of {c.transmittal} ({days} days, {group})",
+            )
+        why = oversight.qme_missing(r.notice, c.partner, partner.middle_east)
+        if why is not None:
+            yield item("qme-certification", c.notified_at, True, (r.notified,), why)
+    if c.stage == "congressional-review" and r.informal is not None:
+        group = h.partner(c.partner, r.informal[1]).notification_group
+        days = INFORMAL_REVIEW_DAYS[group]
+        yield item(
+            "informal-review-open",
+            r.informal[1] + timedelta(days=days),
+            True,
+            (r.informal[0],),
+            f"informal review open more than {days} days ({group})",
+        )
+    for office in sorted(r.holds):
+        position, placed = r.holds[office]
+        yield item(
+            "hold-open",
+            placed + timedelta(days=HOLD_OPEN_DAYS),
+            True,
+            (position,),
+            f"hold by {office} open more than {HOLD_OPEN_DAYS} days",
+        )
+    if c.stage == "offered" and r.offer is not None:
+        expires = c.offer_expires_at or (c.last_effective_at + OFFER_VALIDITY)
+        yield item(
+            "offer-expires",
+            expires,
+            True,
+            (r.offer,),
+            "offer (LOA) open: record OfferAccepted or OfferExpired",
+        )
+    yield from _eeum(h, r, at, item)
+
+
+def _eeum(h: History, r: CaseRecord, at: datetime, item) -> Iterable[Deadline]:
+    c = r.state
+    designated = [d for d in r.deliveries if h.designated(c.platform, d[1])]
+    for position, when, quantity in designated:
+        if not any(
+            kind == "eeum-initial-inventory" and t >= when for _, t, kind in r.inventories
+        ):
+            yield item(
+                "eeum-initial-inventory",
+                when + oversight.EEUM_INITIAL_WITHIN,
+                True,
+                (position,),
+                f"initial inventory of {quantity} delivered {when.date().isoformat()}",
+            )
+    if designated and h.designated(c.platform, at):
+        last = max(
+            (i for i in r.inventories if i[1] >= designated[0][1]),
+            key=lambda i: (i[1], i[0]),
+            default=None,
+        )
+        since, position = (
+            (last[1], last[0]) if last else (designated[0][1], designated[0][0])
+        )
+        yield item(
+            "eeum-annual-inventory",
+            since + oversight.EEUM_ANNUAL_WITHIN,
+            True,
+            (position,),
+            "annual inventory (last EEUM inventory or first delivery "
+            f"{since.date().isoformat()})",
+        )
+
+
+def judge(
+    found: Iterable[Deadline], at: datetime, within: timedelta | None = None
+) -> list[Judged]:
+    """The obligations as judged at ``at``: overdue (date passed, duty undone), or due
+    after ``at`` (within ``within`` of it, if given); by date, then kind and case."""
+    out = []
+    for d in found:
+        if d.due <= at:
+            if d.lapses:
+                out.append(Judged(d, "overdue"))
+        elif within is None or d.due <= at + within:
+            out.append(Judged(d, "due"))
+    return sorted(out, key=lambda j: (j.deadline.due, j.deadline.kind, j.deadline.case))
+
+
+def deadlines(
+    events: Iterable[Logged], at: datetime, within: timedelta | None = None
+) -> list[Judged]:
+    """Statutory clocks judged at ``at`` from the events effective by then."""
+    h = fold(events, at)
+    return judge(obligations(h, at), at, within)

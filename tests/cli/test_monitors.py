@@ -1,0 +1,110 @@
+"""The overseer's monitors (``arms-ledger audit deadlines`` ...) through CliRunner on
+the demo ledger (the fixture scenario): exact output, and the same answer on a replica
+built from an export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from arms_ledger.cli.main import cli
+from click.testing import CliRunner
+
+from tests import stores
+
+AT = ("--as-of", "2026-11-13")
+OUTPUTS = (  # what must be byte-identical on the ledger and on a replica
+    ("audit", "deadlines", *AT, "--json"),
+    ("audit", "deadlines", "--within", "30", "--as-of", "2025-06-01"),
+)
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory, module_store) -> Path:
+    """The demo ledger, on each store in turn."""
+    path = tmp_path_factory.mktemp("monitors") / "ledger"
+    with stores.using(module_store):
+        result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
+    assert result.exit_code == 0, result.stderr
+    return path
+
+
+@pytest.fixture(autouse=True)
+def store(module_store):
+    with stores.using(module_store):
+        yield module_store
+
+
+def invoke(ledger: Path, *args: str):
+    return CliRunner().invoke(cli, ["--ledger", str(ledger), *args])
+
+
+def test_deadlines_at_the_end_of_the_scenario(scenario):
+    result = invoke(scenario, "audit", "deadlines", "--within", "60", *AT)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "(replayed as of 2026-11-13T00:00:00Z)\n"
+    assert (
+        result.stdout
+        == """\
+6 overdue, 3 due within 60 days; judged at 2026-11-13T00:00:00Z, log position 913.
+status   due         kind                    case      partner  detail                                                               events
+-------  ----------  ----------------------  --------  -------  -------------------------------------------------------------------  ------
+overdue  2022-06-06  eeum-annual-inventory   UP-B-JAV  UKR      annual inventory (last EEUM inventory or first delivery 2021-06-06)  #230
+overdue  2023-09-13  eeum-initial-inventory  UP-B-JAX  UKR      initial inventory of 300 delivered 2023-06-15                        #383
+overdue  2024-06-14  eeum-annual-inventory   UP-B-JAX  UKR      annual inventory (last EEUM inventory or first delivery 2023-06-15)  #383
+overdue  2025-03-04  qme-certification       AE-B-THB  ARE      notification 25-15 to ARE without QME certification                  #595
+overdue  2026-04-25  informal-review-open    SR-D-F35  SAU      informal review open more than 40 days (other)                       #821
+overdue  2026-06-22  hold-open               SR-D-F35  SAU      hold by SFRC-ranking open more than 90 days                          #825
+due      2026-11-20  review-period-ends      BE-D-F35  BEL      formal review of 26-61 (15 days, NATO+)                              #913
+due      2026-12-01  eeum-annual-inventory   AE-B-JAV  ARE      annual inventory (last EEUM inventory or first delivery 2025-12-01)  #747
+due      2027-01-12  offer-expires           DA-D-F35  DNK      offer (LOA) open: record OfferAccepted or OfferExpired               #908
+"""  # noqa: E501 (the terminal table as printed)
+    )
+
+
+def test_deadlines_as_json_and_csv_name_the_events_and_the_checkpoint(scenario):
+    found = json.loads(invoke(scenario, "audit", "deadlines", *AT, "--json").stdout)
+    assert [r for r in found if r["kind"] == "offer-expires"] == [
+        {
+            "status": "due",
+            "due": "2027-01-12T00:00:00Z",
+            "kind": "offer-expires",
+            "case": "DA-D-F35",
+            "partner": "DNK",
+            "platform": "f-35a",
+            "detail": "offer (LOA) open: record OfferAccepted or OfferExpired",
+            "events": [908],
+            "checkpoint": 913,
+            "judged_at": "2026-11-13T00:00:00Z",
+        }
+    ]
+    csv = invoke(scenario, "audit", "deadlines", *AT, "--csv").stdout.splitlines()
+    assert (
+        csv[0] == "status,due,kind,case,partner,platform,detail,events,checkpoint,judged_at"
+    )
+    assert csv[7] == (
+        "due,2026-11-20T00:00:00Z,review-period-ends,BE-D-F35,BEL,f-35a,"
+        '"formal review of 26-61 (15 days, NATO+)",[913],913,2026-11-13T00:00:00Z'
+    )
+
+
+def test_deadlines_judged_in_the_past_see_only_that_past(scenario):
+    result = invoke(scenario, "audit", "deadlines", "--as-of", "2019-03-01")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == (
+        "0 overdue, 2 due later; judged at 2019-03-01T00:00:00Z, log position 137."
+    )
+
+
+def test_a_replica_from_an_export_gives_the_same_answers(scenario, tmp_path):
+    export, replica = tmp_path / "export", tmp_path / "replica"
+    assert invoke(scenario, "audit", "export", str(export)).exit_code == 0
+    built = CliRunner().invoke(
+        cli, ["audit", "verify-export", str(export), "--into", str(replica)]
+    )
+    assert built.exit_code == 0, built.stderr
+    for args in OUTPUTS:
+        here, there = invoke(scenario, *args), invoke(replica, *args)
+        assert here.exit_code == 0, here.stderr
+        assert (there.stdout, there.stderr) == (here.stdout, here.stderr)

@@ -1,0 +1,196 @@
+"""The monitors' rules (ledger.domain.monitors), pure: unit tests and properties that
+hold for every history (hypothesis)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain import monitors
+from arms_ledger.ledger.domain.clock import instant
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+DAY = timedelta(days=1)
+
+
+def t(day: int) -> str:
+    """Day ``day`` of 2024 as a stored instant."""
+    return (instant("2024-01-01T00:00:00Z") + day * DAY).isoformat().replace("+00:00", "Z")
+
+
+def reference() -> list[ev.Event]:
+    return [
+        ev.PartnerRegistered(
+            actor="dsca",
+            partner="POL",
+            name="Poland",
+            region="Europe",
+            notification_group="NATO+",
+            effective_at=t(0),
+        ),
+        ev.PartnerRegistered(
+            actor="dsca",
+            partner="SAU",
+            name="Saudi Arabia",
+            region="Middle East",
+            notification_group="other",
+            middle_east=True,
+            effective_at=t(0),
+        ),
+        ev.PlatformListed(
+            actor="dsca",
+            platform="javelin",
+            name="Javelin",
+            prime="RTX",
+            category="missile",
+            effective_at=t(0),
+        ),
+    ]
+
+
+def offered(case: str, day: int, expires: int) -> list[ev.Event]:
+    """A case of Poland's, offered on ``day``, its offer open until ``expires``."""
+    return [
+        ev.CaseFiled(
+            actor="usasac",
+            case=case,
+            partner="POL",
+            platform="javelin",
+            quantity=10,
+            estimated_value_usd=1_000_000,
+            channel="FMS",
+            effective_at=t(day),
+        ),
+        ev.CaseReviewCleared(
+            actor="dsca", case=case, office="DSCA", rationale="ok", effective_at=t(day)
+        ),
+        ev.OfferIssued(
+            actor="dsca",
+            case=case,
+            value_usd=1_000_000,
+            effective_at=t(day),
+            offer_expires_at=t(expires),
+        ),
+    ]
+
+
+def logged(events: list[ev.Event]) -> list[monitors.Logged]:
+    return list(enumerate(events, start=1))
+
+
+def test_a_formal_review_period_runs_for_the_groups_days_then_ends():
+    events = [
+        *reference(),
+        ev.CaseFiled(
+            actor="usasac",
+            case="SR-1",
+            partner="SAU",
+            platform="javelin",
+            quantity=5,
+            estimated_value_usd=90_000_000,
+            channel="FMS",
+            effective_at=t(1),
+        ),
+        ev.CaseReviewCleared(
+            actor="dsca", case="SR-1", office="DSCA", rationale="ok", effective_at=t(2)
+        ),
+        ev.CongressionalNotified(
+            actor="dsca",
+            case="SR-1",
+            transmittal="24-01",
+            notified_value_usd=90_000_000,
+            qme_certified=True,
+            effective_at=t(10),
+        ),
+    ]
+    running = monitors.deadlines(logged(events), instant(t(20)))
+    assert [(j.status, j.deadline.kind, j.deadline.due) for j in running] == [
+        ("due", "review-period-ends", instant(t(40)))  # 30 days for "other"
+    ]
+    assert running[0].deadline.positions == (6,)
+    assert monitors.deadlines(logged(events), instant(t(40))) == []
+
+
+def test_a_notification_without_qme_certification_is_overdue_from_its_date():
+    events = [
+        *reference(),
+        ev.CaseFiled(
+            actor="usasac",
+            case="SR-1",
+            partner="SAU",
+            platform="javelin",
+            quantity=5,
+            estimated_value_usd=90_000_000,
+            channel="FMS",
+            effective_at=t(1),
+        ),
+        ev.CaseReviewCleared(
+            actor="dsca", case="SR-1", office="DSCA", rationale="ok", effective_at=t(2)
+        ),
+        ev.CongressionalNotified(
+            actor="dsca",
+            case="SR-1",
+            transmittal="24-01",
+            notified_value_usd=90_000_000,
+            effective_at=t(10),
+        ),
+    ]
+    found = monitors.deadlines(logged(events), instant(t(11)))
+    assert [(j.status, j.deadline.kind) for j in found] == [
+        ("overdue", "qme-certification"),
+        ("due", "review-period-ends"),
+    ]
+
+
+def test_within_limits_what_is_due_but_never_what_is_overdue():
+    events = [*reference(), *offered("A", 1, 5), *offered("B", 1, 50)]
+    at = instant(t(10))
+    assert [
+        (j.status, j.deadline.case)
+        for j in monitors.deadlines(logged(events), at, timedelta(days=30))
+    ] == [("overdue", "A")]
+    assert [
+        (j.status, j.deadline.case) for j in monitors.deadlines(logged(events), at)
+    ] == [("overdue", "A"), ("due", "B")]
+
+
+def test_an_accepted_offer_has_no_clock():
+    events = [
+        *reference(),
+        *offered("A", 1, 50),
+        ev.OfferAccepted(actor="sco", case="A", effective_at=t(3)),
+    ]
+    assert monitors.deadlines(logged(events), instant(t(10))) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    offers=st.lists(
+        st.tuples(st.integers(0, 200), st.integers(1, 200), st.booleans()),
+        max_size=6,
+    ),
+    at=st.integers(0, 450),
+)
+def test_deadlines_judged_as_of_t_list_exactly_what_is_due_after_t(offers, at):
+    """Offers issued on random days, open for random lengths, some accepted the day
+    after: judged at T, the due are exactly the open offers expiring after T, the
+    overdue exactly those that expired by T."""
+    events: list[ev.Event] = [*reference()]
+    for n, (day, length, accepted) in enumerate(offers):
+        events += offered(f"C{n}", day, day + length)
+        if accepted:
+            events.append(
+                ev.OfferAccepted(actor="sco", case=f"C{n}", effective_at=t(day + 1))
+            )
+    when = instant(t(at))
+    found = monitors.deadlines(logged(events), when)
+    open_then = [
+        (f"C{n}", day + length)
+        for n, (day, length, accepted) in enumerate(offers)
+        if day <= at and not (accepted and day + 1 <= at)
+    ]
+    assert sorted((j.deadline.case, j.status) for j in found) == sorted(
+        (case, "due" if expires > at else "overdue") for case, expires in open_then
+    )
+    assert all(j.deadline.due > when for j in found if j.status == "due")
