@@ -1,16 +1,20 @@
 """The overseer's monitors, in the audit group (docs/monitors.md): statutory clocks
-(``audit deadlines``). Each prints a table, --json, --nl or --csv; every row names the
-events behind it (log positions) and the checkpoint it was judged at (the log position
-reached, and the time)."""
+(``audit deadlines``), retroactive changes (``audit retro``). Each prints a table,
+--json, --nl or --csv; every row names the events behind it (log positions) and the
+checkpoint it was judged at (the log position reached, and the time)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import click
 from arms_ledger.cli.env import Env, pass_env
-from arms_ledger.cli.options import caption, time_options
+from arms_ledger.cli.options import caption, parse_time, time_options
 from arms_ledger.cli.output import output_options, table, write_rows
 from arms_ledger.projections import monitors
 from arms_ledger.projections.engine import Cut
+from arms_ledger.projections.runner import LIVE
 
 
 def _judged(cp: monitors.Checkpoint) -> str:
@@ -61,4 +65,97 @@ def deadlines_command(env: Env, within: int | None, cut: Cut, fmt: str) -> None:
         )
 
 
-COMMANDS = (deadlines_command,)
+def _point(conn, value: str, option: str) -> tuple[int, datetime | None]:
+    """A checkpoint given as a log position (its tree size), a checkpoint file (a signed
+    note), or a recorded time: its log position, and its time if one was given."""
+    if value.isdigit():
+        return int(value), None
+    path = Path(value)
+    if path.is_file():
+        from arms_ledger.ledger.transparency.note import Checkpoint, NoteError, parse_note
+
+        try:
+            body, _ = parse_note(path.read_text(encoding="utf-8"))
+            return Checkpoint.parse(body).size, None
+        except (NoteError, UnicodeDecodeError, ValueError) as error:
+            raise click.BadParameter(
+                f"{value} is not a checkpoint (a signed note): {error}", param_hint=option
+            ) from None
+    time = parse_time(value, option)
+    return monitors.position_at(conn, time), time
+
+
+@click.command("retro")
+@click.option(
+    "--from",
+    "since",
+    required=True,
+    metavar="CHECKPOINT",
+    help="The earlier checkpoint: a log position (a checkpoint's tree size), a "
+    "checkpoint file, or a recorded time.",
+)
+@click.option(
+    "--to",
+    "until",
+    metavar="CHECKPOINT",
+    help="The later checkpoint, in the same forms (default: the whole log).",
+)
+@output_options
+@pass_env
+def retro_command(env: Env, since: str, until: str | None, fmt: str) -> None:
+    """Retroactive changes: the events recorded between two checkpoints that took
+    effect before the earlier one (they changed a past already published), each with
+    the queue positions it changed in that past (the queues at its effective time, as
+    known at the earlier checkpoint and as known at the later one).
+
+    \b
+    Example:
+      arms-ledger audit retro --from 913 --to 914
+      arms-ledger audit retro --from checkpoint-2026-10-01
+    """
+    with env.read_models(LIVE) as conn:
+        earlier, time = _point(conn, since, "--from")
+        later = None if until is None else _point(conn, until, "--to")[0]
+        found = monitors.retro(conn, earlier, later, time)
+    if fmt != "table":
+        write_rows(found, fmt, monitors.RETRO_COLUMNS)
+        return
+    if not found:
+        end = f"log position {later:,}" if later is not None else "the end of the log"
+        click.echo(
+            f"No event recorded after log position {earlier:,} up to {end} took effect "
+            "before it."
+        )
+        return
+    first = found[0]
+    click.echo(
+        f"{len(found)} event(s) recorded after log position {earlier:,} (taken "
+        f"{first['earlier_time']}) took effect before it; checkpoint "
+        f"{first['checkpoint']:,}."
+    )
+    click.echo(
+        table(
+            [
+                r
+                | {
+                    "event": f"#{r['position']} {r['type']}",
+                    "effective": r["effective_at"][:10],
+                    "recorded": r["recorded_at"][:10],
+                    "queue positions changed then": monitors.changes_text(r) or "none",
+                }
+                for r in found
+            ],
+            (
+                "event",
+                "stream",
+                "effective",
+                "recorded",
+                "actor",
+                "queue positions changed then",
+            ),
+            width=90,
+        )
+    )
+
+
+COMMANDS = (deadlines_command, retro_command)

@@ -18,7 +18,11 @@ import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain import monitors
 from arms_ledger.ledger.domain.clock import format_instant, instant, now
+from arms_ledger.ledger.errors import LedgerError
+from arms_ledger.projections import engine
+from arms_ledger.projections.engine import Cut
 from arms_ledger.projections.queries import one
+from arms_ledger.projections.source import InMemoryLog
 
 
 def logged(conn: sqlite3.Connection) -> list[monitors.Logged]:
@@ -110,3 +114,138 @@ def deadlines(
 def events_text(row: dict[str, Any]) -> str:
     """A row's events as the tables show them: ``#12 #40``."""
     return _events(tuple(row["events"]))
+
+
+# --- retroactive changes -------------------------------------------------------------
+
+RETRO_COLUMNS = (
+    "position",
+    "type",
+    "stream",
+    "actor",
+    "effective_at",
+    "recorded_at",
+    "rationale",
+    "queue_changes",
+    "events",
+    "earlier_checkpoint",
+    "earlier_time",
+    "checkpoint",
+    "judged_at",
+)
+
+
+def position_at(conn: sqlite3.Connection, time: datetime) -> int:
+    """The last log position recorded at or before ``time`` (0: none)."""
+    found = one(
+        conn,
+        "SELECT max(position) AS p FROM audit_log WHERE recorded_at <= ?",
+        (format_instant(time),),
+    )
+    return (found or {}).get("p") or 0
+
+
+def recorded_time(conn: sqlite3.Connection, position: int) -> datetime | None:
+    found = one(conn, "SELECT recorded_at FROM audit_log WHERE position = ?", (position,))
+    return instant(found["recorded_at"]) if found else None
+
+
+def _log(events: list[monitors.Logged]) -> InMemoryLog:
+    """The whole log as a reader, from the audit log of read models that hold it all."""
+    if any(p != n for n, (p, _) in enumerate(events, start=1)):
+        raise LedgerError(
+            "retroactive changes need the whole log up to a position: run them on the live "
+            "read models or a replica"
+        )
+    return InMemoryLog(e for _, e in events)
+
+
+def _queues(log: InMemoryLog, cut: Cut) -> dict[tuple[str, str], int]:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        engine.replay(log, conn, cut)
+        return {
+            (platform, case): position
+            for platform, case, position in conn.execute(
+                'SELECT platform, "case", position FROM queue'
+            )
+        }
+    finally:
+        conn.close()
+
+
+def retro(
+    conn: sqlite3.Connection,
+    earlier: int,
+    later: int | None = None,
+    earlier_time: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The events recorded after log position ``earlier`` up to ``later`` (the head)
+    that took effect before the earlier checkpoint's time (``earlier_time``, else the
+    recorded time of its last event), each with the queue positions it changed in that
+    past: the queues at its effective time as known at the earlier checkpoint and as
+    known at the later one."""
+    replayed = one(conn, "SELECT as_of FROM projection")
+    if replayed and replayed["as_of"]:
+        raise LedgerError(
+            "retroactive changes need the log as recorded, not a replay --as-of a time: "
+            "run them on the live read models or a replica"
+        )
+    events = logged(conn)
+    log = _log(events)
+    head = len(events)
+    later = head if later is None else later
+    for name, value in (("--from", earlier), ("--to", later)):
+        if value > head:
+            raise LedgerError(
+                f"the log ends at position {head}; {name} {value} is beyond it"
+            )
+    if later < earlier:
+        raise LedgerError(f"--to (position {later}) is before --from (position {earlier})")
+    time = earlier_time or recorded_time(conn, earlier)
+    if time is None:  # nothing was published at the earlier checkpoint
+        return []
+    found = monitors.retroactive(events, earlier, time, later)
+    cache: dict[tuple[datetime, int], dict[tuple[str, str], int]] = {}
+
+    def queues(at: datetime, upto: int) -> dict[tuple[str, str], int]:
+        if (at, upto) not in cache:
+            cache[(at, upto)] = _queues(log, Cut(as_of=at, at_position=upto))
+        return cache[(at, upto)]
+
+    checkpoint_fields = {
+        "earlier_checkpoint": earlier,
+        "earlier_time": format_instant(time),
+        "checkpoint": later,
+        "judged_at": format_instant(recorded_time(conn, later) or time),
+    }
+    out = []
+    for position, e in found:
+        at = instant(e.effective_at or "")
+        changes = monitors.moved(queues(at, earlier), queues(at, later))
+        out.append(
+            {
+                "position": position,
+                "type": type(e).__name__,
+                "stream": e.stream,
+                "actor": e.actor,
+                "effective_at": e.effective_at,
+                "recorded_at": e.recorded_at,
+                "rationale": e.rationale,
+                "queue_changes": [
+                    {"platform": p, "case": c, "before": b, "after": a}
+                    for p, c, b, a in changes
+                ],
+                "events": [position],
+            }
+            | checkpoint_fields
+        )
+    return out
+
+
+def changes_text(row: dict[str, Any]) -> str:
+    """A retro row's queue changes as the tables show them: ``f-35a DA-D-F35 4→5``."""
+    return "; ".join(
+        f"{c['platform']} {c['case']} {c['before'] or '-'}→{c['after'] or '-'}"
+        for c in row["queue_changes"]
+    )

@@ -13,6 +13,9 @@ call these functions.
   certification (``oversight.qme_missing``). An obligation is *due* while its date lies
   ahead and *overdue* once it passed with the duty undone; a period that merely ends (a
   formal review period) is listed only while it runs.
+- **Retroactive changes** (``retroactive``): the events recorded after an earlier
+  checkpoint that took effect before it, and (``moved``) the queue positions they
+  changed in that past.
 """
 
 from __future__ import annotations
@@ -279,3 +282,31 @@ def deadlines(
     """Statutory clocks judged at ``at`` from the events effective by then."""
     h = fold(events, at)
     return judge(obligations(h, at), at, within)
+
+
+# --- retroactive changes ------------------------------------------------------------------
+
+
+def retroactive(
+    events: Iterable[Logged], earlier: int, earlier_time: datetime, later: int
+) -> list[Logged]:
+    """The events after log position ``earlier`` up to ``later`` whose ``effective_at``
+    lies before ``earlier_time`` (the time the earlier checkpoint was taken): each
+    changed a past already published at the earlier checkpoint."""
+    return [
+        (position, e)
+        for position, e in events
+        if earlier < position <= later and effective(e) < earlier_time
+    ]
+
+
+def moved(
+    before: dict[tuple[str, str], int], after: dict[tuple[str, str], int]
+) -> list[tuple[str, str, int | None, int | None]]:
+    """The (platform, case) whose queue position differs between two queues, as
+    (platform, case, position before, position after), by platform and position."""
+    keys = sorted(
+        {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)},
+        key=lambda k: (k[0], after.get(k) or before.get(k) or 0, k[1]),
+    )
+    return [(p, c, before.get((p, c)), after.get((p, c))) for p, c in keys]

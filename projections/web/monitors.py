@@ -7,19 +7,58 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, NamedTuple
 
+from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import monitors
 from arms_ledger.projections.web.metadata import DATABASE
 from datasette.utils.asgi import Response
+
+QUARTER = timedelta(days=91)
 
 
 class Monitor(NamedTuple):
     name: str
     title: str
     description: str
-    run: Callable[[sqlite3.Connection], tuple[monitors.Checkpoint, list[dict[str, Any]]]]
+    run: Callable[[sqlite3.Connection, dict[str, str]], tuple[str, list[dict[str, Any]]]]
     columns: tuple[str, ...]
+    form: tuple[str, ...] = ()  # the query parameters it takes
+
+
+def _judged(fields: dict[str, Any]) -> str:
+    return f"judged at {fields['judged_at']}, log position {fields['checkpoint']}"
+
+
+def _deadlines(conn: sqlite3.Connection, args: dict[str, str]) -> tuple[str, list[dict]]:
+    within = args.get("within") or ""
+    cp, rows = monitors.deadlines(conn, int(within) if within.isdigit() else None)
+    return _judged(cp.fields), [r | {"due": r["due"][:10]} for r in rows]
+
+
+def _retro(conn: sqlite3.Connection, args: dict[str, str]) -> tuple[str, list[dict]]:
+    """Between log position ``from`` (default: the last event recorded a quarter
+    before the newest) and ``to`` (default: the newest)."""
+    head = monitors.checkpoint(conn).position
+    given = args.get("from") or ""
+    if given.isdigit():
+        earlier = int(given)
+    else:
+        last = monitors.recorded_time(conn, head)
+        earlier = monitors.position_at(conn, last - QUARTER) if last else 0
+    to = args.get("to") or ""
+    later = int(to) if to.isdigit() else head
+    rows = monitors.retro(conn, earlier, later)
+    shown = [
+        r
+        | {
+            "event": f"#{r['position']} {r['type']}",
+            "queue_changes": monitors.changes_text(r) or "none",
+        }
+        for r in rows
+    ]
+    return f"between log positions {earlier} and {later}", shown
 
 
 MONITORS = (
@@ -29,8 +68,19 @@ MONITORS = (
         "Formal review periods ending, informal reviews and holds open too long, offers "
         "expiring, EEUM inventories and QME certifications due or overdue "
         "(`arms-ledger audit deadlines`).",
-        monitors.deadlines,
+        _deadlines,
         ("status", "due", "kind", "case", "partner", "detail", "events"),
+        ("within",),
+    ),
+    Monitor(
+        "retro",
+        "Retroactive changes",
+        "Events recorded after an earlier checkpoint that took effect before it, with the "
+        "queue positions they changed in that past (`arms-ledger audit retro`). "
+        "Parameters: from, to (log positions); by default the last quarter.",
+        _retro,
+        ("event", "stream", "effective_at", "recorded_at", "actor", "queue_changes"),
+        ("from", "to"),
     ),
 )
 BY_NAME = {m.name: m for m in MONITORS}
@@ -47,15 +97,17 @@ async def index(datasette: Any, request: Any) -> Response:
 async def monitor_page(datasette: Any, request: Any) -> Response:
     monitor = BY_NAME[request.url_vars["monitor"]]
     db = datasette.get_database(DATABASE)
-    cp, rows = await db.execute_fn(monitor.run)
-    shown = [
-        r | {"events": monitors.events_text(r), "due": (r.get("due") or "")[:10]}
-        for r in rows
-    ]
+    args = {k: request.args.get(k) or "" for k in monitor.form}
+    message: str | None = None
+    try:
+        judged, rows = await db.execute_fn(lambda conn: monitor.run(conn, args))
+    except LedgerError as error:
+        judged, rows, message = "", [], str(error)
+    shown = [r | {"events": monitors.events_text(r)} for r in rows]
     return Response.html(
         await datasette.render_template(
             "arms_ledger_monitor.html",
-            {"monitor": monitor, "checkpoint": cp.fields, "rows": shown},
+            {"monitor": monitor, "judged": judged, "rows": shown, "message": message},
             request=request,
         )
     )

@@ -17,6 +17,8 @@ AT = ("--as-of", "2026-11-13")
 OUTPUTS = (  # what must be byte-identical on the ledger and on a replica
     ("audit", "deadlines", *AT, "--json"),
     ("audit", "deadlines", "--within", "30", "--as-of", "2025-06-01"),
+    ("audit", "retro", "--from", "913", "--csv"),
+    ("audit", "retro", "--from", "2026-06-01", "--to", "2026-11-07"),
 )
 
 
@@ -47,7 +49,7 @@ def test_deadlines_at_the_end_of_the_scenario(scenario):
     assert (
         result.stdout
         == """\
-6 overdue, 3 due within 60 days; judged at 2026-11-13T00:00:00Z, log position 913.
+6 overdue, 3 due within 60 days; judged at 2026-11-13T00:00:00Z, log position 915.
 status   due         kind                    case      partner  detail                                                               events
 -------  ----------  ----------------------  --------  -------  -------------------------------------------------------------------  ------
 overdue  2022-06-06  eeum-annual-inventory   UP-B-JAV  UKR      annual inventory (last EEUM inventory or first delivery 2021-06-06)  #230
@@ -75,7 +77,7 @@ def test_deadlines_as_json_and_csv_name_the_events_and_the_checkpoint(scenario):
             "platform": "f-35a",
             "detail": "offer (LOA) open: record OfferAccepted or OfferExpired",
             "events": [908],
-            "checkpoint": 913,
+            "checkpoint": 915,
             "judged_at": "2026-11-13T00:00:00Z",
         }
     ]
@@ -85,7 +87,7 @@ def test_deadlines_as_json_and_csv_name_the_events_and_the_checkpoint(scenario):
     )
     assert csv[7] == (
         "due,2026-11-20T00:00:00Z,review-period-ends,BE-D-F35,BEL,f-35a,"
-        '"formal review of 26-61 (15 days, NATO+)",[913],913,2026-11-13T00:00:00Z'
+        '"formal review of 26-61 (15 days, NATO+)",[913],915,2026-11-13T00:00:00Z'
     )
 
 
@@ -94,6 +96,73 @@ def test_deadlines_judged_in_the_past_see_only_that_past(scenario):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0] == (
         "0 overdue, 2 due later; judged at 2019-03-01T00:00:00Z, log position 137."
+    )
+
+
+def test_retro_lists_the_past_rewritten_after_a_checkpoint(scenario):
+    result = invoke(scenario, "audit", "retro", "--from", "913")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        result.stdout
+        == """\
+2 event(s) recorded after log position 913 (taken 2026-11-06T21:13:29.105033Z) took effect before it; checkpoint 915.
+event                        stream       effective   recorded    actor        queue positions changed then
+---------------------------  -----------  ----------  ----------  -----------  ------------------------------------------------------------------------------
+#914 StrategicValueAssessed  partner:DNK  2026-09-01  2026-11-10  usd-as.dsca  f-35a FI-D-F35 5→4; f-35a RO-D-F35 6→5; f-35a GR-D-F35 7→6; f-35a DA-D-F35 4→7
+#915 StrategicValueAssessed  partner:DNK  2026-10-15  2026-11-10  usd-as.dsca  none
+"""  # noqa: E501 (the terminal table as printed)
+    )
+    found = json.loads(invoke(scenario, "audit", "retro", "--from", "913", "--json").stdout)
+    assert {k: found[0][k] for k in ("position", "events", "earlier_checkpoint")} == {
+        "position": 914,
+        "events": [914],
+        "earlier_checkpoint": 913,
+    }
+    assert found[0]["queue_changes"][-1] == {
+        "platform": "f-35a",
+        "case": "DA-D-F35",
+        "before": 4,
+        "after": 7,
+    }
+    assert found[0]["checkpoint"] == 915
+
+
+def test_retro_between_checkpoints_without_backdating_finds_nothing(scenario):
+    result = invoke(scenario, "audit", "retro", "--from", "911", "--to", "913")
+    assert result.stdout == (
+        "No event recorded after log position 911 up to log position 913 took effect "
+        "before it.\n"
+    )
+
+
+def test_retro_takes_a_checkpoint_file(scenario, tmp_path):
+    note = tmp_path / "checkpoint"
+    signed = invoke(scenario, "audit", "checkpoint")
+    assert signed.exit_code == 0, signed.stderr
+    note.write_text(signed.stdout)
+    result = invoke(scenario, "audit", "retro", "--from", str(note))
+    assert result.stdout == (
+        "No event recorded after log position 915 up to the end of the log took effect "
+        "before it.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from", "916"), "the log ends at position 915; --from 916 is beyond it"),
+        (
+            ("--from", "900", "--to", "800"),
+            "--to (position 800) is before --from (position 900)",
+        ),
+    ],
+)
+def test_retro_refuses_bad_checkpoints_in_one_line(scenario, args, message):
+    result = invoke(scenario, "audit", "retro", *args)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"Error: {message}\n",
     )
 
 

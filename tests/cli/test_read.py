@@ -221,7 +221,7 @@ def test_query_tables_describes_every_column(run):
         (
             ("queue", "--at-position", "5000"),
             1,
-            "Error: the log ends at position 913; --at-position 5000 is beyond it\n",
+            "Error: the log ends at position 915; --at-position 5000 is beyond it\n",
         ),
         (
             ("audit", "explain", "XX-1"),
@@ -262,16 +262,16 @@ def test_appending_brings_the_read_models_up_to_date(tmp_path, monkeypatch):
     monkeypatch.setenv("ARMS_LEDGER", str(ledger))
     monkeypatch.setenv("ARMS_LEDGER_ACTOR", "usasac")
     result = CliRunner().invoke(cli, ["case", "deliver", "PL-B-ABR", "--quantity", "80"])
-    assert result.stdout == "Appended DeliveryRecorded to case:PL-B-ABR at position 914.\n"
+    assert result.stdout == "Appended DeliveryRecorded to case:PL-B-ABR at position 916.\n"
     with sqlite3.connect(ledger / "projections.db") as db:  # read directly: no catch-up
-        assert db.execute("SELECT position FROM projection").fetchone() == (914,)
+        assert db.execute("SELECT position FROM projection").fetchone() == (916,)
         queue = db.execute(
             "SELECT \"case\", position FROM queue WHERE platform = 'm1a2-sepv3' "
             "ORDER BY position"
         ).fetchall()
         changes = db.execute(
             'SELECT "case", change, old_position, new_position FROM queue_changes '
-            "WHERE event_position = 914"
+            "WHERE event_position = 916"
         ).fetchall()
     assert queue == [("AT-B-ABR", 1), ("TW-B-ABR", 2), ("RO-B-ABR", 3)]
     assert changes == [
@@ -292,7 +292,7 @@ def test_rebuild_gives_the_same_read_models(run, scenario):
 
     before = dump()
     result = run("rebuild")
-    assert result.stdout == "Rebuilt the read models from 913 events.\n"
+    assert result.stdout == "Rebuilt the read models from 915 events.\n"
     assert dump() == before
 
 

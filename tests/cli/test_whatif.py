@@ -50,8 +50,8 @@ def test_whatif_economic_half_on_the_f35a_queue(scenario):
     result = invoke(scenario, "whatif", *PROPOSAL, "--platform", "f-35a")
     assert result.exit_code == 0, result.stderr
     assert result.stderr == (
-        "(log: arms-ledger.demo/scenario, 913 events, "
-        "root 9TQO9pX0qmPa7hJl/w0MWsWPBalFJWNChDWAlTOzesE=)\n"
+        "(log: arms-ledger.demo/scenario, 915 events, "
+        "root eLPr5Pg8wK6NCIK9XKgxllhn4uwbrWYtKCiwjqZjmC4=)\n"
         "(proposal sha256 62f65c4201dfee1809df505bfd9d3c74ffe6a75fdb73f3dcf142a443fe8b2d47"
         ", effective 2026-11-05T00:00:00Z; in force before: america-first-2026)\n"
     )
@@ -346,8 +346,8 @@ def test_stability_of_the_f35a_queue(scenario):
     result = invoke(scenario, "stability", "f-35a", "--top", "2")
     assert result.exit_code == 0, result.stderr
     assert result.stderr == (
-        "(log: arms-ledger.demo/scenario, 913 events, "
-        "root 9TQO9pX0qmPa7hJl/w0MWsWPBalFJWNChDWAlTOzesE=)\n"
+        "(log: arms-ledger.demo/scenario, 915 events, "
+        "root eLPr5Pg8wK6NCIK9XKgxllhn4uwbrWYtKCiwjqZjmC4=)\n"
     )
     assert (
         result.stdout

@@ -194,3 +194,49 @@ def test_deadlines_judged_as_of_t_list_exactly_what_is_due_after_t(offers, at):
         (case, "due" if expires > at else "overdue") for case, expires in open_then
     )
     assert all(j.deadline.due > when for j in found if j.status == "due")
+
+
+def spending(day: int, lag: int) -> ev.Event:
+    """A spending report recorded on ``day``, effective ``lag`` days before."""
+    return ev.DefenseSpendingReported(
+        actor="dsca",
+        partner="POL",
+        year=2024,
+        pct_gdp=4.0,
+        source="NATO",
+        effective_at=t(day - lag),
+        recorded_at=t(day),
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    gaps=st.lists(st.integers(1, 30), min_size=1, max_size=12),
+    cut=st.data(),
+)
+def test_no_backdated_events_means_no_retroactive_changes(gaps, cut):
+    """Every event takes effect when it is recorded: between any two checkpoints, none
+    took effect before the earlier one."""
+    days = [sum(gaps[: n + 1]) for n in range(len(gaps))]
+    events = logged([spending(d, 0) for d in days])
+    earlier = cut.draw(st.integers(1, len(events)))
+    later = cut.draw(st.integers(earlier, len(events)))
+    taken = instant(t(days[earlier - 1]))
+    assert monitors.retroactive(events, earlier, taken, later) == []
+
+
+def test_an_event_recorded_after_a_checkpoint_effective_before_it_is_retroactive():
+    events = logged([spending(10, 0), spending(20, 0), spending(30, 15)])
+    assert monitors.retroactive(events, 2, instant(t(20)), 3) == [events[2]]
+    assert monitors.retroactive(events, 1, instant(t(10)), 3) == []
+
+
+def test_moved_lists_the_cases_whose_place_differs():
+    before = {("f-35a", "A"): 1, ("f-35a", "B"): 2, ("f-35a", "C"): 3}
+    after = {("f-35a", "B"): 1, ("f-35a", "A"): 2, ("f-35a", "D"): 3}
+    assert monitors.moved(before, after) == [
+        ("f-35a", "B", 2, 1),
+        ("f-35a", "A", 1, 2),
+        ("f-35a", "C", 3, None),
+        ("f-35a", "D", None, 3),
+    ]

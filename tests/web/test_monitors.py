@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from arms_ledger.cli.main import cli
 from arms_ledger.projections.web.monitors import MONITORS
 from click.testing import CliRunner
 
 from tests.web.conftest import BEFORE_THE_ORDER
+
+
+def cli_json(ledger, *args: str) -> list[dict]:
+    result = CliRunner().invoke(cli, ["--ledger", str(ledger), "audit", *args, "--json"])
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def test_the_index_links_every_monitor(live):
@@ -18,27 +23,12 @@ def test_the_index_links_every_monitor(live):
         assert f'<a href="/-/monitors/{monitor.name}">{monitor.title}</a>' in page
 
 
-@pytest.mark.parametrize("monitor", MONITORS, ids=lambda m: m.name)
-def test_a_monitor_page_shows_what_the_cli_finds_at_the_replays_time(
-    replay, demo_ledger, monitor
+def test_the_deadlines_page_shows_what_the_cli_finds_at_the_replays_time(
+    replay, demo_ledger
 ):
-    cli_rows = json.loads(
-        CliRunner()
-        .invoke(
-            cli,
-            [
-                "--ledger",
-                str(demo_ledger),
-                "audit",
-                monitor.name,
-                "--as-of",
-                BEFORE_THE_ORDER,
-                "--json",
-            ],
-        )
-        .stdout
-    )
-    page = replay.get(f"/-/monitors/{monitor.name}")
+    cli_rows = cli_json(demo_ledger, "deadlines", "--as-of", BEFORE_THE_ORDER)
+    assert cli_rows
+    page = replay.get("/-/monitors/deadlines")
     assert page.status_code == 200
     assert (
         f"{len(cli_rows)} finding(s), judged at {BEFORE_THE_ORDER}T00:00:00Z" in page.text
@@ -46,3 +36,13 @@ def test_a_monitor_page_shows_what_the_cli_finds_at_the_replays_time(
     for row in cli_rows:
         events = " ".join(f"#{p}" for p in row["events"])
         assert f'<td class="col-events">{events}</td>' in page.text
+
+
+def test_the_retro_page_shows_what_the_cli_finds(live, replay, demo_ledger):
+    cli_rows = cli_json(demo_ledger, "retro", "--from", "913")
+    assert [r["position"] for r in cli_rows] == [914, 915]
+    page = live.get("/-/monitors/retro?from=913")
+    assert page.status_code == 200
+    assert "2 finding(s), between log positions 913 and 915." in page.text
+    assert "f-35a DA-D-F35 4→7" in page.text
+    assert "not a replay --as-of a time" in replay.get("/-/monitors/retro").text
