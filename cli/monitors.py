@@ -1,5 +1,6 @@
 """The overseer's monitors, in the audit group (docs/monitors.md): statutory clocks
-(``audit deadlines``), retroactive changes (``audit retro``). Each prints a table,
+(``audit deadlines``), retroactive changes (``audit retro``),
+out-of-sequence deliveries and offers (``audit bypasses``). Each prints a table,
 --json, --nl or --csv; every row names the events behind it (log positions) and the
 checkpoint it was judged at (the log position reached, and the time)."""
 
@@ -158,4 +159,35 @@ def retro_command(env: Env, since: str, until: str | None, fmt: str) -> None:
     )
 
 
-COMMANDS = (deadlines_command, retro_command)
+@click.command("bypasses")
+@time_options
+@output_options
+@pass_env
+def bypasses_command(env: Env, cut: Cut, fmt: str) -> None:
+    """Out-of-sequence deliveries and offers: those that went to a case while cases
+    ahead of it in its platform's queue still waited, by bypass code (partner not ready,
+    funding, export licence, production lot, other; uncoded ones are oversight flags),
+    actor and office, with how often "other" is used.
+
+    \b
+    Example:
+      arms-ledger audit bypasses
+    """
+    with env.read_models(cut) as conn:
+        caption(cut)
+        cp, found = monitors.bypasses(conn)
+    if fmt != "table":
+        write_rows(found, fmt, monitors.BYPASS_COLUMNS)
+        return
+    click.echo(f"{monitors.bypass_summary(found)}; {_judged(cp)}.")
+    if found:
+        click.echo(
+            table(
+                [r | {"events": monitors.events_text(r)} for r in found],
+                ("code", "actor", "office", "skips", "events"),
+                width=70,
+            )
+        )
+
+
+COMMANDS = (deadlines_command, retro_command, bypasses_command)

@@ -16,6 +16,7 @@ RULES = {
     "policy": "policy parameters",
     "idempotency": "idempotency",
     "totals": "the limit on totals",
+    "bypass": "coded bypass reasons",
 }
 
 

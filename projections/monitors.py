@@ -249,3 +249,53 @@ def changes_text(row: dict[str, Any]) -> str:
         f"{c['platform']} {c['case']} {c['before'] or '-'}→{c['after'] or '-'}"
         for c in row["queue_changes"]
     )
+
+
+# --- out-of-sequence deliveries and offers -------------------------------------------
+
+BYPASS_COLUMNS = (
+    "code",
+    "actor",
+    "office",
+    "skips",
+    "events",
+    "checkpoint",
+    "judged_at",
+)
+
+
+def bypasses(conn: sqlite3.Connection) -> tuple[Checkpoint, list[dict[str, Any]]]:
+    """Deliveries and offers that went past cases waiting ahead in their queue: the
+    coded ones and the flagged uncoded ones, by code, actor and office."""
+    cp = checkpoint(conn)
+    flagged = [
+        r[0]
+        for r in conn.execute(
+            "SELECT event_position FROM event_flags WHERE kind = 'out-of-sequence'"
+        )
+    ]
+    groups = monitors.by_code(monitors.skips(logged(conn), flagged))
+    return cp, [
+        {
+            "code": g.code,
+            "actor": g.actor,
+            "office": g.office,
+            "skips": len(g.positions),
+            "events": list(g.positions),
+        }
+        | cp.fields
+        for g in groups
+    ]
+
+
+def bypass_summary(rows: list[dict[str, Any]]) -> str:
+    """How many skips, coded and not, and how often "other" was the code."""
+    total = sum(r["skips"] for r in rows)
+    uncoded = sum(r["skips"] for r in rows if r["code"] == monitors.UNCODED)
+    other = sum(r["skips"] for r in rows if r["code"] == "other")
+    coded = total - uncoded
+    share = f" ({100 * other / coded:.1f}%)" if coded else ""
+    return (
+        f"{total} skip(s) of a queue: {coded} with a bypass reason, {uncoded} without "
+        f'(flagged); "other" in {other} of {coded}{share}'
+    )

@@ -18,8 +18,9 @@ from arms_ledger.projections.views import VIEWS
 
 # Bump when a table or its meaning changes: a projection of another version is rebuilt.
 # 2: the partners' score points; 3: strategic unrounded; 4: queue_changes a view over
-# queue_moves and the runs of queue_shifts
-SCHEMA_VERSION = 4
+# queue_moves and the runs of queue_shifts; 5: event_flags has out-of-sequence
+# deliveries and offers
+SCHEMA_VERSION = 5
 
 
 class Column(NamedTuple):
@@ -294,7 +295,7 @@ FLAGS = Table(
     "QME certification); oversight_flags adds the EEUM inventory flags.",
     (
         _c("event_position", int, "log position of the event"),
-        _c("kind", str, "backdated-decision or qme-not-certified"),
+        _c("kind", str, "backdated-decision, qme-not-certified or out-of-sequence"),
         _c("stream", str, "stream of the event"),
         _c("partner", str, "partner concerned"),
         _c("effective_at", str, "effective time of the event"),

@@ -16,6 +16,9 @@ call these functions.
 - **Retroactive changes** (``retroactive``): the events recorded after an earlier
   checkpoint that took effect before it, and (``moved``) the queue positions they
   changed in that past.
+- **Out-of-sequence deliveries and offers** (``skips``, ``by_code``): the coded bypass
+  reasons, and the uncoded skips ``oversight.out_of_sequence`` flags, by code, actor and
+  office.
 """
 
 from __future__ import annotations
@@ -310,3 +313,59 @@ def moved(
         key=lambda k: (k[0], after.get(k) or before.get(k) or 0, k[1]),
     )
     return [(p, c, before.get((p, c)), after.get((p, c))) for p, c in keys]
+
+
+# --- out-of-sequence deliveries and offers ------------------------------------------------
+
+# The code of a skip with no bypass_reason: oversight.out_of_sequence flagged it.
+UNCODED = "uncoded"
+
+
+def office_of(actor: str) -> str:
+    """The office an actor belongs to: the first part of its dotted name
+    (``dsca.cwd.jsmith`` is ``dsca``)."""
+    return actor.split(".", 1)[0]
+
+
+class Skip(NamedTuple):
+    """A delivery or an offer that went past cases waiting ahead of it."""
+
+    position: int
+    code: str  # a bypass code, or UNCODED
+    actor: str
+
+
+class SkipGroup(NamedTuple):
+    code: str
+    actor: str
+    office: str
+    positions: tuple[int, ...]
+
+
+def skips(events: Iterable[Logged], flagged: Iterable[int]) -> list[Skip]:
+    """The skips of a log: every delivery or offer with a coded ``bypass_reason``, and
+    the uncoded ones ``oversight.out_of_sequence`` flagged (their positions)."""
+    flagged = set(flagged)
+    out = []
+    for position, e in events:
+        if not isinstance(e, (ev.DeliveryRecorded, ev.OfferIssued)):
+            continue
+        if isinstance(e.bypass_reason, str):
+            out.append(Skip(position, e.bypass_reason, e.actor))
+        elif position in flagged:
+            out.append(Skip(position, UNCODED, e.actor))
+    return out
+
+
+def by_code(found: Iterable[Skip]) -> list[SkipGroup]:
+    """Skips by code (in ``BYPASS_CODES`` order, the uncoded last), actor and office."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for s in found:
+        groups.setdefault((s.code, s.actor), []).append(s.position)
+    order = {code: n for n, code in enumerate((*ev.BYPASS_CODES, UNCODED))}
+    return [
+        SkipGroup(code, actor, office_of(actor), tuple(positions))
+        for (code, actor), positions in sorted(
+            groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])
+        )
+    ]

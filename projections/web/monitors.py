@@ -61,6 +61,11 @@ def _retro(conn: sqlite3.Connection, args: dict[str, str]) -> tuple[str, list[di
     return f"between log positions {earlier} and {later}", shown
 
 
+def _bypasses(conn: sqlite3.Connection, args: dict[str, str]) -> tuple[str, list[dict]]:
+    cp, rows = monitors.bypasses(conn)
+    return f"{monitors.bypass_summary(rows)}; {_judged(cp.fields)}", rows
+
+
 MONITORS = (
     Monitor(
         "deadlines",
@@ -81,6 +86,15 @@ MONITORS = (
         _retro,
         ("event", "stream", "effective_at", "recorded_at", "actor", "queue_changes"),
         ("from", "to"),
+    ),
+    Monitor(
+        "bypasses",
+        "Out-of-sequence deliveries and offers",
+        "Deliveries and offers to a case while cases ahead of it in its platform's queue "
+        "still waited, by bypass code, actor and office; the uncoded ones are oversight "
+        "flags (`arms-ledger audit bypasses`).",
+        _bypasses,
+        ("code", "actor", "office", "skips", "events"),
     ),
 )
 BY_NAME = {m.name: m for m in MONITORS}

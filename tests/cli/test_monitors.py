@@ -19,6 +19,8 @@ OUTPUTS = (  # what must be byte-identical on the ledger and on a replica
     ("audit", "deadlines", "--within", "30", "--as-of", "2025-06-01"),
     ("audit", "retro", "--from", "913", "--csv"),
     ("audit", "retro", "--from", "2026-06-01", "--to", "2026-11-07"),
+    ("audit", "bypasses", *AT),
+    ("audit", "bypasses", *AT, "--csv"),
 )
 
 
@@ -164,6 +166,48 @@ def test_retro_refuses_bad_checkpoints_in_one_line(scenario, args, message):
         "",
         f"Error: {message}\n",
     )
+
+
+def test_bypasses_by_code_actor_and_office(scenario):
+    result = invoke(scenario, "audit", "bypasses", *AT)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        result.stdout
+        == """\
+19 skip(s) of a queue: 17 with a bypass reason, 2 without (flagged); "other" in 2 of 17 (11.8%); judged at 2026-11-13T00:00:00Z, log position 915.
+code               actor     office  skips  events
+-----------------  --------  ------  -----  ------------------------
+partner-not-ready  dsca.cwd  dsca        2  #244 #437
+partner-not-ready  usasac    usasac      2  #587 #702
+funding            usasac    usasac      1  #736
+export-licence     usasac    usasac      2  #814 #901
+production-lot     afsac     afsac       3  #734 #871 #890
+production-lot     usasac    usasac      5  #554 #580 #600 #689 #728
+other              afsac     afsac       2  #889 #909
+uncoded            afsac     afsac       1  #904
+uncoded            dsca.cwd  dsca        1  #908
+"""  # noqa: E501 (the terminal table as printed)
+    )
+    csv = invoke(scenario, "audit", "bypasses", *AT, "--csv").stdout.splitlines()
+    assert csv[0] == "code,actor,office,skips,events,checkpoint,judged_at"
+    assert csv[-1] == "uncoded,dsca.cwd,dsca,1,[908],915,2026-11-13T00:00:00Z"
+
+
+def test_the_uncoded_skips_are_oversight_flags(scenario):
+    result = invoke(scenario, "audit", "flags", *AT, "--json")
+    found = [f for f in json.loads(result.stdout) if f["kind"] == "out-of-sequence"]
+    assert [(f["event_position"], f["detail"]) for f in found] == [
+        (
+            904,
+            "delivery to position 5 of the f-35a queue while 4 case(s) ahead still wait "
+            "(GY-D-F35, PL-D-F35, SR-D-F35 and 1 more), with no bypass_reason",
+        ),
+        (
+            908,
+            "offer to position 4 of the f-35a queue while 1 case(s) ahead still wait "
+            "(SR-D-F35), with no bypass_reason",
+        ),
+    ]
 
 
 def test_a_replica_from_an_export_gives_the_same_answers(scenario, tmp_path):

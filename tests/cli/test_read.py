@@ -124,15 +124,17 @@ def test_audit_flags_judged_at_a_time(run):
     assert (
         result.stdout
         == """\
-7 oversight flag(s), deadlines judged at 2026-10-28T00:00:00Z.
+9 oversight flag(s), deadlines judged at 2026-10-28T00:00:00Z.
 kind                       stream         effective_at  detail
--------------------------  -------------  ------------  --------------------------------------------------------------------------
+-------------------------  -------------  ------------  ------------------------------------------------------------------------------------------
 backdated-decision         partner:SAU    2026-02-12    StrategicValueAssessed recorded 2026-03-30, 46 days after it took effect
 backdated-decision         case:IS-D-KC4  2026-03-02    CaseReprioritized recorded 2026-04-14, 43 days after it took effect
 backdated-decision         platform:nvd   2026-05-07    EEUMDesignationChanged recorded 2026-06-22, 46 days after it took effect
 eeum-no-annual-inventory   case:UP-B-JAV  2021-06-06    no EEUM inventory since 2021-06-06 (more than 365 days)
 eeum-no-annual-inventory   case:UP-B-JAX  2023-06-15    no EEUM inventory since 2023-06-15 (more than 365 days)
 eeum-no-initial-inventory  case:UP-B-JAX  2023-06-15    delivery of 300 javelin on 2023-06-15: no initial inventory within 90 days
+out-of-sequence            case:FI-D-F35  2026-09-29    delivery to position 5 of the f-35a queue while 4 case(s) ahead still wait (GY-D-F35, PL-…
+out-of-sequence            case:DA-D-F35  2026-10-19    offer to position 4 of the f-35a queue while 1 case(s) ahead still wait (SR-D-F35), with …
 qme-not-certified          case:AE-B-THB  2025-03-04    notification 25-15 to ARE without QME certification
 """  # noqa: E501 (the terminal table as printed)
     )

@@ -51,7 +51,7 @@ def test_whatif_economic_half_on_the_f35a_queue(scenario):
     assert result.exit_code == 0, result.stderr
     assert result.stderr == (
         "(log: arms-ledger.demo/scenario, 915 events, "
-        "root eLPr5Pg8wK6NCIK9XKgxllhn4uwbrWYtKCiwjqZjmC4=)\n"
+        "root 8NB7sZLYZsznJ6KW5bLfmPA4s1aGaOeA1fQ5j/UnG6k=)\n"
         "(proposal sha256 62f65c4201dfee1809df505bfd9d3c74ffe6a75fdb73f3dcf142a443fe8b2d47"
         ", effective 2026-11-05T00:00:00Z; in force before: america-first-2026)\n"
     )
@@ -347,7 +347,7 @@ def test_stability_of_the_f35a_queue(scenario):
     assert result.exit_code == 0, result.stderr
     assert result.stderr == (
         "(log: arms-ledger.demo/scenario, 915 events, "
-        "root eLPr5Pg8wK6NCIK9XKgxllhn4uwbrWYtKCiwjqZjmC4=)\n"
+        "root 8NB7sZLYZsznJ6KW5bLfmPA4s1aGaOeA1fQ5j/UnG6k=)\n"
     )
     assert (
         result.stdout

@@ -1,13 +1,24 @@
-"""The monitors' rules (ledger.domain.monitors), pure: unit tests and properties that
-hold for every history (hypothesis)."""
+"""The monitors' rules (ledger.domain.monitors and the out-of-sequence flag of
+ledger.domain.oversight): unit tests and properties that hold for every history
+(hypothesis); the flag through the projector, on logs in memory."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
+from typing import Any
 
+import pytest
+from arms_ledger.ledger.app.batch import MemoryWorld
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain import monitors
 from arms_ledger.ledger.domain.clock import instant
+from arms_ledger.ledger.domain.intake import normalize
+from arms_ledger.ledger.domain.rules import decide
+from arms_ledger.ledger.errors import Refused
+from arms_ledger.projections import engine
+from arms_ledger.projections.engine import Cut
+from arms_ledger.projections.source import InMemoryLog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -240,3 +251,122 @@ def test_moved_lists_the_cases_whose_place_differs():
         ("f-35a", "C", 3, None),
         ("f-35a", "D", None, 3),
     ]
+
+
+# --- out-of-sequence deliveries and offers ----------------------------------------------
+
+
+def implemented(case: str, day: int, quantity: int = 10) -> list[ev.Event]:
+    """A case of Poland's, filed on ``day`` and implemented the same day."""
+    return [
+        ev.CaseFiled(
+            actor="usasac",
+            case=case,
+            partner="POL",
+            platform="javelin",
+            quantity=quantity,
+            estimated_value_usd=1_000_000,
+            channel="FMS",
+            effective_at=t(day),
+        ),
+        ev.CaseReviewCleared(
+            actor="dsca", case=case, office="DSCA", rationale="ok", effective_at=t(day)
+        ),
+        ev.OfferIssued(
+            actor="dsca.cwd",
+            case=case,
+            value_usd=1_000_000,
+            effective_at=t(day),
+            offer_expires_at=t(day + 80),
+        ),
+        ev.OfferAccepted(actor="sco", case=case, effective_at=t(day)),
+        ev.CaseImplemented(actor="dfas", case=case, effective_at=t(day)),
+    ]
+
+
+def deliver(case: str, day: int, quantity: int, **bypass: Any) -> ev.DeliveryRecorded:
+    return ev.DeliveryRecorded(
+        actor="usasac", case=case, quantity=quantity, effective_at=t(day), **bypass
+    )
+
+
+def flags_of(events: list[ev.Event]) -> list[tuple[int, str]]:
+    """The (position, kind) of every flag the projector raises on the log."""
+    log = InMemoryLog(events)
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    engine.replay(log, conn, Cut())
+    return conn.execute("SELECT event_position, kind FROM event_flags").fetchall()
+
+
+def world_of(events: list[ev.Event]) -> MemoryWorld:
+    world = MemoryWorld()
+    for n, e in enumerate(events):
+        e = normalize(e, instant(t(400)) + n * timedelta(microseconds=1))
+        decide(e, world.stream(e.stream), world)
+        world.apply(e)
+    return world
+
+
+def test_other_needs_a_note_and_a_note_needs_a_reason():
+    world = world_of([*reference(), *implemented("A", 1)])
+    for fields, message in (
+        (
+            {"bypass_reason": "other"},
+            'bypass_reason "other" needs a bypass_note saying what the reason was (or '
+            "use one of the other codes)",
+        ),
+        (
+            {"bypass_reason": "other", "bypass_note": "  "},
+            'bypass_reason "other" needs a bypass_note saying what the reason was (or '
+            "use one of the other codes)",
+        ),
+        (
+            {"bypass_note": "late"},
+            "bypass_note explains a bypass_reason: give bypass_reason too (one of "
+            "partner-not-ready, funding, export-licence, production-lot, other)",
+        ),
+    ):
+        e = normalize(deliver("A", 5, 1, **fields), instant(t(401)))
+        with pytest.raises(Refused) as caught:
+            decide(e, world.stream(e.stream), world)
+        assert str(caught.value) == f"refused by coded bypass reasons: {message}"
+    ok = normalize(
+        deliver("A", 5, 1, bypass_reason="other", bypass_note="x"), instant(t(401))
+    )
+    decide(ok, world.stream(ok.stream), world)
+
+
+def test_a_delivery_past_a_waiting_case_is_flagged_unless_coded():
+    events = [*reference(), *implemented("A", 1), *implemented("B", 2)]
+    uncoded = [*events, deliver("B", 5, 1)]
+    assert flags_of(uncoded) == [(len(uncoded), "out-of-sequence")]
+    coded = [*events, deliver("B", 5, 1, bypass_reason="production-lot")]
+    assert flags_of(coded) == []
+    found = monitors.skips(list(enumerate(coded, start=1)), [])
+    assert found == [monitors.Skip(len(coded), "production-lot", "usasac")]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    quantities=st.lists(st.integers(1, 4), min_size=1, max_size=4),
+    sizes=st.lists(st.integers(1, 4), max_size=12),
+)
+def test_a_delivery_always_to_the_head_of_the_queue_is_never_out_of_sequence(
+    quantities, sizes
+):
+    events: list[ev.Event] = [*reference()]
+    left = {}
+    for n, quantity in enumerate(quantities):
+        events += implemented(f"C{n}", n + 1, quantity)
+        left[f"C{n}"] = quantity
+    day = 30
+    for size in sizes:
+        head = next((c for c in left if left[c]), None)  # fcfs: the earliest filed
+        if head is None:
+            break
+        amount = min(size, left[head])
+        left[head] -= amount
+        day += 1
+        events.append(deliver(head, day, amount))
+    world_of(events)  # every event is one the rules accept
+    assert flags_of(events) == []

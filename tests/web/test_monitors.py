@@ -46,3 +46,15 @@ def test_the_retro_page_shows_what_the_cli_finds(live, replay, demo_ledger):
     assert "2 finding(s), between log positions 913 and 915." in page.text
     assert "f-35a DA-D-F35 4→7" in page.text
     assert "not a replay --as-of a time" in replay.get("/-/monitors/retro").text
+
+
+def test_the_bypasses_page_shows_what_the_cli_finds(replay, demo_ledger):
+    cli_rows = cli_json(demo_ledger, "bypasses", "--as-of", BEFORE_THE_ORDER)
+    assert cli_rows
+    page = replay.get("/-/monitors/bypasses")
+    assert page.status_code == 200
+    total = sum(r["skips"] for r in cli_rows)
+    assert f"{total} skip(s) of a queue" in page.text
+    for row in cli_rows:
+        events = " ".join(f"#{p}" for p in row["events"])
+        assert f'<td class="col-events">{events}</td>' in page.text
