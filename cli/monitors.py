@@ -1,6 +1,7 @@
 """The overseer's monitors, in the audit group (docs/monitors.md): statutory clocks
 (``audit deadlines``), retroactive changes (``audit retro``),
-out-of-sequence deliveries and offers (``audit bypasses``). Each prints a table,
+out-of-sequence deliveries and offers (``audit bypasses``), reconciliation with
+the public record (``audit reconcile``). Each prints a table,
 --json, --nl or --csv; every row names the events behind it (log positions) and the
 checkpoint it was judged at (the log position reached, and the time)."""
 
@@ -13,6 +14,7 @@ import click
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.options import caption, parse_time, time_options
 from arms_ledger.cli.output import output_options, table, write_rows
+from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import monitors
 from arms_ledger.projections.engine import Cut
 from arms_ledger.projections.runner import LIVE
@@ -190,4 +192,52 @@ def bypasses_command(env: Env, cut: Cut, fmt: str) -> None:
         )
 
 
-COMMANDS = (deadlines_command, retro_command, bypasses_command)
+@click.command("reconcile")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@time_options
+@output_options
+@pass_env
+def reconcile_command(env: Env, file: Path, cut: Cut, fmt: str) -> None:
+    """Reconcile the ledger's CongressionalNotified events with FILE, a CSV of public
+    36(b) notifications (columns transmittal, date, purchaser, description,
+    estimated_value_usd): published but not recorded, recorded (within the file's dates)
+    but never published, dates or values that differ; and threshold splitting: cases of
+    one partner and platform filed within 12 months, each below the notification
+    threshold, together above it.
+
+    \b
+    Example:
+      arms-ledger audit reconcile fixtures/dsca_notifications.csv
+    """
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise LedgerError(f"cannot read {file}: {error}") from None
+    with env.read_models(cut) as conn:
+        caption(cut)
+        cp, matched, found = monitors.reconcile(conn, text, str(file))
+    if fmt != "table":
+        write_rows(found, fmt, monitors.RECONCILE_COLUMNS)
+        return
+    click.echo(
+        f"{matched} published notification(s) match the ledger; {len(found)} "
+        f"finding(s); {_judged(cp)}."
+    )
+    if found:
+        click.echo(
+            table(
+                [
+                    r
+                    | {
+                        "cases": " ".join(r["cases"]),
+                        "events": monitors.events_text(r),
+                    }
+                    for r in found
+                ],
+                ("kind", "partner", "cases", "line", "detail", "events"),
+                width=80,
+            )
+        )
+
+
+COMMANDS = (deadlines_command, retro_command, bypasses_command, reconcile_command)

@@ -10,8 +10,10 @@ both call these functions.
 
 from __future__ import annotations
 
+import csv
+import io
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -298,4 +300,94 @@ def bypass_summary(rows: list[dict[str, Any]]) -> str:
     return (
         f"{total} skip(s) of a queue: {coded} with a bypass reason, {uncoded} without "
         f'(flagged); "other" in {other} of {coded}{share}'
+    )
+
+
+# --- reconciliation with the public record -------------------------------------------
+
+RECONCILE_COLUMNS = (
+    "kind",
+    "partner",
+    "cases",
+    "line",
+    "detail",
+    "events",
+    "checkpoint",
+    "judged_at",
+)
+CSV_FIELDS = ("transmittal", "date", "purchaser", "description", "estimated_value_usd")
+
+
+def published(conn: sqlite3.Connection, text: str, name: str) -> list[monitors.Published]:
+    """The rows of a CSV of public 36(b) notifications (columns ``CSV_FIELDS``, others
+    ignored), each purchaser resolved to a partner by its code or its registered name.
+    A bad row is one ``LedgerError`` naming its line."""
+    names: dict[str, str] = {}
+    for code, payload in conn.execute(
+        "SELECT substr(stream, 9), payload FROM audit_log WHERE type = 'PartnerRegistered'"
+    ):
+        names[code.lower()] = code
+        names[msgspec.json.decode(payload)["name"].lower()] = code
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [f for f in CSV_FIELDS if f not in (reader.fieldnames or ())]
+    if missing:
+        raise LedgerError(
+            f"{name} has no column {', '.join(missing)}; the header needs "
+            f"{', '.join(CSV_FIELDS)}"
+        )
+    out = []
+    for row in reader:
+        line = reader.line_num
+        try:
+            day = date.fromisoformat((row["date"] or "").strip())
+        except ValueError:
+            raise LedgerError(
+                f"{name} line {line}: date {row['date']!r} is not YYYY-MM-DD"
+            ) from None
+        value = (row["estimated_value_usd"] or "").strip().replace(",", "")
+        if not value.isdigit():
+            raise LedgerError(
+                f"{name} line {line}: estimated_value_usd {row['estimated_value_usd']!r} "
+                "is not a whole number of dollars"
+            )
+        purchaser = (row["purchaser"] or "").strip()
+        out.append(
+            monitors.Published(
+                line,
+                (row["transmittal"] or "").strip() or None,
+                day,
+                names.get(purchaser.lower()),
+                purchaser,
+                (row["description"] or "").strip(),
+                int(value),
+            )
+        )
+    return out
+
+
+def reconcile(
+    conn: sqlite3.Connection, text: str, name: str
+) -> tuple[Checkpoint, int, list[dict[str, Any]]]:
+    """The findings of reconciling the ledger with a CSV of public notifications, and
+    of threshold splitting; and how many published rows matched exactly."""
+    cp = checkpoint(conn)
+    rows = published(conn, text, name)
+    h = monitors.fold(logged(conn), cp.time)
+    found = monitors.reconcile(h, rows)
+    unmatched = sum(f.line is not None for f in found)
+    return (
+        cp,
+        len(rows) - unmatched,
+        [
+            {
+                "kind": f.kind,
+                "partner": f.partner,
+                "cases": list(f.cases),
+                "line": f.line,
+                "detail": f.detail,
+                "events": list(f.positions),
+            }
+            | cp.fields
+            for f in (*found, *monitors.splitting(h))
+        ],
     )

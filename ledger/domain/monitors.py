@@ -19,13 +19,17 @@ call these functions.
 - **Out-of-sequence deliveries and offers** (``skips``, ``by_code``): the coded bypass
   reasons, and the uncoded skips ``oversight.out_of_sequence`` flags, by code, actor and
   office.
+- **Reconciliation with the public record** (``reconcile``): published 36(b)
+  notifications matched with the recorded ones; **threshold splitting** (``splitting``):
+  cases of one partner and platform filed within ``SPLIT_WINDOW``, each below the
+  notification threshold, together above it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from arms_ledger.ledger.domain import events as ev
@@ -34,6 +38,7 @@ from arms_ledger.ledger.domain.cases import (
     OFFER_VALIDITY,
     CaseState,
     evolve_case,
+    notification_threshold,
     open_case,
 )
 from arms_ledger.ledger.domain.clock import effective
@@ -369,3 +374,170 @@ def by_code(found: Iterable[Skip]) -> list[SkipGroup]:
             groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])
         )
     ]
+
+
+# --- reconciliation with the public record ------------------------------------------------
+
+# Two notifications of one partner this close are taken for the same one, their dates
+# differing (a press date, a time zone, a slip).
+MATCH_WITHIN = timedelta(days=31)
+# Threshold splitting: cases of one partner and platform filed within this of each other.
+SPLIT_WINDOW = timedelta(days=365)
+
+
+class Published(NamedTuple):
+    """A row of a public list of 36(b) notifications."""
+
+    line: int
+    transmittal: str | None
+    day: date
+    partner: str | None  # resolved from the purchaser; None: no such partner
+    purchaser: str
+    description: str
+    value_usd: int
+
+
+class Finding(NamedTuple):
+    kind: (
+        str  # differs, published-not-recorded, recorded-not-published, threshold-splitting
+    )
+    partner: str
+    cases: tuple[str, ...]
+    line: int | None  # the published row, if any
+    positions: tuple[int, ...]
+    detail: str
+
+
+def _usd(amount: int) -> str:
+    return f"${amount:,}"
+
+
+def notices(h: History) -> list[tuple[CaseRecord, ev.CongressionalNotified, int]]:
+    return [
+        (r, r.notice, r.notified)
+        for r in h.cases.values()
+        if r.notice is not None and r.notified is not None
+    ]
+
+
+def reconcile(h: History, published: Sequence[Published]) -> list[Finding]:
+    """Match the published notifications with the recorded ones (same partner; the same
+    transmittal if both give one, else the nearest date within ``MATCH_WITHIN``): what
+    differs, what was published and never recorded, what was recorded within the list's
+    dates and never published."""
+    recorded = sorted(notices(h), key=lambda n: n[2])
+    used: set[int] = set()
+    out: list[Finding] = []
+    for row in published:
+        best: tuple[CaseRecord, ev.CongressionalNotified, int] | None = None
+        nearest = MATCH_WITHIN.days + 1
+        for r, notice, position in recorded:
+            if position in used or r.state.partner != row.partner:
+                continue
+            if row.transmittal and notice.transmittal == row.transmittal:
+                best = (r, notice, position)
+                break
+            gap = abs((effective(notice).date() - row.day).days)
+            if gap < nearest:
+                best, nearest = (r, notice, position), gap
+        if best is None:
+            out.append(
+                Finding(
+                    "published-not-recorded",
+                    row.partner or row.purchaser,
+                    (),
+                    row.line,
+                    (),
+                    f"{row.day.isoformat()} {row.purchaser}: {row.description} "
+                    f"({_usd(row.value_usd)})",
+                )
+            )
+            continue
+        r, notice, position = best
+        used.add(position)
+        day = effective(notice).date()
+        differences = []
+        if day != row.day:
+            differences.append(f"date {day.isoformat()}, published {row.day.isoformat()}")
+        if notice.notified_value_usd != row.value_usd:
+            differences.append(
+                f"value {_usd(notice.notified_value_usd)}, published {_usd(row.value_usd)}"
+            )
+        if differences:
+            out.append(
+                Finding(
+                    "differs",
+                    r.state.partner,
+                    (r.state.case,),
+                    row.line,
+                    (position,),
+                    f"{notice.transmittal}: " + "; ".join(differences),
+                )
+            )
+    if published:
+        first = min(row.day for row in published)
+        last = max(row.day for row in published)
+        for r, notice, position in recorded:
+            day = effective(notice).date()
+            if position not in used and first <= day <= last:
+                out.append(
+                    Finding(
+                        "recorded-not-published",
+                        r.state.partner,
+                        (r.state.case,),
+                        None,
+                        (position,),
+                        f"{notice.transmittal} on {day.isoformat()} "
+                        f"({_usd(notice.notified_value_usd)})",
+                    )
+                )
+    return out
+
+
+def splitting(h: History) -> list[Finding]:
+    """Cases of one partner and platform filed within ``SPLIT_WINDOW`` of the first, each
+    below the notification threshold in force at its filing (for its partner's group)
+    and together at or above it."""
+    by_key: dict[tuple[str, str], list[CaseRecord]] = {}
+    for r in h.cases.values():
+        by_key.setdefault((r.state.partner, r.state.platform), []).append(r)
+    out: list[Finding] = []
+    for (partner, platform), records in sorted(by_key.items()):
+        below = []
+        for r in sorted(records, key=lambda r: (r.state.filed_at, r.state.case)):
+            kind, threshold = _threshold(h, r)
+            if r.state.value_usd < threshold:
+                below.append((r, kind, threshold))
+        reported: set[str] = set()
+        for i, (first, kind, threshold) in enumerate(below):
+            group = [
+                b
+                for b in below[i:]
+                if b[0].state.filed_at - first.state.filed_at <= SPLIT_WINDOW
+            ]
+            total = sum(b[0].state.value_usd for b in group)
+            ids = tuple(b[0].state.case for b in group)
+            if len(group) < 2 or total < threshold or set(ids) <= reported:
+                continue
+            reported |= set(ids)
+            out.append(
+                Finding(
+                    "threshold-splitting",
+                    partner,
+                    ids,
+                    None,
+                    tuple(b[0].filed for b in group),
+                    f"{len(group)} {platform} cases filed within "
+                    f"{SPLIT_WINDOW.days} days, each below the {kind} threshold of "
+                    f"{_usd(threshold)}, together {_usd(total)}",
+                )
+            )
+    return out
+
+
+def _threshold(h: History, r: CaseRecord) -> tuple[str, int]:
+    at = r.state.filed_at
+    group = h.partner(r.state.partner, at).notification_group
+    found = in_force(h.thresholds, at)
+    thresholds = (found.groups if found else ev.DEFAULT_THRESHOLDS).group(group)
+    return notification_threshold(r.state, thresholds)

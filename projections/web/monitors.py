@@ -66,6 +66,20 @@ def _bypasses(conn: sqlite3.Connection, args: dict[str, str]) -> tuple[str, list
     return f"{monitors.bypass_summary(rows)}; {_judged(cp.fields)}", rows
 
 
+def _reconcile(conn: sqlite3.Connection, args: dict[str, str]) -> tuple[str, list[dict]]:
+    """Against the public notifications shipped with the demo (research.md 5.3)."""
+    from arms_ledger import fixtures
+
+    text = fixtures.NOTIFICATIONS.read_text(encoding="utf-8")
+    cp, matched, rows = monitors.reconcile(conn, text, "dsca_notifications.csv")
+    shown = [r | {"cases": " ".join(r["cases"])} for r in rows]
+    return (
+        f"{matched} published notification(s) of dsca_notifications.csv match; "
+        f"{_judged(cp.fields)}",
+        shown,
+    )
+
+
 MONITORS = (
     Monitor(
         "deadlines",
@@ -95,6 +109,15 @@ MONITORS = (
         "flags (`arms-ledger audit bypasses`).",
         _bypasses,
         ("code", "actor", "office", "skips", "events"),
+    ),
+    Monitor(
+        "reconcile",
+        "Reconciliation with the public record",
+        "The ledger's notifications against the public DSCA notifications shipped in "
+        "fixtures/dsca_notifications.csv, and threshold splitting "
+        "(`arms-ledger audit reconcile FILE` takes any such file).",
+        _reconcile,
+        ("kind", "partner", "cases", "line", "detail", "events"),
     ),
 )
 BY_NAME = {m.name: m for m in MONITORS}

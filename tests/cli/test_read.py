@@ -163,9 +163,9 @@ delivering               17            901   66195000000
 congressional-review      1             48   23000000000
 offered                   1             16    4100000000
 notified                  2            111    2750000000
-filed                     1            150    1300000000
+filed                     3            230    1318000000
 
-44 open case(s) worth $206,195,000,000.
+46 open case(s) worth $206,213,000,000.
 """
     )
 
@@ -202,7 +202,7 @@ def test_query_is_read_only_and_takes_parameters(run, scenario):
         "the read models: SELECT, WITH, and functions that compute)\n"
     )
     with sqlite3.connect(scenario / "projections.db") as db:
-        assert db.execute("SELECT count(*) FROM queue").fetchone()[0] == 42
+        assert db.execute("SELECT count(*) FROM queue").fetchone()[0] == 44
 
 
 def test_query_tables_describes_every_column(run):
@@ -223,7 +223,7 @@ def test_query_tables_describes_every_column(run):
         (
             ("queue", "--at-position", "5000"),
             1,
-            "Error: the log ends at position 915; --at-position 5000 is beyond it\n",
+            "Error: the log ends at position 917; --at-position 5000 is beyond it\n",
         ),
         (
             ("audit", "explain", "XX-1"),
@@ -264,16 +264,16 @@ def test_appending_brings_the_read_models_up_to_date(tmp_path, monkeypatch):
     monkeypatch.setenv("ARMS_LEDGER", str(ledger))
     monkeypatch.setenv("ARMS_LEDGER_ACTOR", "usasac")
     result = CliRunner().invoke(cli, ["case", "deliver", "PL-B-ABR", "--quantity", "80"])
-    assert result.stdout == "Appended DeliveryRecorded to case:PL-B-ABR at position 916.\n"
+    assert result.stdout == "Appended DeliveryRecorded to case:PL-B-ABR at position 918.\n"
     with sqlite3.connect(ledger / "projections.db") as db:  # read directly: no catch-up
-        assert db.execute("SELECT position FROM projection").fetchone() == (916,)
+        assert db.execute("SELECT position FROM projection").fetchone() == (918,)
         queue = db.execute(
             "SELECT \"case\", position FROM queue WHERE platform = 'm1a2-sepv3' "
             "ORDER BY position"
         ).fetchall()
         changes = db.execute(
             'SELECT "case", change, old_position, new_position FROM queue_changes '
-            "WHERE event_position = 916"
+            "WHERE event_position = 918"
         ).fetchall()
     assert queue == [("AT-B-ABR", 1), ("TW-B-ABR", 2), ("RO-B-ABR", 3)]
     assert changes == [
@@ -294,7 +294,7 @@ def test_rebuild_gives_the_same_read_models(run, scenario):
 
     before = dump()
     result = run("rebuild")
-    assert result.stdout == "Rebuilt the read models from 915 events.\n"
+    assert result.stdout == "Rebuilt the read models from 917 events.\n"
     assert dump() == before
 
 

@@ -192,7 +192,7 @@ def monkeypatch_module():
         yield patch
 
 
-# --- the CLI on the fixture scenario (915 events; snapshots every 50 here) -------------
+# --- the CLI on the fixture scenario (917 events; snapshots every 50 here) -------------
 
 QUESTIONS = [
     ("queue", "m1a2-sepv3", "--as-of", "2026-02-05"),
@@ -218,7 +218,7 @@ QUESTIONS = [
 
 @pytest.fixture
 def scenario(tmp_path, monkeypatch) -> Path:
-    """The demo ledger, with snapshots every 50 events (it has 915)."""
+    """The demo ledger, with snapshots every 50 events (it has 917)."""
     from arms_ledger.cli.main import cli
     from click.testing import CliRunner
 
@@ -277,8 +277,8 @@ def test_the_snapshots_command_builds_lists_and_drops(scenario):
     import json
 
     listed = json.loads(result.stdout)
-    assert listed and {r["position"] for r in listed} >= {50, 900, 915}
-    assert any(r["as_of"] == "every event" and r["position"] == 915 for r in listed)
+    assert listed and {r["position"] for r in listed} >= {50, 900, 917}
+    assert any(r["as_of"] == "every event" and r["position"] == 917 for r in listed)
     assert run("snapshots", "--drop").stdout == "Dropped the snapshots.\n"
     assert not (scenario / snapshots.FILE).exists()
 

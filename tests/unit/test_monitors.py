@@ -370,3 +370,70 @@ def test_a_delivery_always_to_the_head_of_the_queue_is_never_out_of_sequence(
         events.append(deliver(head, day, amount))
     world_of(events)  # every event is one the rules accept
     assert flags_of(events) == []
+
+
+# --- reconciliation and threshold splitting ----------------------------------------------
+
+
+def filed(case: str, day: int, value: int, partner: str = "SAU") -> ev.CaseFiled:
+    return ev.CaseFiled(
+        actor="usasac",
+        case=case,
+        partner=partner,
+        platform="javelin",
+        quantity=5,
+        estimated_value_usd=value,
+        channel="FMS",
+        mde=True,
+        effective_at=t(day),
+    )
+
+
+def test_cases_each_below_the_threshold_together_above_it_within_a_year_are_split():
+    events = [
+        *reference(),
+        filed("A", 1, 9_000_000),
+        filed("B", 200, 9_000_000),
+        filed("C", 600, 9_000_000),  # more than 365 days after B's group began
+        filed("D", 10, 9_000_000, partner="POL"),  # NATO+: $25M, not reached
+    ]
+    found = monitors.splitting(monitors.fold(logged(events)))
+    assert [(f.cases, f.positions) for f in found] == [(("A", "B"), (4, 5))]
+    assert found[0].detail == (
+        "2 javelin cases filed within 365 days, each below the major defense equipment "
+        "threshold of $14,000,000, together $18,000,000"
+    )
+
+
+def test_reconcile_matches_by_partner_and_nearest_date():
+    events = [
+        *reference(),
+        filed("A", 1, 90_000_000),
+        ev.CaseReviewCleared(
+            actor="dsca", case="A", office="DSCA", rationale="ok", effective_at=t(2)
+        ),
+        ev.CongressionalNotified(
+            actor="dsca",
+            case="A",
+            transmittal="24-01",
+            notified_value_usd=90_000_000,
+            qme_certified=True,
+            effective_at=t(10),
+        ),
+    ]
+    h = monitors.fold(logged(events))
+    day = instant(t(12)).date()
+    row = monitors.Published(2, None, day, "SAU", "Saudi Arabia", "x", 95_000_000)
+    assert monitors.reconcile(h, [row]) == [
+        monitors.Finding(
+            "differs",
+            "SAU",
+            ("A",),
+            2,
+            (6,),
+            f"24-01: date {instant(t(10)).date()}, published {day}; value $90,000,000, "
+            "published $95,000,000",
+        )
+    ]
+    far = row._replace(day=instant(t(60)).date())
+    assert [f.kind for f in monitors.reconcile(h, [far])] == ["published-not-recorded"]

@@ -39,11 +39,11 @@ def test_the_deadlines_page_shows_what_the_cli_finds_at_the_replays_time(
 
 
 def test_the_retro_page_shows_what_the_cli_finds(live, replay, demo_ledger):
-    cli_rows = cli_json(demo_ledger, "retro", "--from", "913")
-    assert [r["position"] for r in cli_rows] == [914, 915]
-    page = live.get("/-/monitors/retro?from=913")
+    cli_rows = cli_json(demo_ledger, "retro", "--from", "915")
+    assert [r["position"] for r in cli_rows] == [916, 917]
+    page = live.get("/-/monitors/retro?from=915")
     assert page.status_code == 200
-    assert "2 finding(s), between log positions 913 and 915." in page.text
+    assert "2 finding(s), between log positions 915 and 917." in page.text
     assert "f-35a DA-D-F35 4→7" in page.text
     assert "not a replay --as-of a time" in replay.get("/-/monitors/retro").text
 
@@ -58,3 +58,17 @@ def test_the_bypasses_page_shows_what_the_cli_finds(replay, demo_ledger):
     for row in cli_rows:
         events = " ".join(f"#{p}" for p in row["events"])
         assert f'<td class="col-events">{events}</td>' in page.text
+
+
+def test_the_reconcile_page_uses_the_shipped_notifications(replay, demo_ledger):
+    from arms_ledger import fixtures
+
+    cli_rows = cli_json(
+        demo_ledger, "reconcile", str(fixtures.NOTIFICATIONS), "--as-of", BEFORE_THE_ORDER
+    )
+    page = replay.get("/-/monitors/reconcile")
+    assert page.status_code == 200
+    assert f"{len(cli_rows)} finding(s), " in page.text
+    assert '<td class="col-detail">25-23: date 2025-04-02, published 2025-04-01</td>' in (
+        page.text
+    )

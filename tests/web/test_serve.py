@@ -48,7 +48,7 @@ def test_serve_refuses_a_position_beyond_the_log(demo_ledger):
     )
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: the log ends at position 915; --at-position 5000 is beyond it\n"
+        "Error: the log ends at position 917; --at-position 5000 is beyond it\n"
     )
 
 
