@@ -1,7 +1,8 @@
 """The overseer's monitors, in the audit group (docs/monitors.md): statutory clocks
 (``audit deadlines``), retroactive changes (``audit retro``),
 out-of-sequence deliveries and offers (``audit bypasses``), reconciliation with
-the public record (``audit reconcile``). Each prints a table,
+the public record (``audit reconcile``), the public registers
+(``audit export-register``). Each prints a table,
 --json, --nl or --csv; every row names the events behind it (log positions) and the
 checkpoint it was judged at (the log position reached, and the time)."""
 
@@ -240,4 +241,45 @@ def reconcile_command(env: Env, file: Path, cut: Cut, fmt: str) -> None:
         )
 
 
-COMMANDS = (deadlines_command, retro_command, bypasses_command, reconcile_command)
+@click.command("export-register")
+@click.option(
+    "--format",
+    "register",
+    type=click.Choice(monitors.REGISTER_FORMATS),
+    required=True,
+    help="sipri: orders in the shape of the SIPRI trade register; unroca: deliveries by "
+    "year in the UN Register's seven categories.",
+)
+@time_options
+@output_options
+@pass_env
+def export_register_command(env: Env, register: str, cut: Cut, fmt: str) -> None:
+    """Write orders and deliveries in the shape of a public register, to compare the
+    ledger with the registers researchers use: the SIPRI trade register (recipient,
+    supplier, designation, description, number ordered, year of order, number
+    delivered, years of delivery, status) or the UN Register of Conventional Arms (year,
+    category I-VII, final importer, number of items, state of origin, description).
+
+    \b
+    Example:
+      arms-ledger audit export-register --format unroca --csv > unroca.csv
+    """
+    with env.read_models(cut) as conn:
+        caption(cut)
+        cp, found = monitors.register(conn, register)
+    if fmt != "table":
+        write_rows(found, fmt)
+        return
+    click.echo(f"{len(found)} row(s) of the {register} register; {_judged(cp)}.")
+    if found:
+        columns = [c for c in found[0] if c not in ("checkpoint", "judged_at")]
+        click.echo(table([r | {"events": monitors.events_text(r)} for r in found], columns))
+
+
+COMMANDS = (
+    deadlines_command,
+    retro_command,
+    bypasses_command,
+    reconcile_command,
+    export_register_command,
+)

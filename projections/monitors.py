@@ -391,3 +391,19 @@ def reconcile(
             for f in (*found, *monitors.splitting(h))
         ],
     )
+
+
+# --- the public registers ------------------------------------------------------------
+
+REGISTER_FORMATS = ("sipri", "unroca")
+
+
+def register(conn: sqlite3.Connection, fmt: str) -> tuple[Checkpoint, list[dict[str, Any]]]:
+    """Orders and deliveries in the shape of the SIPRI trade register or the UN Register."""
+    cp = checkpoint(conn)
+    events = logged(conn)
+    h = monitors.fold(events, cp.time)
+    build = monitors.sipri_register if fmt == "sipri" else monitors.unroca_register
+    return cp, [
+        r.fields | {"events": list(r.positions)} | cp.fields for r in build(events, h)
+    ]

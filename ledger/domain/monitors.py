@@ -23,6 +23,9 @@ call these functions.
   notifications matched with the recorded ones; **threshold splitting** (``splitting``):
   cases of one partner and platform filed within ``SPLIT_WINDOW``, each below the
   notification threshold, together above it.
+- **The public registers** (``sipri_register``, ``unroca_register``): orders and
+  deliveries in the shape of the SIPRI trade register and of the UN Register's seven
+  categories (``unroca_category``).
 """
 
 from __future__ import annotations
@@ -541,3 +544,142 @@ def _threshold(h: History, r: CaseRecord) -> tuple[str, int]:
     found = in_force(h.thresholds, at)
     thresholds = (found.groups if found else ev.DEFAULT_THRESHOLDS).group(group)
     return notification_threshold(r.state, thresholds)
+
+
+# --- the public registers -----------------------------------------------------------------
+
+SUPPLIER = "United States"
+# The UN Register of Conventional Arms' seven categories.
+UNROCA_CATEGORIES = (
+    "I battle tanks",
+    "II armoured combat vehicles",
+    "III large-calibre artillery systems",
+    "IV combat aircraft and unmanned combat aerial vehicles",
+    "V attack helicopters",
+    "VI warships",
+    "VII missiles and missile launchers",
+)
+# Aircraft the Register does not count (unarmed support aircraft, transport
+# helicopters), and rotary-wing aircraft it counts as attack helicopters: by words of the
+# platform's name (lower case).
+_NOT_COMBAT_AIRCRAFT = (
+    "kc-46",
+    "tanker",
+    "pegasus",
+    "e-7",
+    "wedgetail",
+    "chinook",
+    "ch-47",
+)
+_ATTACK_HELICOPTERS = ("apache", "ah-64", "seahawk", "mh-60", "helicopter")
+
+
+def unroca_category(category: str, name: str) -> str | None:
+    """The UN Register category of a platform listed with ``category`` and ``name``
+    (docs/monitors.md), or None if the Register has none for it."""
+    c, n = category.lower(), name.lower()
+    if "armoured" in c or "armored" in c:
+        return UNROCA_CATEGORIES[0 if ("tank" in n or "abrams" in n) else 1]
+    if "artillery" in c:
+        return UNROCA_CATEGORIES[2]
+    if "aircraft" in c:
+        if any(w in n for w in _NOT_COMBAT_AIRCRAFT):
+            return None
+        return UNROCA_CATEGORIES[4 if any(w in n for w in _ATTACK_HELICOPTERS) else 3]
+    if "ship" in c or "naval" in c:
+        return UNROCA_CATEGORIES[5]
+    if "missile" in c or "air defence" in c or "air defense" in c:
+        return UNROCA_CATEGORIES[6]
+    return None
+
+
+class RegisterRow(NamedTuple):
+    fields: dict[str, object]
+    positions: tuple[int, ...]
+
+
+def _platforms(events: Iterable[Logged]) -> dict[str, ev.PlatformListed]:
+    return {e.platform: e for _, e in events if isinstance(e, ev.PlatformListed)}
+
+
+def _names(events: Iterable[Logged]) -> dict[str, str]:
+    return {e.partner: e.name for _, e in events if isinstance(e, ev.PartnerRegistered)}
+
+
+def sipri_register(events: Sequence[Logged], h: History) -> list[RegisterRow]:
+    """Orders (accepted offers) in the shape of the SIPRI trade register, by recipient
+    and year of order."""
+    platforms, names = _platforms(events), _names(events)
+    accepted = {
+        e.case: (position, effective(e).year)
+        for position, e in events
+        if isinstance(e, ev.OfferAccepted) and e.case in h.cases
+    }
+    rows = []
+    for case_id, (position, year) in accepted.items():
+        r = h.cases[case_id]
+        c = r.state
+        listed = platforms.get(c.platform)
+        years = sorted({when.year for _, when, _ in r.deliveries})
+        status = (
+            "delivered"
+            if c.delivered >= c.quantity
+            else "delivery in progress"
+            if c.delivered
+            else "cancelled"
+            if c.stage == "cancelled"
+            else "ordered"
+        )
+        rows.append(
+            RegisterRow(
+                {
+                    "recipient": names.get(c.partner, c.partner),
+                    "supplier": SUPPLIER,
+                    "designation": listed.name if listed else c.platform,
+                    "description": listed.category if listed else "",
+                    "number_ordered": c.quantity,
+                    "year_of_order": year,
+                    "number_delivered": c.delivered,
+                    "years_of_delivery": "; ".join(str(y) for y in years),
+                    "status": status,
+                    "case": case_id,
+                },
+                (position, *(p for p, _, _ in r.deliveries)),
+            )
+        )
+    return sorted(
+        rows,
+        key=lambda r: (r.fields["recipient"], r.fields["year_of_order"], r.fields["case"]),
+    )
+
+
+def unroca_register(events: Sequence[Logged], h: History) -> list[RegisterRow]:
+    """Deliveries in the shape of the UN Register's reports of exports: by calendar year,
+    category, final importer and item; platforms in no category are left out."""
+    platforms, names = _platforms(events), _names(events)
+    groups: dict[tuple[int, str, str, str], tuple[int, list[int]]] = {}
+    for r in h.cases.values():
+        listed = platforms.get(r.state.platform)
+        category = unroca_category(listed.category, listed.name) if listed else None
+        if category is None:
+            continue
+        assert listed is not None
+        recipient = names.get(r.state.partner, r.state.partner)
+        for position, when, quantity in r.deliveries:
+            key = (when.year, category, recipient, listed.name)
+            count, positions = groups.get(key, (0, []))
+            groups[key] = (count + quantity, [*positions, position])
+    return [
+        RegisterRow(
+            {
+                "year": year,
+                "category": category,
+                "final_importer": recipient,
+                "number_of_items": count,
+                "state_of_origin": SUPPLIER,
+                "description": item,
+            },
+            tuple(sorted(positions)),
+        )
+        for (year, category, recipient, item), (count, positions) in sorted(groups.items())
+    ]

@@ -80,6 +80,14 @@ def _reconcile(conn: sqlite3.Connection, args: dict[str, str]) -> tuple[str, lis
     )
 
 
+def _register(fmt: str) -> Callable:
+    def run(conn: sqlite3.Connection, args: dict[str, str]) -> tuple[str, list[dict]]:
+        cp, rows = monitors.register(conn, fmt)
+        return _judged(cp.fields), rows
+
+    return run
+
+
 MONITORS = (
     Monitor(
         "deadlines",
@@ -118,6 +126,32 @@ MONITORS = (
         "(`arms-ledger audit reconcile FILE` takes any such file).",
         _reconcile,
         ("kind", "partner", "cases", "line", "detail", "events"),
+    ),
+    Monitor(
+        "register-sipri",
+        "The SIPRI trade register",
+        "Orders (accepted offers) in the shape of the SIPRI trade register "
+        "(`arms-ledger audit export-register --format sipri`).",
+        _register("sipri"),
+        (
+            "recipient",
+            "designation",
+            "number_ordered",
+            "year_of_order",
+            "number_delivered",
+            "years_of_delivery",
+            "status",
+            "case",
+            "events",
+        ),
+    ),
+    Monitor(
+        "register-unroca",
+        "The UN Register of Conventional Arms",
+        "Deliveries by year in the UN Register's seven categories "
+        "(`arms-ledger audit export-register --format unroca`).",
+        _register("unroca"),
+        ("year", "category", "final_importer", "number_of_items", "description", "events"),
     ),
 )
 BY_NAME = {m.name: m for m in MONITORS}

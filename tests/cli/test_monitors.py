@@ -24,6 +24,8 @@ OUTPUTS = (  # what must be byte-identical on the ledger and on a replica
     ("audit", "bypasses", *AT, "--csv"),
     ("audit", "reconcile", str(NOTIFICATIONS), *AT),
     ("audit", "reconcile", str(NOTIFICATIONS), "--json", "--known-at", "2026-11-13"),
+    ("audit", "export-register", "--format", "sipri", *AT, "--csv"),
+    ("audit", "export-register", "--format", "unroca", *AT),
 )
 
 
@@ -282,6 +284,57 @@ def test_reconcile_refuses_a_bad_file_in_one_line(scenario, tmp_path, content, m
     assert result.stdout == ""
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
     assert message in result.stderr
+
+
+def test_export_register_unroca_by_year_category_and_importer(scenario):
+    result = invoke(
+        scenario, "audit", "export-register", "--format", "unroca", *AT, "--csv"
+    )
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [
+        "year,category,final_importer,number_of_items,state_of_origin,description,"
+        "events,checkpoint,judged_at",
+        "2018,VII missiles and missile launchers,Ukraine,210,United States,Javelin,[124],"
+        "917,2026-11-13T00:00:00Z",
+        "2019,VII missiles and missile launchers,United Arab Emirates,300,United States,"
+        "Javelin,[178],917,2026-11-13T00:00:00Z",
+    ]
+    assert len(lines) == 39
+    table = invoke(scenario, "audit", "export-register", "--format", "unroca", *AT)
+    assert table.stdout.splitlines()[0] == (
+        "38 row(s) of the unroca register; judged at 2026-11-13T00:00:00Z, "
+        "log position 917."
+    )
+
+
+def test_export_register_sipri_orders(scenario):
+    result = invoke(
+        scenario, "audit", "export-register", "--format", "sipri", *AT, "--json"
+    )
+    found = {r["case"]: r for r in json.loads(result.stdout)}
+    assert len(found) == 46
+    assert found["TW-D-F16"] == {
+        "recipient": "Taiwan (TECRO)",
+        "supplier": "United States",
+        "designation": "F-16 Block 70/72",
+        "description": "Aircraft",
+        "number_ordered": 66,
+        "year_of_order": 2020,
+        "number_delivered": 10,
+        "years_of_delivery": "2025; 2026",
+        "status": "delivery in progress",
+        "case": "TW-D-F16",
+        "events": [210, 751, 889, 909],
+        "checkpoint": 917,
+        "judged_at": "2026-11-13T00:00:00Z",
+    }
+
+
+def test_export_register_needs_a_format(scenario):
+    result = invoke(scenario, "audit", "export-register")
+    assert result.exit_code == 2
+    assert "Missing option '--format'" in result.stderr
 
 
 def test_a_replica_from_an_export_gives_the_same_answers(scenario, tmp_path):

@@ -437,3 +437,30 @@ def test_reconcile_matches_by_partner_and_nearest_date():
     ]
     far = row._replace(day=instant(t(60)).date())
     assert [f.kind for f in monitors.reconcile(h, [far])] == ["published-not-recorded"]
+
+
+@pytest.mark.parametrize(
+    ("category", "name", "expected"),
+    [
+        ("Armoured vehicles", "M1A2 SEPv3 Abrams", "I battle tanks"),
+        ("Armoured vehicles", "Stryker", "II armoured combat vehicles"),
+        ("Artillery", "HIMARS (M142)", "III large-calibre artillery systems"),
+        (
+            "Aircraft",
+            "F-35A Lightning II",
+            "IV combat aircraft and unmanned combat aerial vehicles",
+        ),
+        ("Aircraft", "AH-64E Apache", "V attack helicopters"),
+        ("Aircraft", "KC-46A Pegasus", None),
+        ("Aircraft", "CH-47F Block II Chinook", None),
+        ("Missiles", "Javelin", "VII missiles and missile launchers"),
+        (
+            "Air defence systems",
+            "NASAMS (fire units)",
+            "VII missiles and missile launchers",
+        ),
+        ("Sensors", "LTAMDS radar", None),
+    ],
+)
+def test_unroca_categories(category, name, expected):
+    assert monitors.unroca_category(category, name) == expected

@@ -72,3 +72,14 @@ def test_the_reconcile_page_uses_the_shipped_notifications(replay, demo_ledger):
     assert '<td class="col-detail">25-23: date 2025-04-02, published 2025-04-01</td>' in (
         page.text
     )
+
+
+def test_the_register_pages_show_what_the_cli_writes(replay, demo_ledger):
+    for fmt in ("sipri", "unroca"):
+        cli_rows = cli_json(
+            demo_ledger, "export-register", "--format", fmt, "--as-of", BEFORE_THE_ORDER
+        )
+        assert cli_rows
+        page = replay.get(f"/-/monitors/register-{fmt}")
+        assert page.status_code == 200
+        assert f"{len(cli_rows)} finding(s), judged at " in page.text
