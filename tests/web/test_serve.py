@@ -156,4 +156,4 @@ def test_live_the_web_view_shows_what_the_last_append_wrote(ledger_copy):
             ("PL-B-AHA", "normal"),
         ]
         _status, page = server.get("/")
-        assert "Live read models, up to log position 912," in page
+        assert "Live read models, up to log position 918," in page
