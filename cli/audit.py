@@ -605,3 +605,14 @@ def verify_export_command(
 
 
 COMMANDS = (audit_group,)
+
+
+def _monitors() -> None:
+    """The overseer's monitors (cli/monitors.py) belong to this group."""
+    from arms_ledger.cli import monitors
+
+    for command in monitors.COMMANDS:
+        audit_group.add_command(command)
+
+
+_monitors()

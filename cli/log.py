@@ -35,7 +35,11 @@ def resolve_stream(ledger: Ledger, ident: str) -> str:
 
 def table_row(recorded: Recorded) -> dict[str, Any]:
     e = recorded.event
-    payload = {f: getattr(e, f) for f in ev.payload_fields(type(e)) if f != e.STREAM}
+    payload = {
+        f: getattr(e, f)
+        for f in ev.payload_fields(type(e))
+        if f != e.STREAM and getattr(e, f) is not msgspec.UNSET  # unset: not in the event
+    }
     details = " ".join(
         f"{k}={msgspec.json.encode(v).decode() if not isinstance(v, str) else v}"
         for k, v in payload.items()

@@ -18,6 +18,7 @@ RULES = {
     "totals": "the limit on totals",
     "corrections": "corrections",
     "authority": "authority",
+    "bypass": "coded bypass reasons",
 }
 
 

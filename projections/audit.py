@@ -75,3 +75,19 @@ def corrected(position: int, stream: str, e: ev.Event, partner: str) -> tuple | 
     if detail is None:
         return None
     return (position, "correction", stream, partner, e.effective_at, detail)
+
+
+def out_of_sequence(
+    position: int,
+    stream: str,
+    e: ev.Event,
+    partner: str,
+    platform: str,
+    at: int,
+    ahead: list[tuple[str, str]],
+) -> tuple | None:
+    """The ``event_flags`` row of a delivery or offer out of its queue's sequence."""
+    detail = oversight.out_of_sequence(e, platform, at, ahead)
+    if detail is None:
+        return None
+    return (position, "out-of-sequence", stream, partner, e.effective_at, detail)

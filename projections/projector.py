@@ -124,6 +124,8 @@ class Projector(ProjectionState):
         else:
             view = self.cases.get(case_id) or self.cases_get(case_id)
             was_queued = view.queued
+            if was_queued and isinstance(e, (ev.DeliveryRecorded, ev.OfferIssued)):
+                self._sequence(position, stream, e, view)
             view.apply(e, position)
         state = view.state
         self.dirty_cases.add(case_id)
@@ -160,6 +162,22 @@ class Projector(ProjectionState):
             return
         row = (e.corrects, e.case, platform, partner, e.corrected["quantity"])
         self.delivery_rows.append((*row, e.effective_at))
+
+    def _sequence(
+        self, position: int, stream: str, e: ev.CaseEvent, view: CaseView
+    ) -> None:
+        """Flag a delivery or an offer that skips cases still waiting ahead of it."""
+        state = view.state
+        q = self._touch(state.platform)
+        at = q.position(state.case)
+        if at is None or at == 1:
+            return
+        ahead = [(c, q.entries[c].stage) for c in q.ids[: at - 1]]
+        self._flag(
+            audit.out_of_sequence(
+                position, stream, e, state.partner, state.platform, at, ahead
+            )
+        )
 
     def _requeue(self, view: CaseView, was_queued: bool) -> None:
         """The case's entry in its platform's queue after an event: put, changed or

@@ -19,8 +19,8 @@ from arms_ledger.projections.views import VIEWS
 # Bump when a table or its meaning changes: a projection of another version is rebuilt.
 # 2: the partners' score points; 3: strategic unrounded; 4: queue_changes a view over
 # queue_moves and the runs of queue_shifts; 5: corrections (EventCorrected) in cases,
-# deliveries and event_flags
-SCHEMA_VERSION = 5
+# deliveries and event_flags; 6: event_flags has out-of-sequence deliveries and offers
+SCHEMA_VERSION = 6
 
 
 class Column(NamedTuple):
@@ -292,10 +292,15 @@ POLICIES = Table(
 FLAGS = Table(
     "event_flags",
     "Oversight flags raised by one event (backdated decisions, notifications without "
-    "QME certification, corrections); oversight_flags adds the EEUM inventory flags.",
+    "QME certification, corrections, deliveries and offers out of sequence); "
+    "oversight_flags adds the EEUM inventory flags.",
     (
         _c("event_position", int, "log position of the event"),
-        _c("kind", str, "backdated-decision, qme-not-certified or correction"),
+        _c(
+            "kind",
+            str,
+            "backdated-decision, qme-not-certified, correction or out-of-sequence",
+        ),
         _c("stream", str, "stream of the event"),
         _c("partner", str, "partner concerned"),
         _c("effective_at", str, "effective time of the event"),

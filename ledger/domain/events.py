@@ -223,9 +223,21 @@ class EmergencyDeclared(CaseEvent, frozen=True, kw_only=True):
     DECISION: ClassVar[bool] = True
 
 
+# Why a delivery or an offer went to a case while cases ahead of it in its platform's
+# queue still waited (docs/monitors.md, Out-of-sequence deliveries and offers). "other"
+# needs a ``bypass_note``. Unset, the fields are left out of the event's JSON.
+BypassCode = Literal[
+    "partner-not-ready", "funding", "export-licence", "production-lot", "other"
+]
+BYPASS_CODES: tuple[str, ...] = typing.get_args(BypassCode)
+BypassNote = Annotated[str, Meta(max_length=2000, pattern=TEXT_PATTERN)]
+
+
 class OfferIssued(CaseEvent, frozen=True, kw_only=True):
     value_usd: Usd
     offer_expires_at: Time | None = None
+    bypass_reason: BypassCode | msgspec.UnsetType = msgspec.UNSET
+    bypass_note: BypassNote | msgspec.UnsetType = msgspec.UNSET
 
 
 class OfferAccepted(CaseEvent, frozen=True, kw_only=True):
@@ -242,6 +254,8 @@ class CaseImplemented(CaseEvent, frozen=True, kw_only=True):
 
 class DeliveryRecorded(CaseEvent, frozen=True, kw_only=True):
     quantity: Quantity
+    bypass_reason: BypassCode | msgspec.UnsetType = msgspec.UNSET
+    bypass_note: BypassNote | msgspec.UnsetType = msgspec.UNSET
 
 
 class EndUseCheckRecorded(CaseEvent, frozen=True, kw_only=True):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import msgspec
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import instant
 
@@ -69,3 +70,39 @@ def corrected(e: ev.Event) -> str | None:
         for field, value in sorted(e.corrected.items())
     )
     return f"{what} corrected by {e.actor}: {changes}"
+
+
+# Out of sequence (docs/monitors.md): the cases ahead in a platform's queue that still
+# wait, for each kind of event that serves a case: for a delivery, any case ahead with
+# quantity left that is not suspended; for an offer, a case ahead not yet offered.
+NOT_YET_OFFERED = frozenset({"filed", "review-cleared", "congressional-review", "notified"})
+
+
+def waiting(e: ev.Event, stage: str) -> bool:
+    """Whether a case ahead, at ``stage``, still waits for what ``e`` gives."""
+    if isinstance(e, ev.OfferIssued):
+        return stage in NOT_YET_OFFERED
+    return stage != "suspended"
+
+
+def out_of_sequence(
+    e: ev.Event, platform: str, position: int, ahead: list[tuple[str, str]]
+) -> str | None:
+    """Why a delivery or an offer to the case at queue ``position`` is flagged: cases
+    ahead of it (``ahead``: case and stage, in queue order) still wait, and the event
+    gives no coded ``bypass_reason``. None otherwise."""
+    if not isinstance(e, (ev.DeliveryRecorded, ev.OfferIssued)):
+        return None
+    if e.bypass_reason is not msgspec.UNSET:
+        return None
+    skipped = [case for case, stage in ahead if waiting(e, stage)]
+    if not skipped:
+        return None
+    what = "delivery" if isinstance(e, ev.DeliveryRecorded) else "offer"
+    shown = ", ".join(skipped[:3]) + (
+        f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    )
+    return (
+        f"{what} to position {position} of the {platform} queue while {len(skipped)} "
+        f"case(s) ahead still wait ({shown}), with no bypass_reason"
+    )

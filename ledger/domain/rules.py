@@ -291,7 +291,27 @@ def _expire(event: ev.OfferExpired, case: CaseState, at: datetime, _: World) -> 
         )
 
 
+def _bypass(event: ev.DeliveryRecorded | ev.OfferIssued) -> None:
+    """A bypass note explains a bypass reason; the reason "other" needs one."""
+    reason, note = event.bypass_reason, event.bypass_note
+    if reason is msgspec.UNSET:
+        if note is not msgspec.UNSET:
+            raise Refused(
+                "bypass",
+                "bypass_note explains a bypass_reason: give bypass_reason too (one of "
+                f"{', '.join(ev.BYPASS_CODES)})",
+            )
+        return
+    if reason == "other" and (note is msgspec.UNSET or not note.strip()):
+        raise Refused(
+            "bypass",
+            'bypass_reason "other" needs a bypass_note saying what the reason was '
+            "(or use one of the other codes)",
+        )
+
+
 def _deliver(event: ev.DeliveryRecorded, case: CaseState, *_: object) -> None:
+    _bypass(event)
     if event.quantity > case.quantity_left:
         raise Refused(
             "4",
@@ -322,6 +342,7 @@ def _check(event: ev.EndUseCheckRecorded, case: CaseState, *_: object) -> None:
 def _offer(event: ev.OfferIssued, case: CaseState, at: datetime, world: World) -> None:
     """Rules 3 and 4: an offer at or over the threshold in force needs a congressional
     notification and, unless an emergency is declared, the end of its review period."""
+    _bypass(event)
     expires = instant(event.offer_expires_at or event.effective_at)
     if expires <= at:
         raise Refused(

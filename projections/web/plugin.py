@@ -17,7 +17,7 @@ from typing import Any
 
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.projections import queries, userquery
-from arms_ledger.projections.web import charts, pages, whatif
+from arms_ledger.projections.web import charts, monitors, pages, whatif
 from arms_ledger.projections.web.metadata import DATABASE, PLUGIN
 from datasette import hookimpl
 from datasette.utils.asgi import Response
@@ -105,6 +105,11 @@ def register_routes(datasette: Any) -> list[tuple[str, Callable]]:
         (r"^/-/charts$", pages.charts_index),
         (rf"^/-/charts/(?P<chart>{names})(?P<svg>\.svg)?$", pages.chart_page),
         (r"^/-/whatif(?P<json>\.json)?$", whatif.whatif_page),
+        (r"^/-/monitors$", monitors.index),
+        (
+            rf"^/-/monitors/(?P<monitor>{'|'.join(monitors.BY_NAME)})$",
+            monitors.monitor_page,
+        ),
         (r"^/-/databases(\.json)?$", databases),
     ]
 
@@ -115,6 +120,7 @@ def menu_links(datasette: Any, actor: Any, request: Any) -> list[dict[str, str]]
         return []
     links = [
         {"href": datasette.urls.path("/-/charts"), "label": "Charts"},
+        {"href": datasette.urls.path("/-/monitors"), "label": "Monitors"},
         {"href": datasette.urls.database(DATABASE) + "#queries", "label": "Canned queries"},
     ]
     if datasette in whatif.SOURCES:

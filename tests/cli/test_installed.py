@@ -20,7 +20,7 @@ EXECUTABLE = Path(sys.executable).parent / "arms-ledger"
 def test_installed_command_runs_the_demo_and_reports_errors(tmp_path, store):
     demo = subprocess.run([EXECUTABLE, "demo"], capture_output=True, text=True)
     assert demo.returncode == 0, demo.stderr
-    assert demo.stdout.startswith("Loaded 911 events from fixtures/scenario.jsonl.\n")
+    assert demo.stdout.startswith("Loaded 917 events from fixtures/scenario.jsonl.\n")
     env = {"ARMS_LEDGER": str(tmp_path / "l"), "PATH": str(EXECUTABLE.parent)}
     if store != "sqlite":  # a schema of its own, not the demo's
         env["ARMS_LEDGER_STORE"] = stores.new_pg_store()

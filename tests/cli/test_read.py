@@ -124,15 +124,17 @@ def test_audit_flags_judged_at_a_time(run):
     assert (
         result.stdout
         == """\
-7 oversight flag(s), deadlines judged at 2026-10-28T00:00:00Z.
+9 oversight flag(s), deadlines judged at 2026-10-28T00:00:00Z.
 kind                       stream         effective_at  detail
--------------------------  -------------  ------------  --------------------------------------------------------------------------
+-------------------------  -------------  ------------  ------------------------------------------------------------------------------------------
 backdated-decision         partner:SAU    2026-02-12    StrategicValueAssessed recorded 2026-03-30, 46 days after it took effect
 backdated-decision         case:IS-D-KC4  2026-03-02    CaseReprioritized recorded 2026-04-14, 43 days after it took effect
 backdated-decision         platform:nvd   2026-05-07    EEUMDesignationChanged recorded 2026-06-22, 46 days after it took effect
 eeum-no-annual-inventory   case:UP-B-JAV  2021-06-06    no EEUM inventory since 2021-06-06 (more than 365 days)
 eeum-no-annual-inventory   case:UP-B-JAX  2023-06-15    no EEUM inventory since 2023-06-15 (more than 365 days)
 eeum-no-initial-inventory  case:UP-B-JAX  2023-06-15    delivery of 300 javelin on 2023-06-15: no initial inventory within 90 days
+out-of-sequence            case:FI-D-F35  2026-09-29    delivery to position 5 of the f-35a queue while 4 case(s) ahead still wait (GY-D-F35, PL-…
+out-of-sequence            case:DA-D-F35  2026-10-19    offer to position 4 of the f-35a queue while 1 case(s) ahead still wait (SR-D-F35), with …
 qme-not-certified          case:AE-B-THB  2025-03-04    notification 25-15 to ARE without QME certification
 """  # noqa: E501 (the terminal table as printed)
     )
@@ -160,11 +162,10 @@ implemented              22           2331  108850000000
 delivering               17            901   66195000000
 congressional-review      1             48   23000000000
 offered                   1             16    4100000000
-review-cleared            1             11    1900000000
-filed                     1            150    1300000000
-notified                  1            100     850000000
+notified                  2            111    2750000000
+filed                     3            230    1318000000
 
-44 open case(s) worth $206,195,000,000.
+46 open case(s) worth $206,213,000,000.
 """
     )
 
@@ -201,7 +202,7 @@ def test_query_is_read_only_and_takes_parameters(run, scenario):
         "the read models: SELECT, WITH, and functions that compute)\n"
     )
     with sqlite3.connect(scenario / "projections.db") as db:
-        assert db.execute("SELECT count(*) FROM queue").fetchone()[0] == 42
+        assert db.execute("SELECT count(*) FROM queue").fetchone()[0] == 44
 
 
 def test_query_tables_describes_every_column(run):
@@ -222,7 +223,7 @@ def test_query_tables_describes_every_column(run):
         (
             ("queue", "--at-position", "5000"),
             1,
-            "Error: the log ends at position 911; --at-position 5000 is beyond it\n",
+            "Error: the log ends at position 917; --at-position 5000 is beyond it\n",
         ),
         (
             ("audit", "explain", "XX-1"),
@@ -263,16 +264,16 @@ def test_appending_brings_the_read_models_up_to_date(tmp_path, monkeypatch):
     monkeypatch.setenv("ARMS_LEDGER", str(ledger))
     monkeypatch.setenv("ARMS_LEDGER_ACTOR", "usasac")
     result = CliRunner().invoke(cli, ["case", "deliver", "PL-B-ABR", "--quantity", "80"])
-    assert result.stdout == "Appended DeliveryRecorded to case:PL-B-ABR at position 912.\n"
+    assert result.stdout == "Appended DeliveryRecorded to case:PL-B-ABR at position 918.\n"
     with sqlite3.connect(ledger / "projections.db") as db:  # read directly: no catch-up
-        assert db.execute("SELECT position FROM projection").fetchone() == (912,)
+        assert db.execute("SELECT position FROM projection").fetchone() == (918,)
         queue = db.execute(
             "SELECT \"case\", position FROM queue WHERE platform = 'm1a2-sepv3' "
             "ORDER BY position"
         ).fetchall()
         changes = db.execute(
             'SELECT "case", change, old_position, new_position FROM queue_changes '
-            "WHERE event_position = 912"
+            "WHERE event_position = 918"
         ).fetchall()
     assert queue == [("AT-B-ABR", 1), ("TW-B-ABR", 2), ("RO-B-ABR", 3)]
     assert changes == [
@@ -293,7 +294,7 @@ def test_rebuild_gives_the_same_read_models(run, scenario):
 
     before = dump()
     result = run("rebuild")
-    assert result.stdout == "Rebuilt the read models from 911 events.\n"
+    assert result.stdout == "Rebuilt the read models from 917 events.\n"
     assert dump() == before
 
 

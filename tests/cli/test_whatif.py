@@ -50,10 +50,10 @@ def test_whatif_economic_half_on_the_f35a_queue(scenario):
     result = invoke(scenario, "whatif", *PROPOSAL, "--platform", "f-35a")
     assert result.exit_code == 0, result.stderr
     assert result.stderr == (
-        "(log: arms-ledger.demo/scenario, 911 events, "
-        "root quNudvQFUNvq7G0UV4ZWO0Z+Dy3w+3hYj4gnGrGEjsk=)\n"
+        "(log: arms-ledger.demo/scenario, 917 events, "
+        "root rb7+pbHaAvSu8Br9w9IZ1hWJzKkJ/Q3D14m1GItJQZ8=)\n"
         "(proposal sha256 62f65c4201dfee1809df505bfd9d3c74ffe6a75fdb73f3dcf142a443fe8b2d47"
-        ", effective 2026-10-27T00:00:00Z; in force before: america-first-2026)\n"
+        ", effective 2026-11-05T00:00:00Z; in force before: america-first-2026)\n"
     )
     assert (
         result.stdout
@@ -346,8 +346,8 @@ def test_stability_of_the_f35a_queue(scenario):
     result = invoke(scenario, "stability", "f-35a", "--top", "2")
     assert result.exit_code == 0, result.stderr
     assert result.stderr == (
-        "(log: arms-ledger.demo/scenario, 911 events, "
-        "root quNudvQFUNvq7G0UV4ZWO0Z+Dy3w+3hYj4gnGrGEjsk=)\n"
+        "(log: arms-ledger.demo/scenario, 917 events, "
+        "root rb7+pbHaAvSu8Br9w9IZ1hWJzKkJ/Q3D14m1GItJQZ8=)\n"
     )
     assert (
         result.stdout

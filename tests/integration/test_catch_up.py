@@ -70,7 +70,7 @@ def test_one_new_event_reads_one_event_and_the_streams_it_touches(ledger, ledger
     # The new event, and the three policy adoptions (through the type index) to know
     # the policy in force.
     policies = ("PriorityPolicyAdopted", "NotificationThresholdsSet")
-    assert log.read == [((), 912), (policies, 1), (policies, 13), (policies, 760)]
+    assert log.read == [((), 918), (policies, 1), (policies, 13), (policies, 760)]
     assert sorted(log.streams) == [
         "case:PL-B-ABR",
         "platform:m1a2-sepv3",

@@ -51,7 +51,7 @@ def assert_equals_rebuild(ledger, conn, directory: Path) -> None:
 
 
 def test_an_exception_midway_rolls_back_to_the_last_commit_then_a_catch_up_ends_correct():
-    """An exception raised while a transaction is in flight (after event 450 of 911)
+    """An exception raised while a transaction is in flight (after event 450 of 917)
     propagates, leaves the position at the last commit (400), and a second catch-up
     then equals a rebuild."""
     with tempfile.TemporaryDirectory() as folder:
@@ -59,7 +59,7 @@ def test_an_exception_midway_rolls_back_to_the_last_commit_then_a_catch_up_ends_
         ledger = create(tmp / "ledger")
         conn = engine.connect(tmp / "projections.db")
         try:
-            assert load_history(ledger, SCENARIO) == ledger.head() == 911
+            assert load_history(ledger, SCENARIO) == ledger.head() == 917
             seen: list[int] = []
 
             def crash_after_450(position: int) -> None:
@@ -76,7 +76,7 @@ def test_an_exception_midway_rolls_back_to_the_last_commit_then_a_catch_up_ends_
             assert conn.execute("SELECT max(position) FROM audit_log").fetchone()[0] == 400
 
             assert (
-                engine.catch_up(ledger.reader, conn, commit_every=COMMIT_EVERY) == 911 - 400
+                engine.catch_up(ledger.reader, conn, commit_every=COMMIT_EVERY) == 917 - 400
             )
             assert_equals_rebuild(ledger, conn, tmp)
         finally:
@@ -112,7 +112,7 @@ def test_a_catch_up_killed_by_sigkill_resumes_from_its_last_commit_and_ends_corr
         tmp = Path(folder)
         ledger = create(tmp / "ledger")
         try:
-            assert load_history(ledger, SCENARIO) == 911
+            assert load_history(ledger, SCENARIO) == 917
             died = subprocess.run(
                 [sys.executable, "-c", CATCH_UP_THEN_DIE, str(tmp / "ledger")],
                 cwd=ROOT,
@@ -126,7 +126,7 @@ def test_a_catch_up_killed_by_sigkill_resumes_from_its_last_commit_and_ends_corr
             conn = engine.connect(tmp / "ledger" / engine.PROJECTIONS_DB)
             try:
                 assert stored_position(conn) == 500
-                assert engine.catch_up(ledger.reader, conn) == 911 - 500
+                assert engine.catch_up(ledger.reader, conn) == 917 - 500
                 assert_equals_rebuild(ledger, conn, tmp)
             finally:
                 conn.close()

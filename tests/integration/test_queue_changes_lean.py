@@ -158,12 +158,20 @@ def test_the_view_reads_every_number_back(tmp_path):
 # --- the scenario: schema 3's answers -----------------------------------------------------
 
 
+# The golden answers were computed on the scenario's first 911 events (before the
+# monitors of issue 17 appended theirs).
+SCHEMA_3_EVENTS = 911
+
+
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory) -> Iterator[tuple]:
     directory = tmp_path_factory.mktemp("lean") / "ledger"
+    history = directory.parent / "scenario-911.jsonl"
+    lines = SCENARIO.read_bytes().splitlines(keepends=True)[:SCHEMA_3_EVENTS]
+    history.write_bytes(b"".join(lines))
     ledger = create(directory)
     try:
-        load_history(ledger, SCENARIO)
+        load_history(ledger, history)
         yield ledger, directory
     finally:
         ledger.close()

@@ -236,7 +236,13 @@ def snapshots_then_appended(history, data, patch) -> None:
             ledger.close()
 
 
-# --- the CLI on the fixture scenario (911 events; snapshots every 50 here) -------------
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+# --- the CLI on the fixture scenario (917 events; snapshots every 50 here) -------------
 
 QUESTIONS = [
     ("queue", "m1a2-sepv3", "--as-of", "2026-02-05"),
@@ -262,7 +268,7 @@ QUESTIONS = [
 
 @pytest.fixture
 def scenario(tmp_path, monkeypatch) -> Path:
-    """The demo ledger, with snapshots every 50 events (it has 911)."""
+    """The demo ledger, with snapshots every 50 events (it has 917)."""
     from arms_ledger.cli.main import cli
     from click.testing import CliRunner
 
@@ -329,8 +335,8 @@ def test_the_snapshots_command_builds_lists_and_drops(scenario):
     import json
 
     listed = json.loads(result.stdout)
-    assert listed and {r["position"] for r in listed} >= {50, 900, 911}
-    assert any(r["as_of"] == "every event" and r["position"] == 911 for r in listed)
+    assert listed and {r["position"] for r in listed} >= {50, 900, 917}
+    assert any(r["as_of"] == "every event" and r["position"] == 917 for r in listed)
     assert run("snapshots", "--drop").stdout == "Dropped the snapshots.\n"
     assert not (scenario / snapshots.FILE).exists()
 

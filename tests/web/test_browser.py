@@ -70,7 +70,7 @@ def test_the_home_page(page, artifacts):
     expect(page).to_have_title("arms-ledger: projections")
     expect(page.locator("h1")).to_have_text("arms-ledger")
     expect(page.locator(".arms-ledger-state")).to_have_text(
-        "Live read models, up to log position 911, recorded 2026-10-27; every appending "
+        "Live read models, up to log position 917, recorded 2026-11-10; every appending "
         "command updates them (reload to see)."
     )
     expect(page.locator("ul.arms-ledger-charts a")).to_have_text(

@@ -39,7 +39,7 @@ def test_the_backlog_ends_where_the_read_models_are(conn, replay_db):
         "value_billion_usd": 15.0,
     }
     assert (series[-1]["month"], series[-1]["open_cases"], series[-1]["value_usd"]) == (
-        "2026-10",
+        "2026-11",
         *totals(conn),
     )
     months = [tuple(map(int, p["month"].split("-"))) for p in series]

@@ -113,14 +113,14 @@ def test_the_home_page_shows_the_state_the_charts_and_the_canned_queries(live):
     assert "<h1>arms-ledger</h1>" in page
     assert (
         '<p class="message-info arms-ledger-state">Live read models, up to log position '
-        "911, recorded 2026-10-27; every appending command updates them (reload to see)."
+        "917, recorded 2026-11-10; every appending command updates them (reload to see)."
         "</p>"
     ) in page
     for chart in charts.CHARTS:
         assert f'<a href="/-/charts/{chart.name}">{escape(chart.title)}</a>' in page
     links = {
         "platform_queue": "platform=f-35a",
-        "case_trail": "case=UP-B-PAC",
+        "case_trail": "case=DA-D-F35",
         "priority_decisions": "partner=",
         "queue_changes_between": "from=2026-02-06&amp;to=2026-02-06&amp;platform=",
         "backlog_by_partner_platform": "partner=&amp;platform=",
@@ -164,7 +164,7 @@ def test_arbitrary_sql_is_off_unless_asked(live, demo_ledger):
     ) as open_sql:
         assert open_sql.json(
             "/projections.json?sql=select+count(*)+as+n+from+cases&_shape=array"
-        ) == [{"n": 53}]
+        ) == [{"n": 55}]
         written = open_sql.get("/projections.json?sql=delete+from+cases")
         assert written.status_code == 400
         assert "Statement must be a SELECT" in written.text

@@ -48,7 +48,7 @@ def test_serve_refuses_a_position_beyond_the_log(demo_ledger):
     )
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: the log ends at position 911; --at-position 5000 is beyond it\n"
+        "Error: the log ends at position 917; --at-position 5000 is beyond it\n"
     )
 
 
@@ -156,4 +156,4 @@ def test_live_the_web_view_shows_what_the_last_append_wrote(ledger_copy):
             ("PL-B-AHA", "normal"),
         ]
         _status, page = server.get("/")
-        assert "Live read models, up to log position 912," in page
+        assert "Live read models, up to log position 918," in page

@@ -126,7 +126,7 @@ def test_the_page_answers_what_whatif_and_stability_answer(
     stability = cli_json(demo_ledger, "stability", params["platform"], *options)
     assert answer["stability"] == stability_part(stability)
     assert (answer["log"], answer["cut"]) == (stability["log"], stability["cut"])
-    assert (answer["platform"], answer["position"]) == (params["platform"], 911)
+    assert (answer["platform"], answer["position"]) == (params["platform"], 917)
 
 
 @pytest.mark.parametrize("params, options", PROPOSALS, ids=IDS)
@@ -168,8 +168,8 @@ def test_the_html_shows_the_answers_numbers(live_with_log, params, options):
     assert tables["whatif-pairs"] == body(answer["stability"]["pairs"][:3], pairs)
     log = answer["log"]
     assert (
-        f"{log['origin']}, 911 events, root {log['root']};\nthe live state, up to log "
-        "position 911." in page.text
+        f"{log['origin']}, 917 events, root {log['root']};\nthe live state, up to log "
+        "position 917." in page.text
     )
     assert f"Proposal sha256 <code>{answer['proposal']['sha256']}</code>" in page.text
 
@@ -266,7 +266,7 @@ def test_the_comparison_is_pinned_where_the_read_models_are(ledger_copy, tmp_pat
                 }
             )
         )
-        ledger.append([expedite])  # the log only: the read models stay at 911
+        ledger.append([expedite])  # the log only: the read models stay at 917
     finally:
         ledger.close()
     params = {"platform": "ah-64e"} | ECONOMIC_HALF
@@ -274,9 +274,9 @@ def test_the_comparison_is_pinned_where_the_read_models_are(ledger_copy, tmp_pat
     with served(ledger_copy, read_models, "Live read models", engine.Cut()) as c:
         answer = c.json(page_url(params, json_=True))
     pinned = cli_json(
-        ledger_copy, "whatif", "--weights", "0.25,0.25,0.5", "--at-position", "911"
+        ledger_copy, "whatif", "--weights", "0.25,0.25,0.5", "--at-position", "917"
     )
-    assert answer["position"] == 911
+    assert answer["position"] == 917
     assert (answer["cases"], answer["partners"]) == (pinned["cases"], pinned["partners"])
     first = next(r for r in answer["cases"] if r["position_after"] == 1)
     assert (first["platform"], first["case"]) == ("ah-64e", "PL-B-AHA")
