@@ -237,6 +237,9 @@ def test_an_unmarked_block_that_fails_fails_the_test(tmp_path):
 # --- the examples of the commands' help (docs/cli.md) -----------------------------------
 
 # Files an example names, made before it runs (by the command's path).
+# The public notifications the repository ships (docs/monitors.md), where the reconcile
+# example finds them: in a checkout's fixtures/.
+NOTIFICATIONS = ROOT / "fixtures" / "dsca_notifications.csv"
 HELP_GIVEN: dict[tuple[str, ...], str] = {
     (): "export ARMS_LEDGER=./own\n"
     + "printf '%s\\n' '"
@@ -275,9 +278,18 @@ HELP_GIVEN: dict[tuple[str, ...], str] = {
         }
     )
     + "' > proposal.json\ncp cases.jsonl reprioritize.jsonl",
+    ("audit", "reconcile"): f"mkdir -p fixtures && cp {NOTIFICATIONS} fixtures/",
+    ("audit", "retro"): "arms-ledger audit latest > checkpoint-2026-10-01",
+    # A policy that names the demo's log and asks no witness (the demo has none).
+    ("audit", "verify-receipt"): "printf 'log %s\\nquorum none\\n' "
+    '"$(cat ./demo-ledger/verifier.key)" > witnesses.policy\n'
+    "cp ./demo-ledger/verifier.key verifier.key",
 }
 HELP_NOT_RUN = {
-    ("serve",): "serve runs until Ctrl-C; tests/web serves the same read models"
+    ("serve",): "serve runs until Ctrl-C; tests/web serves the same read models",
+    ("witness", "serve"): "runs until Ctrl-C; tests/cli/test_witnesses.py serves three",
+    ("audit", "witness"): "needs witnesses listening; tests/cli/test_witnesses.py runs "
+    "it against three on localhost",
 }
 
 
