@@ -164,8 +164,8 @@ def query_command(
     """Run a read-only SQL query on the read models.
 
     Tables: partners, platforms, cases, queue, audit_log, policies, event_flags,
-    deliveries, end_use_checks, eeum_designations, queue_moves, queue_shifts,
-    queue_cases; views: queue_changes, queue_changes_explained, backlog,
+    deliveries, end_use_checks, eeum_designations, eeum_clocks, queue_moves,
+    queue_shifts, queue_cases; views: queue_changes, queue_changes_explained, backlog,
     oversight_flags (`arms-ledger query --tables` describes every column).
 
     \b

@@ -1,8 +1,8 @@
 """The audit log (every event with its envelope) and the oversight flags one event raises.
 
-The EEUM inventory flags depend on the time they are judged at, so they are computed by
-the ``oversight_flags`` view from ``deliveries``, ``end_use_checks`` and
-``eeum_designations`` (see ``projections.schema``).
+The EEUM inventory flags depend on the time they are judged at, so the
+``oversight_flags`` view judges the ``eeum_clocks`` rows (``projections.eeum``, from
+``deliveries``, ``end_use_checks`` and ``eeum_designations``).
 """
 
 from __future__ import annotations

@@ -156,6 +156,7 @@ class Projector(ProjectionState):
     def _correct_delivery(self, e: ev.EventCorrected, platform: str, partner: str) -> None:
         """The corrected delivery's row (at the corrected event's position, effective
         when it was) with its new quantity, or gone if it was retracted."""
+        self.eeum_cases.add(e.case)
         if e.retracted:
             self.delivery_rows = [r for r in self.delivery_rows if r[0] != e.corrects]
             self.retracted_deliveries.append((e.corrects,))

@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.projections import audit, schema
+from arms_ledger.projections import audit, eeum, schema
 from arms_ledger.projections.projector import Projector
 from arms_ledger.projections.runner import apply_pages, catch_up, connect, fresh
 from arms_ledger.projections.source import LogReader
@@ -143,6 +143,7 @@ def _build(
         finally:
             writer.close()
         schema.create_indexes(conn)
+        eeum.refresh(conn)
         if second is not None:
             second.copy_into(conn)
         conn.execute("COMMIT")

@@ -20,7 +20,7 @@ from arms_ledger.projections.views import VIEWS
 # 2: the partners' score points; 3: strategic unrounded; 4: queue_changes a view over
 # queue_moves and the runs of queue_shifts; 5: corrections (EventCorrected) in cases,
 # deliveries and event_flags; 6: event_flags has out-of-sequence deliveries and offers
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class Column(NamedTuple):
@@ -351,6 +351,25 @@ EEUM_DESIGNATIONS = Table(
     (("platform", "effective_at"),),
 )
 
+EEUM_CLOCKS = Table(
+    "eeum_clocks",
+    "EEUM inventory clocks (ledger.domain.oversight.eeum_clocks): an inventory owed from "
+    "opened until closed, due at due; oversight_flags and `audit deadlines` judge them.",
+    (
+        _c("case", str, "case"),
+        _c("kind", str, "eeum-initial-inventory or eeum-annual-inventory"),
+        _c("opened", str, "owed from"),
+        _c("position", int, "the delivery, or the inventory it counts from"),
+        _c("partner", str, "partner"),
+        _c("platform", str, "platform"),
+        _c("quantity", int, "units delivered (the delivery, or the first)"),
+        _c("since", str, "the delivery, or the last inventory (or first delivery)"),
+        _c("due", str, "when the inventory is due"),
+        _c("closed", str, "owed until (null: still owed)"),
+    ),
+    ("case", "kind", "opened", "position"),
+)
+
 PROJECTION = Table(
     "projection",
     "How far the read models have read the log, in the same transaction as their rows.",
@@ -383,6 +402,7 @@ TABLES: tuple[Table, ...] = (
     DELIVERIES,
     END_USE_CHECKS,
     EEUM_DESIGNATIONS,
+    EEUM_CLOCKS,
     PROJECTION,
 )
 

@@ -98,6 +98,9 @@ class ProjectionState:
         self._members: dict[str, str] = {}
         self._next_case_number: dict[str, int] = {}
         self._clear_pending()
+        # The cases and platforms whose EEUM clocks need refreshing (``eeum.refresh``).
+        self.eeum_cases: set[str] = set()
+        self.eeum_platforms: set[str] = set()
 
     def _clear_pending(self) -> None:
         self.dirty_partners: set[str] = set()
@@ -200,6 +203,10 @@ class ProjectionState:
         """
         for sql, rows in self.take(position):
             conn.executemany(sql, rows)
+        from arms_ledger.projections import eeum
+
+        eeum.refresh(conn, self.eeum_cases, self.eeum_platforms)
+        self.eeum_cases, self.eeum_platforms = set(), set()
 
     def take(self, position: int, *, everything: bool = True) -> list[tuple[str, list]]:
         """What ``flush`` writes, as statements and their rows, and forget it: the rows
@@ -220,6 +227,9 @@ class ProjectionState:
         if not everything:
             cases = {c for c in cases if self.cases[c].ended}
             self.dirty_cases -= cases
+        self.eeum_cases.update(r[1] for r in self.delivery_rows)
+        self.eeum_cases.update(r[1] for r in self.check_rows)
+        self.eeum_platforms.update(r[1] for r in self.designation_rows)
         out: list[tuple[str, list]] = [
             (AUDIT_SQL, rows_json(self.audit_rows)),
             (up(schema.FLAGS), self.flag_rows),

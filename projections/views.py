@@ -1,8 +1,8 @@
 """The read models' views: questions every reader asks, written once in SQL.
 
 The oversight flags that depend on the time they are judged at (the EEUM inventory
-deadlines of ``ledger.domain.oversight``) are computed here, at ``projection.time`` (a
-replay's own time) or now.
+clocks ``ledger.domain.oversight.eeum_clocks`` gives, held in ``eeum_clocks``) are
+judged here, at ``projection.time`` (a replay's own time) or now.
 """
 
 from __future__ import annotations
@@ -13,17 +13,11 @@ from arms_ledger.ledger.domain import oversight
 _JUDGED_AT = "coalesce((SELECT julianday(time) FROM projection), julianday('now'))"
 
 
-def _designated(at: str) -> str:
-    """SQL: was platform ``d.platform`` EEUM-designated at julian day ``at``?"""
-    return (
-        "coalesce((SELECT designated FROM eeum_designations g "
-        "WHERE g.platform = d.platform "
-        f"AND julianday(g.effective_at) <= {at} "
-        "ORDER BY julianday(g.effective_at) DESC, g.position DESC LIMIT 1), 0)"
-    )
-
-
-_DESIGNATED = _designated("julianday(d.effective_at)")
+# An EEUM clock (``eeum_clocks``, ``oversight.clock_status``) still owed then.
+_OWED = (
+    f"julianday(k.opened) <= {_JUDGED_AT} "
+    f"AND (k.closed IS NULL OR {_JUDGED_AT} < julianday(k.closed))"
+)
 _INITIAL = oversight.EEUM_INITIAL_WITHIN.days
 _ANNUAL = oversight.EEUM_ANNUAL_WITHIN.days
 
@@ -115,32 +109,16 @@ FROM queue_changes q JOIN audit_log a ON a.position = q.event_position""",
        f.partner, f.effective_at, f.detail
 FROM event_flags f
 UNION ALL
-SELECT 'eeum-no-initial-inventory', d.position, 'case:' || d."case", d."case", d.partner,
-       d.effective_at,
-       'delivery of ' || d.quantity || ' ' || d.platform || ' on '
-       || substr(d.effective_at, 1, 10) || ': no initial inventory within {_INITIAL} days'
-FROM deliveries d
-WHERE {_DESIGNATED}
-  AND julianday(d.effective_at) + {_INITIAL} < {_JUDGED_AT}
-  AND NOT EXISTS (SELECT 1 FROM end_use_checks c WHERE c."case" = d."case"
-      AND c.kind = 'eeum-initial-inventory'
-      AND julianday(c.effective_at) >= julianday(d.effective_at)
-      AND julianday(c.effective_at) <= julianday(d.effective_at) + {_INITIAL})
-UNION ALL
-SELECT 'eeum-no-annual-inventory', NULL, 'case:' || e."case", e."case", e.partner,
-       e.since,
-       'no EEUM inventory since ' || substr(e.since, 1, 10)
-       || ' (more than {_ANNUAL} days)'
-FROM (
-  SELECT d."case", d.partner,
-         coalesce((SELECT c.effective_at FROM end_use_checks c WHERE c."case" = d."case"
-                   AND c.kind IN ('eeum-initial-inventory', 'eeum-annual-inventory')
-                   AND julianday(c.effective_at) <= {_JUDGED_AT}
-                   ORDER BY julianday(c.effective_at) DESC LIMIT 1),
-                  min(d.effective_at)) AS since
-  FROM deliveries d WHERE {_DESIGNATED} AND {_designated(_JUDGED_AT)}
-  GROUP BY d."case"
-) e
-WHERE julianday(e.since) + {_ANNUAL} < {_JUDGED_AT}""",
+SELECT CASE k.kind WHEN 'eeum-initial-inventory' THEN 'eeum-no-initial-inventory'
+       ELSE 'eeum-no-annual-inventory' END,
+       CASE k.kind WHEN 'eeum-initial-inventory' THEN k.position END,
+       'case:' || k."case", k."case", k.partner, k.since,
+       CASE k.kind WHEN 'eeum-initial-inventory'
+       THEN 'delivery of ' || k.quantity || ' ' || k.platform || ' on '
+            || substr(k.since, 1, 10) || ': no initial inventory within {_INITIAL} days'
+       ELSE 'no EEUM inventory since ' || substr(k.since, 1, 10)
+            || ' (more than {_ANNUAL} days)' END
+FROM eeum_clocks k
+WHERE {_OWED} AND julianday(k.due) <= {_JUDGED_AT}""",
     ),
 }

@@ -143,6 +143,13 @@ def _apply(record: CaseRecord, position: int, e: ev.CaseEvent) -> None:
             record.deliveries.append((position, at, e.quantity))
         case ev.EndUseCheckRecorded() if e.kind.startswith("eeum-"):
             record.inventories.append((position, at, e.kind))
+        case ev.EventCorrected() if e.of == "DeliveryRecorded":
+            # as the read models' ``deliveries`` hold it: gone, or its new quantity
+            record.deliveries = [
+                (p, when, e.corrected.get("quantity", q) if p == e.corrects else q)
+                for p, when, q in record.deliveries
+                if not (p == e.corrects and e.retracted)
+            ]
 
 
 # --- statutory clocks ---------------------------------------------------------------
@@ -240,36 +247,29 @@ def _case_obligations(h: History, r: CaseRecord, at: datetime) -> Iterable[Deadl
 
 
 def _eeum(h: History, r: CaseRecord, at: datetime, item) -> Iterable[Deadline]:
+    """The case's EEUM inventory clocks (``oversight.eeum_clocks``) owed at ``at``."""
     c = r.state
-    designated = [d for d in r.deliveries if h.designated(c.platform, d[1])]
-    for position, when, quantity in designated:
-        if not any(
-            kind == "eeum-initial-inventory" and t >= when for _, t, kind in r.inventories
-        ):
-            yield item(
-                "eeum-initial-inventory",
-                when + oversight.EEUM_INITIAL_WITHIN,
-                True,
-                (position,),
-                f"initial inventory of {quantity} delivered {when.date().isoformat()}",
-            )
-    if designated and h.designated(c.platform, at):
-        last = max(
-            (i for i in r.inventories if i[1] >= designated[0][1]),
-            key=lambda i: (i[1], i[0]),
-            default=None,
+    found = oversight.eeum_clocks(
+        (
+            oversight.Delivery(p, c.case, c.partner, c.platform, q, when)
+            for p, when, q in r.deliveries
+        ),
+        (oversight.Inventory(p, c.case, kind, when) for p, when, kind in r.inventories),
+        (
+            oversight.Designation(n, e.platform, e.designated, effective(e))
+            for n, e in enumerate(h.designations.get(c.platform, ()))
+        ),
+    )
+    for clock in found:
+        if oversight.clock_status(clock, at) is None:
+            continue
+        day = clock.since.date().isoformat()
+        why = (
+            f"initial inventory of {clock.quantity} delivered {day}"
+            if clock.kind == "eeum-initial-inventory"
+            else f"annual inventory (last EEUM inventory or first delivery {day})"
         )
-        since, position = (
-            (last[1], last[0]) if last else (designated[0][1], designated[0][0])
-        )
-        yield item(
-            "eeum-annual-inventory",
-            since + oversight.EEUM_ANNUAL_WITHIN,
-            True,
-            (position,),
-            "annual inventory (last EEUM inventory or first delivery "
-            f"{since.date().isoformat()})",
-        )
+        yield item(clock.kind, clock.due, True, (clock.position,), why)
 
 
 def judge(

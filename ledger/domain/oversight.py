@@ -2,14 +2,18 @@
 
 Flags never refuse an event; they judge the log. Two are raised by one event when it is
 applied (``backdated``, ``qme_missing``); the EEUM inventory flags depend on the time
-they are judged at, so the read models compute them in a view (``oversight_flags``)
-from the deadlines here. A replay judges them at its own time (its as-of time, else its
-knowledge cut, else the time of its last event); the live read models, now.
+they are judged at: ``eeum_clocks`` gives each inventory owed, from when to when and its
+due date, the read models hold them (``eeum_clocks``) and judge them in a view
+(``oversight_flags``), and the deadlines monitor judges the same clocks. A replay
+judges them at its own time (its as-of time, else its knowledge cut, else the time of
+its last event); the live read models, now.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
@@ -106,3 +110,160 @@ def out_of_sequence(
         f"{what} to position {position} of the {platform} queue while {len(skipped)} "
         f"case(s) ahead still wait ({shown}), with no bypass_reason"
     )
+
+
+# --- Enhanced end-use monitoring: the inventory clocks ----------------------------------
+#
+# The one definition of the EEUM rule: the deadlines monitor (``monitors.deadlines``)
+# and the ``oversight_flags`` view (through the ``eeum_clocks`` table the projector fills
+# from it) both judge these clocks.
+
+
+class Delivery(NamedTuple):
+    position: int
+    case: str
+    partner: str
+    platform: str
+    quantity: int
+    at: datetime
+
+
+class Inventory(NamedTuple):
+    position: int
+    case: str
+    kind: str  # eeum-initial-inventory or eeum-annual-inventory
+    at: datetime
+
+
+class Designation(NamedTuple):
+    position: int
+    platform: str
+    designated: bool
+    at: datetime
+
+
+class EEUMClock(NamedTuple):
+    """An EEUM inventory owed from ``opened`` until ``closed`` (None: still owed), due at
+    ``due``: at a time ``t`` with ``opened <= t < closed`` it is *due* before ``due`` and
+    *overdue* from ``due`` on (``clock_status``)."""
+
+    kind: str  # eeum-initial-inventory or eeum-annual-inventory
+    case: str
+    partner: str
+    platform: str
+    position: int  # the event behind it (the delivery, or the inventory counted from)
+    since: datetime  # the delivery, or the last inventory (or first delivery)
+    due: datetime
+    opened: datetime
+    closed: datetime | None
+    quantity: int
+
+
+def _designated_at(designations: Sequence[Designation], at: datetime) -> bool:
+    found: Designation | None = None
+    for d in designations:  # log order; the latest effective at or before ``at``
+        if d.at <= at and (found is None or d.at >= found.at):
+            found = d
+    return bool(found and found.designated)
+
+
+def _designated_spans(
+    designations: Sequence[Designation], start: datetime, end: datetime | None
+) -> list[tuple[datetime, datetime | None]]:
+    """The spans of [start, end) during which the platform stays designated."""
+    cuts = sorted(
+        {d.at for d in designations if d.at > start and (end is None or d.at < end)}
+    )
+    spans: list[tuple[datetime, datetime | None]] = []
+    bounds = [start, *cuts]
+    for i, a in enumerate(bounds):
+        b = bounds[i + 1] if i + 1 < len(bounds) else end
+        if not _designated_at(designations, a):
+            continue
+        if spans and spans[-1][1] == a:
+            spans[-1] = (spans[-1][0], b)
+        else:
+            spans.append((a, b))
+    return spans
+
+
+def eeum_clocks(
+    deliveries: Iterable[Delivery],
+    inventories: Iterable[Inventory],
+    designations: Iterable[Designation],
+) -> list[EEUMClock]:
+    """Every EEUM inventory clock the facts give (docs/domain.md, Rule 6):
+
+    - each delivery of a platform designated on the delivery date owes an initial
+      inventory within ``EEUM_INITIAL_WITHIN``, until the case records one (at or after
+      the delivery);
+    - a case with such deliveries owes an inventory within ``EEUM_ANNUAL_WITHIN`` of its
+      last EEUM inventory (initial or annual, at or after its first designated
+      delivery), else of that first delivery, for as long as the platform stays
+      designated.
+    """
+    by_platform: dict[str, list[Designation]] = {}
+    for g in designations:
+        by_platform.setdefault(g.platform, []).append(g)
+    checks: dict[str, list[Inventory]] = {}
+    for i in inventories:
+        if i.kind.startswith("eeum-"):
+            checks.setdefault(i.case, []).append(i)
+    cases: dict[str, list[Delivery]] = {}
+    for d in deliveries:
+        if _designated_at(by_platform.get(d.platform, ()), d.at):
+            cases.setdefault(d.case, []).append(d)
+    out: list[EEUMClock] = []
+    for case in sorted(cases):
+        found = sorted(cases[case], key=lambda d: (d.at, d.position))
+        done = sorted(checks.get(case, ()), key=lambda i: (i.at, i.position))
+        first = found[0]
+        for d in found:
+            initial = [
+                i.at for i in done if i.kind == "eeum-initial-inventory" and i.at >= d.at
+            ]
+            out.append(
+                EEUMClock(
+                    "eeum-initial-inventory",
+                    case,
+                    d.partner,
+                    d.platform,
+                    d.position,
+                    d.at,
+                    d.at + EEUM_INITIAL_WITHIN,
+                    d.at,
+                    min(initial, default=None),
+                    d.quantity,
+                )
+            )
+        starts = [(first.at, first.position)] + [
+            (i.at, i.position) for i in done if i.at >= first.at
+        ]
+        platform = by_platform.get(first.platform, [])
+        for n, (since, position) in enumerate(starts):
+            until = starts[n + 1][0] if n + 1 < len(starts) else None
+            if until is not None and until == since:
+                continue
+            for opened, closed in _designated_spans(platform, since, until):
+                out.append(
+                    EEUMClock(
+                        "eeum-annual-inventory",
+                        case,
+                        first.partner,
+                        first.platform,
+                        position,
+                        since,
+                        since + EEUM_ANNUAL_WITHIN,
+                        opened,
+                        closed,
+                        first.quantity,
+                    )
+                )
+    return out
+
+
+def clock_status(clock: EEUMClock, at: datetime) -> str | None:
+    """``overdue``, ``due`` or None (not owed at ``at``)."""
+    if not (clock.opened <= at and (clock.closed is None or at < clock.closed)):
+        return None
+    return "overdue" if clock.due <= at else "due"

@@ -97,6 +97,7 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
         "sort_desc": "effective_at",
         "facets": ["platform", "designated"],
     },
+    "eeum_clocks": {"sort": "due", "facets": ["kind", "platform"]},
     # Bookkeeping: how far the read models have read the log (shown in the banner).
     "projection": {"hidden": True},
     "backlog": {"sort_desc": "value_usd", "facets": ["platform", "partner", "stage"]},

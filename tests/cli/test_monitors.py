@@ -348,3 +348,37 @@ def test_a_replica_from_an_export_gives_the_same_answers(scenario, tmp_path):
         here, there = invoke(scenario, *args), invoke(replica, *args)
         assert here.exit_code == 0, here.stderr
         assert (there.stdout, there.stderr) == (here.stdout, here.stderr)
+
+
+EEUM_FLAG = {
+    "eeum-no-initial-inventory": "eeum-initial-inventory",
+    "eeum-no-annual-inventory": "eeum-annual-inventory",
+}
+
+
+@pytest.mark.parametrize(
+    "at", ["2021-09-01", "2022-06-07", "2023-09-14", "2024-06-15", "2026-11-13"]
+)
+def test_overdue_eeum_deadlines_are_the_eeum_flags(scenario, at):
+    """One EEUM rule (oversight.eeum_clocks): what `audit deadlines` lists overdue is what
+    `audit flags` flags, case by case and kind by kind, at each time."""
+    deadlines = invoke(scenario, "audit", "deadlines", "--as-of", at, "--json")
+    flags = invoke(scenario, "audit", "flags", "--as-of", at, "--json")
+    assert deadlines.exit_code == 0 and flags.exit_code == 0, deadlines.stderr
+    overdue = sorted(
+        (d["case"], d["kind"])
+        for d in json.loads(deadlines.stdout)
+        if d["status"] == "overdue" and d["kind"].startswith("eeum-")
+    )
+    flagged = sorted(
+        (f["case"], EEUM_FLAG[f["kind"]])
+        for f in json.loads(flags.stdout)
+        if f["kind"] in EEUM_FLAG
+    )
+    assert overdue == flagged
+    if at == "2026-11-13":
+        assert overdue == [
+            ("UP-B-JAV", "eeum-annual-inventory"),
+            ("UP-B-JAX", "eeum-annual-inventory"),
+            ("UP-B-JAX", "eeum-initial-inventory"),
+        ]

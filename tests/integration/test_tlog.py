@@ -57,7 +57,8 @@ TIME = r"\d+\.\d\d"
 # The last line of `audit verify` on a ledger that does not enforce authority.
 DECISIONS = sum(e.DECISION for e in EVENTS)
 UNSIGNED = re.escape(
-    f"{DECISIONS} of {DECISIONS} decisions are unsigned; this ledger does not enforce authority (no root "
+    f"{DECISIONS} of {DECISIONS} decisions are unsigned; "
+    "this ledger does not enforce authority (no root "
     "named: `arms-ledger init --authority-root KEYFILE`).\n"
 )
 
