@@ -60,22 +60,36 @@ def reference() -> list[ev.Event]:
     ]
 
 
-def offered(case: str, day: int, expires: int) -> list[ev.Event]:
-    """A case of Poland's, offered on ``day``, its offer open until ``expires``."""
+def cleared(
+    case: str, filed_on: int, cleared_on: int, *, partner: str, quantity: int, value: int
+) -> list[ev.Event]:
+    """A case of ``partner``'s for Javelins, filed on ``filed_on`` and its review
+    cleared by DSCA on ``cleared_on``."""
     return [
         ev.CaseFiled(
             actor="usasac",
             case=case,
-            partner="POL",
+            partner=partner,
             platform="javelin",
-            quantity=10,
-            estimated_value_usd=1_000_000,
+            quantity=quantity,
+            estimated_value_usd=value,
             channel="FMS",
-            effective_at=t(day),
+            effective_at=t(filed_on),
         ),
         ev.CaseReviewCleared(
-            actor="dsca", case=case, office="DSCA", rationale="ok", effective_at=t(day)
+            actor="dsca",
+            case=case,
+            office="DSCA",
+            rationale="ok",
+            effective_at=t(cleared_on),
         ),
+    ]
+
+
+def offered(case: str, day: int, expires: int) -> list[ev.Event]:
+    """A case of Poland's, offered on ``day``, its offer open until ``expires``."""
+    return [
+        *cleared(case, day, day, partner="POL", quantity=10, value=1_000_000),
         ev.OfferIssued(
             actor="dsca",
             case=case,
@@ -93,19 +107,7 @@ def logged(events: list[ev.Event]) -> list[monitors.Logged]:
 def test_a_formal_review_period_runs_for_the_groups_days_then_ends():
     events = [
         *reference(),
-        ev.CaseFiled(
-            actor="usasac",
-            case="SR-1",
-            partner="SAU",
-            platform="javelin",
-            quantity=5,
-            estimated_value_usd=90_000_000,
-            channel="FMS",
-            effective_at=t(1),
-        ),
-        ev.CaseReviewCleared(
-            actor="dsca", case="SR-1", office="DSCA", rationale="ok", effective_at=t(2)
-        ),
+        *cleared("SR-1", 1, 2, partner="SAU", quantity=5, value=90_000_000),
         ev.CongressionalNotified(
             actor="dsca",
             case="SR-1",
@@ -126,19 +128,7 @@ def test_a_formal_review_period_runs_for_the_groups_days_then_ends():
 def test_a_notification_without_qme_certification_is_overdue_from_its_date():
     events = [
         *reference(),
-        ev.CaseFiled(
-            actor="usasac",
-            case="SR-1",
-            partner="SAU",
-            platform="javelin",
-            quantity=5,
-            estimated_value_usd=90_000_000,
-            channel="FMS",
-            effective_at=t(1),
-        ),
-        ev.CaseReviewCleared(
-            actor="dsca", case="SR-1", office="DSCA", rationale="ok", effective_at=t(2)
-        ),
+        *cleared("SR-1", 1, 2, partner="SAU", quantity=5, value=90_000_000),
         ev.CongressionalNotified(
             actor="dsca",
             case="SR-1",
@@ -259,19 +249,7 @@ def test_moved_lists_the_cases_whose_place_differs():
 def implemented(case: str, day: int, quantity: int = 10) -> list[ev.Event]:
     """A case of Poland's, filed on ``day`` and implemented the same day."""
     return [
-        ev.CaseFiled(
-            actor="usasac",
-            case=case,
-            partner="POL",
-            platform="javelin",
-            quantity=quantity,
-            estimated_value_usd=1_000_000,
-            channel="FMS",
-            effective_at=t(day),
-        ),
-        ev.CaseReviewCleared(
-            actor="dsca", case=case, office="DSCA", rationale="ok", effective_at=t(day)
-        ),
+        *cleared(case, day, day, partner="POL", quantity=quantity, value=1_000_000),
         ev.OfferIssued(
             actor="dsca.cwd",
             case=case,
