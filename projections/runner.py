@@ -5,12 +5,15 @@ transactions of at most ``commit_every`` events, each writing the rows and the n
 position together: a crash loses at most the transaction in flight, and the next
 catch-up resumes from the last commit, so no event is applied twice or skipped.
 ``BEGIN IMMEDIATE`` serializes concurrent catch-ups; one that finds the position moved
-under it starts over from there.
+under it starts over from there. One that waits for another's transaction yields to it:
+if the read models reach the log's head as it was when the wait began, there is nothing
+left to do; it fails only when the holder makes no progress for ``STUCK`` seconds.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     from arms_ledger.projections.projector import Projector
 
 COMMIT_EVERY = 10_000
+STUCK = 30.0  # seconds a waiting catch-up allows another's transaction without progress
+WAIT_SLICE_MS = 200  # how long each try for the write lock waits before looking again
 
 
 class Cut(msgspec.Struct, frozen=True):
@@ -101,6 +106,42 @@ def immediate(conn: sqlite3.Connection) -> Iterator[None]:
     """A write transaction taken at once (``BEGIN IMMEDIATE``): committed at the end of
     the block, rolled back if it raises."""
     conn.execute("BEGIN IMMEDIATE")
+    with _held(conn):
+        yield
+
+
+def _write_lock_unless_reached(conn: sqlite3.Connection, target: int) -> bool:
+    """Take the write lock (``BEGIN IMMEDIATE``), or return False when, while another
+    catch-up held it, the read models reached ``target``: that one applied what this
+    one came for. Raises the store's "database is locked" only when the holder has not
+    moved the read models for ``STUCK`` seconds (SQLite's busy wait alone is not fair:
+    under load one of many waiting writers could starve past any fixed timeout)."""
+    (timeout_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute(f"PRAGMA busy_timeout = {WAIT_SLICE_MS}")
+    try:
+        seen, since = position_of(conn), time.monotonic()
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return True
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error):
+                    raise
+                position = position_of(conn)
+                if position is not None and position >= target:
+                    return False
+                if position != seen:
+                    seen, since = position, time.monotonic()
+                elif time.monotonic() - since > STUCK:
+                    raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+
+
+@contextmanager
+def _held(conn: sqlite3.Connection) -> Iterator[None]:
+    """Commit the transaction open at the start of the block at its end; roll it back if
+    the block raises."""
     try:
         yield
     except BaseException:
@@ -172,8 +213,11 @@ def catch_up(
     """
     applied = 0
     projector, expected = (None, None) if kept is None else kept.take()
+    target = log.head()
     while True:
-        with immediate(conn):
+        if not _write_lock_unless_reached(conn, target):
+            return applied  # another catch-up applied it (``kept`` stays empty)
+        with _held(conn):
             position = position_of(conn)
             if position is None:  # missing, or made by another version: build anew
                 fresh(conn)
