@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arms_ledger.ledger.app import boundary
+from arms_ledger.ledger.app.keyfile import read_private
 from arms_ledger.ledger.domain.clock import format_instant, now
 from arms_ledger.ledger.errors import LedgerError, NoLedger
 from arms_ledger.ledger.transparency.note import (
@@ -306,17 +307,13 @@ def private_directory(path: Path) -> None:
 def _read_signer(path: Path) -> Signer | None:
     key = path / SIGNING_KEY
     try:
-        text = key.read_text()
-        mode = key.stat().st_mode & 0o777
+        text = read_private(
+            key,
+            power="sign checkpoints in this ledger's name",
+            if_read="treat the key as compromised",
+        )
     except FileNotFoundError:
         return None  # a replica or copy without the key: it can verify but not sign
-    if mode & 0o077:
-        raise LedgerError(
-            f"{key} can be read by other users (mode {mode:04o}): whoever reads it can "
-            f"sign checkpoints in this ledger's name; nothing was written; make it "
-            f"private (`chmod 600 {key}`), and if others may have read it, treat the key "
-            "as compromised"
-        )
     try:
         return Signer.parse(text)
     except NoteError as error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from arms_ledger.ledger.app.keyfile import read_private
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.ledger.transparency.note import NoteError, Signer
 
@@ -36,16 +37,11 @@ def make_key(official: str, path: Path) -> Signer:
 def read_key(path: Path) -> Signer:
     """The signing key in the file ``path``; refused if others can read it."""
     try:
-        text = path.read_text()
-        mode = path.stat().st_mode & 0o777
+        text = read_private(
+            path, power="sign decisions in its official's name", if_read="revoke the key"
+        )
     except OSError as error:
         raise LedgerError(f"cannot read the signing key {path}: {error.strerror}") from None
-    if mode & 0o077:
-        raise LedgerError(
-            f"{path} can be read by other users (mode {mode:04o}): whoever reads it can "
-            f"sign decisions in its official's name; nothing was written; make it private "
-            f"(`chmod 600 {path}`), and if others may have read it, revoke the key"
-        )
     try:
         return Signer.parse(text)
     except NoteError as error:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import stat
 import tempfile
 import threading
 import time
@@ -33,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
 
+from arms_ledger.ledger.app.keyfile import read_private
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.ledger.transparency import merkle
 from arms_ledger.ledger.transparency.cosignature import Cosigner, parse_add_checkpoint
@@ -145,18 +145,17 @@ def add_log(path: Path, vkey: str) -> Verifier:
 def read_key(path: Path) -> Cosigner:
     key_file = path / KEY_FILE
     try:
-        mode = key_file.stat().st_mode
-        text = key_file.read_text()
+        text = read_private(
+            key_file,
+            power="cosign checkpoints in this witness's name",
+            if_read="give the witness a new key in a new state directory "
+            "(`arms-ledger witness init`) and its logs the new key",
+        )
     except OSError as error:
         raise LedgerError(
             f"cannot read {key_file}: {error.strerror}; is {path} a witness "
             "(`arms-ledger witness init`)?"
         ) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise LedgerError(
-            f"{key_file} can be read by other users (mode {stat.S_IMODE(mode):o}); "
-            f"`chmod 600 {key_file}`"
-        )
     try:
         return Cosigner.parse(text)
     except NoteError as error:
