@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 import msgspec
+from arms_ledger.cli.complete import case_ids, platform_ids, stream_ids
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.options import (
     caption,
@@ -58,7 +59,7 @@ def audit_group() -> None:
 
 
 @audit_group.command("trail")
-@click.argument("stream_id", metavar="ID")
+@click.argument("stream_id", metavar="ID", shell_complete=stream_ids)
 @time_options
 @output_options
 @pass_env
@@ -78,7 +79,7 @@ def trail_command(env: Env, stream_id: str, cut: Cut, fmt: str) -> None:
 
 
 @audit_group.command("explain")
-@click.argument("case_id", metavar="CASE")
+@click.argument("case_id", metavar="CASE", shell_complete=case_ids)
 @time_options
 @output_options
 @pass_env
@@ -141,7 +142,7 @@ def explain_command(env: Env, case_id: str, cut: Cut, fmt: str) -> None:
 @effective_window(
     from_help="The earlier time.", to_help="The later time.", required=(True, True)
 )
-@click.option("--platform", help="Only this platform's queue.")
+@click.option("--platform", help="Only this platform's queue.", shell_complete=platform_ids)
 @known_at_option("Both sides as the ledger knew them at TIME.")
 @output_options
 @pass_env

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 import msgspec
+from arms_ledger.cli.complete import stream_ids
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.options import (
     acted_by_option,
@@ -97,7 +98,12 @@ def _select(
 
 
 @click.command("log")
-@click.option("--stream", "stream", help="Only this stream: case:PL-B-AHA, or an id.")
+@click.option(
+    "--stream",
+    "stream",
+    help="Only this stream: case:PL-B-AHA, or an id.",
+    shell_complete=stream_ids,
+)
 @click.option("--type", "types", multiple=True, help="Only this event type (repeatable).")
 @acted_by_option(old=("--actor",))
 @effective_window(old=("--since", "--until"))
@@ -154,7 +160,7 @@ def log_command(
 
 
 @click.command()
-@click.argument("stream_id", metavar="ID")
+@click.argument("stream_id", metavar="ID", shell_complete=stream_ids)
 @at_version_option("Show the stream at version N (its first N events).", old=("--version",))
 @click.option("--state", "state_only", is_flag=True, help="Show only the state.")
 @output_options
