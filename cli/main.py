@@ -229,7 +229,8 @@ def _storage_failure(ctx: click.Context, error: BaseException) -> str:
     type=click.Path(file_okay=False, path_type=Path),
     envvar="ARMS_LEDGER",
     default=default_ledger_path,
-    show_default="$ARMS_LEDGER, else ~/.local/share/arms-ledger",
+    show_default="$ARMS_LEDGER, else $XDG_DATA_HOME/arms-ledger, else "
+    "~/.local/share/arms-ledger",
     help="The ledger's directory.",
 )
 @click.option(

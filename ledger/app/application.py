@@ -29,6 +29,7 @@ from arms_ledger.ledger.store.mapper import Pending
 from arms_ledger.ledger.store.recorder import LogRecorder, StampConflict
 from arms_ledger.ledger.transparency.note import Signer
 from eventsourcing.application import Application
+from eventsourcing.utils import Environment, EnvType
 from eventsourcing.persistence import IntegrityError
 
 
@@ -105,6 +106,13 @@ class Ledger(Application[str]):
         self.verifier = None if signer is None else signer.verifier
         if checkpoints == "append":
             self.recorder.signer = signer  # every append signs a checkpoint
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """The store's settings exactly as the ledger gives them (``directory``): the
+        library would also read the process environment (PERSISTENCE_MODULE,
+        LEDGER_POSTGRES_HOST, ...), so that a variable set for something else could
+        open another store. The variables the ledger reads are docs/environment.md's."""
+        return Environment(name, dict(env or {}))
 
     # --- writing -------------------------------------------------------------------
 
