@@ -50,9 +50,12 @@ def reads(path: Path) -> list[tuple[int, ast.AST]]:
             if environ_get and node.args:
                 found.append((node.lineno, node.args[0]))
             found += [(node.lineno, k.value) for k in node.keywords if k.arg == "envvar"]
-        elif isinstance(node, ast.Subscript) and _is_environ(node.value):
-            if isinstance(node.ctx, ast.Load):
-                found.append((node.lineno, node.slice))
+        elif (
+            isinstance(node, ast.Subscript)
+            and _is_environ(node.value)
+            and isinstance(node.ctx, ast.Load)
+        ):
+            found.append((node.lineno, node.slice))
     return found
 
 

@@ -29,8 +29,8 @@ from arms_ledger.ledger.store.mapper import Pending
 from arms_ledger.ledger.store.recorder import LogRecorder, StampConflict
 from arms_ledger.ledger.transparency.note import Signer
 from eventsourcing.application import Application
-from eventsourcing.utils import Environment, EnvType
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import Environment, EnvType
 
 
 class Skipped(msgspec.Struct, frozen=True):
