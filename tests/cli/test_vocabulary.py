@@ -181,3 +181,28 @@ def test_the_old_spellings_are_not_in_help(path, option):
             for line in text.splitlines()
             if line.startswith("  -")
         )
+
+
+@pytest.mark.parametrize(
+    ("args", "last_line"),
+    [
+        (
+            ("history", "PL-B-AHA", "--versio", "2"),
+            "Error: No such option '--versio'. Did you mean '--at-version'?",
+        ),
+        (
+            ("log", "--sinc", "2026-01-01"),
+            "Error: No such option '--sinc'. (Did you mean one of: '--json', '--nl'?)",
+        ),
+        (
+            ("log", "--recorded-untl", "2026-01-01"),
+            "Error: No such option '--recorded-untl'. "
+            "(Did you mean one of: '--recorded-from', '--recorded-to'?)",
+        ),
+        (("audit", "retro", "--fro", "915"), "Error: No such option '--fro'."),
+    ],
+)
+def test_a_mistyped_option_is_never_pointed_to_an_old_spelling(demo, args, last_line):
+    result = invoke(demo, *args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == last_line
