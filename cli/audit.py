@@ -10,8 +10,15 @@ from typing import Any
 
 import click
 import msgspec
+from arms_ledger.cli.complete import case_ids, platform_ids, stream_ids
 from arms_ledger.cli.env import Env, pass_env
-from arms_ledger.cli.options import caption, parse_time, time_options
+from arms_ledger.cli.options import (
+    caption,
+    effective_window,
+    known_at_option,
+    parse_time,
+    time_options,
+)
 from arms_ledger.cli.output import dumps, output_options, table, write_rows
 from arms_ledger.cli.replica import check_export, trusted, verified_replica
 from arms_ledger.ledger.app import transparency, witnessing
@@ -52,7 +59,7 @@ def audit_group() -> None:
 
 
 @audit_group.command("trail")
-@click.argument("stream_id", metavar="ID")
+@click.argument("stream_id", metavar="ID", shell_complete=stream_ids)
 @time_options
 @output_options
 @pass_env
@@ -72,7 +79,7 @@ def trail_command(env: Env, stream_id: str, cut: Cut, fmt: str) -> None:
 
 
 @audit_group.command("explain")
-@click.argument("case_id", metavar="CASE")
+@click.argument("case_id", metavar="CASE", shell_complete=case_ids)
 @time_options
 @output_options
 @pass_env
@@ -132,19 +139,20 @@ def explain_command(env: Env, case_id: str, cut: Cut, fmt: str) -> None:
 
 
 @audit_group.command("diff")
-@click.option("--from", "since", required=True, metavar="T1", help="The earlier time.")
-@click.option("--to", "until", required=True, metavar="T2", help="The later time.")
-@click.option("--platform", help="Only this platform's queue.")
-@click.option(
-    "--known-at",
-    "known_at",
-    metavar="TIME",
-    help="Both sides as the ledger knew them at TIME.",
+@effective_window(
+    from_help="The earlier time.", to_help="The later time.", required=(True, True)
 )
+@click.option("--platform", help="Only this platform's queue.", shell_complete=platform_ids)
+@known_at_option("Both sides as the ledger knew them at TIME.")
 @output_options
 @pass_env
 def diff_command(
-    env: Env, since: str, until: str, platform: str | None, known_at: str | None, fmt: str
+    env: Env,
+    effective_from: str,
+    effective_to: str,
+    platform: str | None,
+    known_at: str | None,
+    fmt: str,
 ) -> None:
     """Who entered, left or moved in each queue between T1 and T2 (effective times),
     and the events that caused it.
@@ -153,7 +161,7 @@ def diff_command(
     Example:
       arms-ledger audit diff --from 2026-02-05 --to 2026-02-07 --platform f-35a
     """
-    t1, t2 = parse_time(since, "--from"), parse_time(until, "--to")
+    t1, t2 = parse_time(effective_from, "--from"), parse_time(effective_to, "--to")
     if t2 < t1:
         raise click.BadParameter("--to must not be before --from", param_hint="--to")
     known = parse_time(known_at, "--known-at")

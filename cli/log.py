@@ -9,8 +9,15 @@ from typing import Any
 
 import click
 import msgspec
+from arms_ledger.cli.complete import stream_ids
 from arms_ledger.cli.env import Env, pass_env
-from arms_ledger.cli.options import parse_time
+from arms_ledger.cli.options import (
+    acted_by_option,
+    at_version_option,
+    effective_window,
+    parse_time,
+    recorded_window,
+)
 from arms_ledger.cli.output import dumps, output_options, write_rows
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.domain import events as ev
@@ -91,13 +98,16 @@ def _select(
 
 
 @click.command("log")
-@click.option("--stream", "stream", help="Only this stream: case:PL-B-AHA, or an id.")
+@click.option(
+    "--stream",
+    "stream",
+    help="Only this stream: case:PL-B-AHA, or an id.",
+    shell_complete=stream_ids,
+)
 @click.option("--type", "types", multiple=True, help="Only this event type (repeatable).")
-@click.option("--actor", help="Only events by this actor.")
-@click.option("--since", help="Effective at or after this time.")
-@click.option("--until", help="Effective at or before this time.")
-@click.option("--recorded-since", help="Recorded at or after this time.")
-@click.option("--recorded-until", help="Recorded at or before this time.")
+@acted_by_option(old=("--actor",))
+@effective_window(old=("--since", "--until"))
+@recorded_window(old=("--recorded-since", "--recorded-until"))
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
 @output_options
 @pass_env
@@ -105,11 +115,11 @@ def log_command(
     env: Env,
     stream: str | None,
     types: tuple[str, ...],
-    actor: str | None,
-    since: str | None,
-    until: str | None,
-    recorded_since: str | None,
-    recorded_until: str | None,
+    acted_by: str | None,
+    effective_from: str | None,
+    effective_to: str | None,
+    recorded_from: str | None,
+    recorded_to: str | None,
     limit: int | None,
     fmt: str,
 ) -> None:
@@ -119,7 +129,7 @@ def log_command(
     Example:
       arms-ledger log --type HoldPlaced --type HoldLifted
       arms-ledger log --stream case:TW-B-ABR --json
-      arms-ledger log --actor usd-as.dsca --since 2026-02-06 --csv
+      arms-ledger log --acted-by usd-as.dsca --from 2026-02-06 --csv
     """
     unknown = [t for t in types if t not in ev.EVENT_TYPES]
     if unknown:
@@ -128,10 +138,14 @@ def log_command(
             param_hint="--type",
         )
     bounds: Bounds = [
-        (parse_time(since, "--since"), parse_time(until, "--until"), "effective_at"),
         (
-            parse_time(recorded_since, "--recorded-since"),
-            parse_time(recorded_until, "--recorded-until"),
+            parse_time(effective_from, "--from"),
+            parse_time(effective_to, "--to"),
+            "effective_at",
+        ),
+        (
+            parse_time(recorded_from, "--recorded-from"),
+            parse_time(recorded_to, "--recorded-to"),
             "recorded_at",
         ),
     ]
@@ -142,22 +156,17 @@ def log_command(
             records = (r for r in records if type(r.event).__name__ in types)
     else:
         records = ledger.read(types=types)
-    show_events(_select(records, actor, bounds, limit), fmt)
+    show_events(_select(records, acted_by, bounds, limit), fmt)
 
 
 @click.command()
-@click.argument("stream_id", metavar="ID")
-@click.option(
-    "--version",
-    "version",
-    type=click.IntRange(min=1),
-    help="Show the stream as of this version (its first N events).",
-)
+@click.argument("stream_id", metavar="ID", shell_complete=stream_ids)
+@at_version_option("Show the stream at version N (its first N events).", old=("--version",))
 @click.option("--state", "state_only", is_flag=True, help="Show only the state.")
 @output_options
 @pass_env
 def history(
-    env: Env, stream_id: str, version: int | None, state_only: bool, fmt: str
+    env: Env, stream_id: str, at_version: int | None, state_only: bool, fmt: str
 ) -> None:
     """Show one stream's events and its state, at its latest or any version.
 
@@ -167,17 +176,17 @@ def history(
     \b
     Example:
       arms-ledger history PL-B-AHA
-      arms-ledger history case:PL-B-AHA --version 3 --state --json
+      arms-ledger history case:PL-B-AHA --at-version 3 --state --json
     """
     ledger = env.ledger
     key = resolve_stream(ledger, stream_id)
     records = ledger.stream_records(key)
-    if version is not None:
-        if version > len(records):
+    if at_version is not None:
+        if at_version > len(records):
             raise LedgerError(
-                f"{key} has {len(records)} events; there is no version {version}"
+                f"{key} has {len(records)} events; there is no version {at_version}"
             )
-        records = records[:version]
+        records = records[:at_version]
     state = ledger.load_stream(key, len(records))  # the state at the events shown
     described = describe(state)
     state_rows = [{"field": k, "value": v} for k, v in described.items()]

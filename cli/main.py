@@ -192,12 +192,29 @@ class LedgerGroup(LazyGroup):
 
         try:
             return super().invoke(ctx)
+        except click.NoSuchOption as error:
+            raise _without_old_spellings(error) from None
         except LedgerError as error:
             raise click.ClickException(str(error)) from None
         except Exception as error:
             if not is_storage_failure(error):
                 raise
             raise click.ClickException(_storage_failure(ctx, error)) from None
+
+
+def _without_old_spellings(error: click.NoSuchOption) -> click.NoSuchOption:
+    """The error with its "did you mean" suggestions taken from the options --help
+    shows: never a renamed option's old spelling (``cli.options.Renamed``)."""
+    ctx = error.ctx
+    if ctx is None or error.possibilities is None:
+        return error
+    shown = [
+        name
+        for param in ctx.command.get_params(ctx)
+        if isinstance(param, click.Option) and not param.hidden
+        for name in (*param.opts, *param.secondary_opts)
+    ]
+    return click.NoSuchOption(error.option_name, error.message, shown, ctx)
 
 
 def _storage_failure(ctx: click.Context, error: BaseException) -> str:
@@ -229,7 +246,8 @@ def _storage_failure(ctx: click.Context, error: BaseException) -> str:
     type=click.Path(file_okay=False, path_type=Path),
     envvar="ARMS_LEDGER",
     default=default_ledger_path,
-    show_default="$ARMS_LEDGER, else ~/.local/share/arms-ledger",
+    show_default="$ARMS_LEDGER, else $XDG_DATA_HOME/arms-ledger, else "
+    "~/.local/share/arms-ledger",
     help="The ledger's directory.",
 )
 @click.option(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 from arms_ledger.cli.env import Env, pass_env
-from arms_ledger.cli.options import caption, parse_time, time_options
+from arms_ledger.cli.options import caption, parse_time, recorded_window, time_options
 from arms_ledger.cli.output import output_options, table, write_rows
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.projections import monitors
@@ -90,23 +90,17 @@ def _point(conn, value: str, option: str) -> tuple[int, datetime | None]:
 
 
 @click.command("retro")
-@click.option(
-    "--from",
-    "since",
-    required=True,
-    metavar="CHECKPOINT",
-    help="The earlier checkpoint: a log position (a checkpoint's tree size), a "
+@recorded_window(
+    from_help="The earlier checkpoint: a log position (a checkpoint's tree size), a "
     "checkpoint file, or a recorded time.",
-)
-@click.option(
-    "--to",
-    "until",
-    metavar="CHECKPOINT",
-    help="The later checkpoint, in the same forms (default: the whole log).",
+    to_help="The later checkpoint, in the same forms (default: the whole log).",
+    metavars=("CHECKPOINT", "CHECKPOINT"),
+    required=(True, False),
+    old=("--from", "--to"),
 )
 @output_options
 @pass_env
-def retro_command(env: Env, since: str, until: str | None, fmt: str) -> None:
+def retro_command(env: Env, recorded_from: str, recorded_to: str | None, fmt: str) -> None:
     """Retroactive changes: the events recorded between two checkpoints that took
     effect before the earlier one (they changed a past already published), each with
     the queue positions it changed in that past (the queues at its effective time, as
@@ -114,12 +108,14 @@ def retro_command(env: Env, since: str, until: str | None, fmt: str) -> None:
 
     \b
     Example:
-      arms-ledger audit retro --from 913 --to 914
-      arms-ledger audit retro --from checkpoint-2026-10-01
+      arms-ledger audit retro --recorded-from 913 --recorded-to 914
+      arms-ledger audit retro --recorded-from checkpoint-2026-10-01
     """
     with env.read_models(LIVE) as conn:
-        earlier, time = _point(conn, since, "--from")
-        later = None if until is None else _point(conn, until, "--to")[0]
+        earlier, time = _point(conn, recorded_from, "--recorded-from")
+        later = (
+            None if recorded_to is None else _point(conn, recorded_to, "--recorded-to")[0]
+        )
         found = monitors.retro(conn, earlier, later, time)
     if fmt != "table":
         write_rows(found, fmt, monitors.RETRO_COLUMNS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import click
+from arms_ledger.cli.complete import partner_ids, platform_ids
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.options import caption, time_options
 from arms_ledger.cli.output import dumps, output_options, write_rows
@@ -24,7 +25,7 @@ QUEUE_TABLES = ("queue", "platforms", "policies")
 
 
 @click.command("queue")
-@click.argument("platform", required=False)
+@click.argument("platform", required=False, shell_complete=platform_ids)
 @time_options
 @output_options
 @pass_env
@@ -76,8 +77,10 @@ def partners_command(env: Env, cut: Cut, fmt: str) -> None:
 
 
 @click.command("cases")
-@click.option("--partner", help="Only this partner's cases.")
-@click.option("--platform", help="Only cases for this platform.")
+@click.option("--partner", help="Only this partner's cases.", shell_complete=partner_ids)
+@click.option(
+    "--platform", help="Only cases for this platform.", shell_complete=platform_ids
+)
 @click.option("--stage", help="Only cases at this stage (filed, offered, delivering, ...).")
 @click.option("--open", "open_only", is_flag=True, help="Only open cases.")
 @time_options

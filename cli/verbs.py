@@ -15,6 +15,7 @@ from typing import Any
 import click
 import msgspec
 import msgspec.inspect as mi
+from arms_ledger.cli import complete
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.errors import refusal_message
 from arms_ledger.ledger.domain import events as ev
@@ -197,6 +198,8 @@ def _options(
             elif isinstance(t, mi.VarTupleType):
                 kwargs["multiple"] = True
                 kwargs["help"] = (kwargs["help"] or "") + " (repeatable)"
+            if option in ("--partner", "--platform", "--case"):  # an existing one
+                kwargs["shell_complete"] = complete.completer(option[2:])
             options.append(click.Option([option, dest], **kwargs))
         fields.append(Field(key_path, dest, option))
     return options, fields
@@ -295,6 +298,9 @@ def _append_one(env: Env, event: ev.Event) -> None:
     env.catch_up_after_append()
 
 
+STARTS = (ev.CaseFiled, ev.PartnerRegistered, ev.PlatformListed)
+
+
 def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:
     options, fields = _options(_payload(cls), (), ())
 
@@ -302,8 +308,14 @@ def _command(name: str, cls: type[ev.Event], help_text: str) -> click.Command:
     def callback(env: Env, **values: Any) -> None:
         _append_one(env, _event(cls, fields, values))
 
+    # The stream's existing ids, but for the events that start a stream.
+    existing = cls.STREAM in ("case", "partner", "platform") and cls not in STARTS
     params: list[click.Parameter] = [
-        click.Argument(["stream_id"], metavar=cls.STREAM.upper()),
+        click.Argument(
+            ["stream_id"],
+            metavar=cls.STREAM.upper(),
+            shell_complete=complete.completer(cls.STREAM) if existing else None,
+        ),
         *options,
         *ENVELOPE_OPTIONS,
     ]

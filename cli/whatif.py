@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
+from arms_ledger.cli.complete import platform_ids
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.errors import refusal_message
 from arms_ledger.cli.options import caption, time_options
@@ -126,7 +127,7 @@ def _proposal_options(fn: Any) -> Any:
     help="Other proposed events, JSON Lines as for append ('-' for stdin), without "
     "effective_at: they take effect at the cut's time.",
 )
-@click.option("--platform", help="Only this platform's queue.")
+@click.option("--platform", help="Only this platform's queue.", shell_complete=platform_ids)
 @time_options
 @output_options
 @pass_env
@@ -206,7 +207,7 @@ def _report(env: Env, cut: Cut, found: whatif.WhatIf, fmt: str) -> None:
 
 
 @click.command("stability")
-@click.argument("platform")
+@click.argument("platform", shell_complete=platform_ids)
 @click.option(
     "--top",
     type=click.IntRange(min=1),

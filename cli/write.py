@@ -198,12 +198,17 @@ def append_batch(
     *,
     as_json: bool = False,
     show_progress: bool = False,
+    dry_run: bool = False,
 ) -> None:
-    """Append decoded events and report; errors name the input line."""
+    """Append decoded events and report; errors name the input line. ``dry_run``:
+    decide them as appending would, report what would be appended, write nothing."""
     try:
         with progress_bar(len(numbered), "Validating", show_progress) as bar:
             result = env.writer.append(
-                [e for _, e in numbered], progress=bar.update, clock=env.now
+                [e for _, e in numbered],
+                progress=bar.update,
+                clock=env.now,
+                dry_run=dry_run,
             )
     except BatchRefused as error:
         line = numbered[error.index][0]
@@ -212,36 +217,38 @@ def append_batch(
         ) from None
     skipped = [(numbered[s.index][0], s) for s in result.skipped]
     if as_json:
-        click.echo(
-            msgspec.json.encode(
-                {
-                    "appended": len(result.positions),
-                    "positions": result.positions,
-                    "skipped": [
-                        {"line": line, "stream": s.stream, "version": s.version}
-                        for line, s in skipped
-                    ],
-                }
-            )
-        )
+        report = {
+            "appended": 0 if dry_run else len(result.positions),
+            "positions": result.positions,
+            "skipped": [
+                {"line": line, "stream": s.stream, "version": s.version}
+                for line, s in skipped
+            ],
+        }
+        if dry_run:
+            report = {"dry_run": True, "would_append": len(result.positions)} | report
+        click.echo(msgspec.json.encode(report))
     else:
-        _report(result.positions, skipped)
-    env.catch_up_after_append()  # after the report: the events are in the log
+        _report(result.positions, skipped, dry_run)
+    if not dry_run:
+        env.catch_up_after_append()  # after the report: the events are in the log
 
 
-def _report(positions: list[int], skipped: list[tuple[int, Any]]) -> None:
+def _report(positions: list[int], skipped: list[tuple[int, Any]], dry_run: bool) -> None:
     n = len(positions)
-    if n:
-        click.echo(
-            f"Appended {n} event{'s' if n != 1 else ''} at "
-            f"position{'s' if n != 1 else ''} {format_positions(positions)}."
-        )
+    events = f"{n} event{'s' if n != 1 else ''} at position{'s' if n != 1 else ''} "
+    if dry_run:
+        what = events + format_positions(positions) if n else "nothing"
+        click.echo(f"Would append {what}; nothing was written (--dry-run).")
+    elif n:
+        click.echo(f"Appended {events}{format_positions(positions)}.")
     else:
         click.echo("Appended nothing.")
     for line, s in skipped:
+        skip = f"Line {line} would be skipped" if dry_run else f"Skipped line {line}"
         click.echo(
-            f"Skipped line {line}: its idempotency key was already "
-            f"appended as version {s.version} of {s.stream}."
+            f"{skip}: its idempotency key was already appended as version "
+            f"{s.version} of {s.stream}."
         )
 
 
@@ -249,6 +256,12 @@ def _report(positions: list[int], skipped: list[tuple[int, Any]]) -> None:
 @click.argument("file", type=click.File("rb"))
 @click.option("--json", "as_json", is_flag=True, help="Report as a JSON object.")
 @click.option("--silent", is_flag=True, help="No progress bar.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Decide every event as appending would (every rule, the same refusals) and "
+    "say what would be appended; write nothing.",
+)
 @click.option(
     "--allow-clock-skew",
     is_flag=True,
@@ -271,6 +284,7 @@ def append(
     file: Any,
     as_json: bool,
     silent: bool,
+    dry_run: bool,
     allow_clock_skew: bool,
     sign_key: Path | None,
 ) -> None:
@@ -284,6 +298,7 @@ def append(
     \b
     Example:
       arms-ledger append cases.jsonl
+      arms-ledger append --dry-run cases.jsonl      # decide, and write nothing
       echo '{"type":"CaseSuspended","case":"PL-B-AHA","actor":"dsca","rationale":"EUM"}' \\
         | arms-ledger append -
     """
@@ -305,7 +320,7 @@ def append(
         raise LedgerError("no events in the input; give one JSON object per line")
     if sign_key is not None:
         numbered = sign_decisions(numbered, sign_key, env.now)
-    append_batch(env, numbered, as_json=as_json, show_progress=show)
+    append_batch(env, numbered, as_json=as_json, show_progress=show, dry_run=dry_run)
 
 
 def load_history(ledger: Ledger, path: Path) -> int:

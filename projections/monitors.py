@@ -197,13 +197,16 @@ def retro(
     log = _log(events)
     head = len(events)
     later = head if later is None else later
-    for name, value in (("--from", earlier), ("--to", later)):
+    for name, value in (("--recorded-from", earlier), ("--recorded-to", later)):
         if value > head:
             raise LedgerError(
                 f"the log ends at position {head}; {name} {value} is beyond it"
             )
     if later < earlier:
-        raise LedgerError(f"--to (position {later}) is before --from (position {earlier})")
+        raise LedgerError(
+            f"--recorded-to (position {later}) is before --recorded-from "
+            f"(position {earlier})"
+        )
     time = earlier_time or recorded_time(conn, earlier)
     if time is None:  # nothing was published at the earlier checkpoint
         return []

@@ -30,6 +30,7 @@ from arms_ledger.ledger.store.recorder import LogRecorder, StampConflict
 from arms_ledger.ledger.transparency.note import Signer
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import Environment, EnvType
 
 
 class Skipped(msgspec.Struct, frozen=True):
@@ -106,6 +107,13 @@ class Ledger(Application[str]):
         if checkpoints == "append":
             self.recorder.signer = signer  # every append signs a checkpoint
 
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """The store's settings exactly as the ledger gives them (``directory``): the
+        library would also read the process environment (PERSISTENCE_MODULE,
+        LEDGER_POSTGRES_HOST, ...), so that a variable set for something else could
+        open another store. The variables the ledger reads are docs/environment.md's."""
+        return Environment(name, dict(env or {}))
+
     # --- writing -------------------------------------------------------------------
 
     def append(
@@ -115,11 +123,15 @@ class Ledger(Application[str]):
         retries: int = 3,
         clock: Callable[[], datetime] = now,
         progress: Callable[[int], None] | None = None,
+        dry_run: bool = False,
     ) -> AppendResult:
         """Validate and append a batch atomically; ``recorded_at`` is stamped here.
 
         A conflict with another writer (a stream or the log moved on since it was
         read) re-runs the decisions on the new state, at most ``retries`` times.
+        ``dry_run``: decide the batch exactly so (every rule, the same refusals) and
+        write nothing; the positions are those the events would take if nothing else
+        were appended first.
         """
         for _ in range(retries + 1):
             last = self.recorder.last_recorded_at()
@@ -127,7 +139,7 @@ class Ledger(Application[str]):
             if last is not None and instant(last) >= start:
                 start = instant(last) + MICROSECOND
             try:
-                return self._append(events, ClockStamps(start), progress)
+                return self._append(events, ClockStamps(start), progress, dry_run)
             except IntegrityError:
                 continue
         streams = sorted({e.stream for e in events})
@@ -161,8 +173,10 @@ class Ledger(Application[str]):
         events: Sequence[ev.Event],
         stamper: Stamper,
         progress: Callable[[int], None] | None = None,
+        dry_run: bool = False,
     ) -> AppendResult:
-        """Decide every event of the batch, then save them all in one transaction.
+        """Decide every event of the batch, then save them all in one transaction
+        (``dry_run``: save nothing, and say where they would go).
 
         ``progress(n)`` is called after every 1,000 events decided.
         """
@@ -179,6 +193,9 @@ class Ledger(Application[str]):
             self._prefetched().clear()
         if not pending:
             return AppendResult([], skipped)
+        if dry_run:
+            first = self.head() + 1
+            return AppendResult(list(range(first, first + len(pending))), skipped)
         # The event store's public put (the mapper, then the recorder's insert_events
         # with these keywords); save() would first check every object against the
         # library's aggregate and event protocols, which Pending is not.

@@ -349,3 +349,39 @@ def test_a_signed_correction_is_taken_with_what_the_ledger_derives_unsigned(run,
     assert result.stdout == "Appended 1 event at position 8.\n", result.output
     shown = json.loads(run("log", "--json").stdout)[-1]
     assert (shown["of"], shown["was"]) == ("CaseFiled", {"quantity": 4})
+
+
+def test_a_dry_run_checks_authority_and_signatures_as_an_append_does(
+    run, enforced, ledger_dir
+):
+    from tests.cli.test_dry_run import state
+
+    before = state(ledger_dir)
+    unsigned = run("append", "--dry-run", "-", input=line(policy("dsca.director")))
+    assert unsigned.exit_code == 1
+    assert unsigned.stderr == run("append", "-", input=line(policy("dsca.director"))).stderr
+    assert "is unsigned, and this ledger enforces authority" in unsigned.stderr
+    clerk = run(
+        "append",
+        "--dry-run",
+        "--sign-key",
+        str(enforced / "clerk.key"),
+        "-",
+        input=line(policy("dsca.clerk")),
+    )
+    assert clerk.exit_code == 1
+    assert clerk.stderr.startswith(
+        "Error: line 1 (PriorityPolicyAdopted) refused by authority"
+    )
+    signed = run(
+        "append",
+        "--dry-run",
+        "--sign-key",
+        str(enforced / "director.key"),
+        "-",
+        input=line(policy("dsca.director")),
+    )
+    assert signed.stdout == (
+        "Would append 1 event at position 4; nothing was written (--dry-run).\n"
+    ), signed.output
+    assert state(ledger_dir) == before

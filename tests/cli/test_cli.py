@@ -410,15 +410,13 @@ class TestReading:
             full("log", "--type", "HoldPlaced", "--type", "HoldLifted", "--json").stdout
         )
         assert [r["type"] for r in rows] == ["HoldPlaced", "HoldLifted"]
-        rows = json.loads(full("log", "--actor", "hfac.chair", "--json").stdout)
+        rows = json.loads(full("log", "--acted-by", "hfac.chair", "--json").stdout)
         assert [r["position"] for r in rows] == [22, 23]
         rows = json.loads(
-            full("log", "--since", "2025-01-01", "--until", "2025-09-30", "--json").stdout
+            full("log", "--from", "2025-01-01", "--to", "2025-09-30", "--json").stdout
         )
         assert [r["type"] for r in rows] == ["DeliveryRecorded"]
-        assert (
-            json.loads(full("log", "--recorded-until", "2000-01-01", "--json").stdout) == []
-        )
+        assert json.loads(full("log", "--recorded-to", "2000-01-01", "--json").stdout) == []
 
     def test_log_of_one_stream(self, full):
         rows = json.loads(full("log", "--stream", "case:PL-2", "--json").stdout)
@@ -464,7 +462,9 @@ class TestReading:
         ]
 
     def test_history_shows_events_and_state_at_any_version(self, full):
-        events = json.loads(full("history", "case:PL-1", "--version", "4", "--json").stdout)
+        events = json.loads(
+            full("history", "case:PL-1", "--at-version", "4", "--json").stdout
+        )
         assert [(e["version"], e["type"]) for e in events] == [
             (1, "CaseFiled"),
             (2, "CaseReviewCleared"),
@@ -472,7 +472,7 @@ class TestReading:
             (4, "HoldPlaced"),
         ]
         state = json.loads(
-            full("history", "PL-1", "--version", "4", "--state", "--json").stdout
+            full("history", "PL-1", "--at-version", "4", "--state", "--json").stdout
         )
         assert (state["stage"], state["holds"]) == ("congressional-review", ["HFAC-chair"])
         table = full("history", "PL-1").stdout
@@ -486,7 +486,7 @@ class TestReading:
             "Error: no partner, platform, case or policy 'XX-9' in the ledger; "
             "`arms-ledger log` lists what there is\n"
         )
-        assert full("history", "PL-1", "--version", "99").stderr == (
+        assert full("history", "PL-1", "--at-version", "99").stderr == (
             "Error: case:PL-1 has 13 events; there is no version 99\n"
         )
 

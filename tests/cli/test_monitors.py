@@ -18,8 +18,8 @@ NOTIFICATIONS = Path(__file__).resolve().parents[2] / "fixtures" / "dsca_notific
 OUTPUTS = (  # what must be byte-identical on the ledger and on a replica
     ("audit", "deadlines", *AT, "--json"),
     ("audit", "deadlines", "--within", "30", "--as-of", "2025-06-01"),
-    ("audit", "retro", "--from", "915", "--csv"),
-    ("audit", "retro", "--from", "2026-06-01", "--to", "2026-11-07"),
+    ("audit", "retro", "--recorded-from", "915", "--csv"),
+    ("audit", "retro", "--recorded-from", "2026-06-01", "--recorded-to", "2026-11-07"),
     ("audit", "bypasses", *AT),
     ("audit", "bypasses", *AT, "--csv"),
     ("audit", "reconcile", str(NOTIFICATIONS), *AT),
@@ -107,7 +107,7 @@ def test_deadlines_judged_in_the_past_see_only_that_past(scenario):
 
 
 def test_retro_lists_the_past_rewritten_after_a_checkpoint(scenario):
-    result = invoke(scenario, "audit", "retro", "--from", "915")
+    result = invoke(scenario, "audit", "retro", "--recorded-from", "915")
     assert result.exit_code == 0, result.stderr
     assert (
         result.stdout
@@ -119,7 +119,9 @@ event                        stream       effective   recorded    actor        q
 #917 StrategicValueAssessed  partner:DNK  2026-10-15  2026-11-10  usd-as.dsca  none
 """  # noqa: E501 (the terminal table as printed)
     )
-    found = json.loads(invoke(scenario, "audit", "retro", "--from", "915", "--json").stdout)
+    found = json.loads(
+        invoke(scenario, "audit", "retro", "--recorded-from", "915", "--json").stdout
+    )
     assert {k: found[0][k] for k in ("position", "events", "earlier_checkpoint")} == {
         "position": 916,
         "events": [916],
@@ -135,7 +137,9 @@ event                        stream       effective   recorded    actor        q
 
 
 def test_retro_between_checkpoints_without_backdating_finds_nothing(scenario):
-    result = invoke(scenario, "audit", "retro", "--from", "911", "--to", "913")
+    result = invoke(
+        scenario, "audit", "retro", "--recorded-from", "911", "--recorded-to", "913"
+    )
     assert result.stdout == (
         "No event recorded after log position 911 up to log position 913 took effect "
         "before it.\n"
@@ -147,7 +151,7 @@ def test_retro_takes_a_checkpoint_file(scenario, tmp_path):
     signed = invoke(scenario, "audit", "checkpoint")
     assert signed.exit_code == 0, signed.stderr
     note.write_text(signed.stdout)
-    result = invoke(scenario, "audit", "retro", "--from", str(note))
+    result = invoke(scenario, "audit", "retro", "--recorded-from", str(note))
     assert result.stdout == (
         "No event recorded after log position 917 up to the end of the log took effect "
         "before it.\n"
@@ -157,10 +161,13 @@ def test_retro_takes_a_checkpoint_file(scenario, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--from", "918"), "the log ends at position 917; --from 918 is beyond it"),
         (
-            ("--from", "900", "--to", "800"),
-            "--to (position 800) is before --from (position 900)",
+            ("--recorded-from", "918"),
+            "the log ends at position 917; --recorded-from 918 is beyond it",
+        ),
+        (
+            ("--recorded-from", "900", "--recorded-to", "800"),
+            "--recorded-to (position 800) is before --recorded-from (position 900)",
         ),
     ],
 )

@@ -39,7 +39,7 @@ def test_the_deadlines_page_shows_what_the_cli_finds_at_the_replays_time(
 
 
 def test_the_retro_page_shows_what_the_cli_finds(live, replay, demo_ledger):
-    cli_rows = cli_json(demo_ledger, "retro", "--from", "915")
+    cli_rows = cli_json(demo_ledger, "retro", "--recorded-from", "915")
     assert [r["position"] for r in cli_rows] == [916, 917]
     page = live.get("/-/monitors/retro?from=915")
     assert page.status_code == 200
