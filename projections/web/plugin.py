@@ -168,11 +168,11 @@ def extra_template_vars(
             "arms_ledger_facet_label": lambda column, label: _facet_label(
                 table, column, label
             ),
+            "arms_ledger_cell": _query_cell,
         }
         if template.startswith("query") and database == DATABASE:
             found["arms_ledger_choices"] = await db.execute_fn(_choices)
             found["arms_ledger_enums"] = ENUMS
-            found["arms_ledger_cell"] = _query_cell
         return found
 
     return inner
