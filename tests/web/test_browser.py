@@ -116,6 +116,7 @@ def screenshots(page, name: str, artifacts: Path, full_page: bool = True) -> Non
         shot = artifacts / f"{name}-{width}.png"
         page.screenshot(path=shot, full_page=full_page)
         if os.environ.get("ARMS_LEDGER_DOCS_SCREENSHOTS"):
+            DOCS_SCREENSHOTS.mkdir(exist_ok=True)
             shutil.copy(shot, DOCS_SCREENSHOTS / shot.name)
     page.set_viewport_size(size)
 
@@ -195,8 +196,6 @@ def test_a_canned_query_with_a_parameter(page, artifacts):
     expect(page.locator("h2.arms-ledger-rows")).to_have_text("10 rows")
     expect(page.locator("body")).not_to_contain_text("Custom SQL")
     expect(page.locator("#sql-query")).not_to_be_visible()
-    page.get_by_text("The SQL behind this answer").click()
-    expect(page.locator("#sql-query")).to_be_visible()
     rows = page.locator("table.rows-and-columns tbody tr")
     expect(rows).to_have_count(10)
     expect(rows.first.locator("td.col-case")).to_have_text("GY-D-F35")
@@ -205,7 +204,9 @@ def test_a_canned_query_with_a_parameter(page, artifacts):
     expect(rows.last.locator("td.col-case")).to_have_text("SZ-D-F35")
     expect(rows.last.locator("td.col-priority_class")).to_have_text("deferred")
     expect(rows.first.locator("td.col-override")).to_have_text("no")
-    screenshots(page, "platform-queue", artifacts)
+    screenshots(page, "platform-queue", artifacts, full_page=False)
+    page.get_by_text("The SQL behind this answer").click()
+    expect(page.locator("#sql-query")).to_be_visible()
 
 
 def test_queue_changes_in_a_date_range_with_date_fields(page):
