@@ -95,14 +95,13 @@ def query_format(query: str | None, column: str) -> Format | None:
 
 
 def usd(amount: int | float) -> str:
-    """An amount of dollars in a few characters: $12.0 B, $47 M, $2.5 M, $950,000."""
+    """An amount of dollars in a few characters: billions to a tenth ($12.0 B), millions
+    to a tenth where it is not nought ($47 M, $82.5 M), less in full ($950,000)."""
     sign, amount = ("\u2212" if amount < 0 else ""), abs(amount)
-    if amount >= 1e9:
+    if amount >= 999_950_000:  # not "$1000.0 M"
         text = f"${amount / 1e9:.1f} B"
-    elif amount >= 10e6:
-        text = f"${amount / 1e6:.0f} M"
     elif amount >= 1e6:
-        text = f"${amount / 1e6:.1f} M"
+        text = f"${amount / 1e6:.1f}".removesuffix(".0") + " M"
     else:
         text = f"${amount:,.0f}"
     return sign + text
