@@ -475,6 +475,18 @@ AUDIT = """async () => {
 }"""
 
 
+def audited(page, axe: str, path: str) -> list[str]:
+    """The serious and critical violations axe-core finds on the page at ``path``: the
+    page, the rule, its impact and the elements (CSS selectors)."""
+    page.goto(path)
+    page.add_script_tag(content=axe)
+    return [
+        f"{path}: {v['id']} ({v['impact']}: {v['help']}) at " + ", ".join(v["targets"])
+        for v in page.evaluate(AUDIT)
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def test_every_page_passes_the_accessibility_audit_and_fits_the_window(page, axe):
     """axe-core on every page of the web view: no violation of impact serious or
     critical. And no page is wider than the window, at 1280 pixels or on a phone (390),
@@ -493,14 +505,7 @@ def test_every_page_passes_the_accessibility_audit_and_fits_the_window(page, axe
     violations: list[str] = []
     clipped: list[str] = []
     for path in paths:
-        page.goto(path)
-        page.add_script_tag(content=axe)
-        for v in page.evaluate(AUDIT):
-            if v["impact"] in ("serious", "critical"):
-                violations.append(
-                    f"{path}: {v['id']} ({v['impact']}: {v['help']}) at "
-                    + ", ".join(v["targets"])
-                )
+        violations += audited(page, axe, path)
         wide = page.evaluate("document.documentElement.scrollWidth")
         if wide > 1280:
             clipped.append(f"{path}: {wide} px wide")
@@ -518,3 +523,29 @@ def test_every_page_passes_the_accessibility_audit_and_fits_the_window(page, axe
         page.set_viewport_size({"width": 1280, "height": 900})
     assert violations == [], "\n".join(violations)
     assert clipped == [], "\n".join(clipped)
+
+
+def test_the_sql_pages_of_allow_sql_pass_the_audit(browser, demo_ledger, axe):
+    """With --allow-sql, the database page's SQL editor and an arbitrary query's answer
+    pass the audit too (the editor is labelled for screen readers)."""
+    with serving(demo_ledger, "--allow-sql") as open_sql:
+        context = browser.new_context(
+            base_url=open_sql.url, viewport={"width": 1280, "height": 900}
+        )
+        try:
+            opened = context.new_page()
+            found = [
+                v
+                for path in (
+                    "/projections",
+                    "/projections?sql=select+*+from+cases+limit+5",
+                    "/projections/flags?kind=correction",
+                )
+                for v in audited(opened, axe, path)
+            ]
+            assert found == [], "\n".join(found)
+            opened.goto("/projections?sql=select+count(*)+as+n+from+cases")
+            assert opened.locator("h1").inner_text() == "A query of the read models"
+            assert opened.locator("td.col-n").inner_text() == "55"
+        finally:
+            context.close()
