@@ -111,6 +111,9 @@ def _policy_label(policy: dict[str, Any]) -> str:
     return policy["policy"] + (f", {basis}" if basis and len(basis) <= 24 else "")
 
 
+LABEL_LINE = 15  # pixels between two policies' labels stacked above a panel
+
+
 def backlog_chart(
     series: list[dict[str, Any]], policies: list[dict[str, Any]]
 ) -> alt.VConcatChart:
@@ -125,6 +128,14 @@ def backlog_chart(
         }
         for p in policies
     ]
+    # Each label of a side a line above the one before (a label runs away from the
+    # middle: two on one side could meet, however far apart in time).
+    rows = 0
+    for side in ("left", "right"):
+        on_side = [m for m in marks if m["side"] == side]
+        for row, m in enumerate(on_side if side == "left" else reversed(on_side)):
+            m["y"] = -LABEL_LINE * row
+        rows = max(rows, len(on_side))
     x = alt.X("month:T", title=None, axis=alt.Axis(format="%Y", tickCount="year"))
 
     def panel(field: str, title: str) -> alt.LayerChart | alt.FacetChart:
@@ -152,14 +163,14 @@ def backlog_chart(
                     color=POLICY_COLOR,
                     fontSize=12,
                 )
-                .encode(x="date:T", y=alt.value(0), text="label:N")
+                .encode(x="date:T", y=alt.Y("y:Q", scale=None), text="label:N")
             )
         return alt.layer(*layers).properties(width=WIDTH - 80, height=200)
 
     return alt.vconcat(
         panel("open_cases", "Open cases"),
         panel("value_billion_usd", "Value of open cases, $ billion"),
-        spacing=28,
+        spacing=28 + LABEL_LINE * max(rows - 1, 0),
     ).properties(
         title=alt.Title(
             "Backlog over time: open cases and their value, month by month",

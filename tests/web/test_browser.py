@@ -549,3 +549,38 @@ def test_the_sql_pages_of_allow_sql_pass_the_audit(browser, demo_ledger, axe):
             assert opened.locator("td.col-n").inner_text() == "55"
         finally:
             context.close()
+
+
+def test_policies_close_in_time_do_not_collide(browser, demo_ledger):
+    """The backlog chart's policy labels stack when policies are close in time: no two
+    overlap, none is crossed by a policy's line (five policies, three within a season)."""
+    series = [
+        {
+            "month": f"20{y}-{m:02d}",
+            "open_cases": y + m,
+            "value_usd": m,
+            "value_billion_usd": m,
+        }
+        for y in range(18, 27)
+        for m in range(1, 13)
+    ]
+    policies = [
+        {"effective_at": f"{day}T00:00:00Z", "policy": name, "legal_basis": "E.O. 1"}
+        for day, name in (
+            ("2018-03-01", "fcfs-legacy"),
+            ("2018-05-01", "interim-a"),
+            ("2018-06-01", "interim-b"),
+            ("2025-01-01", "america-first"),
+            ("2026-01-01", "america-second"),
+        )
+    ]
+    drawn = charts.svg(charts.backlog_chart(series, policies))
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        opened = context.new_page()
+        opened.set_content(f'<figure class="chart">{drawn}</figure>')
+        svg = opened.locator("figure svg")
+        assert svg.locator("text", has_text="interim-a, E.O. 1").count() == 2
+        assert svg.evaluate(COLLISIONS) == []
+    finally:
+        context.close()
