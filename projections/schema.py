@@ -27,6 +27,10 @@ class Column(NamedTuple):
     name: str
     type: type
     description: str
+    unit: str | None = None  # USD: an amount of money in dollars (the web view formats it)
+
+
+USD = "usd"
 
 
 class Table(NamedTuple):
@@ -41,8 +45,8 @@ class Table(NamedTuple):
         return tuple(c.name for c in self.columns)
 
 
-def _c(name: str, kind: type, description: str) -> Column:
-    return Column(name, kind, description)
+def _c(name: str, kind: type, description: str, unit: str | None = None) -> Column:
+    return Column(name, kind, description, unit)
 
 
 POSITION = "log position of the event that set it"
@@ -67,7 +71,7 @@ PARTNERS = Table(
         _c("investment", float, "I = min(pct_gdp / target, 1)"),
         _c("strategic", float, "S = latest strategic value assessment, 0 if none"),
         _c("strategic_factors", str, "factors of that assessment (JSON list)"),
-        _c("economic_usd", int, "sum of recorded economic contributions, USD"),
+        _c("economic_usd", int, "sum of recorded economic contributions, USD", USD),
         _c("economic_contributions", int, "how many contributions were recorded"),
         _c("economic", float, "E = min(economic_usd / target, 1)"),
         _c("investment_points", float, "wI*I, rounded to 4 decimals"),
@@ -95,7 +99,7 @@ PLATFORMS = Table(
         _c("name", str, "name"),
         _c("prime", str, "prime contractor"),
         _c("category", str, "category"),
-        _c("unit_cost_usd", int, "unit cost, USD"),
+        _c("unit_cost_usd", int, "unit cost, USD", USD),
         _c("units_per_month", float, "production capacity in force, units per month"),
         _c("prioritized", bool, "on the priority sales catalog"),
         _c("catalog_edition", str, "the catalog edition of that decision"),
@@ -129,10 +133,12 @@ CASES = Table(
         _c("quantity", int, "units requested"),
         _c("delivered", int, "units delivered"),
         _c("quantity_left", int, "units left to deliver"),
-        _c("estimated_value_usd", int, "estimated value at filing, USD"),
-        _c("notified_value_usd", int, "value notified to Congress, USD"),
-        _c("offer_value_usd", int, "value of the offer (LOA), USD"),
-        _c("value_usd", int, "latest known value: offer, else notified, else estimate"),
+        _c("estimated_value_usd", int, "estimated value at filing, USD", USD),
+        _c("notified_value_usd", int, "value notified to Congress, USD", USD),
+        _c("offer_value_usd", int, "value of the offer (LOA), USD", USD),
+        _c(
+            "value_usd", int, "latest known value: offer, else notified, else estimate", USD
+        ),
         _c("priority_class", str, "expedited, normal or deferred"),
         _c("holds", str, "congressional holds in place (comma-separated offices)"),
         _c("cleared_by", str, "offices that cleared the review (comma-separated)"),

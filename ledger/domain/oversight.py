@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
@@ -27,6 +27,18 @@ QME_EXEMPT = frozenset({"ISR"})
 # designated platform, and an inventory at least this often while it stays designated.
 EEUM_INITIAL_WITHIN = timedelta(days=90)
 EEUM_ANNUAL_WITHIN = timedelta(days=365)
+
+# The kinds of oversight flag, as the read models name them (``event_flags`` and the
+# ``oversight_flags`` view): raised by an event, then judged at a time.
+FlagKind = Literal[
+    "backdated-decision",
+    "qme-not-certified",
+    "correction",
+    "out-of-sequence",
+    "eeum-no-initial-inventory",
+    "eeum-no-annual-inventory",
+]
+FLAG_KINDS: tuple[FlagKind, ...] = get_args(FlagKind)
 
 
 def backdated(e: ev.Event) -> str | None:

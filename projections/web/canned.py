@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.oversight import FLAG_KINDS
 from arms_ledger.projections.views import case_changes
 
 
@@ -141,10 +142,8 @@ ORDER BY value_usd DESC, b.partner, b.platform""",
 FLAGS = Canned(
     "flags",
     "Oversight flags",
-    "The oversight flags of docs/domain.md, Rule 6: backdated-decision, qme-not-certified, "
-    "correction, eeum-no-initial-inventory, eeum-no-annual-inventory; deadlines are "
-    "judged at the "
-    "replay's time, or now. kind: only this kind (blank: all).",
+    f"The oversight flags of docs/domain.md, Rule 6: {', '.join(FLAG_KINDS)}; deadlines "
+    "are judged at the replay's time, or now. kind: only this kind (blank: all).",
     """SELECT kind, "case", stream, partner, effective_at, event_position, detail
 FROM oversight_flags
 WHERE (:kind = '' OR kind = :kind)

@@ -12,6 +12,7 @@ import sqlite3
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
+from arms_ledger.ledger.domain.oversight import FLAG_KINDS
 from arms_ledger.projections import schema
 from arms_ledger.projections.web import canned, charts
 from markupsafe import escape
@@ -54,8 +55,7 @@ VIEW_COLUMNS: dict[str, dict[str, str | From]] = {
         "reference": From("audit_log", "reference"),
     },
     "oversight_flags": {
-        "kind": "backdated-decision, qme-not-certified, correction, "
-        "eeum-no-initial-inventory or eeum-no-annual-inventory",
+        "kind": ", ".join(FLAG_KINDS[:-1]) + " or " + FLAG_KINDS[-1],
         "event_position": "log position of the event flagged (null for a missing annual "
         "inventory)",
         "stream": From("event_flags", "stream"),

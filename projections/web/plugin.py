@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain import oversight
 from arms_ledger.projections import queries, userquery
-from arms_ledger.projections.web import charts, monitors, pages, whatif
+from arms_ledger.projections.web import charts, formats, monitors, pages, whatif
 from arms_ledger.projections.web.metadata import DATABASE, PLUGIN
 from datasette import hookimpl
 from datasette.utils.asgi import Response
@@ -129,15 +130,49 @@ def menu_links(datasette: Any, actor: Any, request: Any) -> list[dict[str, str]]
 
 
 @hookimpl
-def extra_template_vars(template: str, database: str | None, datasette: Any) -> Any:
+def render_cell(value: Any, column: str, table: str | None, database: str, datasette: Any):
+    """A table's money and booleans as words ($12.0 B, yes); a canned query's cells are
+    formatted by its template (Datasette does not tell this hook the query)."""
+    if table is None or database != DATABASE or not _ours(datasette):
+        return None
+    return formats.cell(formats.TABLES.get(table, {}).get(column), value, column)
+
+
+def _query_cell(query: str | None, column: str, value: Any, shown: Any) -> Any:
+    """A canned query's cell: formatted, else as Datasette shows it."""
+    found = formats.cell(formats.query_format(query, column), value, column)
+    return shown if found is None else found
+
+
+def _facet_label(table: str | None, column: str, label: Any) -> Any:
+    """A facet's value as the table's cells show it (yes, no)."""
+    fmt = formats.TABLES.get(table or "", {}).get(column)
+    value = int(label) if isinstance(label, str) and label in ("0", "1") else label
+    shown = formats.text(fmt, value)
+    return label if shown is None else shown
+
+
+@hookimpl
+def extra_template_vars(
+    template: str, database: str | None, table: str | None, datasette: Any
+) -> Any:
     if not _ours(datasette):
         return {}
 
     async def inner() -> dict[str, Any]:
         db = datasette.get_database(DATABASE)
-        found = {"arms_ledger_state": await db.execute_fn(_state)}
+        kind, text = await db.execute_fn(_state)
+        found: dict[str, Any] = {
+            "arms_ledger_state": text,
+            "arms_ledger_replay": kind == "replay",
+            "arms_ledger_facet_label": lambda column, label: _facet_label(
+                table, column, label
+            ),
+            "arms_ledger_cell": _query_cell,
+        }
         if template.startswith("query") and database == DATABASE:
             found["arms_ledger_choices"] = await db.execute_fn(_choices)
+            found["arms_ledger_enums"] = ENUMS
         return found
 
     return inner
@@ -167,15 +202,16 @@ def forbidden(datasette: Any, request: Any, message: str) -> Any:
     return inner
 
 
-def _state(conn: sqlite3.Connection) -> str:
-    """What the banner says: which state of the log the read models show."""
+def _state(conn: sqlite3.Connection) -> tuple[str, str]:
+    """What the banner says: which state of the log the read models show (live, replay
+    or empty), and in words."""
     row = queries.one(
         conn,
         "SELECT p.position, p.as_of, p.known_at, p.at_position, a.recorded_at "
         "FROM projection p LEFT JOIN audit_log a ON a.position = p.position",
     )
     if row is None:
-        return "Empty read models: the ledger holds no events."
+        return "empty", "Empty read models: the ledger holds no events."
     cut = [
         text.format(row[key])
         for key, text in (
@@ -191,14 +227,24 @@ def _state(conn: sqlite3.Connection) -> str:
         else "no events"
     )
     if cut:
-        return f"A replay {', '.join(cut)}: {last}. Not the live state."
+        return "replay", f"A replay {', '.join(cut)}: {last}. Not the live state."
     return (
-        f"Live read models, {last}; every appending command updates them (reload to see)."
+        "live",
+        f"Live read models, {last}; every appending command updates them (reload to see).",
     )
 
 
+# The canned queries' parameters that take one of a few values: a choice (a select box,
+# blank for all), the values from the one module that defines them.
+ENUMS: dict[str, tuple[str, ...]] = {
+    "kind": oversight.FLAG_KINDS,
+    "office": typing.get_args(ev.Office),
+}
+
+
 def _choices(conn: sqlite3.Connection) -> dict[str, list[dict[str, str]]]:
-    """Suggested values for the canned queries' parameters."""
+    """Suggested values for the canned queries' parameters that take many (typed, with
+    suggestions as you type)."""
 
     def pairs(sql: str) -> list[dict[str, str]]:
         return [
@@ -211,6 +257,4 @@ def _choices(conn: sqlite3.Connection) -> dict[str, list[dict[str, str]]]:
         "case": pairs(
             'SELECT "case", partner || \' \' || platform FROM cases ORDER BY "case"'
         ),
-        "office": [{"value": o, "label": ""} for o in typing.get_args(ev.Office)],
-        "kind": pairs("SELECT DISTINCT kind, NULL FROM oversight_flags ORDER BY kind"),
     }

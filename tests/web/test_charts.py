@@ -205,3 +205,43 @@ def test_names_in_a_chart_are_text_not_markup(tmp_path):
         page = c.get("/-/charts/scores").text
     assert "<script>alert" not in page
     assert '&lt;script&gt;alert(1)&lt;/script&gt;" (XXX)</text>' in page
+
+
+def test_every_chart_is_in_the_colour_blind_safe_palette_and_moves_have_shapes(conn):
+    """Okabe and Ito's colours only (or black, the grey of what carries no category, the
+    policies' darker vermillion); a move is a marker's shape and a sign as well."""
+    import re
+
+    rows = chartdata.score_rows(conn)
+    policy = chartdata.policy_adoptions(conn)[-1]
+    specs = [
+        charts.backlog_chart(
+            chartdata.backlog_series(conn), chartdata.policy_adoptions(conn)
+        ),
+        charts.scores_chart(rows, 0.7, 0.45, "america-first-2026"),
+        charts.queue_chart(
+            chartdata.queue_comparison(conn, "f-35a", policy["position"]),
+            "f-35a",
+            "F-35A",
+            policy,
+        ),
+    ]
+    allowed = {c.lower() for c in charts.OKABE_ITO.values()} | {
+        charts.GREY.lower(),
+        charts.POLICY_COLOR.lower(),
+        "#000",
+    }
+    for spec in specs:
+        text = json.dumps(spec.to_dict())
+        used = {c.lower() for c in re.findall(r'"(#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3})"', text)}
+        assert used and used <= allowed, used - allowed
+    queue = specs[2].to_dict()
+    shapes = [layer["encoding"].get("shape") for layer in queue["layer"]]
+    [shape] = [s for s in shapes if s]
+    assert shape["field"] == "direction"
+    assert dict(zip(shape["scale"]["domain"], shape["scale"]["range"], strict=True)) == {
+        "up": "triangle-up",
+        "down": "triangle-down",
+        "same": "circle",
+    }
+    assert "SR-D-F35 (SAU) \u25b2 up 6" in json.dumps(queue, ensure_ascii=False)

@@ -112,7 +112,8 @@ def test_the_home_page_shows_the_state_the_charts_and_the_canned_queries(live):
     page = live.get("/").text
     assert "<h1>arms-ledger</h1>" in page
     assert (
-        '<p class="message-info arms-ledger-state">Live read models, up to log position '
+        '<p class="arms-ledger-state arms-ledger-live" role="status">Live read models, '
+        "up to log position "
         "917, recorded 2026-11-10; every appending command updates them (reload to see)."
         "</p>"
     ) in page
@@ -138,9 +139,10 @@ def test_the_home_page_shows_the_state_the_charts_and_the_canned_queries(live):
 
 def test_a_replay_says_so_on_every_page(replay):
     banner = (
-        '<p class="message-info arms-ledger-state">A replay as of 2026-02-05T00:00:00Z '
-        "(events effective at or before then): up to log position 757, recorded "
-        "2026-02-03. Not the live state.</p>"
+        '<p class="arms-ledger-state arms-ledger-replay" role="alert">'
+        '<span class="arms-ledger-warning">&#9888; Warning:</span> A replay as of '
+        "2026-02-05T00:00:00Z (events effective at or before then): up to log position "
+        "757, recorded 2026-02-03. Not the live state.</p>"
     )
     for path in (
         "/",

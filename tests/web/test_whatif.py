@@ -198,7 +198,9 @@ def test_the_economic_half_proposal_on_the_f35a_queue(live_with_log):
         "proposal</text>"
     )
     assert title in page
-    assert page.count(">FI-D-F35 (FIN)</text>") == 2
+    # On the left as it was; on the right with its move, in words and a sign.
+    assert page.count(">FI-D-F35 (FIN)</text>") == 1
+    assert page.count(">FI-D-F35 (FIN) \u25b2 up 1</text>") == 1
     assert (
         "arms-ledger whatif --mode scored --investment 0.25 --strategic 0.25 "
         "--economic 0.5 --json" in page
@@ -479,13 +481,13 @@ def test_the_chart_is_the_queue_charts_style(live_with_log):
     queue = charts.queue_chart(rows, "x", "X", policy).to_dict()
     whatif = charts.whatif_chart(rows, "x", "X", "p", proposal).to_dict()
     assert queue["title"]["text"] != whatif["title"]["text"]
-    assert [
-        layer["data"]["values"][0]["t"]
-        for layer in (queue, whatif)
-        for layer in layer["layer"][4:]
-    ] == ["just before", "in force"]
+    heads = len(queue["layer"]) - 1  # the last layer: the two columns' heads
+    assert [spec["layer"][heads]["data"]["values"][0]["t"] for spec in (queue, whatif)] == [
+        "just before",
+        "in force",
+    ]
     for spec in (queue, whatif):
-        del spec["title"], spec["layer"][4]["data"]
+        del spec["title"], spec["layer"][heads]["data"]
         spec.pop("datasets", None)
     assert queue == whatif
 
