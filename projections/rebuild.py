@@ -136,7 +136,7 @@ def _build(
         writer = _Writer(conn)
         writer.start()
         try:
-            if split:
+            if raw_pages is not None and split:
                 applied = _project_side(
                     _feeding(parts, raw_pages(0, head)), 0, writer, progress
                 )
