@@ -8,11 +8,14 @@ batch and the state of the partners, platforms, cases and queues, whatever the l
 of the log), and the secondary indexes created once the rows are in. If another process
 has the live file open, it is rebuilt in place instead, by catch-up.
 
-A long log is built by two processes, one per core: this one projects every read model
-but ``audit_log``, a second one (``_AuditProcess``, fed the stored rows of each page as
-they are read) makes the ``audit_log`` rows and their indexes in a file of its own,
-which is copied in at the end (SQLite copies a table and its indexes into an empty one
-of the same shape page by page, without re-sorting).
+A long log is built by three processes (``_Part``), each fed the stored rows of every
+page as this one reads them. The cases and queues are split between this one and a
+second by platform (``Partition``): each decodes and applies the partners', platforms'
+and policies' events and its own cases' events, and builds its own platforms' queues
+and cases; the second one's rows are merged in at the end and ``queue_changes``
+renumbered (``_merge_side``). A third makes the ``audit_log`` rows and their indexes in
+a file of its own, copied in at the end (SQLite copies a table and its indexes into an
+empty one of the same shape page by page, without re-sorting).
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ from arms_ledger.projections.source import LogReader, LogRow
 
 # A rebuild hands the rows of this many events to its writer at once (bounds memory).
 FLUSH_EVENTS = 10_000
-# Logs longer than this are built by two processes (``_AuditProcess``): below it,
-# starting the second one costs more than it saves.
+# Logs longer than this are built by three processes (``_Part``): below it, starting
+# the others costs more than it saves.
 SPLIT_AFTER = 20_000
 
 
@@ -120,7 +123,8 @@ def _build(
     while the next is projected (SQLite releases the GIL while it works); at most one
     more batch waits for it. The indexes of ``schema.KEPT_DURING_REBUILD`` are kept up
     by the writer as it inserts; the others are created at the end. A log longer than
-    ``SPLIT_AFTER`` (read from a store) has its ``audit_log`` made by a second process.
+    ``SPLIT_AFTER`` (read from a store) is built by three processes (the module's
+    docstring).
     """
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     parts: list[_Part] = []

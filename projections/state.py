@@ -79,7 +79,7 @@ class ProjectionState:
     ):
         self.loader: Loader = loader or Nothing()
         self.as_of = as_of
-        # False: ``audit_log`` rows are made elsewhere (a rebuild's second process).
+        # False: ``audit_log`` rows are made elsewhere (a rebuild's third process).
         self.audit = audit
         self.partners: dict[str, PartnerState] = {}
         self.platforms: dict[str, PlatformState] = {}
