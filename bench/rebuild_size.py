@@ -3,8 +3,11 @@
 Rebuilds the read models of a ledger made by ``bench.projections --keep DIR`` (e.g.
 ``DIR/large-16000-200000``) into a fresh file, in a child process, ``--repeat`` times,
 and prints for each run the child's CPU time (every thread: the projector, the writer and
-SQLite's sorter) and that of the rebuild's second process (``audit_log``), wall time,
-the sizes of ``projections.db`` and ``events.db`` and the rows of ``queue_changes``.
+SQLite's sorter) and that of the rebuild's other processes (``audit_log``, the other
+side's cases and queues), events per CPU-second of all of them and the rate two free
+cores would allow, peak resident memory (the first process's, the largest other's, and
+of all of them at once, sampled every 0.1 s), wall time, the sizes of
+``projections.db`` and ``events.db`` and the rows of ``queue_changes``.
 The child imports ``arms_ledger`` as this process finds it: to measure another commit,
 put a copy of its packages first on ``PYTHONPATH`` (docs/benchmarks.md, "The lean
 queue_changes").
@@ -26,11 +29,40 @@ import tempfile
 from pathlib import Path
 
 CHILD = """
-import resource, sqlite3, sys, time
+import os, resource, sqlite3, sys, threading, time
 from pathlib import Path
 import arms_ledger.projections
 from arms_ledger.ledger.app.directory import open_ledger
 from arms_ledger.projections import engine
+
+def rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+def tree(pid):
+    found = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                for child in f.read().split():
+                    found += tree(int(child))
+    except OSError:
+        pass
+    return found
+
+peak = [0.0]
+def sample():  # the resident memory of the rebuild's processes together
+    while True:
+        peak[0] = max(peak[0], sum(rss_mb(p) for p in tree(os.getpid())))
+        time.sleep(0.1)
+
+threading.Thread(target=sample, daemon=True).start()
 ledger = open_ledger(Path(sys.argv[1]))
 out = Path(sys.argv[2])
 wall, cpu = time.perf_counter(), time.process_time()
@@ -41,8 +73,10 @@ conn = sqlite3.connect(out)
 rows = conn.execute("SELECT count(*) FROM queue_changes").fetchone()[0]
 conn.close()
 code = Path(arms_ledger.projections.__file__).parent
-second = resource.getrusage(resource.RUSAGE_CHILDREN)  # the rebuild's second process
-print(count, cpu, wall, out.stat().st_size, rows, code, second.ru_utime + second.ru_stime)
+others = resource.getrusage(resource.RUSAGE_CHILDREN)  # the rebuild's other processes
+me = resource.getrusage(resource.RUSAGE_SELF)
+print(count, cpu, wall, out.stat().st_size, rows, code, others.ru_utime + others.ru_stime,
+      me.ru_maxrss / 1024, others.ru_maxrss / 1024, peak[0])
 """
 
 
@@ -55,11 +89,22 @@ def rebuild_once(ledger: Path, out: Path) -> dict:
         capture_output=True,
         text=True,
     ).stdout.split()
+    events, cpu, others = int(found[0]), float(found[1]), float(found[6])
     return {
-        "events": int(found[0]),
-        "cpu_s": round(float(found[1]), 2),
-        "cpu_second_process_s": round(float(found[6]), 2),
+        "events": events,
+        "cpu_s": round(cpu, 2),
+        "cpu_other_processes_s": round(others, 2),
+        "cpu_all_s": round(cpu + others, 2),
+        "events_per_cpu_s": round(events / (cpu + others)),
+        # The wall time two free cores would allow: the first process's CPU, or half
+        # of all of it if the others' is more.
+        "events_per_s_two_cores": round(events / max(cpu, (cpu + others) / 2)),
         "wall_s": round(float(found[2]), 2),
+        "peak_rss_mb": {
+            "first": round(float(found[7])),
+            "largest_other": round(float(found[8])),
+            "all_at_once": round(float(found[9])),
+        },
         "projections_mb": round(int(found[3]) / 1e6, 1),
         "events_mb": round((ledger / "events.db").stat().st_size / 1e6, 1),
         "queue_changes_rows": int(found[4]),

@@ -84,10 +84,12 @@ def out_of_sequence(
     partner: str,
     platform: str,
     at: int,
-    ahead: list[tuple[str, str]],
+    cases: list[str],
+    stages: list[str],
 ) -> tuple | None:
-    """The ``event_flags`` row of a delivery or offer out of its queue's sequence."""
-    detail = oversight.out_of_sequence(e, platform, at, ahead)
+    """The ``event_flags`` row of a delivery or offer out of its queue's sequence
+    (``cases`` ahead of it, in order, and their ``stages``)."""
+    detail = oversight.out_of_sequence(e, platform, at, cases, stages)
     if detail is None:
         return None
     return (position, "out-of-sequence", stream, partner, e.effective_at, detail)

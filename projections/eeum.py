@@ -14,6 +14,10 @@ from arms_ledger.ledger.domain import oversight
 from arms_ledger.ledger.domain.clock import format_instant, instant
 from arms_ledger.projections import schema
 
+# A full refresh computes the clocks of this many cases at a time (each case's clocks
+# are its deliveries', its inventories' and its platform's designations).
+AT_ONCE = 20_000
+
 
 def _in(values: Iterable[str]) -> str:
     return msgspec.json.encode(sorted(values)).decode()
@@ -25,24 +29,27 @@ def refresh(
     platforms: Iterable[str] = (),
 ) -> None:
     """Recompute the clocks of ``cases`` and of every case delivered a platform of
-    ``platforms`` (``cases=None``: of every case)."""
-    args: tuple[str, ...] = ()
+    ``platforms`` (``cases=None``: of every case, ``AT_ONCE`` cases at a time, so that
+    memory does not grow with the log)."""
     if cases is None:
-        where = "1"
-    else:
-        chosen = set(cases)
-        if platforms:
-            chosen |= {
-                r[0]
-                for r in conn.execute(
-                    'SELECT DISTINCT "case" FROM deliveries '
-                    "WHERE platform IN (SELECT value FROM json_each(?))",
-                    (_in(platforms),),
-                )
-            }
-        if not chosen:
-            return
-        where, args = '"case" IN (SELECT value FROM json_each(?))', (_in(chosen),)
+        delivered = [r[0] for r in conn.execute('SELECT DISTINCT "case" FROM deliveries')]
+        conn.execute("DELETE FROM eeum_clocks")
+        for start in range(0, len(delivered), AT_ONCE):
+            refresh(conn, delivered[start : start + AT_ONCE])
+        return
+    chosen = set(cases)
+    if platforms:
+        chosen |= {
+            r[0]
+            for r in conn.execute(
+                'SELECT DISTINCT "case" FROM deliveries '
+                "WHERE platform IN (SELECT value FROM json_each(?))",
+                (_in(platforms),),
+            )
+        }
+    if not chosen:
+        return
+    where, args = '"case" IN (SELECT value FROM json_each(?))', (_in(chosen),)
     conn.execute(f"DELETE FROM eeum_clocks WHERE {where}", args)
     deliveries = [
         oversight.Delivery(p, c, partner, platform, q, instant(at))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.cases import TERMINAL_STAGES
 from arms_ledger.ledger.domain.priority import Entry
 from arms_ledger.projections import audit
 from arms_ledger.projections.cases import CaseView
@@ -129,6 +130,8 @@ class Projector(ProjectionState):
             view.apply(e, position)
         state = view.state
         self.dirty_cases.add(case_id)
+        if state.stage in TERMINAL_STAGES:
+            self.ending.add(case_id)
         if e.DECISION:
             self._flag(audit.backdated(position, stream, e, state.partner))
         if isinstance(e, ev.DeliveryRecorded):
@@ -173,10 +176,16 @@ class Projector(ProjectionState):
         at = q.position(state.case)
         if at is None or at == 1:
             return
-        ahead = [(c, q.entries[c].stage) for c in q.ids[: at - 1]]
         self._flag(
             audit.out_of_sequence(
-                position, stream, e, state.partner, state.platform, at, ahead
+                position,
+                stream,
+                e,
+                state.partner,
+                state.platform,
+                at,
+                q.ids[: at - 1],
+                q.stages[: at - 1],
             )
         )
 
@@ -194,7 +203,9 @@ class Projector(ProjectionState):
                     state.stage,
                     left,
                 ):
-                    q.put(
+                    # The same priority class: the same sort key, the same place.
+                    same = old.priority_class == state.priority_class
+                    (q.update if same else q.put)(
                         Entry(
                             case_id,
                             old.partner,

@@ -110,6 +110,7 @@ class Queue:
         self.entries = {e.case: e for e in entries}
         self.keys = sorted(sort_key(e, mode) for e in entries)
         self.ids = [k[-1] for k in self.keys]  # the cases in order (a key ends with it)
+        self.stages = [self.entries[c].stage for c in self.ids]  # their stages, in order
         self._before: dict[str, int | None] = {}
         self._own: set[str] = set()
         # The only change of the current event so far, not yet noted in ``_before``:
@@ -172,10 +173,13 @@ class Queue:
             j = bisect_left(keys, key)
             keys.insert(j, key)
             self.ids.insert(j, case)
+            self.stages.insert(j, entry.stage)
             self._changed(case, None, j)
             return
         old_key = sort_key(old, self.mode)
         if old_key == key:
+            if old.stage != entry.stage:
+                self.stages[bisect_left(keys, key)] = entry.stage
             return
         if self._single is not None:
             self._settle()  # before ``keys`` change again
@@ -183,11 +187,24 @@ class Queue:
         del keys[i]
         j = bisect_left(keys, key)
         keys.insert(j, key)
+        stages = self.stages
         if i != j:
             ids = self.ids
             del ids[i]
             ids.insert(j, case)
+            del stages[i]
+            stages.insert(j, entry.stage)
+        else:
+            stages[i] = entry.stage
         self._changed(case, i, j)
+
+    def update(self, entry: Entry) -> None:
+        """Replace the case's entry by one with the same sort key (its stage or
+        quantity left changed): it keeps its place."""
+        old = self.entries[entry.case]
+        self.entries[entry.case] = entry
+        if old.stage != entry.stage:
+            self.stages[bisect_left(self.keys, sort_key(old, self.mode))] = entry.stage
 
     def remove(self, case: str) -> None:
         entry = self.entries.pop(case)
@@ -196,6 +213,7 @@ class Queue:
         i = bisect_left(self.keys, sort_key(entry, self.mode))
         del self.keys[i]
         del self.ids[i]
+        del self.stages[i]
         self._changed(case, i, None)
 
     def reorder(self, mode: str, entries: list[Entry]) -> None:
@@ -209,6 +227,7 @@ class Queue:
         self.entries = {e.case: e for e in entries}
         self.keys = sorted(sort_key(e, mode) for e in entries)
         self.ids = [k[-1] for k in self.keys]
+        self.stages = [self.entries[c].stage for c in self.ids]
         self._own.update(
             c for c, e in self.entries.items() if old_keys.get(c) != sort_key(e, mode)
         )

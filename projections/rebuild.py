@@ -8,11 +8,14 @@ batch and the state of the partners, platforms, cases and queues, whatever the l
 of the log), and the secondary indexes created once the rows are in. If another process
 has the live file open, it is rebuilt in place instead, by catch-up.
 
-A long log is built by two processes, one per core: this one projects every read model
-but ``audit_log``, a second one (``_AuditProcess``, fed the stored rows of each page as
-they are read) makes the ``audit_log`` rows and their indexes in a file of its own,
-which is copied in at the end (SQLite copies a table and its indexes into an empty one
-of the same shape page by page, without re-sorting).
+A long log is built by three processes (``_Part``), each fed the stored rows of every
+page as this one reads them. The cases and queues are split between this one and a
+second by platform (``Partition``): each decodes and applies the partners', platforms'
+and policies' events and its own cases' events, and builds its own platforms' queues
+and cases; the second one's rows are merged in at the end and ``queue_changes``
+renumbered (``_merge_side``). A third makes the ``audit_log`` rows and their indexes in
+a file of its own, copied in at the end (SQLite copies a table and its indexes into an
+empty one of the same shape page by page, without re-sorting).
 """
 
 from __future__ import annotations
@@ -31,12 +34,12 @@ from arms_ledger.ledger.domain import events as ev
 from arms_ledger.projections import audit, eeum, schema
 from arms_ledger.projections.projector import Projector
 from arms_ledger.projections.runner import apply_pages, catch_up, connect, fresh
-from arms_ledger.projections.source import LogReader
+from arms_ledger.projections.source import LogReader, LogRow
 
 # A rebuild hands the rows of this many events to its writer at once (bounds memory).
 FLUSH_EVENTS = 10_000
-# Logs longer than this are built by two processes (``_AuditProcess``): below it,
-# starting the second one costs more than it saves.
+# Logs longer than this are built by three processes (``_Part``): below it, starting
+# the others costs more than it saves.
 SPLIT_AFTER = 20_000
 
 
@@ -120,39 +123,47 @@ def _build(
     while the next is projected (SQLite releases the GIL while it works); at most one
     more batch waits for it. The indexes of ``schema.KEPT_DURING_REBUILD`` are kept up
     by the writer as it inserts; the others are created at the end. A log longer than
-    ``SPLIT_AFTER`` (read from a store) has its ``audit_log`` made by a second process.
+    ``SPLIT_AFTER`` (read from a store) is built by three processes (the module's
+    docstring).
     """
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    second: _AuditProcess | None = None
+    parts: list[_Part] = []
     try:
         _throwaway(conn)
         conn.execute("BEGIN")
         fresh(conn, indexes=False)
         raw_pages = getattr(log, "raw_pages", None)
-        if raw_pages is not None and head > SPLIT_AFTER and _can_fork():
-            second = _AuditProcess(Path(f"{path}{AUDIT_PART}"))
+        split = raw_pages is not None and head > SPLIT_AFTER and _can_fork()
+        if split:
+            parts.append(_Part(Path(f"{path}{AUDIT_PART}"), _make_audit_log))
+            parts.append(_Part(Path(f"{path}{CASES_PART}"), _make_side))
         writer = _Writer(conn)
         writer.start()
         try:
-            pages: Iterator[list[Any]] = (
-                log.pages(0, head)
-                if second is None or raw_pages is None
-                else second.feeding(raw_pages(0, head))
-            )
-            applied = _project_all(pages, writer, progress, audit=second is None)
+            if raw_pages is not None and split:
+                applied = _project_side(
+                    _feeding(parts, raw_pages(0, head)), 0, writer, progress
+                )
+            else:
+                applied = _project_all(log.pages(0, head), writer, progress)
         finally:
             writer.close()
+        if split:
+            audit_part, cases_part = parts
+            cases_part.attach(conn, "cases_part")
+            _merge_side(conn, "cases_part")
         schema.create_indexes(conn)
         eeum.refresh(conn)
-        if second is not None:
-            second.copy_into(conn)
+        if split:
+            audit_part.attach(conn, "audit_part")
+            conn.execute(f"INSERT INTO main.{AUDIT} SELECT * FROM audit_part.{AUDIT}")
         conn.execute("COMMIT")
-        if second is not None:
-            second.detach(conn)
+        for name in ("audit_part", "cases_part") if split else ():
+            conn.execute(f"DETACH DATABASE {name}")  # after the commit
         conn.execute("PRAGMA journal_mode = WAL")
     finally:
-        if second is not None:
-            second.close()
+        for part in parts:
+            part.close()
         conn.close()
     return applied
 
@@ -192,7 +203,8 @@ def _project_all(
     return applied
 
 
-AUDIT_PART = "-audit"  # the second process's file: beside the one being built
+AUDIT_PART = "-audit"  # the audit_log process's file: beside the one being built
+CASES_PART = "-cases"  # the other side's file (``Partition``)
 _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder(list[tuple[int, str, int, bytes]]).decode
 
@@ -201,26 +213,26 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-class _AuditProcess:
-    """A second process that makes the ``audit_log`` rows of the pages it is sent, in
-    a file of its own at ``path``, and then that table's indexes; ``copy_into`` copies
-    the table with its indexes into the read models being built.
+class _Part:
+    """A process that builds part of the read models from the stored rows of the
+    pages it is sent (``target(path, pages, result)``), in a file of its own at
+    ``path``, which ``attach`` gives this one's connection once it is done.
 
     It is forked (it starts at once and needs nothing pickled), and touches nothing it
     inherits but the pipes: it opens its own file. The pages go through a pipe, so at
     most a page or two wait for it whatever the length of the log.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, target: Callable[[str, Any, Any], None]):
         self.path = path
         discard(path)
         context = multiprocessing.get_context("fork")
         self._receive, self._send = context.Pipe(duplex=False)
         self._result, result = context.Pipe(duplex=False)
         self.process = context.Process(
-            target=_make_audit_log,
+            target=target,
             args=(str(path), self._receive, result),
-            name="projections-audit",
+            name=f"projections{path.name[path.name.rfind('-') :]}",
             daemon=True,
         )
         self.process.start()
@@ -228,36 +240,23 @@ class _AuditProcess:
         result.close()
         self._sent_all = False
 
-    def feeding(self, raw_pages: Iterator[list[tuple]]) -> Iterator[list[Any]]:
-        """The pages of ``raw_pages`` decoded, each sent to the process first."""
-        decode = ev.decoder.decode
-        for rows in raw_pages:
-            self._put(_pack(rows))
-            yield [
-                (n, stream, version, decode(state)) for n, stream, version, state in rows
-            ]
-        self._put(b"")  # the end
-        self._sent_all = True
-
-    def _put(self, data: bytes) -> None:
+    def put(self, data: bytes) -> None:
+        """Send a page (packed stored rows); b"" is the end."""
         try:
             self._send.send_bytes(data)
         except OSError:  # it stopped reading: it failed
             self._raise_failure()
             raise
+        if not data:
+            self._sent_all = True
 
-    def copy_into(self, conn: sqlite3.Connection) -> None:
-        """Wait for the process, then copy its ``audit_log`` into ``conn``'s (empty,
-        with the same columns and indexes: SQLite's transfer, no re-sorting)."""
+    def attach(self, conn: sqlite3.Connection, name: str) -> None:
+        """Wait for the process, then attach its file to ``conn`` as ``name``
+        (detached by the caller after its commit: SQLite detaches no database a
+        transaction uses)."""
         assert self._sent_all
         self._raise_failure()
-        conn.execute("ATTACH DATABASE ? AS audit_part", (str(self.path),))
-        conn.execute(f"INSERT INTO main.{AUDIT} SELECT * FROM audit_part.{AUDIT}")
-
-    @staticmethod
-    def detach(conn: sqlite3.Connection) -> None:
-        """After the commit (SQLite detaches no database a transaction uses)."""
-        conn.execute("DETACH DATABASE audit_part")
+        conn.execute(f"ATTACH DATABASE ? AS {name}", (str(self.path),))
 
     def _raise_failure(self) -> None:
         """Wait for the process's answer: raise what it failed with, if it did."""
@@ -265,7 +264,10 @@ class _AuditProcess:
             failure = self._result.recv()
         except EOFError:
             self.process.join()
-            failure = f"the audit_log process ended with exit code {self.process.exitcode}"
+            failure = (
+                f"the rebuild's process {self.process.name} ended with exit code "
+                f"{self.process.exitcode}"
+            )
         if failure:
             raise sqlite3.OperationalError(failure)
 
@@ -280,12 +282,190 @@ class _AuditProcess:
         discard(self.path)
 
 
+def _feeding(parts: list[_Part], raw_pages: Iterator[list[tuple]]) -> Iterator[list]:
+    """The stored rows of ``raw_pages``, each page sent to every part first."""
+    for rows in raw_pages:
+        data = _pack(rows)
+        for part in parts:
+            part.put(data)
+        yield rows
+    for part in parts:
+        part.put(b"")  # the end
+
+
+def _received(pages: Any) -> Iterator[list[tuple[int, str, int, bytes]]]:
+    """The pages a ``_Part`` is sent, until the end."""
+    while data := pages.recv_bytes():
+        yield _unpack(data)
+
+
+class Partition:
+    """Which of two processes projects each case: the one its platform is given to,
+    when the platform's first case is filed, the side that has applied fewer case
+    events so far. Both sides see every event and decide alike; each decodes and
+    applies every event that is not a case's, and the events of its own cases.
+
+    The queues, their changes and numbers are a platform's; the cases, deliveries
+    and end-use checks a case's: each side builds them for its own. Partners,
+    platforms and policies are built by both, kept by side 0.
+    """
+
+    def __init__(self, side: int):
+        self.side = side
+        self.platforms: dict[str, int] = {}
+        self.streams: dict[str, int] = {}  # case streams: side
+        self.load = [0, 0]  # case events applied by each side
+
+    def select(self, rows: list[tuple[int, str, int, bytes]]) -> list[LogRow]:
+        """The decoded events of ``rows`` this side applies."""
+        decode = ev.decoder.decode
+        streams, load, mine = self.streams, self.load, self.side
+        out: list[LogRow] = []
+        for position, stream, version, state in rows:
+            if stream[:5] != "case:":
+                out.append((position, stream, version, decode(state)))
+                continue
+            side = streams.get(stream)
+            event = None
+            if side is None:  # a case's first event: its filing names the platform
+                event = decode(state)
+                side = streams[stream] = self._side_of(event)
+            load[side] += 1
+            if side == mine:
+                if event is None:
+                    event = decode(state)
+                out.append((position, stream, version, event))
+        return out
+
+    def _side_of(self, filed: ev.Event) -> int:
+        if not isinstance(filed, ev.CaseFiled):
+            return 0  # not a case's first event: side 0 applies it, and fails on it
+        side = self.platforms.get(filed.platform)
+        if side is None:
+            load = self.load
+            side = self.platforms[filed.platform] = 0 if load[0] <= load[1] else 1
+        return side
+
+
+def _project_side(
+    raw_pages: Iterator[list[tuple[int, str, int, bytes]]],
+    side: int,
+    writer: _Writer,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """``_project_all`` of one side of a ``Partition``, without ``audit_log``; returns
+    how many events were read (those of both sides)."""
+    projector = Projector(audit=False)
+    partition = Partition(side)
+    apply = projector.apply_event
+    read = last = pending = 0
+    try:
+        for rows in raw_pages:
+            for position, stream, version, event in partition.select(rows):
+                apply(position, stream, version, event)
+            if progress is not None:
+                for row in rows:
+                    progress(row[0])
+            last = rows[-1][0]
+            read += len(rows)
+            pending += len(rows)
+            if pending >= FLUSH_EVENTS:
+                writer.put(projector.take(last, everything=False))
+                projector.pack_ended()
+                pending = 0
+        writer.put(projector.take(last))
+    finally:
+        projector.close()
+    return read
+
+
+def _make_side(path: str, pages: Any, result: Any) -> None:
+    """Side 1 of a ``Partition``, in its own process: its read models, into a new
+    file at ``path`` (no secondary indexes); answers "" when done, else the error."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            _throwaway(conn)
+            conn.execute("BEGIN")
+            fresh(conn, indexes=False)
+            writer = _Writer(conn)
+            writer.start()
+            try:
+                _project_side(_received(pages), 1, writer)
+            finally:
+                writer.close()
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    except EOFError:  # the rebuild stopped: nothing to answer
+        return
+    except BaseException as error:
+        result.send(f"{error}" or type(error).__name__)
+        return
+    result.send("")
+
+
+# What side 1 builds and side 0 takes from it: every row of these tables; the
+# event_flags of case events; queue_moves and queue_shifts renumbered (``_merge_side``).
+SIDE_TABLES = (
+    schema.CASES,
+    schema.DELIVERIES,
+    schema.END_USE_CHECKS,
+    schema.QUEUE,
+    schema.QUEUE_CASES,
+)
+
+
+def _merge_side(conn: sqlite3.Connection, part: str) -> None:
+    """Take side 1's rows (attached as ``part``) into the read models side 0 built.
+
+    ``queue_changes`` numbers its rows one per case in the order of the events, and
+    within one event by platform: each side numbered its own from 1, so both sides'
+    ``queue_moves`` and ``queue_shifts`` get their ids again, in that order."""
+    for table in SIDE_TABLES:
+        conn.execute(f'INSERT INTO main."{table.name}" SELECT * FROM {part}."{table.name}"')
+    flags = schema.FLAGS.name
+    conn.execute(
+        f'INSERT INTO main."{flags}" SELECT * FROM {part}."{flags}" '
+        "WHERE substr(stream, 1, 5) = 'case:'"
+    )
+    moves, shifts = schema.QUEUE_MOVES.name, schema.QUEUE_SHIFTS.name
+    conn.execute(
+        "CREATE TEMP TABLE change_ids (side INTEGER, local INTEGER, id INTEGER, "
+        "PRIMARY KEY (side, local)) WITHOUT ROWID"
+    )
+    runs = " UNION ALL ".join(
+        f"SELECT {side}, id, event_position, platform, {n} FROM {db}.{table}"
+        for side, db in ((0, "main"), (1, part))
+        for table, n in ((moves, "1"), (shifts, "cases"))
+    )
+    conn.execute(
+        f"WITH runs (side, local, event_position, platform, n) AS ({runs}) "
+        "INSERT INTO temp.change_ids SELECT side, local, "
+        "sum(n) OVER (ORDER BY event_position, platform, side, local "
+        "ROWS UNBOUNDED PRECEDING) - n + 1 FROM runs"
+    )
+    for table in (schema.QUEUE_MOVES, schema.QUEUE_SHIFTS):
+        rest = ", ".join(f'r."{c}"' for c in table.names[1:])
+        conn.execute(f"CREATE TEMP TABLE side0 AS SELECT * FROM main.{table.name}")
+        conn.execute(f"DELETE FROM main.{table.name}")
+        conn.execute(
+            f"INSERT INTO main.{table.name} SELECT c.id, {rest} FROM ("
+            f"SELECT 0 AS side, * FROM temp.side0 UNION ALL "
+            f"SELECT 1, * FROM {part}.{table.name}) AS r "
+            "JOIN temp.change_ids AS c ON c.side = r.side AND c.local = r.id "
+            "ORDER BY c.id"
+        )
+        conn.execute("DROP TABLE temp.side0")
+    conn.execute("DROP TABLE temp.change_ids")
+
+
 AUDIT = schema.AUDIT_LOG.name
 
 
 def _make_audit_log(path: str, pages: Any, result: Any) -> None:
-    """The second process of a rebuild (``_AuditProcess``): the ``audit_log`` of the
-    pages received, into a new file at ``path``; answers "" when done, else the error."""
+    """A ``_Part`` of a rebuild: the ``audit_log`` of the pages received, with its
+    indexes, into a new file at ``path``; answers "" when done, else the error."""
     try:
         conn = sqlite3.connect(path, isolation_level=None)
         try:
@@ -300,10 +480,9 @@ def _make_audit_log(path: str, pages: Any, result: Any) -> None:
                 conn.execute(f'DROP INDEX "{name}"')
             insert = schema.upsert_sql(schema.AUDIT_LOG)
             row, decode = audit.audit_row, ev.decoder.decode
-            while data := pages.recv_bytes():
+            for rows in _received(pages):
                 conn.executemany(
-                    insert,
-                    [(row(n, s, v, decode(state))) for n, s, v, state in _unpack(data)],
+                    insert, [(row(n, s, v, decode(state))) for n, s, v, state in rows]
                 )
             schema.create_indexes(conn, {(AUDIT, c) for c in schema.AUDIT_LOG.indexes})
             conn.execute("COMMIT")

@@ -79,12 +79,13 @@ class ProjectionState:
     ):
         self.loader: Loader = loader or Nothing()
         self.as_of = as_of
-        # False: ``audit_log`` rows are made elsewhere (a rebuild's second process).
+        # False: ``audit_log`` rows are made elsewhere (a rebuild's third process).
         self.audit = audit
         self.partners: dict[str, PartnerState] = {}
         self.platforms: dict[str, PlatformState] = {}
         self.cases: dict[str, CaseView] = {}
         self.ended: Ended | None = None  # ended cases put aside (see ``pack_ended``)
+        self.ending: set[str] = set()  # cases an event left ended (``pack_ended``)
         self.queues: dict[str, Queue] = {}
         self.queued_by_partner: dict[str, dict[str, str]] = {}  # partner: {case: platform}
         self._policies: Policies | None = None
@@ -261,9 +262,11 @@ class ProjectionState:
         """Put the cases that ended aside, packed, in a temporary file (a rebuild, after
         each batch): most cases of a long log have ended, and only an end-use check may
         still come for one (it is then read back), so the memory a rebuild holds is the
-        open cases, not every case of the log."""
+        open cases, not every case of the log. Those put aside are the cases an event
+        applied since the last ``pack_ended`` left ended (``ending``)."""
         cases = self.cases
-        done = [c for c, view in cases.items() if view.ended]
+        done = [c for c in self.ending if c in cases and cases[c].ended]
+        self.ending = set()
         if done:
             if self.ended is None:
                 self.ended = Ended()

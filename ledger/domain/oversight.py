@@ -94,32 +94,53 @@ def corrected(e: ev.Event) -> str | None:
 NOT_YET_OFFERED = frozenset({"filed", "review-cleared", "congressional-review", "notified"})
 
 
+NOT_DELIVERED_WHILE = frozenset({"suspended"})
+
+
+def _waits(e: ev.Event) -> tuple[frozenset[str], bool]:
+    """The stages a case ahead waits in for what ``e`` gives, as (stages, True), or
+    the stages it does not wait in, as (stages, False)."""
+    if isinstance(e, ev.OfferIssued):
+        return NOT_YET_OFFERED, True
+    return NOT_DELIVERED_WHILE, False
+
+
 def waiting(e: ev.Event, stage: str) -> bool:
     """Whether a case ahead, at ``stage``, still waits for what ``e`` gives."""
-    if isinstance(e, ev.OfferIssued):
-        return stage in NOT_YET_OFFERED
-    return stage != "suspended"
+    stages, inside = _waits(e)
+    return (stage in stages) == inside
+
+
+def _count_waiting(e: ev.Event, stages: list[str]) -> int:
+    """How many of ``stages`` are ``waiting`` for ``e`` (counted by stage, in C)."""
+    named, inside = _waits(e)
+    found = sum(map(stages.count, named))
+    return found if inside else len(stages) - found
 
 
 def out_of_sequence(
-    e: ev.Event, platform: str, position: int, ahead: list[tuple[str, str]]
+    e: ev.Event, platform: str, position: int, cases: list[str], stages: list[str]
 ) -> str | None:
     """Why a delivery or an offer to the case at queue ``position`` is flagged: cases
-    ahead of it (``ahead``: case and stage, in queue order) still wait, and the event
-    gives no coded ``bypass_reason``. None otherwise."""
+    ahead of it (``cases``, in queue order, and their ``stages``) still wait, and the
+    event gives no coded ``bypass_reason``. None otherwise."""
     if not isinstance(e, (ev.DeliveryRecorded, ev.OfferIssued)):
         return None
     if e.bypass_reason is not msgspec.UNSET:
         return None
-    skipped = [case for case, stage in ahead if waiting(e, stage)]
-    if not skipped:
+    count = _count_waiting(e, stages)
+    if not count:
         return None
+    first = []
+    for case, stage in zip(cases, stages, strict=True):
+        if waiting(e, stage):
+            first.append(case)
+            if len(first) == 3:
+                break
     what = "delivery" if isinstance(e, ev.DeliveryRecorded) else "offer"
-    shown = ", ".join(skipped[:3]) + (
-        f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-    )
+    shown = ", ".join(first) + (f" and {count - 3} more" if count > 3 else "")
     return (
-        f"{what} to position {position} of the {platform} queue while {len(skipped)} "
+        f"{what} to position {position} of the {platform} queue while {count} "
         f"case(s) ahead still wait ({shown}), with no bypass_reason"
     )
 
