@@ -24,7 +24,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
@@ -32,6 +32,9 @@ from arms_ledger.projections import audit, eeum, schema
 from arms_ledger.projections.projector import Projector
 from arms_ledger.projections.runner import apply_pages, catch_up, connect, fresh
 from arms_ledger.projections.source import LogReader
+
+if TYPE_CHECKING:
+    from arms_ledger.projections.snapshots import AlongTheLog
 
 # A rebuild hands the rows of this many events to its writer at once (bounds memory).
 FLUSH_EVENTS = 10_000
@@ -131,6 +134,9 @@ def _build(
         raw_pages = getattr(log, "raw_pages", None)
         if raw_pages is not None and head > SPLIT_AFTER and _can_fork():
             second = _AuditProcess(Path(f"{path}{AUDIT_PART}"))
+        from arms_ledger.projections.snapshots import AlongTheLog
+
+        snap = AlongTheLog(log, path.parent, head)
         writer = _Writer(conn)
         writer.start()
         try:
@@ -139,7 +145,7 @@ def _build(
                 if second is None or raw_pages is None
                 else second.feeding(raw_pages(0, head))
             )
-            applied = _project_all(pages, writer, progress, audit=second is None)
+            applied = _project_all(pages, writer, progress, audit=second is None, snap=snap)
         finally:
             writer.close()
         schema.create_indexes(conn)
@@ -171,15 +177,20 @@ def _project_all(
     progress: Callable[[int], None] | None,
     *,
     audit: bool = True,
+    snap: AlongTheLog | None = None,
 ) -> int:
     """Project the log's pages, handing the rows to ``writer`` a batch at a time
     (``FLUSH_EVENTS``), the ended cases put aside after each batch; returns how many
-    events. ``audit=False``: without the ``audit_log`` rows (made elsewhere)."""
+    events. ``audit=False``: without the ``audit_log`` rows (made elsewhere). ``snap``:
+    the snapshots along the log it makes on the way (a page ends at each multiple of
+    ``snapshots.EVERY``)."""
     projector = Projector(audit=audit)
     applied = last = pending = 0
     try:
         for page in pages:
             last, count = apply_pages(projector, [page], progress, last)
+            if snap is not None and snap.wants(last):
+                snap.take(projector, last, last)
             applied += count
             pending += count
             if pending >= FLUSH_EVENTS:

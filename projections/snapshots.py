@@ -79,7 +79,6 @@ from arms_ledger.ledger.domain.facts import REFERENCE_TYPES, holds_at, position_
 from arms_ledger.ledger.domain.priority import Entry
 from arms_ledger.ledger.errors import failure_kind
 from arms_ledger.projections import schema
-from arms_ledger.projections.cases import CaseView
 from arms_ledger.projections.loader import Nothing
 from arms_ledger.projections.partners import PartnerState, Policies
 from arms_ledger.projections.platforms import PlatformState
@@ -92,7 +91,7 @@ __all__ = ["ANSWERS", "EVERY", "FILE", "STALE", "Snapshots", "replay"]
 
 FILE = "snapshots.db"
 EFFECTIVE, LOG = "effective", "log"  # the two kinds: along effective time, along the log
-FORMAT = 1  # of the bodies; another format is discarded
+FORMAT = 2  # of the bodies; another format is discarded (1: cases without their ids)
 # Snapshots along the log every EVERY positions; along effective time at month starts at
 # least EFFECTIVE_EVERY events (by effective time) apart: a replay applies at most about
 # that many events (and a month's), besides those recorded since they were built.
@@ -106,6 +105,9 @@ STALE = 20_000
 # cases are not kept).
 ANSWERS = frozenset({"partners", "platforms", "policies", "queue"})
 AT_ONCE = 5_000  # events asked of the log at once (LogReader.at)
+# A catch-up extends the snapshots along the log (``keep_up``) only from one at most
+# this many events behind the head: the extension applies them all.
+REACH = 3 * EVERY
 BUSY_TIMEOUT = 30.0  # seconds a replay waits for another process building snapshots
 
 
@@ -144,7 +146,7 @@ class State(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     policies: list[int]  # positions of the policy events, in log order
     partners: list[PartnerPart]
     platforms: list[PlatformPart]
-    cases: list[bytes]  # CaseView.pack() of the cases not ended
+    cases: dict[str, bytes]  # CaseView.pack() of the cases not ended, by case id
     queues: list[QueuePart]
     events: list[tuple[int, bytes]]  # the events the positions above name (JSON)
 
@@ -193,13 +195,21 @@ def capture(
         sorted(policies.adopted),
         partners,
         platforms,
-        [v.pack() for _, v in sorted(projector.cases.items()) if not v.ended],
+        _cases(projector),
         [
             QueuePart(slug, q.mode, [q.entries[c] for c in q.ids])
             for slug, q in sorted(projector.queues.items())
         ],
         [(n, ev.encoder.encode(events[n])) for n in sorted(wanted)],
     )
+
+
+def _cases(projector: Projector) -> dict[str, bytes]:
+    """The projector's cases not ended, packed, by id: those it holds packed still (a
+    restored snapshot's that no event touched) as they are."""
+    cases = dict(projector.packed)
+    cases.update((c, v.pack()) for c, v in projector.cases.items() if not v.ended)
+    return dict(sorted(cases.items()))
 
 
 def _read(log: LogReader, positions: Sequence[int]) -> dict[int, ev.Event]:
@@ -235,7 +245,9 @@ class FromSnapshot(Nothing):
 def restore(state: State, log: LogReader, as_of: datetime | None) -> Projector:
     """A projector holding ``state``, to apply the events of a cut at ``as_of``."""
     events = {n: ev.decoder.decode(blob) for n, blob in state.events}
-    projector = Projector(FromSnapshot(log, state.position, state.as_of), as_of=as_of)
+    projector = Projector(
+        FromSnapshot(log, state.position, state.as_of), as_of=as_of, history=False
+    )
     policies = Policies()
     for n in state.policies:
         event = events[n]
@@ -257,9 +269,7 @@ def restore(state: State, log: LogReader, as_of: datetime | None) -> Projector:
         platform = projector.platforms[plat.platform] = PlatformState(plat.platform)
         for n in plat.positions:
             platform.apply(events[n], n)
-    for packed in state.cases:
-        view = CaseView.unpack(packed)
-        projector.cases[view.case] = view
+    projector.packed = dict(state.cases)  # unpacked when an event touches one
     for queued in state.queues:
         slug = queued.platform
         projector.queues[slug] = Queue(slug, queued.mode, queued.entries)
@@ -342,7 +352,7 @@ def along_effective_time(
     """The snapshots at ``boundaries`` and of every event, all over the log up to
     ``upto``: one pass over the events in effective order (by month), each step the
     delta of a replay from the previous snapshot."""
-    projector = Projector(Nothing())
+    projector = Projector(Nothing(), history=False)
     last = 0
     since: datetime | None = None
     try:
@@ -366,7 +376,7 @@ def along_effective_time(
 def along_the_log(log: LogReader, start: State | None, upto: int) -> Iterator[State]:
     """Snapshots of every event at each multiple of ``EVERY`` after ``start`` (or the
     first event) up to ``upto``."""
-    projector = Projector() if start is None else restore(start, log, None)
+    projector = Projector(history=False) if start is None else restore(start, log, None)
     last = 0 if start is None else start.last_applied
     try:
         for page in log.pages(0 if start is None else start.position, upto):
@@ -501,10 +511,12 @@ def replay(
     notice: Callable[[str], None] | None = None,
     *,
     catch_up: Callable[[], None] | None = None,
+    platform: str | None = None,
 ) -> int | None:
     """Build the tables of ``ANSWERS`` for ``cut`` into the empty database ``conn`` from
     the nearest snapshot, and drop the others; returns how many events were applied
     after it, or None when no snapshot serves (the caller replays from the first event).
+    ``platform``: of ``queue``, only that platform's rows (the only ones read).
 
     Missing or stale snapshots are built first when the directory is writable (along
     effective time only for a cut up to the head, after ``catch_up`` brings the live
@@ -518,7 +530,7 @@ def replay(
     except DAMAGED as error:
         unusable(Snapshots(directory), error, notice)
         return None
-    _write(conn, cut, projector, last, _time(log, cut, position))
+    _write(conn, cut, projector, last, _time(log, cut, position), platform=platform)
     return applied
 
 
@@ -969,3 +981,91 @@ def describe(directory: Path) -> list[Row]:
         return []
     with closing(store.connect()) as snaps:
         return store.rows(snaps)
+
+
+# --- made as the log grows ------------------------------------------------------------
+
+
+class AlongTheLog:
+    """The snapshots along the log a pass over it in log order makes as it goes (a
+    rebuild's projector, ``rebuild._project_all``): after the event at each multiple of
+    ``EVERY`` that has none yet, the projector's state is captured and stored, in a
+    transaction of its own. ``usable`` is None where none can be made (a short log, a
+    directory that cannot be written); snapshots of another log are discarded first."""
+
+    def __init__(self, log: LogReader, directory: Path, head: int):
+        self.log, self.store = log, Snapshots(directory)
+        self.have: set[int] = set()
+        self.made = 0
+        self.usable = head > EVERY and _writable(self.store.path)
+        if not self.usable:
+            return
+        try:
+            with closing(self.store.connect()) as snaps:
+                rows = self.store.rows(snaps)
+                if rows and (
+                    max(r.position for r in rows) > head
+                    or digest(log, rows[-1].position) != rows[-1].digest
+                ):
+                    raise ValueError("they are of another log")
+                self.have = {r.position for r in rows if r.kind == LOG}
+        except DAMAGED:
+            self.store.discard()
+
+    def wants(self, position: int) -> bool:
+        return self.usable and position % EVERY == 0 and position not in self.have
+
+    def take(self, projector: Projector, position: int, last: int) -> None:
+        """Capture ``projector`` (every event up to ``position`` applied, ``last`` the
+        last) if a snapshot is wanted there; a failure to store it only stops making
+        them (the pass goes on: snapshots are a cache)."""
+        if not self.wants(position):
+            return
+        try:
+            state = capture(projector, self.log, None, position, last)
+            with closing(self.store.connect()) as snaps:
+                snaps.execute("BEGIN IMMEDIATE")
+                try:
+                    self.store.put(snaps, LOG, [state], self.log)
+                except BaseException:
+                    snaps.execute("ROLLBACK")
+                    raise
+                snaps.execute("COMMIT")
+        except DAMAGED:
+            self.usable = False
+            return
+        self.have.add(position)
+        self.made += 1
+
+
+def keep_up(log: LogReader, directory: Path, before: int, head: int) -> int:
+    """After a catch-up from position ``before`` to ``head``: extend the snapshots along
+    the log to the head when it passed a multiple of ``EVERY`` and the last of them is
+    at most ``REACH`` events behind (the extension restores it and applies the events
+    since, about 30 µs each); farther behind, or with none, they are left to a rebuild
+    or the next replay of the past. Returns how many were made."""
+    if head // EVERY == before // EVERY or head <= EVERY:
+        return 0
+    store = Snapshots(directory)
+    if not store.path.exists() or not _writable(store.path):
+        return 0
+    try:
+        with closing(store.connect()) as snaps:
+            rows = [r for r in store.rows(snaps) if r.kind == LOG]
+            if not rows:
+                return 0
+            last = max(r.position for r in rows)
+            if last > head or head - last > REACH:
+                return 0
+            _extend(store, snaps, log, head)
+            return len([r for r in store.rows(snaps) if r.kind == LOG]) - len(rows)
+    except DAMAGED as error:
+        if isinstance(error, sqlite3.OperationalError) and failure_kind(error) in (
+            "locked",
+            "full",
+            "read-only",
+            "io",
+        ):
+            return 0
+        store.discard()
+        return 0
