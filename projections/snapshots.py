@@ -454,8 +454,13 @@ class Snapshots:
             "SELECT body FROM snapshots WHERE id = ?", (row.id,)
         ).fetchone()
         state = _decode(zlib.decompress(body))
-        if (state.format, state.as_of, state.position) != (FORMAT, row.as_of, row.position):
+        if (state.format, state.as_of) != (FORMAT, row.as_of) or not (
+            state.position == row.position
+            or (row.kind == EFFECTIVE and state.position < row.position)
+        ):
             raise ValueError(f"snapshot {row.id} does not hold what its row says")
+        if state.position < row.position:  # brought forward by renaming (``refreshed``)
+            state = msgspec.structs.replace(state, position=row.position)
         return state
 
     def put(
@@ -715,6 +720,7 @@ def _extend(store: Snapshots, snaps: sqlite3.Connection, log: LogReader, head: i
     """Snapshots of every event along the log, from the last there is to the head."""
     snaps.execute("BEGIN IMMEDIATE")
     try:
+        snaps.execute("DELETE FROM snapshots WHERE format <> ?", (FORMAT,))  # unreadable
         every = [r for r in store.rows(snaps) if r.kind == LOG]
         start = max(every, key=lambda r: r.position, default=None)
         if start is None or start.position + EVERY <= head:
@@ -737,11 +743,24 @@ def _along_effective_time(
         try:
             rows = [r for r in store.rows(snaps) if r.kind == EFFECTIVE]
             states: Iterable[State]
+            renamed: list[int] = []
             if rows and len({r.position for r in rows}) == 1 and rows[0].position <= upto:
-                states = list(refreshed(store, snaps, log, rows, index, upto))
+                found = list(refreshed(store, snaps, log, rows, index, upto))
+                renamed = [x.id for x in found if isinstance(x, Row)]
+                states = [x for x in found if isinstance(x, State)]
             else:
                 states = along_effective_time(log, index, upto)
-            snaps.execute("DELETE FROM snapshots WHERE kind = ?", (EFFECTIVE,))
+            snaps.execute(
+                "DELETE FROM snapshots WHERE kind = ? AND id NOT IN "
+                "(SELECT value FROM json_each(?))",
+                (EFFECTIVE, msgspec.json.encode(renamed).decode()),
+            )
+            if renamed:  # the same state at the new position: the row only
+                snaps.execute(
+                    "UPDATE snapshots SET position = ?, digest = ? WHERE id IN "
+                    "(SELECT value FROM json_each(?))",
+                    (upto, digest(log, upto), msgspec.json.encode(renamed).decode()),
+                )
             store.put(snaps, EFFECTIVE, states, log)
         except BaseException:
             snaps.execute("ROLLBACK")
@@ -756,7 +775,7 @@ def refreshed(
     rows: list[Row],
     index: sqlite3.Connection,
     upto: int,
-) -> Iterator[State]:
+) -> Iterator[State | Row]:
     """The snapshots along effective time of ``rows`` (all at one position P_b), brought
     to position ``upto``, and those of the month starts after the last of them: without
     the pass over the whole log that building them anew takes.
@@ -764,10 +783,11 @@ def refreshed(
     A snapshot at T_s holds the events {pos <= P_b, in force at T_s}; at ``upto`` it
     holds those and the events after P_b in force at T_s (a replay's D2). When there are
     none (every event after P_b took effect after T_s, and none is a registration or
-    listing, which hold at every time), it is the same state, only renamed; else it is
-    restored and they are applied (``project``). The month starts after the last
-    snapshot's time start from it (``project`` applies the events between, found by
-    effective time)."""
+    listing, which hold at every time), it is the same state: its row is given back, to
+    be renamed (only the row's position changes; ``Snapshots.load`` takes the row's);
+    else it is restored and they are applied (``project``), and the new state given.
+    The month starts after the last snapshot's time start from it (``project`` applies
+    the events between, found by effective time)."""
     built = rows[0].position
     later = [e for page in log.pages(built, upto) for _, _, _, e in page]
     if any(type(e) in REFERENCE_TYPES for e in later):
@@ -775,19 +795,21 @@ def refreshed(
     else:
         earliest = min((effective(e) for e in later), default=None)
     directory = store.path.parent
-    last: State | None = None
+    last: State | Row | None = None
     timed = sorted((r for r in rows if r.as_of is not None), key=lambda r: r.as_of)  # type: ignore[arg-type,return-value]
     for row in timed:
-        state = store.load(snaps, row)
         if later and (earliest is None or earliest <= row.as_of):  # type: ignore[operator]
-            state = _moved(state, log, directory, Cut(as_of=row.as_of), upto)
+            last = _moved(
+                store.load(snaps, row), log, directory, Cut(as_of=row.as_of), upto
+            )
         else:
-            state = msgspec.structs.replace(state, position=upto)
-        last = state
-        yield state
+            last = row
+        yield last
     after = last.as_of if last is not None else None
     for until in boundaries(index, upto):
         if last is not None and after is not None and until > after:
+            if isinstance(last, Row):
+                last = msgspec.structs.replace(store.load(snaps, last), position=upto)
             last = _moved(last, log, directory, Cut(as_of=until), upto)
             yield last
     every = [r for r in rows if r.as_of is None]
