@@ -1061,11 +1061,13 @@ class AlongTheLog:
 
 
 def keep_up(log: LogReader, directory: Path, before: int, head: int) -> int:
-    """After a catch-up from position ``before`` to ``head``: extend the snapshots along
-    the log to the head when it passed a multiple of ``EVERY`` and the last of them is
-    at most ``REACH`` events behind (the extension restores it and applies the events
-    since, about 30 µs each); farther behind, or with none, they are left to a rebuild
-    or the next replay of the past. Returns how many were made."""
+    """After a catch-up from position ``before`` to ``head`` (the live read models are
+    there): when it passed a multiple of ``EVERY``, extend the snapshots along the log to
+    the head if the last of them is at most ``REACH`` events behind (the extension
+    restores it and applies the events since), and bring those along effective time
+    forward if they are more than ``STALE`` events behind (``refreshed``: those no new
+    event is in force at are only renamed). With none, or farther behind, they are left
+    to a rebuild or the next replay of the past. Returns how many were made."""
     if head // EVERY == before // EVERY or head <= EVERY:
         return 0
     store = Snapshots(directory)
@@ -1073,14 +1075,17 @@ def keep_up(log: LogReader, directory: Path, before: int, head: int) -> int:
         return 0
     try:
         with closing(store.connect()) as snaps:
-            rows = [r for r in store.rows(snaps) if r.kind == LOG]
-            if not rows:
-                return 0
-            last = max(r.position for r in rows)
-            if last > head or head - last > REACH:
-                return 0
-            _extend(store, snaps, log, head)
-            return len([r for r in store.rows(snaps) if r.kind == LOG]) - len(rows)
+            rows = store.rows(snaps)
+            along = [r.position for r in rows if r.kind == LOG]
+            made = 0
+            if along and max(along) <= head and head - max(along) <= REACH:
+                _extend(store, snaps, log, head)
+                made += len([r for r in store.rows(snaps) if r.kind == LOG]) - len(along)
+            timed = {r.position for r in rows if r.kind == EFFECTIVE}
+            if len(timed) == 1 and head - min(timed) > STALE:
+                _along_effective_time(store, snaps, log)
+                made += 1
+            return made
     except DAMAGED as error:
         if isinstance(error, sqlite3.OperationalError) and failure_kind(error) in (
             "locked",

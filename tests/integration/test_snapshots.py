@@ -478,9 +478,12 @@ def test_a_rebuild_makes_the_snapshots_along_the_log(scenario, monkeypatch):
 
 def test_a_catch_up_past_a_multiple_of_every_extends_them(scenario, monkeypatch):
     """Appending past a multiple of EVERY extends the snapshots along the log in the
-    catch-up that follows, when the last one is within REACH; never from none."""
+    catch-up that follows, when the last one is within REACH, and brings those along
+    effective time forward when more than STALE behind; never from none."""
     from arms_ledger.cli.main import cli
     from click.testing import CliRunner
+
+    monkeypatch.setattr(snapshots, "STALE", 60)
 
     events = scenario / "more.jsonl"
     lines = [
@@ -505,3 +508,11 @@ def test_a_catch_up_past_a_multiple_of_every_extends_them(scenario, monkeypatch)
     assert result.exit_code == 0, result.stderr
     after = [r for r in snapshots.describe(scenario) if r.kind == snapshots.LOG]
     assert [r.position for r in after] == [*(r.position for r in before), 1000]
+    timed = [r for r in snapshots.describe(scenario) if r.kind == snapshots.EFFECTIVE]
+    assert timed and {r.position for r in timed} == {1037}  # 80 events behind: forward
+    for args in QUESTIONS:  # and they answer as replays from the first event
+        mine = run(*args)
+        with monkeypatch.context() as without:
+            without.setattr(snapshots, "ANSWERS", frozenset())
+            theirs = run(*args)
+        assert (mine.exit_code, mine.stdout) == (0, theirs.stdout), args
