@@ -516,3 +516,35 @@ def test_a_catch_up_past_a_multiple_of_every_extends_them(scenario, monkeypatch)
             without.setattr(snapshots, "ANSWERS", frozenset())
             theirs = run(*args)
         assert (mine.exit_code, mine.stdout) == (0, theirs.stdout), args
+
+
+def test_a_case_packs_again_after_an_event():
+    """``CaseView.pack`` keeps its bytes until the case's next event: a snapshot captured
+    after it holds the case as it is then, not as the last capture packed it."""
+    from arms_ledger.ledger.domain import events as ev
+    from arms_ledger.projections.cases import CaseView
+
+    filed = ev.CaseFiled(
+        case="PL-D-X",
+        partner="POL",
+        platform="himars",
+        quantity=18,
+        estimated_value_usd=1_500_000_000,
+        channel="FMS",
+        actor="dsca.cwd.jsmith",
+        effective_at="2026-01-01T00:00:00Z",
+    )
+    view = CaseView.filed(filed, 1)
+    first = view.pack()
+    assert view.pack() is first  # kept
+    assert CaseView.unpack(first).pack() == first
+    cleared = ev.CaseReviewCleared(
+        case="PL-D-X",
+        office="DSCA",
+        actor="dsca.cwd.jsmith",
+        effective_at="2026-01-02T00:00:00Z",
+    )
+    view.apply(cleared, 2)
+    again = view.pack()
+    assert again != first
+    assert CaseView.unpack(again) == view
