@@ -56,6 +56,12 @@ msgpack compressed: derived data, never code, never trusted over the log):
 - *along the log*, every ``EVERY`` positions, of every event (``T_s`` None): they never
   go stale (the log only grows); a replay that needs them extends them to the head.
 
+They are also made as the log grows: a rebuild captures its projector at each multiple
+of ``EVERY`` (``AlongTheLog``), and a catch-up that passes one extends those along the
+log and brings those along effective time forward when they are stale (``keep_up``).
+A replay from a snapshot keeps no history (``Projector(history=False)``), and the
+snapshot's open cases stay packed until an event touches one.
+
 Each names the log position it was built up to and a digest of the log there (the
 events at the first position and at ``P_s``); one whose log no longer matches discards
 every snapshot (the ledger directory holds another log). One that cannot be read is
