@@ -14,6 +14,11 @@ queue_changes").
 
     python -m bench.rebuild_size DIR/large-16000-200000 [--repeat 3] [--out FILE.db]
 
+The rebuild makes the snapshots along the log on its way (``snapshots.AlongTheLog``,
+into the temporary directory, dropped before each run): ``snapshots`` is how many,
+``snapshots_cpu_s`` the CPU of making them (within ``cpu_s``); ``--no-snapshots`` makes
+none.
+
 ``--catch-up`` then copies the ledger with the read models just built and times, in a
 child, the catch-up after each of 10 appended ``CaseFiled`` on the longest queue (each
 shifts the cases behind it; median).
@@ -33,7 +38,7 @@ import os, resource, sqlite3, sys, threading, time
 from pathlib import Path
 import arms_ledger.projections
 from arms_ledger.ledger.app.directory import open_ledger
-from arms_ledger.projections import engine
+from arms_ledger.projections import engine, snapshots
 
 def rss_mb(pid):
     try:
@@ -65,9 +70,21 @@ def sample():  # the resident memory of the rebuild's processes together
 threading.Thread(target=sample, daemon=True).start()
 ledger = open_ledger(Path(sys.argv[1]))
 out = Path(sys.argv[2])
+snapshots.Snapshots(out.parent).discard()
+if sys.argv[3] == "0":  # no snapshots made on the way: none wanted
+    snapshots.EVERY = 10**15
+taking = [0.0]
+take = snapshots.AlongTheLog.take
+def timed(self, *args):
+    started = time.process_time()
+    take(self, *args)
+    taking[0] += time.process_time() - started
+snapshots.AlongTheLog.take = timed
 wall, cpu = time.perf_counter(), time.process_time()
 count = engine.rebuild(ledger.reader, out)
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+made = snapshots.describe(out.parent)
+size = (out.parent / snapshots.FILE).stat().st_size if made else 0
 ledger.close()
 conn = sqlite3.connect(out)
 rows = conn.execute("SELECT count(*) FROM queue_changes").fetchone()[0]
@@ -76,15 +93,15 @@ code = Path(arms_ledger.projections.__file__).parent
 others = resource.getrusage(resource.RUSAGE_CHILDREN)  # the rebuild's other processes
 me = resource.getrusage(resource.RUSAGE_SELF)
 print(count, cpu, wall, out.stat().st_size, rows, code, others.ru_utime + others.ru_stime,
-      me.ru_maxrss / 1024, others.ru_maxrss / 1024, peak[0])
+      me.ru_maxrss / 1024, others.ru_maxrss / 1024, peak[0], len(made), taking[0], size)
 """
 
 
-def rebuild_once(ledger: Path, out: Path) -> dict:
+def rebuild_once(ledger: Path, out: Path, snapshots: bool = True) -> dict:
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{out}{suffix}").unlink(missing_ok=True)
     found = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ledger), str(out)],
+        [sys.executable, "-c", CHILD, str(ledger), str(out), "1" if snapshots else "0"],
         check=True,
         capture_output=True,
         text=True,
@@ -109,6 +126,9 @@ def rebuild_once(ledger: Path, out: Path) -> dict:
         "events_mb": round((ledger / "events.db").stat().st_size / 1e6, 1),
         "queue_changes_rows": int(found[4]),
         "code": found[5],
+        "snapshots": int(found[10]),
+        "snapshots_cpu_s": round(float(found[11]), 2),
+        "snapshots_mb": round(int(found[12]) / 1e6, 1),
     }
 
 
@@ -165,11 +185,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, help="where to build (default: a temp file)")
     parser.add_argument("--catch-up", action="store_true", help="time a catch-up too")
+    parser.add_argument(
+        "--no-snapshots",
+        action="store_true",
+        help="make no snapshots along the log on the way (else the rebuild makes them, "
+        "into the temporary directory: their CPU is in cpu_s and snapshots_cpu_s)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "projections.db"
         for _ in range(args.repeat):
-            print(rebuild_once(args.ledger, out), flush=True)
+            print(rebuild_once(args.ledger, out, not args.no_snapshots), flush=True)
         if args.catch_up:
             print(catch_up_after_filing(args.ledger, out, Path(tmp)), flush=True)
 

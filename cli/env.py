@@ -176,19 +176,21 @@ class Env:
                 err=True,
             )
 
-    def read_models(self, cut: Any, answers: Iterable[str] | None = None) -> Any:
+    def read_models(
+        self, cut: Any, answers: Iterable[str] | None = None, platform: str | None = None
+    ) -> Any:
         """A connection to the read models the cut asks for (a context manager).
 
         Live read models that cannot be caught up in place (the directory or the file
         is not writable) are read as they are when they are current, else replayed
         into a temporary directory; stderr says so. ``answers``: the only tables the
         caller reads, so that a replay may start from a snapshot
-        (``engine.read_models``)."""
+        (``engine.read_models``); ``platform``: of ``queue``, only that one's rows."""
         from arms_ledger.projections import engine
 
         if cut.live and not self.read_models_writable():
             return self._read_only_models()
-        return engine.read_models(self.log, self.path, cut, _notice, answers)
+        return engine.read_models(self.log, self.path, cut, _notice, answers, platform)
 
     def diff_models(
         self,

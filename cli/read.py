@@ -43,7 +43,7 @@ def queue_command(env: Env, platform: str | None, cut: Cut, fmt: str) -> None:
       arms-ledger queue ah-64e
       arms-ledger queue pac-3-mse --as-of 2026-02-05 --json
     """
-    with env.read_models(cut, answers=QUEUE_TABLES) as conn:
+    with env.read_models(cut, answers=QUEUE_TABLES, platform=platform) as conn:
         caption(cut)
         if platform is None:
             write_rows(queries.queues(conn), fmt)

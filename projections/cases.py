@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
@@ -26,6 +26,9 @@ class CaseView:
     filed_position: int
     last_position: int
     priority_position: int | None = None
+    # ``pack()``'s bytes, kept until the next event (a snapshot captured every 10,000
+    # events packs again only the cases that changed since the last one).
+    packed: bytes | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def filed(cls, event: ev.CaseFiled, position: int) -> CaseView:
@@ -35,6 +38,7 @@ class CaseView:
     def apply(self, event: ev.CaseEvent, position: int) -> None:
         self.state = evolve_case(self.state, event)
         self.last_position = position
+        self.packed = None
         if isinstance(event, ev.CaseReprioritized):
             self.priority_position = position
 
@@ -49,19 +53,21 @@ class CaseView:
 
     def pack(self) -> bytes:
         """The view in a few hundred bytes (a rebuild keeps ended cases so)."""
-        return _pack(
-            (
-                self.state,
-                self.filed_at,
-                self.filed_position,
-                self.last_position,
-                self.priority_position,
+        if self.packed is None:
+            self.packed = _pack(
+                (
+                    self.state,
+                    self.filed_at,
+                    self.filed_position,
+                    self.last_position,
+                    self.priority_position,
+                )
             )
-        )
+        return self.packed
 
     @classmethod
     def unpack(cls, packed: bytes) -> CaseView:
-        return cls(*_unpack(packed))
+        return cls(*_unpack(packed), packed=packed)
 
     @property
     def queued(self) -> bool:

@@ -89,6 +89,7 @@ def _pass(
     position, to the projector holding the state as of T1; the runs of queue changes
     each made (only ``platform``'s, if given)."""
     projector.as_of = until
+    projector.changes = True  # the runs of queue changes are the answer here
     for partner in projector.partners.values():
         partner.as_of = until
     found = Between()
@@ -111,7 +112,7 @@ def from_zero(
     """The projector holding the state as of ``since`` over the log up to ``position``,
     from the first event; the last position it applied; the events effective in
     (``since``, ``until``] up to ``position``, in log order."""
-    projector = Projector(as_of=since)
+    projector = Projector(as_of=since, history=False)
     last = 0
     later: list[Logged] = []
     for page in log.pages(0, position):

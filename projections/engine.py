@@ -126,13 +126,27 @@ def live(
         try:
             if bulk(position or 0, log.head()):
                 conn.close()  # missing, outdated or far behind: build them in bulk
-                rebuild(log, path)
+                rebuild(log, path)  # (making snapshots along the log on the way)
                 conn = connect(path)
-            catch_up(log, conn)
+                position = position_of(conn)
+            applied = catch_up(log, conn)
+            if applied and position:
+                _keep_up(log, directory, position, position + applied)
         except BaseException:
             conn.close()
             raise
     return conn
+
+
+def _keep_up(log: LogReader, directory: Path, before: int, head: int) -> None:
+    """The snapshots along the log, extended when the catch-up passed a multiple of
+    ``snapshots.EVERY`` (``snapshots.keep_up``); arithmetic only otherwise."""
+    from arms_ledger.projections.snapshots import EVERY
+
+    if head // EVERY != before // EVERY:
+        from arms_ledger.projections.snapshots import keep_up
+
+        keep_up(log, directory, before, head)
 
 
 def _open(path: Path) -> tuple[sqlite3.Connection, int | None]:
@@ -208,13 +222,15 @@ def read_models(
     cut: Cut,
     notice: Callable[[str], None] | None = None,
     answers: Iterable[str] | None = None,
+    platform: str | None = None,
 ) -> Iterator[sqlite3.Connection]:
     """A connection to the read models the cut asks for: live, or a temporary replay.
 
     ``answers``: the only tables the caller reads. When a snapshot holds them all
     (``snapshots.ANSWERS``), the replay starts from the nearest snapshot and builds only
     those tables (the others are dropped); otherwise it replays every table from the
-    first event."""
+    first event. ``platform``: the caller reads only that platform's rows of ``queue``
+    (a replay from a snapshot writes only those)."""
     if cut.live:
         conn = live(log, directory, notice)
         try:
@@ -227,7 +243,7 @@ def read_models(
         with storage(f"the replay's read models in {workdir}", REPLAY_SPACE):
             conn = connect(workdir / PROJECTIONS_DB)
             try:
-                if not _from_snapshot(log, directory, conn, cut, notice, answers):
+                if not _from_snapshot(log, directory, conn, cut, notice, answers, platform):
                     replay(log, conn, cut)
                 yield conn
             finally:
@@ -243,6 +259,7 @@ def _from_snapshot(
     cut: Cut,
     notice: Callable[[str], None] | None,
     answers: Iterable[str] | None,
+    platform: str | None = None,
 ) -> bool:
     """Whether the replay was built from a snapshot (``snapshots.replay``)."""
     if answers is None:
@@ -255,5 +272,7 @@ def _from_snapshot(
     def catch_up_live() -> None:
         live(log, directory, notice).close()
 
-    applied = snapshots.replay(log, directory, conn, cut, notice, catch_up=catch_up_live)
+    applied = snapshots.replay(
+        log, directory, conn, cut, notice, catch_up=catch_up_live, platform=platform
+    )
     return applied is not None

@@ -78,7 +78,8 @@ class Projector(ProjectionState):
         partner.apply(e, position)
         partner.rescore(self.policies.in_force)
         self.dirty_partners.add(e.partner)
-        self._flag(audit.backdated(position, stream, e, e.partner))
+        if self.history:
+            self._flag(audit.backdated(position, stream, e, e.partner))
         fields = partner.sort_fields()
         if fields != before:
             queued = self.queued(e.partner)
@@ -109,10 +110,11 @@ class Projector(ProjectionState):
     def _platform_event(self, position: int, stream: str, e: ev.PlatformEvent) -> None:
         self.platform(e.platform).apply(e, position)
         self.dirty_platforms.add(e.platform)
-        self._flag(audit.backdated(position, stream, e, None))
+        if self.history:
+            self._flag(audit.backdated(position, stream, e, None))
         if isinstance(e, ev.ProductionCapacitySet):
             self.dirty_queues.add(e.platform)  # estimated completions change
-        elif isinstance(e, ev.EEUMDesignationChanged):
+        elif isinstance(e, ev.EEUMDesignationChanged) and self.history:
             self.designation_rows.append(
                 (position, e.platform, e.designated, e.effective_at)
             )
@@ -125,13 +127,20 @@ class Projector(ProjectionState):
         else:
             view = self.cases.get(case_id) or self.cases_get(case_id)
             was_queued = view.queued
-            if was_queued and isinstance(e, (ev.DeliveryRecorded, ev.OfferIssued)):
+            if (
+                was_queued
+                and self.history
+                and isinstance(e, (ev.DeliveryRecorded, ev.OfferIssued))
+            ):
                 self._sequence(position, stream, e, view)
             view.apply(e, position)
         state = view.state
         self.dirty_cases.add(case_id)
         if state.stage in TERMINAL_STAGES:
             self.ending.add(case_id)
+        if not self.history:  # none of the history rows below (a replay's)
+            self._requeue(view, was_queued)
+            return
         if e.DECISION:
             self._flag(audit.backdated(position, stream, e, state.partner))
         if isinstance(e, ev.DeliveryRecorded):
@@ -228,7 +237,8 @@ class Projector(ProjectionState):
 
     def _policy_event(self, position: int, stream: str, e: ev.PolicyEvent) -> None:
         self.dirty_policies = True
-        self._flag(audit.backdated(position, stream, e, None))
+        if self.history:
+            self._flag(audit.backdated(position, stream, e, None))
         mode = self.policies.mode  # the stored queues were ordered under it
         if not self.policies.apply(e, position):
             return

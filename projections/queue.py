@@ -116,6 +116,9 @@ class Queue:
         # The only change of the current event so far, not yet noted in ``_before``:
         # (case, old index or None, new index or None), indexes into ``keys``.
         self._single: tuple[str, int | None, int | None] | None = None
+        # False: the changes are not noted (``end()`` reports none), for a replay that
+        # keeps no history of them.
+        self.track = True
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -156,6 +159,8 @@ class Queue:
 
     def _changed(self, case: str, i: int | None, j: int | None) -> None:
         """Keep a first change as it is; note a later one (``keys`` as it left them)."""
+        if not self.track:
+            return
         self._single = (case, i, j)
         if self._before:
             self._settle()
@@ -218,19 +223,22 @@ class Queue:
 
     def reorder(self, mode: str, entries: list[Entry]) -> None:
         """Replace every entry at once (a new policy): one sort instead of many moves."""
-        if self._single is not None:
-            self._settle()
-        for i, key in enumerate(self.keys):
-            self._before.setdefault(key[-1], i + 1)
-        old_keys = {c: sort_key(e, self.mode) for c, e in self.entries.items()}
+        track = self.track
+        if track:
+            if self._single is not None:
+                self._settle()
+            for i, key in enumerate(self.keys):
+                self._before.setdefault(key[-1], i + 1)
+            old_keys = {c: sort_key(e, self.mode) for c, e in self.entries.items()}
         self.mode = mode
         self.entries = {e.case: e for e in entries}
         self.keys = sorted(sort_key(e, mode) for e in entries)
         self.ids = [k[-1] for k in self.keys]
         self.stages = [self.entries[c].stage for c in self.ids]
-        self._own.update(
-            c for c, e in self.entries.items() if old_keys.get(c) != sort_key(e, mode)
-        )
+        if track:
+            self._own.update(
+                c for c, e in self.entries.items() if old_keys.get(c) != sort_key(e, mode)
+            )
 
     def end(self) -> list[Change]:
         """What changed since the last ``end()``, in order of the new positions."""

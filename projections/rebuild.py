@@ -27,7 +27,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from arms_ledger.ledger.domain import events as ev
@@ -35,6 +35,9 @@ from arms_ledger.projections import audit, eeum, schema
 from arms_ledger.projections.projector import Projector
 from arms_ledger.projections.runner import apply_pages, catch_up, connect, fresh
 from arms_ledger.projections.source import LogReader, LogRow
+
+if TYPE_CHECKING:
+    from arms_ledger.projections.snapshots import AlongTheLog
 
 # A rebuild hands the rows of this many events to its writer at once (bounds memory).
 FLUSH_EVENTS = 10_000
@@ -137,6 +140,11 @@ def _build(
         if split:
             parts.append(_Part(Path(f"{path}{AUDIT_PART}"), _make_audit_log))
             parts.append(_Part(Path(f"{path}{CASES_PART}"), _make_side))
+        from arms_ledger.projections.snapshots import AlongTheLog
+
+        # The snapshots along the log are the whole state at a position: only a pass
+        # that holds it all makes them (not the split one, where each side holds part).
+        snap = None if split else AlongTheLog(log, path.parent, head)
         writer = _Writer(conn)
         writer.start()
         try:
@@ -145,7 +153,7 @@ def _build(
                     _feeding(parts, raw_pages(0, head)), 0, writer, progress
                 )
             else:
-                applied = _project_all(log.pages(0, head), writer, progress)
+                applied = _project_all(log.pages(0, head), writer, progress, snap=snap)
         finally:
             writer.close()
         if split:
@@ -182,15 +190,20 @@ def _project_all(
     progress: Callable[[int], None] | None,
     *,
     audit: bool = True,
+    snap: AlongTheLog | None = None,
 ) -> int:
     """Project the log's pages, handing the rows to ``writer`` a batch at a time
     (``FLUSH_EVENTS``), the ended cases put aside after each batch; returns how many
-    events. ``audit=False``: without the ``audit_log`` rows (made elsewhere)."""
+    events. ``audit=False``: without the ``audit_log`` rows (made elsewhere). ``snap``:
+    the snapshots along the log it makes on the way (a page ends at each multiple of
+    ``snapshots.EVERY``)."""
     projector = Projector(audit=audit)
     applied = last = pending = 0
     try:
         for page in pages:
             last, count = apply_pages(projector, [page], progress, last)
+            if snap is not None and snap.wants(last):
+                snap.take(projector, last, last)
             applied += count
             pending += count
             if pending >= FLUSH_EVENTS:

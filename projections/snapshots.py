@@ -56,6 +56,12 @@ msgpack compressed: derived data, never code, never trusted over the log):
 - *along the log*, every ``EVERY`` positions, of every event (``T_s`` None): they never
   go stale (the log only grows); a replay that needs them extends them to the head.
 
+They are also made as the log grows: a rebuild captures its projector at each multiple
+of ``EVERY`` (``AlongTheLog``), and a catch-up that passes one extends those along the
+log and brings those along effective time forward when they are stale (``keep_up``).
+A replay from a snapshot keeps no history (``Projector(history=False)``), and the
+snapshot's open cases stay packed until an event touches one.
+
 Each names the log position it was built up to and a digest of the log there (the
 events at the first position and at ``P_s``); one whose log no longer matches discards
 every snapshot (the ledger directory holds another log). One that cannot be read is
@@ -79,7 +85,6 @@ from arms_ledger.ledger.domain.facts import REFERENCE_TYPES, holds_at, position_
 from arms_ledger.ledger.domain.priority import Entry
 from arms_ledger.ledger.errors import failure_kind
 from arms_ledger.projections import schema
-from arms_ledger.projections.cases import CaseView
 from arms_ledger.projections.loader import Nothing
 from arms_ledger.projections.partners import PartnerState, Policies
 from arms_ledger.projections.platforms import PlatformState
@@ -92,7 +97,7 @@ __all__ = ["ANSWERS", "EVERY", "FILE", "STALE", "Snapshots", "replay"]
 
 FILE = "snapshots.db"
 EFFECTIVE, LOG = "effective", "log"  # the two kinds: along effective time, along the log
-FORMAT = 1  # of the bodies; another format is discarded
+FORMAT = 2  # of the bodies; another format is discarded (1: cases without their ids)
 # Snapshots along the log every EVERY positions; along effective time at month starts at
 # least EFFECTIVE_EVERY events (by effective time) apart: a replay applies at most about
 # that many events (and a month's), besides those recorded since they were built.
@@ -106,6 +111,9 @@ STALE = 20_000
 # cases are not kept).
 ANSWERS = frozenset({"partners", "platforms", "policies", "queue"})
 AT_ONCE = 5_000  # events asked of the log at once (LogReader.at)
+# A catch-up extends the snapshots along the log (``keep_up``) only from one at most
+# this many events behind the head: the extension applies them all.
+REACH = 3 * EVERY
 BUSY_TIMEOUT = 30.0  # seconds a replay waits for another process building snapshots
 
 
@@ -144,7 +152,7 @@ class State(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     policies: list[int]  # positions of the policy events, in log order
     partners: list[PartnerPart]
     platforms: list[PlatformPart]
-    cases: list[bytes]  # CaseView.pack() of the cases not ended
+    cases: dict[str, bytes]  # CaseView.pack() of the cases not ended, by case id
     queues: list[QueuePart]
     events: list[tuple[int, bytes]]  # the events the positions above name (JSON)
 
@@ -193,13 +201,21 @@ def capture(
         sorted(policies.adopted),
         partners,
         platforms,
-        [v.pack() for _, v in sorted(projector.cases.items()) if not v.ended],
+        _cases(projector),
         [
             QueuePart(slug, q.mode, [q.entries[c] for c in q.ids])
             for slug, q in sorted(projector.queues.items())
         ],
         [(n, ev.encoder.encode(events[n])) for n in sorted(wanted)],
     )
+
+
+def _cases(projector: Projector) -> dict[str, bytes]:
+    """The projector's cases not ended, packed, by id: those it holds packed still (a
+    restored snapshot's that no event touched) as they are."""
+    cases = dict(projector.packed)
+    cases.update((c, v.pack()) for c, v in projector.cases.items() if not v.ended)
+    return dict(sorted(cases.items()))
 
 
 def _read(log: LogReader, positions: Sequence[int]) -> dict[int, ev.Event]:
@@ -235,7 +251,9 @@ class FromSnapshot(Nothing):
 def restore(state: State, log: LogReader, as_of: datetime | None) -> Projector:
     """A projector holding ``state``, to apply the events of a cut at ``as_of``."""
     events = {n: ev.decoder.decode(blob) for n, blob in state.events}
-    projector = Projector(FromSnapshot(log, state.position, state.as_of), as_of=as_of)
+    projector = Projector(
+        FromSnapshot(log, state.position, state.as_of), as_of=as_of, history=False
+    )
     policies = Policies()
     for n in state.policies:
         event = events[n]
@@ -257,9 +275,7 @@ def restore(state: State, log: LogReader, as_of: datetime | None) -> Projector:
         platform = projector.platforms[plat.platform] = PlatformState(plat.platform)
         for n in plat.positions:
             platform.apply(events[n], n)
-    for packed in state.cases:
-        view = CaseView.unpack(packed)
-        projector.cases[view.case] = view
+    projector.packed = dict(state.cases)  # unpacked when an event touches one
     for queued in state.queues:
         slug = queued.platform
         projector.queues[slug] = Queue(slug, queued.mode, queued.entries)
@@ -342,7 +358,7 @@ def along_effective_time(
     """The snapshots at ``boundaries`` and of every event, all over the log up to
     ``upto``: one pass over the events in effective order (by month), each step the
     delta of a replay from the previous snapshot."""
-    projector = Projector(Nothing())
+    projector = Projector(Nothing(), history=False)
     last = 0
     since: datetime | None = None
     try:
@@ -366,7 +382,7 @@ def along_effective_time(
 def along_the_log(log: LogReader, start: State | None, upto: int) -> Iterator[State]:
     """Snapshots of every event at each multiple of ``EVERY`` after ``start`` (or the
     first event) up to ``upto``."""
-    projector = Projector() if start is None else restore(start, log, None)
+    projector = Projector(history=False) if start is None else restore(start, log, None)
     last = 0 if start is None else start.last_applied
     try:
         for page in log.pages(0 if start is None else start.position, upto):
@@ -444,8 +460,13 @@ class Snapshots:
             "SELECT body FROM snapshots WHERE id = ?", (row.id,)
         ).fetchone()
         state = _decode(zlib.decompress(body))
-        if (state.format, state.as_of, state.position) != (FORMAT, row.as_of, row.position):
+        if (state.format, state.as_of) != (FORMAT, row.as_of) or not (
+            state.position == row.position
+            or (row.kind == EFFECTIVE and state.position < row.position)
+        ):
             raise ValueError(f"snapshot {row.id} does not hold what its row says")
+        if state.position < row.position:  # brought forward by renaming (``refreshed``)
+            state = msgspec.structs.replace(state, position=row.position)
         return state
 
     def put(
@@ -501,10 +522,12 @@ def replay(
     notice: Callable[[str], None] | None = None,
     *,
     catch_up: Callable[[], None] | None = None,
+    platform: str | None = None,
 ) -> int | None:
     """Build the tables of ``ANSWERS`` for ``cut`` into the empty database ``conn`` from
     the nearest snapshot, and drop the others; returns how many events were applied
     after it, or None when no snapshot serves (the caller replays from the first event).
+    ``platform``: of ``queue``, only that platform's rows (the only ones read).
 
     Missing or stale snapshots are built first when the directory is writable (along
     effective time only for a cut up to the head, after ``catch_up`` brings the live
@@ -518,7 +541,7 @@ def replay(
     except DAMAGED as error:
         unusable(Snapshots(directory), error, notice)
         return None
-    _write(conn, cut, projector, last, _time(log, cut, position))
+    _write(conn, cut, projector, last, _time(log, cut, position), platform=platform)
     return applied
 
 
@@ -703,6 +726,7 @@ def _extend(store: Snapshots, snaps: sqlite3.Connection, log: LogReader, head: i
     """Snapshots of every event along the log, from the last there is to the head."""
     snaps.execute("BEGIN IMMEDIATE")
     try:
+        snaps.execute("DELETE FROM snapshots WHERE format <> ?", (FORMAT,))  # unreadable
         every = [r for r in store.rows(snaps) if r.kind == LOG]
         start = max(every, key=lambda r: r.position, default=None)
         if start is None or start.position + EVERY <= head:
@@ -725,11 +749,24 @@ def _along_effective_time(
         try:
             rows = [r for r in store.rows(snaps) if r.kind == EFFECTIVE]
             states: Iterable[State]
+            renamed: list[int] = []
             if rows and len({r.position for r in rows}) == 1 and rows[0].position <= upto:
-                states = list(refreshed(store, snaps, log, rows, index, upto))
+                found = list(refreshed(store, snaps, log, rows, index, upto))
+                renamed = [x.id for x in found if isinstance(x, Row)]
+                states = [x for x in found if isinstance(x, State)]
             else:
                 states = along_effective_time(log, index, upto)
-            snaps.execute("DELETE FROM snapshots WHERE kind = ?", (EFFECTIVE,))
+            snaps.execute(
+                "DELETE FROM snapshots WHERE kind = ? AND id NOT IN "
+                "(SELECT value FROM json_each(?))",
+                (EFFECTIVE, msgspec.json.encode(renamed).decode()),
+            )
+            if renamed:  # the same state at the new position: the row only
+                snaps.execute(
+                    "UPDATE snapshots SET position = ?, digest = ? WHERE id IN "
+                    "(SELECT value FROM json_each(?))",
+                    (upto, digest(log, upto), msgspec.json.encode(renamed).decode()),
+                )
             store.put(snaps, EFFECTIVE, states, log)
         except BaseException:
             snaps.execute("ROLLBACK")
@@ -744,7 +781,7 @@ def refreshed(
     rows: list[Row],
     index: sqlite3.Connection,
     upto: int,
-) -> Iterator[State]:
+) -> Iterator[State | Row]:
     """The snapshots along effective time of ``rows`` (all at one position P_b), brought
     to position ``upto``, and those of the month starts after the last of them: without
     the pass over the whole log that building them anew takes.
@@ -752,10 +789,11 @@ def refreshed(
     A snapshot at T_s holds the events {pos <= P_b, in force at T_s}; at ``upto`` it
     holds those and the events after P_b in force at T_s (a replay's D2). When there are
     none (every event after P_b took effect after T_s, and none is a registration or
-    listing, which hold at every time), it is the same state, only renamed; else it is
-    restored and they are applied (``project``). The month starts after the last
-    snapshot's time start from it (``project`` applies the events between, found by
-    effective time)."""
+    listing, which hold at every time), it is the same state: its row is given back, to
+    be renamed (only the row's position changes; ``Snapshots.load`` takes the row's);
+    else it is restored and they are applied (``project``), and the new state given.
+    The month starts after the last snapshot's time start from it (``project`` applies
+    the events between, found by effective time)."""
     built = rows[0].position
     later = [e for page in log.pages(built, upto) for _, _, _, e in page]
     if any(type(e) in REFERENCE_TYPES for e in later):
@@ -763,19 +801,21 @@ def refreshed(
     else:
         earliest = min((effective(e) for e in later), default=None)
     directory = store.path.parent
-    last: State | None = None
+    last: State | Row | None = None
     timed = sorted((r for r in rows if r.as_of is not None), key=lambda r: r.as_of)  # type: ignore[arg-type,return-value]
     for row in timed:
-        state = store.load(snaps, row)
         if later and (earliest is None or earliest <= row.as_of):  # type: ignore[operator]
-            state = _moved(state, log, directory, Cut(as_of=row.as_of), upto)
+            last = _moved(
+                store.load(snaps, row), log, directory, Cut(as_of=row.as_of), upto
+            )
         else:
-            state = msgspec.structs.replace(state, position=upto)
-        last = state
-        yield state
+            last = row
+        yield last
     after = last.as_of if last is not None else None
     for until in boundaries(index, upto):
         if last is not None and after is not None and until > after:
+            if isinstance(last, Row):
+                last = msgspec.structs.replace(store.load(snaps, last), position=upto)
             last = _moved(last, log, directory, Cut(as_of=until), upto)
             yield last
     every = [r for r in rows if r.as_of is None]
@@ -969,3 +1009,96 @@ def describe(directory: Path) -> list[Row]:
         return []
     with closing(store.connect()) as snaps:
         return store.rows(snaps)
+
+
+# --- made as the log grows ------------------------------------------------------------
+
+
+class AlongTheLog:
+    """The snapshots along the log a pass over it in log order makes as it goes (a
+    rebuild's projector, ``rebuild._project_all``): after the event at each multiple of
+    ``EVERY`` that has none yet, the projector's state is captured and stored, in a
+    transaction of its own. ``usable`` is None where none can be made (a short log, a
+    directory that cannot be written); snapshots of another log are discarded first."""
+
+    def __init__(self, log: LogReader, directory: Path, head: int):
+        self.log, self.store = log, Snapshots(directory)
+        self.have: set[int] = set()
+        self.made = 0
+        self.usable = head > EVERY and _writable(self.store.path)
+        if not self.usable:
+            return
+        try:
+            with closing(self.store.connect()) as snaps:
+                rows = self.store.rows(snaps)
+                if rows and (
+                    max(r.position for r in rows) > head
+                    or digest(log, rows[-1].position) != rows[-1].digest
+                ):
+                    raise ValueError("they are of another log")
+                self.have = {r.position for r in rows if r.kind == LOG}
+        except DAMAGED:
+            self.store.discard()
+
+    def wants(self, position: int) -> bool:
+        return self.usable and position % EVERY == 0 and position not in self.have
+
+    def take(self, projector: Projector, position: int, last: int) -> None:
+        """Capture ``projector`` (every event up to ``position`` applied, ``last`` the
+        last) if a snapshot is wanted there; a failure to store it only stops making
+        them (the pass goes on: snapshots are a cache)."""
+        if not self.wants(position):
+            return
+        try:
+            state = capture(projector, self.log, None, position, last)
+            with closing(self.store.connect()) as snaps:
+                snaps.execute("BEGIN IMMEDIATE")
+                try:
+                    self.store.put(snaps, LOG, [state], self.log)
+                except BaseException:
+                    snaps.execute("ROLLBACK")
+                    raise
+                snaps.execute("COMMIT")
+        except DAMAGED:
+            self.usable = False
+            return
+        self.have.add(position)
+        self.made += 1
+
+
+def keep_up(log: LogReader, directory: Path, before: int, head: int) -> int:
+    """After a catch-up from position ``before`` to ``head`` (the live read models are
+    there): when it passed a multiple of ``EVERY``, extend the snapshots along the log to
+    the head if the last of them is at most ``REACH`` events behind (the extension
+    restores it and applies the events since), and bring those along effective time
+    forward if they are more than ``STALE`` events behind (``refreshed``: those no new
+    event is in force at are only renamed). With none, or farther behind, they are left
+    to a rebuild or the next replay of the past. Returns how many were made."""
+    if head // EVERY == before // EVERY or head <= EVERY:
+        return 0
+    store = Snapshots(directory)
+    if not store.path.exists() or not _writable(store.path):
+        return 0
+    try:
+        with closing(store.connect()) as snaps:
+            rows = store.rows(snaps)
+            along = [r.position for r in rows if r.kind == LOG]
+            made = 0
+            if along and max(along) <= head and head - max(along) <= REACH:
+                _extend(store, snaps, log, head)
+                made += len([r for r in store.rows(snaps) if r.kind == LOG]) - len(along)
+            timed = {r.position for r in rows if r.kind == EFFECTIVE}
+            if len(timed) == 1 and head - min(timed) > STALE:
+                _along_effective_time(store, snaps, log)
+                made += 1
+            return made
+    except DAMAGED as error:
+        if isinstance(error, sqlite3.OperationalError) and failure_kind(error) in (
+            "locked",
+            "full",
+            "read-only",
+            "io",
+        ):
+            return 0
+        store.discard()
+        return 0

@@ -76,14 +76,23 @@ class ProjectionState:
         as_of: datetime | None = None,
         *,
         audit: bool = True,
+        history: bool = True,
     ):
         self.loader: Loader = loader or Nothing()
         self.as_of = as_of
         # False: ``audit_log`` rows are made elsewhere (a rebuild's third process).
-        self.audit = audit
+        self.audit = audit and history
+        # False (a replay from a snapshot, which writes only ``snapshots.ANSWERS``): none
+        # of the history rows (``audit_log``, flags, deliveries, end-use checks, EEUM
+        # designations), and ``changes`` False: no runs of queue changes either.
+        self.history = history
+        self.changes = history
         self.partners: dict[str, PartnerState] = {}
         self.platforms: dict[str, PlatformState] = {}
         self.cases: dict[str, CaseView] = {}
+        # Cases held packed (``CaseView.pack``) until first used: a snapshot's open
+        # cases (``snapshots.restore``), most of which a replay never touches.
+        self.packed: dict[str, bytes] = {}
         self.ended: Ended | None = None  # ended cases put aside (see ``pack_ended``)
         self.ending: set[str] = set()  # cases an event left ended (``pack_ended``)
         self.queues: dict[str, Queue] = {}
@@ -151,7 +160,9 @@ class ProjectionState:
     def case(self, case_id: str) -> CaseView | None:
         view = self.cases.get(case_id)
         if view is None:
-            packed = None if self.ended is None else self.ended.get(case_id)
+            packed = self.packed.pop(case_id, None) if self.packed else None
+            if packed is None and self.ended is not None:
+                packed = self.ended.get(case_id)
             if packed is not None:
                 view = self.cases[case_id] = CaseView.unpack(packed)
                 return view
@@ -186,6 +197,7 @@ class ProjectionState:
 
     def _touch(self, platform: str, mode: str | None = None) -> Queue:
         q = self.queue(platform, mode)
+        q.track = self.changes
         self._touched[platform] = q
         self.dirty_queues.add(platform)
         return q

@@ -442,3 +442,109 @@ def test_snapshots_being_built_elsewhere_are_waited_for_then_left_alone(
         other.execute("ROLLBACK")
         other.close()
     assert path.exists() and snapshots.describe(scenario)
+
+
+def test_a_rebuild_makes_the_snapshots_along_the_log(scenario, monkeypatch):
+    """A rebuild captures its projector at every multiple of EVERY (a page ends there):
+    the same states a pass along the log from the first event makes."""
+    from arms_ledger.ledger.app.directory import open_ledger
+    from arms_ledger.projections import rebuild
+
+    monkeypatch.setattr(rebuild, "SPLIT_AFTER", 100)  # also with audit_log made apart
+    ledger = open_ledger(scenario)
+    try:
+        log = ledger.reader
+        raw = log.raw_pages  # (``pages`` reads through it) pages of 50 events, as EVERY
+        monkeypatch.setattr(
+            log, "raw_pages", lambda after, upto, size=0: raw(after, upto, 50)
+        )
+        assert not (scenario / snapshots.FILE).exists()
+        engine.rebuild(log, scenario / engine.PROJECTIONS_DB)
+        made = snapshots.describe(scenario)
+        assert [r.position for r in made] == list(range(50, 917, 50))
+        assert {r.kind for r in made} == {snapshots.LOG}
+        expected = list(snapshots.along_the_log(log, None, log.head()))
+        with snapshots.Snapshots(scenario).connect() as snaps:
+            store = snapshots.Snapshots(scenario)
+            got = [store.load(snaps, r) for r in made]
+        assert [snapshots._encode(s) for s in got] == [
+            snapshots._encode(s) for s in expected
+        ]
+        engine.rebuild(log, scenario / engine.PROJECTIONS_DB)  # none twice
+        assert snapshots.describe(scenario) == made
+    finally:
+        ledger.close()
+
+
+def test_a_catch_up_past_a_multiple_of_every_extends_them(scenario, monkeypatch):
+    """Appending past a multiple of EVERY extends the snapshots along the log in the
+    catch-up that follows, when the last one is within REACH, and brings those along
+    effective time forward when more than STALE behind; never from none."""
+    from arms_ledger.cli.main import cli
+    from click.testing import CliRunner
+
+    monkeypatch.setattr(snapshots, "STALE", 60)
+
+    events = scenario / "more.jsonl"
+    lines = [
+        '{"type": "EconomicContributionRecorded", "partner": "SAU", '
+        f'"kind": "advance-payment", "amount_usd": {1000 + i}, "description": "more", '
+        '"effective_at": "2026-03-01T00:00:00Z", "actor": "dsca.ofm"}'
+        for i in range(40)
+    ]
+    events.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(cli, ["append", str(events)])
+    assert result.exit_code == 0, result.stderr
+    assert not (scenario / snapshots.FILE).exists()  # none to extend
+    assert run("snapshots").exit_code == 0
+    assert max(r.position for r in snapshots.describe(scenario)) == 957
+    before = [r for r in snapshots.describe(scenario) if r.kind == snapshots.LOG]
+    assert before[-1].position == 950
+    result = CliRunner().invoke(cli, ["append", str(events)])  # to 997: none passed
+    assert result.exit_code == 0, result.stderr
+    after = [r for r in snapshots.describe(scenario) if r.kind == snapshots.LOG]
+    assert [r.position for r in after] == [*(r.position for r in before)]
+    result = CliRunner().invoke(cli, ["append", str(events)])  # to 1037: passes 1000
+    assert result.exit_code == 0, result.stderr
+    after = [r for r in snapshots.describe(scenario) if r.kind == snapshots.LOG]
+    assert [r.position for r in after] == [*(r.position for r in before), 1000]
+    timed = [r for r in snapshots.describe(scenario) if r.kind == snapshots.EFFECTIVE]
+    assert timed and {r.position for r in timed} == {1037}  # 80 events behind: forward
+    for args in QUESTIONS:  # and they answer as replays from the first event
+        mine = run(*args)
+        with monkeypatch.context() as without:
+            without.setattr(snapshots, "ANSWERS", frozenset())
+            theirs = run(*args)
+        assert (mine.exit_code, mine.stdout) == (0, theirs.stdout), args
+
+
+def test_a_case_packs_again_after_an_event():
+    """``CaseView.pack`` keeps its bytes until the case's next event: a snapshot captured
+    after it holds the case as it is then, not as the last capture packed it."""
+    from arms_ledger.ledger.domain import events as ev
+    from arms_ledger.projections.cases import CaseView
+
+    filed = ev.CaseFiled(
+        case="PL-D-X",
+        partner="POL",
+        platform="himars",
+        quantity=18,
+        estimated_value_usd=1_500_000_000,
+        channel="FMS",
+        actor="dsca.cwd.jsmith",
+        effective_at="2026-01-01T00:00:00Z",
+    )
+    view = CaseView.filed(filed, 1)
+    first = view.pack()
+    assert view.pack() is first  # kept
+    assert CaseView.unpack(first).pack() == first
+    cleared = ev.CaseReviewCleared(
+        case="PL-D-X",
+        office="DSCA",
+        actor="dsca.cwd.jsmith",
+        effective_at="2026-01-02T00:00:00Z",
+    )
+    view.apply(cleared, 2)
+    again = view.pack()
+    assert again != first
+    assert CaseView.unpack(again) == view
