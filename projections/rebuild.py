@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.projections import audit, eeum, schema
 from arms_ledger.projections.projector import Projector
@@ -139,14 +140,18 @@ def _build(
                 if second is None or raw_pages is None
                 else second.feeding(raw_pages(0, head))
             )
-            applied = _project_all(pages, writer, progress, audit=second is None)
+            with reporting.phase("Building the read models", head):
+                applied = _project_all(pages, writer, progress, audit=second is None)
         finally:
-            writer.close()
-        schema.create_indexes(conn)
-        eeum.refresh(conn)
-        if second is not None:
-            second.copy_into(conn)
-        conn.execute("COMMIT")
+            writer.close()  # waits for the last rows to be written
+        with reporting.phase("Indexing the read models", 3):
+            schema.create_indexes(conn)
+            reporting.advance(1)
+            eeum.refresh(conn)
+            if second is not None:
+                second.copy_into(conn)
+            reporting.advance(1)
+            conn.execute("COMMIT")
         if second is not None:
             second.detach(conn)
         conn.execute("PRAGMA journal_mode = WAL")

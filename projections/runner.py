@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
+from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.domain.clock import format_instant
 from arms_ledger.projections import schema
 from arms_ledger.projections.source import LogReader, LogRow
@@ -117,7 +118,8 @@ def apply_pages(
 ) -> tuple[int, int]:
     """Apply every event of ``pages``; returns (the last position, how many).
 
-    ``progress(position)`` is called after each event is applied."""
+    ``progress(position)`` is called after each event is applied; the current phase of
+    ``ledger.progress`` is told after each page."""
     apply = projector.apply_event
     applied = 0
     for page in pages:
@@ -127,6 +129,7 @@ def apply_pages(
                 progress(position)
         last = page[-1][0]
         applied += len(page)
+        reporting.reach(last)
     return last, applied
 
 
@@ -172,31 +175,38 @@ def catch_up(
     """
     applied = 0
     projector, expected = (None, None) if kept is None else kept.take()
-    while True:
-        with immediate(conn):
-            position = position_of(conn)
-            if position is None:  # missing, or made by another version: build anew
-                fresh(conn)
-                position = 0
-            head = log.head()
-            if position >= head:
-                if kept is not None:
-                    kept.keep(projector if position == expected else None, position)
-                return applied
-            # The projector is imported only when there is something to apply: a read
-            # command on current read models does not load it.
-            from arms_ledger.projections.loader import Stored
-            from arms_ledger.projections.projector import Projector
+    with ExitStack() as shown:
+        while True:
+            with immediate(conn):
+                position = position_of(conn)
+                if position is None:  # missing, or made by another version: build anew
+                    fresh(conn)
+                    position = 0
+                head = log.head()
+                if position >= head:
+                    if kept is not None:
+                        kept.keep(projector if position == expected else None, position)
+                    return applied
+                if not applied:  # one phase, from the first position to apply
+                    shown.enter_context(
+                        reporting.phase(
+                            "Updating the read models", head - position, base=position
+                        )
+                    )
+                # The projector is imported only when there is something to apply: a read
+                # command on current read models does not load it.
+                from arms_ledger.projections.loader import Stored
+                from arms_ledger.projections.projector import Projector
 
-            if projector is None or position != expected:
-                projector = Projector(Stored(log, conn, position) if position else None)
-            elif position:
-                # What is not in memory yet loads as of here (cases let go by ``Kept``).
-                projector.loader = Stored(log, conn, position)
-            upto = min(head, position + commit_every)
-            last, count = apply_pages(
-                projector, log.pages(position, upto), progress, position
-            )
-            projector.flush(conn, last)
-        applied += count
-        expected = last
+                if projector is None or position != expected:
+                    projector = Projector(Stored(log, conn, position) if position else None)
+                elif position:
+                    # What is not in memory yet loads as of here (cases let go by ``Kept``).
+                    projector.loader = Stored(log, conn, position)
+                upto = min(head, position + commit_every)
+                last, count = apply_pages(
+                    projector, log.pages(position, upto), progress, position
+                )
+                projector.flush(conn, last)
+            applied += count
+            expected = last
