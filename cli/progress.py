@@ -41,10 +41,12 @@ class Bars:
 
     def begin(self, label: str, total: int) -> None:
         self.end()
-        self.label, self.total, self.shown, self.done = label, max(total, 1), 0, 0
+        self.label, self.total, self.shown, self.done = label, total, 0, 0
         self.started = self.drawn = time.monotonic()
 
     def update(self, done: int) -> None:
+        if self.total <= 0:  # nothing to do: nothing to show
+            return
         self.done = min(done, self.total)
         now = time.monotonic()
         if now - self.drawn < REDRAW and self.done < self.total:

@@ -245,9 +245,9 @@ class LogRecorder(LogReading, _Mixed):
         head, last = self._head(c)
         stored_events = after_head(stored_events, last, restamp=restamp)
         positions = list(range(head + 1, head + 1 + len(stored_events)))
-        reporting.advance(len(stored_events))  # the events are encoded
+        reporting.reach(len(stored_events))  # the events are encoded
         self._insert_rows(c, positions, stored_events)
-        reporting.advance(len(stored_events))  # and inserted
+        reporting.reach(2 * len(stored_events))  # and inserted (sqlite: told as it goes)
         self._extend_and_sign(c, positions, [s.state for s in stored_events])
         return positions
 
