@@ -56,8 +56,8 @@ def terminal_width() -> int | None:
     if given.isdigit() and int(given) > 0:
         return int(given)
     try:
-        if sys.stdout.isatty():
-            return os.get_terminal_size(sys.stdout.fileno()).columns
+        if sys.stdout.isatty():  # a terminal of unknown size says 0: not fitted
+            return os.get_terminal_size(sys.stdout.fileno()).columns or None
     except (OSError, ValueError, AttributeError):
         return None
     return None

@@ -3,6 +3,9 @@ fitted (cells cut at 60) when piped, and --wide shows every cell whole."""
 
 from __future__ import annotations
 
+import os
+import types
+
 import pytest
 from arms_ledger.cli.output import fit, table
 
@@ -61,3 +64,24 @@ def test_an_enum_error_lists_the_allowed_values(run):
         "line 1 (PartnerRegistered): $.notification_group: 'NATO' is not one of: "
         "NATO+, other. Nothing was appended.",
     )
+
+
+class _Terminal:
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 1
+
+
+@pytest.mark.parametrize(("columns", "width"), [(100, 100), (0, None)])
+def test_on_a_terminal_the_width_is_its_own_unless_unknown(monkeypatch, columns, width):
+    from arms_ledger.cli import output
+
+    monkeypatch.setattr(output, "sys", types.SimpleNamespace(stdout=_Terminal()))
+    monkeypatch.setattr(
+        output.os, "get_terminal_size", lambda fd: os.terminal_size((columns, 24))
+    )
+    assert output.terminal_width() == width
+    monkeypatch.setenv("COLUMNS", "72")  # $COLUMNS comes first
+    assert output.terminal_width() == 72
