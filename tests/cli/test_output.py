@@ -17,11 +17,6 @@ ROWS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def no_columns(monkeypatch):
-    monkeypatch.delenv("COLUMNS", raising=False)
-
-
 def test_piped_a_table_is_not_fitted_and_cuts_cells_at_60():
     lines = table(ROWS, list(ROWS[0])).splitlines()
     assert lines[2] == "PL-B-AHA  offered     96  " + "x" * 59 + "…"
