@@ -68,10 +68,9 @@ SELECT a.position, a.effective_at, a.recorded_at, a.stream, a.type, a.actor,
             END, '; ')
         FROM changes q WHERE q.event_position = a.position) AS queue_effect,
        (SELECT group_concat('#' || f.event_position || ': ' || f.detail, '; ')
-        FROM audit_log c JOIN event_flags f
-             ON f.event_position = c.position AND f.kind = 'correction'
-        WHERE c.stream = a.stream
-          AND (c.position = a.position
+        FROM event_flags f JOIN audit_log c ON c.position = f.event_position
+        WHERE f.kind = 'correction' AND f.stream = a.stream
+          AND (f.event_position = a.position
                OR json_extract(c.payload, '$.corrects') = a.position)) AS correction
 FROM audit_log a
 WHERE a.stream = 'case:' || :case

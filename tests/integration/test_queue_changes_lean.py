@@ -289,20 +289,6 @@ def test_a_case_s_rows_are_the_view_s(scenario):
         assert live.execute(sql, {"case": "nothing"}).fetchall() == []
 
 
-def test_case_trail_reads_its_corrections_by_stream(scenario):
-    """The canned case_trail finds each row's corrections through its stream's events
-    (``audit_log`` by stream, ``event_flags`` by key), never by a scan of every flag
-    per row (8.5 s for a case of f-35a at a million events, 290,000 flags)."""
-    ledger, directory = scenario
-    with engine.read_models(ledger.reader, directory, engine.Cut()) as live:
-        plan = live.execute(
-            f"EXPLAIN QUERY PLAN {canned.CASE_TRAIL.sql}", {"case": "DA-D-F35"}
-        ).fetchall()
-    details = [row[-1] for row in plan]
-    assert [d for d in details if d.startswith("SCAN")] == ["SCAN changes"], details
-    assert any(d.startswith("SEARCH f USING INDEX") for d in details), details
-
-
 def test_the_scenario_rows_are_the_runs_expanded(scenario, tmp_path):
     ledger, _ = scenario
     with runs_made() as made:
