@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -167,6 +167,24 @@ def catch_up(
     progress: Callable[[int], None] | None = None,
     kept: Kept | None = None,
 ) -> int:
+    """``_catch_up``, its progress one phase of ``ledger.progress``: from the position
+    reached (read here, outside the catch-up's transactions: a guess for the bar) to
+    the head."""
+    if not reporting.active():
+        return _catch_up(log, conn, commit_every=commit_every, progress=progress, kept=kept)
+    position = position_of(conn) or 0
+    with reporting.phase("Updating the read models", log.head() - position, base=position):
+        return _catch_up(log, conn, commit_every=commit_every, progress=progress, kept=kept)
+
+
+def _catch_up(
+    log: LogReader,
+    conn: sqlite3.Connection,
+    *,
+    commit_every: int = COMMIT_EVERY,
+    progress: Callable[[int], None] | None = None,
+    kept: Kept | None = None,
+) -> int:
     """Apply every event after the position reached; returns how many were applied.
 
     ``progress(position)`` is called after each event is applied (before its commit).
@@ -175,38 +193,31 @@ def catch_up(
     """
     applied = 0
     projector, expected = (None, None) if kept is None else kept.take()
-    with ExitStack() as shown:
-        while True:
-            with immediate(conn):
-                position = position_of(conn)
-                if position is None:  # missing, or made by another version: build anew
-                    fresh(conn)
-                    position = 0
-                head = log.head()
-                if position >= head:
-                    if kept is not None:
-                        kept.keep(projector if position == expected else None, position)
-                    return applied
-                if not applied:  # one phase, from the first position to apply
-                    shown.enter_context(
-                        reporting.phase(
-                            "Updating the read models", head - position, base=position
-                        )
-                    )
-                # The projector is imported only when there is something to apply: a read
-                # command on current read models does not load it.
-                from arms_ledger.projections.loader import Stored
-                from arms_ledger.projections.projector import Projector
+    while True:
+        with immediate(conn):
+            position = position_of(conn)
+            if position is None:  # missing, or made by another version: build anew
+                fresh(conn)
+                position = 0
+            head = log.head()
+            if position >= head:
+                if kept is not None:
+                    kept.keep(projector if position == expected else None, position)
+                return applied
+            # The projector is imported only when there is something to apply: a read
+            # command on current read models does not load it.
+            from arms_ledger.projections.loader import Stored
+            from arms_ledger.projections.projector import Projector
 
-                if projector is None or position != expected:
-                    projector = Projector(Stored(log, conn, position) if position else None)
-                elif position:
-                    # What is not in memory yet loads as of here (cases let go by ``Kept``).
-                    projector.loader = Stored(log, conn, position)
-                upto = min(head, position + commit_every)
-                last, count = apply_pages(
-                    projector, log.pages(position, upto), progress, position
-                )
-                projector.flush(conn, last)
-            applied += count
-            expected = last
+            if projector is None or position != expected:
+                projector = Projector(Stored(log, conn, position) if position else None)
+            elif position:
+                # What is not in memory yet loads as of here (cases let go by ``Kept``).
+                projector.loader = Stored(log, conn, position)
+            upto = min(head, position + commit_every)
+            last, count = apply_pages(
+                projector, log.pages(position, upto), progress, position
+            )
+            projector.flush(conn, last)
+        applied += count
+        expected = last
