@@ -3,6 +3,7 @@ and ``schema`` (the input format)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from arms_ledger.cli.options import (
     parse_time,
     recorded_window,
 )
-from arms_ledger.cli.output import dumps, output_options, write_rows
+from arms_ledger.cli.output import dumps, output_options, wide_option, write_rows
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import parse_instant
@@ -210,10 +211,21 @@ def history(
 @click.command()
 @click.argument("type_name", metavar="[TYPE]", required=False)
 @click.option("--types", "list_types", is_flag=True, help="List the event types.")
-def schema(type_name: str | None, list_types: bool) -> None:
-    """Print the JSON Schema of the input format (of one event TYPE if given).
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="TYPE's JSON Schema instead of the table of its fields.",
+)
+@wide_option
+def schema(type_name: str | None, list_types: bool, as_json: bool) -> None:
+    """Show the fields of event TYPE, or print the JSON Schema of the input format.
 
-    The schema is generated from the event Structs; ledger/schema.json is a copy.
+    With TYPE: a table of its fields, one a row: its JSON key (within an object,
+    dotted: weights.investment), its type, whether it is required (or its default),
+    what it means and the values it may take. --json prints TYPE's JSON Schema instead.
+    Without TYPE: the JSON Schema of every type, generated from the event Structs;
+    ledger/schema.json is a copy.
     """
     if list_types:
         for name, cls in ev.EVENT_TYPES.items():
@@ -221,17 +233,34 @@ def schema(type_name: str | None, list_types: bool) -> None:
                 f"{name:30} {cls.STREAM:9} {'decision' if cls.DECISION else ''}".rstrip()
             )
         return
-    full = ev.input_schema()
-    if type_name is None:
-        click.echo(msgspec.json.format(msgspec.json.encode(full), indent=2))
-        return
-    if type_name not in ev.EVENT_TYPES:
+    if type_name is not None and type_name not in ev.EVENT_TYPES:
         raise click.BadParameter(
             f"unknown event type {type_name!r}; `arms-ledger schema --types` lists them",
             param_hint="TYPE",
         )
-    one = {"$defs": full["$defs"], "$ref": f"#/$defs/{type_name}"}
+    if type_name is not None and not as_json:
+        rows = [msgspec.structs.asdict(f) for f in ev.field_docs(ev.EVENT_TYPES[type_name])]
+        write_rows(rows, "table", wrap=True)
+        return
+    full = ev.input_schema()
+    if type_name is None:
+        click.echo(msgspec.json.format(msgspec.json.encode(full), indent=2))
+        return
+    one = {"$defs": _referenced(full["$defs"], type_name), "$ref": f"#/$defs/{type_name}"}
     click.echo(msgspec.json.format(msgspec.json.encode(one), indent=2))
+
+
+def _referenced(defs: dict[str, Any], name: str) -> dict[str, Any]:
+    """The definitions ``name`` needs: its own and those it refers to, in turn."""
+    needed: dict[str, Any] = {}
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current not in needed:
+            needed[current] = defs[current]
+            text = msgspec.json.encode(defs[current]).decode()
+            todo += re.findall(r'"#/\$defs/([^"]+)"', text)
+    return dict(sorted(needed.items()))
 
 
 COMMANDS = (log_command, history, schema)

@@ -62,7 +62,7 @@ COMMANDS: dict[str, Entry] = {
     ),
     "schema": Entry(
         "arms_ledger.cli.log",
-        "Print the JSON Schema of the input format (of one event TYPE if given).",
+        "Show the fields of event TYPE, or print the JSON Schema of the input format.",
     ),
     "queue": Entry(
         "arms_ledger.cli.read",
@@ -185,13 +185,16 @@ def load_command(name: str, module: str) -> click.Command:
 
 
 class LedgerGroup(LazyGroup):
-    """Turns the ledger's errors into one-line ``Error: …`` messages, exit code 1."""
+    """Turns the ledger's errors into one-line ``Error: …`` messages, exit code 1; draws
+    the progress of long operations on stderr when it is a terminal (cli/progress.py)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from arms_ledger.cli.progress import bars
         from arms_ledger.ledger.errors import LedgerError, is_storage_failure
 
         try:
-            return super().invoke(ctx)
+            with bars():
+                return super().invoke(ctx)
         except click.NoSuchOption as error:
             raise _without_old_spellings(error) from None
         except LedgerError as error:

@@ -167,7 +167,8 @@ def _options(
     options: list[click.Option] = []
     fields: list[Field] = []
     for f in info.fields:
-        t, description, optional = _unwrap(f.type)
+        t, _, optional = _unwrap(f.type)
+        description = ev.field_meaning(info.cls, f.name)  # with its unit
         key_path = (*path, f.encode_name)
         name_path = names if f.name == "groups" else (*names, f.name)
         if isinstance(t, mi.StructType):

@@ -3,7 +3,6 @@ line, append the batch all or nothing, report), and loading a recorded history."
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,9 @@ import click
 import msgspec
 from arms_ledger.cli.env import Env, pass_env
 from arms_ledger.cli.errors import refusal_message
+from arms_ledger.cli.progress import bars
 from arms_ledger.cli.replica import init_from_export
+from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.app.application import Ledger
 from arms_ledger.ledger.app.directory import CHECKPOINT_POLICIES, create
 from arms_ledger.ledger.domain import events as ev
@@ -153,24 +154,6 @@ def format_positions(positions: list[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def update(self, n: int) -> None:
-        return None
-
-
-def progress_bar(length: int, label: str, show: bool) -> Any:
-    """A progress bar on stderr, or one that shows nothing."""
-    if not show:
-        return _NoBar()
-    return click.progressbar(length=length, label=label, file=sys.stderr)
-
-
 def sign_decisions(
     numbered: list[tuple[int, ev.Event]], key: Path, now: Any
 ) -> list[tuple[int, ev.Event]]:
@@ -197,19 +180,14 @@ def append_batch(
     numbered: list[tuple[int, ev.Event]],
     *,
     as_json: bool = False,
-    show_progress: bool = False,
     dry_run: bool = False,
 ) -> None:
-    """Append decoded events and report; errors name the input line. ``dry_run``:
-    decide them as appending would, report what would be appended, write nothing."""
+    """Append decoded events and report; errors name the input line. Its phases
+    (deciding, storing, catching the read models up) are reported to ``progress``.
+    ``dry_run``: decide them as appending would, report what would be appended, write
+    nothing."""
     try:
-        with progress_bar(len(numbered), "Validating", show_progress) as bar:
-            result = env.writer.append(
-                [e for _, e in numbered],
-                progress=bar.update,
-                clock=env.now,
-                dry_run=dry_run,
-            )
+        result = env.writer.append([e for _, e in numbered], clock=env.now, dry_run=dry_run)
     except BatchRefused as error:
         line = numbered[error.index][0]
         raise LedgerError(
@@ -255,7 +233,11 @@ def _report(positions: list[int], skipped: list[tuple[int, Any]], dry_run: bool)
 @click.command()
 @click.argument("file", type=click.File("rb"))
 @click.option("--json", "as_json", is_flag=True, help="Report as a JSON object.")
-@click.option("--silent", is_flag=True, help="No progress bar.")
+@click.option(
+    "--silent",
+    is_flag=True,
+    help="No progress bars (drawn on stderr only when it is a terminal).",
+)
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -304,23 +286,22 @@ def append(
     """
     env.allow_clock = env.allow_clock or allow_clock_skew
     env.writer  # noqa: B018 (open it now: a missing ledger fails before the input is read)
-    lines = file.read().splitlines()
-    show = not silent and len(lines) >= 1000
-    with progress_bar(len(lines), "Reading", show) as bar:
-        numbered = []
-        try:
-            for number, event in read_events(lines):
-                numbered.append((number, event))
-                if number % 1000 == 0:
-                    bar.update(1000)
-        except Invalid as error:
-            raise LedgerError(f"{error}. Nothing was appended.") from None
-        bar.update(len(lines) % 1000)
-    if not numbered:
-        raise LedgerError("no events in the input; give one JSON object per line")
-    if sign_key is not None:
-        numbered = sign_decisions(numbered, sign_key, env.now)
-    append_batch(env, numbered, as_json=as_json, show_progress=show, dry_run=dry_run)
+    with bars(show=not silent):
+        lines = file.read().splitlines()
+        with reporting.phase("Reading", len(lines)):
+            numbered = []
+            try:
+                for number, event in read_events(lines):
+                    numbered.append((number, event))
+                    if number % 1000 == 0:
+                        reporting.advance(1000)
+            except Invalid as error:
+                raise LedgerError(f"{error}. Nothing was appended.") from None
+        if not numbered:
+            raise LedgerError("no events in the input; give one JSON object per line")
+        if sign_key is not None:
+            numbered = sign_decisions(numbered, sign_key, env.now)
+        append_batch(env, numbered, as_json=as_json, dry_run=dry_run)
 
 
 def load_history(ledger: Ledger, path: Path) -> int:

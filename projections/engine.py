@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.domain.clock import format_instant, instant
 from arms_ledger.ledger.errors import (
     DAMAGED_READ_MODELS,
@@ -175,7 +176,8 @@ def replay(
     conn.execute("BEGIN")
     fresh(conn, cut)
     upto = head if cut.at_position is None else cut.at_position
-    applied, last_recorded = _replay_events(projector, conn, log.pages(0, upto), cut)
+    with reporting.phase("Replaying the log", upto):
+        applied, last_recorded = _replay_events(projector, conn, log.pages(0, upto), cut)
     # Deadlines are judged at the replay's time: the as-of time, else the knowledge cut.
     time = cut.as_of or cut.known_at
     if time is None and last_recorded is not None:
@@ -211,6 +213,8 @@ def _replay_events(
             applied += 1
             if applied % COMMIT_EVERY == 0:
                 projector.flush(conn, last)
+        if page:
+            reporting.reach(page[-1][0])
     projector.flush(conn, last)
     return applied, last_recorded
 

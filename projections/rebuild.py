@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.projections import audit, eeum, schema
 from arms_ledger.projections.projector import Projector
@@ -148,24 +149,28 @@ def _build(
         writer = _Writer(conn)
         writer.start()
         try:
-            if raw_pages is not None and split:
-                applied = _project_side(
-                    _feeding(parts, raw_pages(0, head)), 0, writer, progress
-                )
-            else:
-                applied = _project_all(log.pages(0, head), writer, progress, snap=snap)
+            with reporting.phase("Building the read models", head):
+                if raw_pages is not None and split:
+                    applied = _project_side(
+                        _feeding(parts, raw_pages(0, head)), 0, writer, progress
+                    )
+                else:
+                    applied = _project_all(log.pages(0, head), writer, progress, snap=snap)
         finally:
-            writer.close()
-        if split:
-            audit_part, cases_part = parts
-            cases_part.attach(conn, "cases_part")
-            _merge_side(conn, "cases_part")
-        schema.create_indexes(conn)
-        eeum.refresh(conn)
-        if split:
-            audit_part.attach(conn, "audit_part")
-            conn.execute(f"INSERT INTO main.{AUDIT} SELECT * FROM audit_part.{AUDIT}")
-        conn.execute("COMMIT")
+            writer.close()  # waits for the last rows to be written
+        with reporting.phase("Indexing the read models", 3):
+            if split:
+                audit_part, cases_part = parts
+                cases_part.attach(conn, "cases_part")
+                _merge_side(conn, "cases_part")
+            schema.create_indexes(conn)
+            reporting.advance(1)
+            eeum.refresh(conn)
+            if split:
+                audit_part.attach(conn, "audit_part")
+                conn.execute(f"INSERT INTO main.{AUDIT} SELECT * FROM audit_part.{AUDIT}")
+            reporting.advance(1)
+            conn.execute("COMMIT")
         for name in ("audit_part", "cases_part") if split else ():
             conn.execute(f"DETACH DATABASE {name}")  # after the commit
         conn.execute("PRAGMA journal_mode = WAL")
@@ -380,6 +385,7 @@ def _project_side(
                 for row in rows:
                     progress(row[0])
             last = rows[-1][0]
+            reporting.reach(last)
             read += len(rows)
             pending += len(rows)
             if pending >= FLUSH_EVENTS:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
+from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.domain.clock import format_instant
 from arms_ledger.projections import schema
 from arms_ledger.projections.source import LogReader, LogRow
@@ -158,7 +159,8 @@ def apply_pages(
 ) -> tuple[int, int]:
     """Apply every event of ``pages``; returns (the last position, how many).
 
-    ``progress(position)`` is called after each event is applied."""
+    ``progress(position)`` is called after each event is applied; the current phase of
+    ``ledger.progress`` is told after each page."""
     apply = projector.apply_event
     applied = 0
     for page in pages:
@@ -168,6 +170,7 @@ def apply_pages(
                 progress(position)
         last = page[-1][0]
         applied += len(page)
+        reporting.reach(last)
     return last, applied
 
 
@@ -198,6 +201,24 @@ class Kept:
 
 
 def catch_up(
+    log: LogReader,
+    conn: sqlite3.Connection,
+    *,
+    commit_every: int = COMMIT_EVERY,
+    progress: Callable[[int], None] | None = None,
+    kept: Kept | None = None,
+) -> int:
+    """``_catch_up``, its progress one phase of ``ledger.progress``: from the position
+    reached (read here, outside the catch-up's transactions: a guess for the bar) to
+    the head."""
+    if not reporting.active():
+        return _catch_up(log, conn, commit_every=commit_every, progress=progress, kept=kept)
+    position = position_of(conn) or 0
+    with reporting.phase("Updating the read models", log.head() - position, base=position):
+        return _catch_up(log, conn, commit_every=commit_every, progress=progress, kept=kept)
+
+
+def _catch_up(
     log: LogReader,
     conn: sqlite3.Connection,
     *,

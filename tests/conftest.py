@@ -10,6 +10,14 @@ from arms_ledger.ledger.app.directory import create
 from tests import stores
 
 
+@pytest.fixture(autouse=True)
+def no_columns(monkeypatch) -> None:
+    """Tables fit $COLUMNS when it is set (cli/output.py), and click's help too: the
+    exact outputs tests expect are those of no terminal; a test that wants a width sets
+    it."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 @pytest.fixture(params=stores.PARAMS)
 def store(request) -> Iterator[str]:
     """Run the test once per event store (see tests/stores.py)."""

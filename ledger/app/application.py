@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 import msgspec
+from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.app.batch import MemoryWorld, StreamCache
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import MICROSECOND, format_instant, instant, now
@@ -188,7 +189,8 @@ class Ledger(Application[str]):
             self.head,
         )
         try:
-            pending, skipped = self._decide_batch(world, events, stamper, progress)
+            with reporting.phase("Deciding", len(events)):
+                pending, skipped = self._decide_batch(world, events, stamper, progress)
         finally:
             self._prefetched().clear()
         if not pending:
@@ -198,12 +200,14 @@ class Ledger(Application[str]):
             return AppendResult(list(range(first, first + len(pending))), skipped)
         # The event store's public put (the mapper, then the recorder's insert_events
         # with these keywords); save() would first check every object against the
-        # library's aggregate and event protocols, which Pending is not.
-        recordings = self.events.put(
-            pending,
-            restamp=stamper.restamp,
-            read_set=world.read_set(written={p.originator_id for p in pending}),
-        )
+        # library's aggregate and event protocols, which Pending is not. Its steps:
+        # encoding each event, inserting each, adding each to the tree (the recorder).
+        with reporting.phase("Storing", 3 * len(pending)):
+            recordings = self.events.put(
+                pending,
+                restamp=stamper.restamp,
+                read_set=world.read_set(written={p.originator_id for p in pending}),
+            )
         self._remember_written(world, pending)
         return AppendResult([r.notification.id for r in recordings], skipped)
 
@@ -232,8 +236,10 @@ class Ledger(Application[str]):
                 raise BatchRefused(index, type(given).__name__, error) from None
             world.apply(event)
             pending.append(Pending(event.stream, stream.version + 1, event))
-            if progress is not None and index % 1000 == 999:
-                progress(1000)
+            if index % 1000 == 999:
+                reporting.advance(1000)
+                if progress is not None:
+                    progress(1000)
         return pending, skipped
 
     # --- reading -------------------------------------------------------------------

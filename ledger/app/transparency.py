@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
+from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.app.application import Ledger, check_new_directory
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.errors import Invalid
@@ -126,7 +127,7 @@ def verify(
     TamperedError names the first difference."""
     own = key or ledger.verifier
     with ledger.recorder.snapshot() as log:
-        return tlog.verify(log, own, trusted)
+        return tlog.verify(log, own, trusted, ledger.recorder.max_notification_id() or 0)
 
 
 def export(ledger: Ledger, directory: Path) -> Checkpoint:
@@ -134,7 +135,10 @@ def export(ledger: Ledger, directory: Path) -> Checkpoint:
     check_new_directory(directory)
     note, checkpoint = latest_checkpoint(ledger)
     directory.mkdir(parents=True, exist_ok=True)
-    with (directory / tlog.EXPORT_EVENTS).open("wb") as out:
+    with (
+        (directory / tlog.EXPORT_EVENTS).open("wb") as out,
+        reporting.phase("Exporting the events", checkpoint.size),
+    ):
         after = 0
         while after < checkpoint.size:
             page = ledger.recorder.select_notifications(
@@ -142,6 +146,7 @@ def export(ledger: Ledger, directory: Path) -> Checkpoint:
             )
             out.writelines(tlog.leaf_line(n.id, n.state) + b"\n" for n in page)
             after = page[-1].id
+            reporting.reach(after)
     note = cosigned(ledger, note, checkpoint.size)
     (directory / tlog.EXPORT_CHECKPOINT).write_text(note)
     (directory / tlog.EXPORT_KEY).write_text(f"{own_verifier(ledger)}\n")

@@ -134,7 +134,27 @@ def _explain(error: Exception, line: bytes) -> str:
         return f"malformed JSON ({brief(text)}); each line must be one JSON object"
     if is_control_refusal(text):
         return control_message(text.rpartition(" - at ")[2])
+    enum = _not_allowed(text, line)
+    if enum is not None:
+        return enum
     return f"{brief(text)} (`arms-ledger schema TYPE` shows the fields of each type)"
+
+
+_ENUM = re.compile(r"Invalid enum value (.*) - at `(\$[^`]*)`")
+
+
+def _not_allowed(text: str, line: bytes) -> str | None:
+    """``$.channel: 'XMS' is not one of: DCS, FMS`` for a value outside an
+    enumeration, the values read from the event's Struct (``events.allowed_values``)."""
+    found = _ENUM.fullmatch(text)
+    kind = type_of(line)[2:-1]
+    if found is None or not kind:
+        return None
+    allowed = ev.allowed_values(kind, found.group(2))
+    if allowed is None:
+        return None
+    value, where = found.group(1), found.group(2)
+    return f"{escape(where)}: {brief(value)} is not one of: {', '.join(map(str, allowed))}"
 
 
 def _check_range(at: datetime, field: str) -> None:

@@ -26,6 +26,12 @@ MAX_USD = 1_000_000_000_000
 MAX_TOTAL_USD = 1_000_000_000_000_000
 
 
+def doc(meaning: str) -> Meta:
+    """A field's meaning, where it is declared: ``Annotated[Usd, doc("its amount")]``.
+    The JSON Schema, ``arms-ledger schema TYPE`` and the typed commands' help show it."""
+    return Meta(description=meaning)
+
+
 def _label(max_length: int, description: str | None = None) -> Meta:
     return Meta(
         min_length=1, max_length=max_length, pattern=LABEL_PATTERN, description=description
@@ -69,15 +75,10 @@ Actor = Annotated[
         description="who acted, e.g. dsca.cwd.jsmith or state.pm-rsat",
     ),
 ]
-Time = Annotated[
-    str,
-    Meta(
-        min_length=10,
-        max_length=40,
-        description="RFC 3339 / ISO 8601 date or datetime, UTC (2026-02-06 or "
-        "2026-02-06T14:30:00Z)",
-    ),
-]
+TIME_FORMAT = (
+    "RFC 3339 / ISO 8601 date or datetime, UTC (2026-02-06 or 2026-02-06T14:30:00Z)"
+)
+Time = Annotated[str, Meta(min_length=10, max_length=40, description=TIME_FORMAT)]
 Usd = Annotated[int, Meta(ge=0, le=MAX_USD, description="whole U.S. dollars")]
 PositiveUsd = Annotated[int, Meta(gt=0, le=MAX_USD, description="whole U.S. dollars")]
 Quantity = Annotated[int, Meta(gt=0, le=10_000_000, description="units")]

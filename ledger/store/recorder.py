@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
+from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.clock import MICROSECOND, format_recorded, parse_instant
 from arms_ledger.ledger.errors import Conflict
@@ -244,7 +245,9 @@ class LogRecorder(LogReading, _Mixed):
         head, last = self._head(c)
         stored_events = after_head(stored_events, last, restamp=restamp)
         positions = list(range(head + 1, head + 1 + len(stored_events)))
+        reporting.reach(len(stored_events))  # the events are encoded
         self._insert_rows(c, positions, stored_events)
+        reporting.reach(2 * len(stored_events))  # and inserted (sqlite: told as it goes)
         self._extend_and_sign(c, positions, [s.state for s in stored_events])
         return positions
 

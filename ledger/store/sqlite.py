@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.errors import DAMAGED_STORE, storage
 from arms_ledger.ledger.store import tree as stored_tree
 from arms_ledger.ledger.store.recorder import LogRecorder, ReadSet
@@ -109,14 +110,17 @@ class LedgerSQLiteRecorder(LogRecorder, SQLiteApplicationRecorder):
         self, c: Any, positions: Sequence[int], stored_events: Sequence[StoredEvent]
     ) -> None:
         # One executemany at explicit rowids (the library executes an INSERT per row to
-        # read back its rowid).
+        # read back its rowid), fed row by row so that the progress can be told.
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for count, (p, s) in enumerate(zip(positions, stored_events, strict=True)):
+                if count % 1000 == 999:
+                    reporting.advance(1000)
+                yield (p, s.originator_id, s.originator_version, s.topic, s.state)
+
         c.executemany(
             f"INSERT INTO {self.events_table_name} (rowid, originator_id, "
             "originator_version, topic, state) VALUES (?, ?, ?, ?, ?)",
-            [
-                (p, s.originator_id, s.originator_version, s.topic, s.state)
-                for p, s in zip(positions, stored_events, strict=True)
-            ],
+            rows(),
         )
 
     def extend_tree(self) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.domain.clock import format_instant, now
 from arms_ledger.ledger.transparency import merkle
 from arms_ledger.ledger.transparency.cosignature import CosignerKey
@@ -90,8 +91,10 @@ class StoredTree:
         stored = self.nodes(c, frontier)
         builder = merkle.Builder(size, [stored[n] for n in frontier])
         rows = []
-        for position, state in zip(positions, states, strict=True):
+        for count, (position, state) in enumerate(zip(positions, states, strict=True)):
             rows.extend(builder.add(merkle.leaf_hash(leaf_line(position, state))))
+            if count % 1000 == 999:
+                reporting.advance(1000)
         try:
             c.executemany(
                 f"INSERT INTO {self.nodes_table} (level, idx, hash) "

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import msgspec
+from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.errors import LedgerError
 from arms_ledger.ledger.transparency import merkle
@@ -107,26 +108,36 @@ class Report(NamedTuple):
 
 
 def verify(
-    log: LogSource, own: Verifier | None, trusted: Sequence[tuple[Checkpoint, str]] = ()
+    log: LogSource,
+    own: Verifier | None,
+    trusted: Sequence[tuple[Checkpoint, str]] = (),
+    expected: int = 0,
 ) -> Report:
     """Check the stored log against its tree and checkpoints; TamperedError names the first
     difference.
 
     Checkpoints signed by the ledger's own key must verify with ``own``; ``trusted`` are
     checkpoints kept outside the ledger (already opened), with where they came from.
+    ``expected``: how many events the log holds, as far as the progress reported knows.
     """
     started = time.perf_counter()
-    count = _verify_leaves(log)
-    nodes = count + _verify_levels(count, log)
+    with reporting.phase("Checking the events", expected):
+        count = _verify_leaves(log)
+    with reporting.phase("Checking the Merkle tree", max(count - 1, 0)):
+        nodes = count + _verify_levels(count, log)
     stored = log.checkpoints()
     checkpoints = [cp for cp in stored if not is_cosigner_key(cp.verifier)]
     cosignatures = [cp for cp in stored if is_cosigner_key(cp.verifier)]
-    for cp in checkpoints:
-        _verify_stored_checkpoint(cp, own, count, log)
-    for cp in cosignatures:
-        _verify_stored_cosignature(cp, own, count, log)
-    for checkpoint, source in trusted:
-        _verify_trusted(checkpoint, source, count, log)
+    with reporting.phase("Checking the checkpoints", len(stored) + len(trusted)):
+        for cp in checkpoints:
+            _verify_stored_checkpoint(cp, own, count, log)
+            reporting.advance(1)
+        for cp in cosignatures:
+            _verify_stored_cosignature(cp, own, count, log)
+            reporting.advance(1)
+        for checkpoint, source in trusted:
+            _verify_trusted(checkpoint, source, count, log)
+            reporting.advance(1)
     signed = max(
         (cp.size for cp in checkpoints if own is not None and cp.verifier == str(own)),
         default=0,
@@ -160,6 +171,8 @@ def _verify_leaves(log: LogSource) -> int:
             )
         _verify_row(row, stored[1], versions.get(row.stream, 0) + 1)
         versions[row.stream] = row.version
+        if count % 1000 == 0:
+            reporting.advance(1000)
     if next(leaves, None) is not None:
         raise TamperedError(
             f"position {count + 1}: the event is missing from the log (the Merkle tree has "
@@ -239,6 +252,8 @@ def _verify_levels(size: int, log: LogSource) -> int:
                     f"{first + (1 << level)} was changed"
                 )
             count += 1
+            if count % 1000 == 0:
+                reporting.advance(1000)
         if count != width:
             raise TamperedError(
                 f"the Merkle tree has {count} nodes at level {level}; "

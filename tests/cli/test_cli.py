@@ -495,9 +495,63 @@ def test_schema_lists_types_and_prints_one(run):
     types = run("schema", "--types").stdout.splitlines()
     assert len(types) == len(ev.EVENT_TYPES)
     assert types[0].split() == ["PartnerRegistered", "partner"]
-    one = json.loads(run("schema", "CaseFiled").stdout)
+    one = json.loads(run("schema", "CaseFiled", "--json").stdout)
     assert one["$ref"] == "#/$defs/CaseFiled"
+    assert list(one["$defs"]) == ["CaseFiled"]  # only the definitions it needs
     assert "recorded_at" not in one["$defs"]["CaseFiled"]["properties"]
+    policy = json.loads(run("schema", "PriorityPolicyAdopted", "--json").stdout)
+    assert list(policy["$defs"]) == ["PriorityPolicyAdopted", "Targets", "Tiers", "Weights"]
+
+
+HOLD_PLACED_FIELDS = """\
+field            type  required  meaning                                                    allowed
+---------------  ----  --------  ---------------------------------------------------------  --------------------------------------------------
+type             text  yes       the event type                                             HoldPlaced
+case             text  yes       case identifier chosen by the filer (PL-B-AHA)
+office           enum  yes       the committee office that places the hold                  SFRC-chair, SFRC-ranking, HFAC-chair, HFAC-ranking
+actor            text  yes       who acted, e.g. dsca.cwd.jsmith or state.pm-rsat           up to 200 characters
+rationale        text  yes       why; required on a decision, optional otherwise            1-4,000 characters
+reference        text  no        a transmittal number, a document id, an address            up to 500 characters
+effective_at     time  no        when it took effect; default: when recorded, never after   RFC 3339 date or datetime, UTC
+idempotency_key  text  no        the same key appended twice in one stream is written once  1-200 characters
+signature        text  no        a decision's Ed25519 signature by its actor (base64)
+"""  # noqa: E501
+
+
+def test_schema_type_shows_its_fields_in_a_short_table(run):
+    result = run("schema", "HoldPlaced")
+    assert (result.exit_code, result.stdout) == (0, HOLD_PLACED_FIELDS)
+
+
+def test_schema_type_wraps_its_fields_to_the_terminal(run, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "72")
+    lines = run("schema", "HoldPlaced").stdout.splitlines()
+    assert max(len(x) for x in lines) <= 72
+    assert lines[:8] == [
+        "field            type  required  meaning             allowed",
+        "---------------  ----  --------  ------------------  ------------------",
+        "type             text  yes       the event type      HoldPlaced",
+        "case             text  yes       case identifier",
+        "                                 chosen by the",
+        "                                 filer (PL-B-AHA)",
+        "office           enum  yes       the committee       SFRC-chair,",
+        "                                 office that places  SFRC-ranking,",
+    ]
+    assert run("schema", "HoldPlaced", "--wide").stdout == HOLD_PLACED_FIELDS
+
+
+def test_schema_type_shows_nested_fields_defaults_units_and_ranges(run):
+    rows = {
+        r.split("  ")[0]: r
+        for r in run("schema", "PriorityPolicyAdopted").stdout.splitlines()[2:]
+    }
+    assert rows["weights.investment"].split() == [
+        "weights.investment", "number", "default", "0.4", "weight", "of", "defense",
+        "investment", ">=", "0,", "<=", "1",
+    ]  # fmt: skip
+    filed = run("schema", "CaseFiled").stdout
+    assert "the case's estimated value (whole U.S. dollars)" in filed
+    assert "FMS, DCS" in filed
 
 
 def test_published_schema_is_current():

@@ -4,6 +4,7 @@ database)."""
 from __future__ import annotations
 
 import json
+import typing
 from datetime import UTC, datetime
 
 import pytest
@@ -124,3 +125,40 @@ def test_an_unknown_type_is_echoed_escaped():
 def test_escape_leaves_ordinary_text_alone():
     assert escape("Żółw — ok") == "Żółw — ok"
     assert escape("a\tb\x00\u202e") == "a\\u0009b\\u0000\\u202e"
+
+
+def test_a_value_outside_an_enumeration_lists_the_allowed_values_in_order():
+    filed = {
+        "type": "CaseFiled",
+        "case": "C1",
+        "partner": "POL",
+        "platform": "f-35a",
+        "quantity": 1,
+        "estimated_value_usd": 1,
+        "channel": "XMS",
+        "actor": "a",
+    }
+    assert refused(filed) == "$.channel: 'XMS' is not one of: FMS, DCS"
+    moved = {"type": "CaseReprioritized", "case": "C1", "actor": "a", "rationale": "r"}
+    moved |= {"priority_class": "urgent\u202e", "authority": "x"}
+    assert refused(moved) == (
+        "$.priority_class: 'urgent\\u202e' is not one of: expedited, normal, deferred"
+    )
+
+
+def test_the_allowed_values_come_from_the_struct():
+    assert ev.allowed_values("HoldPlaced", "$.office") == typing.get_args(values.Office)
+    assert ev.allowed_values("OfferIssued", "$.bypass_reason") == ev.BYPASS_CODES
+    assert ev.allowed_values("CaseFiled", "$.quantity") is None
+    assert ev.allowed_values("NoSuchType", "$.office") is None
+    assert ev.allowed_values("CaseFiled", "$.nothing.here[0]") is None
+
+
+def test_a_wrong_type_in_an_enumerated_field_still_points_to_the_schema():
+    registered: dict[str, object] = {"type": "PartnerRegistered", "partner": "POL"}
+    registered |= {"name": "P"}
+    registered |= {"region": "E", "notification_group": 3, "actor": "a"}
+    assert refused(registered) == (
+        "Expected `str`, got `int` - at `$.notification_group` (`arms-ledger schema "
+        "TYPE` shows the fields of each type)"
+    )
