@@ -20,6 +20,7 @@ empty one of the same shape page by page, without re-sorting).
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import queue
@@ -38,7 +39,7 @@ from arms_ledger.projections.runner import apply_pages, catch_up, connect, fresh
 from arms_ledger.projections.source import LogReader, LogRow
 
 if TYPE_CHECKING:
-    from arms_ledger.projections.snapshots import AlongTheLog
+    from arms_ledger.projections.snapshots import AlongTheLog, SplitAlongTheLog
 
 # A rebuild hands the rows of this many events to its writer at once (bounds memory).
 FLUSH_EVENTS = 10_000
@@ -138,21 +139,23 @@ def _build(
         fresh(conn, indexes=False)
         raw_pages = getattr(log, "raw_pages", None)
         split = raw_pages is not None and head > SPLIT_AFTER and _can_fork()
+        from arms_ledger.projections.snapshots import AlongTheLog, SplitAlongTheLog
+
+        # The snapshots along the log on the way (known before the sides fork).
+        snap = AlongTheLog(log, path.parent, head)
+        shares = SplitAlongTheLog(snap, path) if split and snap.usable else None
         if split:
             parts.append(_Part(Path(f"{path}{AUDIT_PART}"), _make_audit_log))
-            parts.append(_Part(Path(f"{path}{CASES_PART}"), _make_side))
-        from arms_ledger.projections.snapshots import AlongTheLog
-
-        # The snapshots along the log are the whole state at a position: only a pass
-        # that holds it all makes them (not the split one, where each side holds part).
-        snap = None if split else AlongTheLog(log, path.parent, head)
+            parts.append(
+                _Part(Path(f"{path}{CASES_PART}"), functools.partial(_make_side, shares))
+            )
         writer = _Writer(conn)
         writer.start()
         try:
             with reporting.phase("Building the read models", head):
                 if raw_pages is not None and split:
                     applied = _project_side(
-                        _feeding(parts, raw_pages(0, head)), 0, writer, progress
+                        _feeding(parts, raw_pages(0, head)), 0, writer, progress, shares
                     )
                 else:
                     applied = _project_all(log.pages(0, head), writer, progress, snap=snap)
@@ -173,10 +176,14 @@ def _build(
             conn.execute("COMMIT")
         for name in ("audit_part", "cases_part") if split else ():
             conn.execute(f"DETACH DATABASE {name}")  # after the commit
+        if shares is not None:
+            shares.store()
         conn.execute("PRAGMA journal_mode = WAL")
     finally:
         for part in parts:
             part.close()
+        if shares is not None:
+            shares.discard()
         conn.close()
     return applied
 
@@ -355,6 +362,10 @@ class Partition:
                 out.append((position, stream, version, event))
         return out
 
+    def holds(self, platform: str) -> bool:
+        """Whether side 1 holds ``platform``'s queue (so far)."""
+        return self.platforms.get(platform) == 1
+
     def _side_of(self, filed: ev.Event) -> int:
         if not isinstance(filed, ev.CaseFiled):
             return 0  # not a case's first event: side 0 applies it, and fails on it
@@ -370,9 +381,11 @@ def _project_side(
     side: int,
     writer: _Writer,
     progress: Callable[[int], None] | None = None,
+    shares: SplitAlongTheLog | None = None,
 ) -> int:
     """``_project_all`` of one side of a ``Partition``, without ``audit_log``; returns
-    how many events were read (those of both sides)."""
+    how many events were read (those of both sides). ``shares``: the side's part of
+    the snapshots along the log, kept on the way."""
     projector = Projector(audit=False)
     partition = Partition(side)
     apply = projector.apply_event
@@ -386,6 +399,8 @@ def _project_side(
                     progress(row[0])
             last = rows[-1][0]
             reporting.reach(last)
+            if shares is not None and shares.wants(last):
+                shares.take(side, projector, last, partition.holds)
             read += len(rows)
             pending += len(rows)
             if pending >= FLUSH_EVENTS:
@@ -398,9 +413,10 @@ def _project_side(
     return read
 
 
-def _make_side(path: str, pages: Any, result: Any) -> None:
+def _make_side(shares: SplitAlongTheLog | None, path: str, pages: Any, result: Any) -> None:
     """Side 1 of a ``Partition``, in its own process: its read models, into a new
-    file at ``path`` (no secondary indexes); answers "" when done, else the error."""
+    file at ``path`` (no secondary indexes), and its share of the snapshots along the
+    log; answers "" when done, else the error."""
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
@@ -410,7 +426,7 @@ def _make_side(path: str, pages: Any, result: Any) -> None:
             writer = _Writer(conn)
             writer.start()
             try:
-                _project_side(_received(pages), 1, writer)
+                _project_side(_received(pages), 1, writer, shares=shares)
             finally:
                 writer.close()
             conn.execute("COMMIT")

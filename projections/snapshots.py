@@ -1066,6 +1066,114 @@ class AlongTheLog:
         self.made += 1
 
 
+class Share(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """Side 1's share of a split rebuild's state at a position (``rebuild.Partition``):
+    its cases not ended and the queues of its platforms. Side 0 holds the rest."""
+
+    cases: dict[str, bytes]
+    queues: list[QueuePart]
+
+
+_decode_share = msgspec.msgpack.Decoder(Share).decode
+
+
+class SplitAlongTheLog:
+    """The snapshots along the log of a rebuild split between two processes
+    (``rebuild.Partition``), each holding part of the state. At each position
+    ``along`` wants, side 0 keeps its whole state (partners, platforms and policies are
+    complete on both sides; the cases and queues are its own) and side 1 its
+    ``Share``, each in a file of its own beside the read models being built; once both
+    are done, ``store`` merges the two at each position into one snapshot, the one a
+    pass in one process makes. A side that cannot keep its part stops keeping any:
+    positions the other side alone has are not stored."""
+
+    def __init__(self, along: AlongTheLog, build: Path):
+        self.along = along
+        self.files = [Path(f"{build}-snapshots{side}") for side in (0, 1)]
+        self.discard()
+
+    def wants(self, position: int) -> bool:
+        return self.along.wants(position)
+
+    def take(
+        self,
+        side: int,
+        projector: Projector,
+        position: int,
+        mine: Callable[[str], bool],
+    ) -> None:
+        """Keep ``side``'s part at ``position`` (every event up to it applied);
+        ``mine(platform)``: whether side 1 holds that platform's queue."""
+        if not self.wants(position):
+            return
+        try:
+            if side == 0:
+                body = _encode(capture(projector, self.along.log, None, position, position))
+            else:
+                queues = [
+                    QueuePart(slug, q.mode, [q.entries[c] for c in q.ids])
+                    for slug, q in sorted(projector.queues.items())
+                    if mine(slug)
+                ]
+                body = _encode(Share(_cases(projector), queues))
+            with closing(sqlite3.connect(self.files[side])) as kept:
+                kept.execute(
+                    "CREATE TABLE IF NOT EXISTS part (position INTEGER PRIMARY KEY, body)"
+                )
+                kept.execute("INSERT INTO part VALUES (?, ?)", (position, body))
+                kept.commit()
+        except DAMAGED:
+            self.along.usable = False
+
+    def store(self) -> int:
+        """Merge the two sides' parts into snapshots (one transaction); returns how
+        many. The parts' files are removed."""
+        made = 0
+        try:
+            if not all(f.exists() for f in self.files):
+                return 0
+            with (
+                closing(sqlite3.connect(self.files[0])) as zero,
+                closing(sqlite3.connect(self.files[1])) as one,
+                closing(self.along.store.connect()) as snaps,
+            ):
+                snaps.execute("BEGIN IMMEDIATE")
+                try:
+                    for position, body in zero.execute(
+                        "SELECT position, body FROM part ORDER BY position"
+                    ):
+                        found = one.execute(
+                            "SELECT body FROM part WHERE position = ?", (position,)
+                        ).fetchone()
+                        if found is None:
+                            continue
+                        state, share = _decode(body), _decode_share(found[0])
+                        cases = state.cases | share.cases
+                        queues = {q.platform: q for q in state.queues}
+                        queues.update((q.platform, q) for q in share.queues)
+                        merged = msgspec.structs.replace(
+                            state,
+                            cases=dict(sorted(cases.items())),
+                            queues=[queues[slug] for slug in sorted(queues)],
+                        )
+                        made += self.along.store.put(snaps, LOG, [merged], self.along.log)
+                except BaseException:
+                    snaps.execute("ROLLBACK")
+                    raise
+                snaps.execute("COMMIT")
+        except DAMAGED:
+            return 0
+        finally:
+            self.discard()
+        self.along.made += made
+        return made
+
+    def discard(self) -> None:
+        for path in self.files:
+            for suffix in ("", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def keep_up(log: LogReader, directory: Path, before: int, head: int) -> int:
     """After a catch-up from position ``before`` to ``head`` (the live read models are
     there): when it passed a multiple of ``EVERY``, extend the snapshots along the log to

@@ -446,7 +446,8 @@ def test_snapshots_being_built_elsewhere_are_waited_for_then_left_alone(
 
 def test_a_rebuild_makes_the_snapshots_along_the_log(scenario, monkeypatch):
     """A rebuild captures its projector at every multiple of EVERY (a page ends there):
-    the same states a pass along the log from the first event makes."""
+    the same states a pass along the log from the first event makes. Split between two
+    processes (``rebuild.Partition``), each keeps its part and the two are merged."""
     from arms_ledger.ledger.app.directory import open_ledger
     from arms_ledger.projections import rebuild
 
@@ -470,6 +471,7 @@ def test_a_rebuild_makes_the_snapshots_along_the_log(scenario, monkeypatch):
         assert [snapshots._encode(s) for s in got] == [
             snapshots._encode(s) for s in expected
         ]
+        assert not list(scenario.glob("*-snapshots*"))  # the sides' parts are gone
         engine.rebuild(log, scenario / engine.PROJECTIONS_DB)  # none twice
         assert snapshots.describe(scenario) == made
     finally:
