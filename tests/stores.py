@@ -17,6 +17,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from arms_ledger.ledger.app import directory
@@ -200,3 +201,14 @@ def copy_ledger(source, target):
     meta["store"] = new.url
     meta_file.write_text(json.dumps(meta, indent=2) + "\n")
     return target
+
+
+def kept_demo(path: Path, store: str) -> Path:
+    """The demo ledger (``arms-ledger demo --keep``) made at ``path`` on ``store``."""
+    from arms_ledger.cli.main import cli
+    from click.testing import CliRunner
+
+    with using(store):
+        result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
+    assert result.exit_code == 0, result.stderr
+    return path

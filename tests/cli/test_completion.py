@@ -19,11 +19,7 @@ from tests import stores
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, module_store) -> Path:
-    path = tmp_path_factory.mktemp("completion") / "ledger"
-    with stores.using(module_store):
-        result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
-    assert result.exit_code == 0, result.stderr
-    return path
+    return stores.kept_demo(tmp_path_factory.mktemp("completion") / "ledger", module_store)
 
 
 @pytest.fixture(autouse=True)

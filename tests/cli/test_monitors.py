@@ -32,11 +32,7 @@ OUTPUTS = (  # what must be byte-identical on the ledger and on a replica
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory, module_store) -> Path:
     """The demo ledger, on each store in turn."""
-    path = tmp_path_factory.mktemp("monitors") / "ledger"
-    with stores.using(module_store):
-        result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
-    assert result.exit_code == 0, result.stderr
-    return path
+    return stores.kept_demo(tmp_path_factory.mktemp("monitors") / "ledger", module_store)
 
 
 @pytest.fixture(autouse=True)

@@ -16,11 +16,7 @@ from tests import stores
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory, module_store) -> Path:
     """The demo ledger, once per store (its tests run once per store)."""
-    path = tmp_path_factory.mktemp("scenario") / "ledger"
-    with stores.using(module_store):
-        result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
-    assert result.exit_code == 0, result.stderr
-    return path
+    return stores.kept_demo(tmp_path_factory.mktemp("scenario") / "ledger", module_store)
 
 
 @pytest.fixture

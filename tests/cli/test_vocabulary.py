@@ -52,11 +52,7 @@ RENAMED = [
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, module_store) -> Path:
-    path = tmp_path_factory.mktemp("vocabulary") / "ledger"
-    with stores.using(module_store):
-        result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
-    assert result.exit_code == 0, result.stderr
-    return path
+    return stores.kept_demo(tmp_path_factory.mktemp("vocabulary") / "ledger", module_store)
 
 
 @pytest.fixture(autouse=True)

@@ -29,11 +29,7 @@ OUTPUTS = (  # what must be byte-identical across runs and on a replica
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory, module_store) -> Path:
     """The demo ledger, on each store in turn."""
-    path = tmp_path_factory.mktemp("whatif") / "ledger"
-    with stores.using(module_store):
-        result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
-    assert result.exit_code == 0, result.stderr
-    return path
+    return stores.kept_demo(tmp_path_factory.mktemp("whatif") / "ledger", module_store)
 
 
 @pytest.fixture(autouse=True)

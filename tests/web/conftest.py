@@ -17,13 +17,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from arms_ledger.cli.main import cli
 from arms_ledger.cli.serve import whatif_source
 from arms_ledger.ledger.app.directory import open_ledger
 from arms_ledger.ledger.domain.clock import parse_instant
 from arms_ledger.projections import engine, web
 from arms_ledger.projections.web.whatif import SOURCES, Source
-from click.testing import CliRunner
 
 from tests import stores
 
@@ -35,11 +33,7 @@ BEFORE_THE_ORDER = "2026-02-05"  # the day before E.O. 14383 took effect
 @pytest.fixture(scope="session", params=stores.PARAMS)
 def demo_ledger(request, tmp_path_factory) -> Path:
     """The demo ledger, once per store: the web view's tests run once per store."""
-    path = tmp_path_factory.mktemp("web") / "ledger"
-    with stores.using(request.param):
-        result = CliRunner().invoke(cli, ["demo", "--keep", str(path)])
-    assert result.exit_code == 0, result.stderr
-    return path
+    return stores.kept_demo(tmp_path_factory.mktemp("web") / "ledger", request.param)
 
 
 class Client:
