@@ -240,7 +240,7 @@ def _can_fork() -> bool:
 
 class _Part:
     """A process that builds part of the read models from the stored rows of the
-    pages it is sent (``target(path, pages, result)``), in a file of its own at
+    pages it is sent (``target(path, pages)``), in a file of its own at
     ``path``, which ``attach`` gives this one's connection once it is done.
 
     It is forked (it starts at once and needs nothing pickled), and touches nothing it
@@ -248,15 +248,15 @@ class _Part:
     most a page or two wait for it whatever the length of the log.
     """
 
-    def __init__(self, path: Path, target: Callable[[str, Any, Any], None]):
+    def __init__(self, path: Path, target: Callable[[str, Any], None]):
         self.path = path
         discard(path)
         context = multiprocessing.get_context("fork")
         self._receive, self._send = context.Pipe(duplex=False)
         self._result, result = context.Pipe(duplex=False)
         self.process = context.Process(
-            target=target,
-            args=(str(path), self._receive, result),
+            target=_answering,
+            args=(target, str(path), self._receive, result),
             name=f"projections{path.name[path.name.rfind('-') :]}",
             daemon=True,
         )
@@ -305,6 +305,21 @@ class _Part:
             self.process.join()
         self._result.close()
         discard(self.path)
+
+
+def _answering(
+    target: Callable[[str, Any], None], path: str, pages: Any, result: Any
+) -> None:
+    """A ``_Part``'s process: ``target(path, pages)``, then the answer on ``result``:
+    "" when it is done, else its error (none when the rebuild stopped sending)."""
+    try:
+        target(path, pages)
+    except EOFError:  # the rebuild stopped: nothing to answer
+        return
+    except BaseException as error:
+        result.send(f"{error}" or type(error).__name__)
+        return
+    result.send("")
 
 
 def _feeding(parts: list[_Part], raw_pages: Iterator[list[tuple]]) -> Iterator[list]:
@@ -413,31 +428,24 @@ def _project_side(
     return read
 
 
-def _make_side(shares: SplitAlongTheLog | None, path: str, pages: Any, result: Any) -> None:
+def _make_side(shares: SplitAlongTheLog | None, path: str, pages: Any) -> None:
     """Side 1 of a ``Partition``, in its own process: its read models, into a new
     file at ``path`` (no secondary indexes), and its share of the snapshots along the
-    log; answers "" when done, else the error."""
+    log."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        _throwaway(conn)
+        conn.execute("BEGIN")
+        fresh(conn, indexes=False)
+        writer = _Writer(conn)
+        writer.start()
         try:
-            _throwaway(conn)
-            conn.execute("BEGIN")
-            fresh(conn, indexes=False)
-            writer = _Writer(conn)
-            writer.start()
-            try:
-                _project_side(_received(pages), 1, writer, shares=shares)
-            finally:
-                writer.close()
-            conn.execute("COMMIT")
+            _project_side(_received(pages), 1, writer, shares=shares)
         finally:
-            conn.close()
-    except EOFError:  # the rebuild stopped: nothing to answer
-        return
-    except BaseException as error:
-        result.send(f"{error}" or type(error).__name__)
-        return
-    result.send("")
+            writer.close()
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 # What side 1 builds and side 0 takes from it: every row of these tables; the
@@ -498,37 +506,30 @@ def _merge_side(conn: sqlite3.Connection, part: str) -> None:
 AUDIT = schema.AUDIT_LOG.name
 
 
-def _make_audit_log(path: str, pages: Any, result: Any) -> None:
+def _make_audit_log(path: str, pages: Any) -> None:
     """A ``_Part`` of a rebuild: the ``audit_log`` of the pages received, with its
-    indexes, into a new file at ``path``; answers "" when done, else the error."""
+    indexes, into a new file at ``path``."""
+    conn = sqlite3.connect(path, isolation_level=None)
     try:
-        conn = sqlite3.connect(path, isolation_level=None)
-        try:
-            _throwaway(conn)
-            conn.execute("BEGIN")
-            schema.create(conn, indexes=False)
-            for (name,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-                "AND sql IS NOT NULL",
-                (AUDIT,),
-            ).fetchall():  # made after the rows are in: one sort each
-                conn.execute(f'DROP INDEX "{name}"')
-            insert = schema.upsert_sql(schema.AUDIT_LOG)
-            row, decode = audit.audit_row, ev.decoder.decode
-            for rows in _received(pages):
-                conn.executemany(
-                    insert, [(row(n, s, v, decode(state))) for n, s, v, state in rows]
-                )
-            schema.create_indexes(conn, {(AUDIT, c) for c in schema.AUDIT_LOG.indexes})
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-    except EOFError:  # the rebuild stopped: nothing to answer
-        return
-    except BaseException as error:
-        result.send(f"{error}" or type(error).__name__)
-        return
-    result.send("")
+        _throwaway(conn)
+        conn.execute("BEGIN")
+        schema.create(conn, indexes=False)
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL",
+            (AUDIT,),
+        ).fetchall():  # made after the rows are in: one sort each
+            conn.execute(f'DROP INDEX "{name}"')
+        insert = schema.upsert_sql(schema.AUDIT_LOG)
+        row, decode = audit.audit_row, ev.decoder.decode
+        for rows in _received(pages):
+            conn.executemany(
+                insert, [(row(n, s, v, decode(state))) for n, s, v, state in rows]
+            )
+        schema.create_indexes(conn, {(AUDIT, c) for c in schema.AUDIT_LOG.indexes})
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 class _Writer(threading.Thread):

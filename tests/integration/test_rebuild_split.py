@@ -106,10 +106,10 @@ def test_generated_histories(monkeypatch):
     check()
 
 
-def failing_audit_log(path: str, pages, result) -> None:
-    """A second process that fails as a full disk would."""
+def failing_audit_log(path: str, pages) -> None:
+    """A process that fails as a full disk would."""
     pages.recv_bytes()
-    result.send("database or disk is full")
+    raise sqlite3.OperationalError("database or disk is full")
 
 
 def test_a_failing_second_process_fails_the_rebuild(ledger_dir, tmp_path, monkeypatch):
