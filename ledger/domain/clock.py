@@ -7,6 +7,7 @@ that it is strictly increasing and sorts as text.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -41,19 +42,40 @@ def parse_instant(text: str, field: str = "time") -> datetime:
 
 
 # isoformat() is about three times faster than strftime() and gives the same text here.
+# An instant already in UTC (every one the ledger makes) is formatted as is, its
+# "+00:00" cut off: the text of the naive UTC instant, without converting it.
 def format_instant(value: datetime) -> str:
     """Canonical stored text of an instant."""
+    spec = "microseconds" if value.microsecond else "seconds"
+    if value.tzinfo is UTC:
+        return value.isoformat(timespec=spec)[:-6] + "Z"
     naive = value.astimezone(UTC).replace(tzinfo=None)
-    return (
-        naive.isoformat(timespec="microseconds" if naive.microsecond else "seconds") + "Z"
-    )
+    return naive.isoformat(timespec=spec) + "Z"
 
 
 def format_recorded(value: datetime) -> str:
     """Canonical text of ``recorded_at``: fixed width, always with microseconds."""
+    if value.tzinfo is UTC:
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
     return (
         value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
     )
+
+
+# The canonical text of a whole second (what format_instant gives it); a text of this
+# shape that parses is its own canonical text.
+_WHOLE_SECOND = re.compile(
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\dZ",
+    re.ASCII,
+)
+
+
+def canonical(text: str, value: datetime) -> str:
+    """``format_instant(value)`` for ``value = instant(text)``: ``text`` itself when it is
+    already canonical (the usual input), without formatting it again."""
+    if len(text) == 20 and _WHOLE_SECOND.fullmatch(text) is not None:
+        return text
+    return format_instant(value)
 
 
 def now() -> datetime:

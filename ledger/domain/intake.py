@@ -18,6 +18,7 @@ from arms_ledger.ledger.domain import events as ev
 from arms_ledger.ledger.domain.cases import OFFER_VALIDITY
 from arms_ledger.ledger.domain.clock import (
     BadTime,
+    canonical,
     format_instant,
     format_recorded,
     instant,
@@ -176,12 +177,14 @@ def normalize(event: ev.Event, recorded_at: datetime) -> ev.Event:
         text = event.effective_at
         if text is None:
             at = recorded_at
+            effective_text = format_instant(at)
         else:
             # Through the cache: the decisions and evolve read it again as ``effective``.
             try:
                 at = instant(text)
             except BadTime:
                 at = parse_instant(text, "effective_at")  # the error names the field
+            effective_text = canonical(text, at)
         _check_range(at, "effective_at")
         if at > recorded_at:
             raise Invalid(
@@ -190,7 +193,7 @@ def normalize(event: ev.Event, recorded_at: datetime) -> ev.Event:
                 "effect — append it once it has"
             )
         changes: dict[str, Any] = {
-            "effective_at": format_instant(at),
+            "effective_at": effective_text,
             "recorded_at": format_recorded(recorded_at),
         }
         if isinstance(event, ev.OfferIssued):
