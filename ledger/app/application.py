@@ -198,18 +198,21 @@ class Ledger(Application[str]):
         if dry_run:
             first = self.head() + 1
             return AppendResult(list(range(first, first + len(pending))), skipped)
-        # The event store's public put (the mapper, then the recorder's insert_events
-        # with these keywords); save() would first check every object against the
-        # library's aggregate and event protocols, which Pending is not. Its steps:
-        # encoding each event, inserting each, adding each to the tree (the recorder).
+        # What the event store's public put does (the mapper, then the recorder's
+        # insert_events with these keywords), without the library's Recording and
+        # Notification of each event it would build around the positions; save() would
+        # first check every object against the library's aggregate and event protocols,
+        # which Pending is not. Its steps: encoding each event, inserting each, adding
+        # each to the tree (the recorder).
         with reporting.phase("Storing", 3 * len(pending)):
-            recordings = self.events.put(
-                pending,
+            stored = list(map(self.mapper.to_stored_event, pending))
+            positions = self.recorder.insert_events(
+                stored,
                 restamp=stamper.restamp,
                 read_set=world.read_set(written={p.originator_id for p in pending}),
             )
         self._remember_written(world, pending)
-        return AppendResult([r.notification.id for r in recordings], skipped)
+        return AppendResult(list(positions or ()), skipped)
 
     @staticmethod
     def _decide_batch(
@@ -225,7 +228,8 @@ class Ledger(Application[str]):
             try:
                 raw, at = stamper.stamp(len(pending), given)
                 event = normalize(raw, at)
-                stream = world.stream(event.stream)
+                key = event.stream
+                stream = world.stream(key)
                 duplicate = find_duplicate(stream, event, raw.effective_at is not None)
                 if duplicate is not None:
                     skipped.append(Skipped(index, event.stream, duplicate))
@@ -234,8 +238,8 @@ class Ledger(Application[str]):
                 decide(event, stream, world)
             except (Invalid, Refused) as error:
                 raise BatchRefused(index, type(given).__name__, error) from None
-            world.apply(event)
-            pending.append(Pending(event.stream, stream.version + 1, event))
+            world.apply(event, key)
+            pending.append(Pending(key, stream.version + 1, event))
             if index % 1000 == 999:
                 reporting.advance(1000)
                 if progress is not None:
