@@ -16,7 +16,13 @@ import msgspec
 from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.app.batch import MemoryWorld, StreamCache
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.clock import MICROSECOND, format_instant, instant, now
+from arms_ledger.ledger.domain.clock import (
+    MICROSECOND,
+    MicrosecondsFrom,
+    format_instant,
+    instant,
+    now,
+)
 from arms_ledger.ledger.domain.intake import (
     complete_correction,
     find_duplicate,
@@ -26,7 +32,7 @@ from arms_ledger.ledger.domain.records import Recorded
 from arms_ledger.ledger.domain.rules import decide
 from arms_ledger.ledger.domain.streams import Stream, evolve, fold
 from arms_ledger.ledger.errors import BatchRefused, Conflict, Invalid, LedgerError, Refused
-from arms_ledger.ledger.store.mapper import Pending
+from arms_ledger.ledger.store.mapper import EventMapper, Pending
 from arms_ledger.ledger.store.recorder import LogRecorder, StampConflict
 from arms_ledger.ledger.transparency.note import Signer
 from eventsourcing.application import Application
@@ -47,12 +53,15 @@ class AppendResult(msgspec.Struct, frozen=True):
 
 class Stamper(Protocol):
     """How a batch's events get their ``recorded_at``: ``stamp(n, event)`` is the event
-    to normalize (its own ``recorded_at`` taken off) and the time for the batch's ``n``-th
-    event written; ``restamp`` lets the store move the batch after a later writer's."""
+    to normalize (its own ``recorded_at`` taken off), the time for the batch's ``n``-th
+    event written and that time's text (``format_recorded``, or None: normalize makes
+    it); ``restamp`` lets the store move the batch after a later writer's."""
 
     restamp: bool
 
-    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime]: ...
+    def stamp(
+        self, index: int, event: ev.Event
+    ) -> tuple[ev.Event, datetime, str | None]: ...
 
 
 class ClockStamps:
@@ -64,9 +73,10 @@ class ClockStamps:
 
     def __init__(self, start: datetime):
         self.start = start
+        self._times = MicrosecondsFrom(start)
 
-    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime]:
-        return event, self.start + index * MICROSECOND
+    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime, str | None]:
+        return event, self._times.at(index), self._times.text(index)
 
 
 class RecordedStamps:
@@ -78,7 +88,7 @@ class RecordedStamps:
     def __init__(self) -> None:
         self.previous: datetime | None = None
 
-    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime]:
+    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime, str | None]:
         if event.recorded_at is None:
             raise Invalid("recorded_at is missing: a recorded history carries it")
         at = instant(event.recorded_at)
@@ -88,7 +98,7 @@ class RecordedStamps:
                 f"{format_instant(self.previous)}"
             )
         self.previous = at
-        return msgspec.structs.replace(event, recorded_at=None), at
+        return msgspec.structs.replace(event, recorded_at=None), at, None
 
 
 class Ledger(Application[str]):
@@ -205,7 +215,7 @@ class Ledger(Application[str]):
         # which Pending is not. Its steps: encoding each event, inserting each, adding
         # each to the tree (the recorder).
         with reporting.phase("Storing", 3 * len(pending)):
-            stored = list(map(self.mapper.to_stored_event, pending))
+            stored = self._mapper.to_stored_events(pending)
             positions = self.recorder.insert_events(
                 stored,
                 restamp=stamper.restamp,
@@ -226,8 +236,8 @@ class Ledger(Application[str]):
         skipped: list[Skipped] = []
         for index, given in enumerate(events):
             try:
-                raw, at = stamper.stamp(len(pending), given)
-                event = normalize(raw, at)
+                raw, at, text = stamper.stamp(len(pending), given)
+                event = normalize(raw, at, text)
                 key = event.stream
                 stream = world.stream(key)
                 duplicate = find_duplicate(stream, event, raw.effective_at is not None)
@@ -342,6 +352,12 @@ class Ledger(Application[str]):
                 for key in dict.fromkeys(p.originator_id for p in pending)
             }
         )
+
+    @property
+    def _mapper(self) -> EventMapper:
+        """The store's mapper: always the ledger's (``MAPPER_TOPIC``, ``store/``)."""
+        assert isinstance(self.mapper, EventMapper)
+        return self.mapper
 
     @property
     def reader(self) -> LogRecorder:

@@ -62,6 +62,30 @@ def format_recorded(value: datetime) -> str:
     )
 
 
+class MicrosecondsFrom:
+    """The instants ``start``, ``start`` + 1 µs, + 2 µs, … (a batch's ``recorded_at``)
+    and their ``format_recorded`` text: each second's text is formatted once, and the
+    microseconds written after it."""
+
+    def __init__(self, start: datetime):
+        self.start = start
+        self._first = start.microsecond  # the microseconds of ``start`` in its second
+        self._second = -1  # whole seconds after start's: the one ``_prefix`` is of
+        self._prefix = ""
+
+    def at(self, index: int) -> datetime:
+        return self.start + index * MICROSECOND
+
+    def text(self, index: int) -> str:
+        """``format_recorded(self.at(index))``."""
+        second, micro = divmod(self._first + index, 1_000_000)
+        if second != self._second:
+            # "YYYY-MM-DDTHH:MM:SS." of that second (the year always four digits)
+            whole = self.start + (index - micro) * MICROSECOND
+            self._prefix, self._second = format_recorded(whole)[:20], second
+        return f"{self._prefix}{micro:06d}Z"
+
+
 # The canonical text of a whole second (what format_instant gives it); a text of this
 # shape that parses is its own canonical text.
 _WHOLE_SECOND = re.compile(

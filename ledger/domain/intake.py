@@ -171,8 +171,11 @@ def _check_range(at: datetime, field: str) -> None:
         )
 
 
-def normalize(event: ev.Event, recorded_at: datetime) -> ev.Event:
-    """Stamp ``recorded_at``, make every time canonical UTC and fill time defaults."""
+def normalize(
+    event: ev.Event, recorded_at: datetime, recorded_text: str | None = None
+) -> ev.Event:
+    """Stamp ``recorded_at``, make every time canonical UTC and fill time defaults
+    (``recorded_text``: ``format_recorded(recorded_at)``, if the caller has it)."""
     if event.recorded_at is not None:
         raise Invalid(
             "recorded_at is set by the ledger when an event is appended; "
@@ -199,7 +202,9 @@ def normalize(event: ev.Event, recorded_at: datetime) -> ev.Event:
             )
         changes: dict[str, Any] = {
             "effective_at": effective_text,
-            "recorded_at": format_recorded(recorded_at),
+            "recorded_at": format_recorded(recorded_at)
+            if recorded_text is None
+            else recorded_text,
         }
         if isinstance(event, ev.OfferIssued):
             expires = (

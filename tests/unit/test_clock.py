@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from arms_ledger.ledger.domain.clock import (
+    MICROSECOND,
+    MicrosecondsFrom,
     canonical,
     format_instant,
     format_recorded,
@@ -56,3 +58,19 @@ def test_an_already_canonical_text_is_returned_as_given():
     text = "2026-02-06T14:30:00Z"
     assert canonical(text, instant(text)) is text
     assert canonical("2026-02-06 14:30:00Z", instant(text)) == text
+
+
+@settings(max_examples=300)
+@given(MOMENTS, st.lists(st.integers(0, 3_000_000), max_size=40))
+def test_a_run_of_microseconds_is_formatted_as_each_instant_is(start, indexes):
+    times = MicrosecondsFrom(start)
+    for index in [
+        0,
+        1,
+        *indexes,
+        999_999 - start.microsecond,
+        1_000_000 - start.microsecond,
+    ]:
+        at = start + index * MICROSECOND
+        assert times.at(index) == at
+        assert times.text(index) == format_recorded(at)

@@ -171,4 +171,6 @@ def test_a_key_given_twice_in_a_nested_object_is_refused():
         "the key 'quantity' appears twice in one object; give each field once (with "
         "JSON's duplicate keys the last one would silently win)"
     )
-    assert decode_event(line.replace(b'"quantity":2,', b"")).corrected == {"quantity": 3}
+    corrected = decode_event(line.replace(b'"quantity":2,', b""))
+    assert isinstance(corrected, ev.EventCorrected)
+    assert corrected.corrected == {"quantity": 3}
