@@ -10,6 +10,12 @@ same rows in one transaction (the write limit). Prints a table.
 
     python -m bench.write_path [--sizes 1000,100000,1000000] [--batches 1000,10000]
                                [--events 20000] [--repeat 3] [--profile]
+
+``--bulk N``: instead, CPU time (this process) of one ``Ledger.append`` of the whole
+N-event history (``--open-cases``, default 1,600) into a new ledger, as one batch; prints
+the median µs per event of ``--repeat`` runs (``--profile``: write_path-bulk-N.prof).
+
+    python -m bench.write_path --bulk 50000 [--open-cases 1600] [--repeat 3] [--profile]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pathlib import Path
 import msgspec
 from arms_ledger.ledger.app.directory import create, open_ledger
 from arms_ledger.ledger.domain import events as ev
+from arms_ledger.ledger.domain.clock import instant
 
 from fixtures.tools.generate import generate
 
@@ -128,6 +135,34 @@ def raw_rate(tmp: Path, lines: list[bytes], events: list[ev.Event]) -> float:
     return len(rows) / took
 
 
+def bulk(n: int, open_cases: int, repeat: int, profile: bool) -> None:
+    """µs of CPU per event of one append of a whole generated history, new ledger."""
+    events = decode(list(generate(open_cases=open_cases, events=n)))
+    took = []
+    for r in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp_name:
+            ledger = create(Path(tmp_name) / "ledger", checkpoints="append")
+            instant.cache_clear()  # as cold as a command's process
+            profiler = cProfile.Profile() if profile and r == 0 else None
+            started = time.process_time()
+            if profiler:
+                profiler.enable()
+            ledger.append(events)
+            if profiler:
+                profiler.disable()
+            took.append(time.process_time() - started)
+            ledger.close()
+            if profiler:
+                profiler.dump_stats(f"write_path-bulk-{n}.prof")
+        print(f"run {r + 1}: {took[-1] / n * 1e6:.1f} µs/event CPU", flush=True)
+    median = statistics.median(took)
+    print(
+        f"{n:,} events, {open_cases:,} open cases, one batch, new ledger: "
+        f"{median / n * 1e6:.1f} µs/event CPU (median of {repeat}), "
+        f"{n / median:,.0f} events per CPU-second"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,100000,1000000")
@@ -139,7 +174,12 @@ def main() -> None:
     )
     parser.add_argument("--profile", action="store_true", help="write .prof files")
     parser.add_argument("--no-single", action="store_true")
+    parser.add_argument("--bulk", type=int, help="one batch of N events, new ledger")
+    parser.add_argument("--open-cases", type=int, default=1_600)
     args = parser.parse_args()
+    if args.bulk:
+        bulk(args.bulk, args.open_cases, args.repeat, args.profile)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     batches = [int(s) for s in args.batches.split(",")]
     if max(sizes) + args.events > HISTORY:

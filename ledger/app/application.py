@@ -16,7 +16,13 @@ import msgspec
 from arms_ledger.ledger import progress as reporting
 from arms_ledger.ledger.app.batch import MemoryWorld, StreamCache
 from arms_ledger.ledger.domain import events as ev
-from arms_ledger.ledger.domain.clock import MICROSECOND, format_instant, instant, now
+from arms_ledger.ledger.domain.clock import (
+    MICROSECOND,
+    MicrosecondsFrom,
+    format_instant,
+    instant,
+    now,
+)
 from arms_ledger.ledger.domain.intake import (
     complete_correction,
     find_duplicate,
@@ -26,7 +32,7 @@ from arms_ledger.ledger.domain.records import Recorded
 from arms_ledger.ledger.domain.rules import decide
 from arms_ledger.ledger.domain.streams import Stream, evolve, fold
 from arms_ledger.ledger.errors import BatchRefused, Conflict, Invalid, LedgerError, Refused
-from arms_ledger.ledger.store.mapper import Pending
+from arms_ledger.ledger.store.mapper import EventMapper, Pending
 from arms_ledger.ledger.store.recorder import LogRecorder, StampConflict
 from arms_ledger.ledger.transparency.note import Signer
 from eventsourcing.application import Application
@@ -47,12 +53,15 @@ class AppendResult(msgspec.Struct, frozen=True):
 
 class Stamper(Protocol):
     """How a batch's events get their ``recorded_at``: ``stamp(n, event)`` is the event
-    to normalize (its own ``recorded_at`` taken off) and the time for the batch's ``n``-th
-    event written; ``restamp`` lets the store move the batch after a later writer's."""
+    to normalize (its own ``recorded_at`` taken off), the time for the batch's ``n``-th
+    event written and that time's text (``format_recorded``, or None: normalize makes
+    it); ``restamp`` lets the store move the batch after a later writer's."""
 
     restamp: bool
 
-    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime]: ...
+    def stamp(
+        self, index: int, event: ev.Event
+    ) -> tuple[ev.Event, datetime, str | None]: ...
 
 
 class ClockStamps:
@@ -64,9 +73,10 @@ class ClockStamps:
 
     def __init__(self, start: datetime):
         self.start = start
+        self._times = MicrosecondsFrom(start)
 
-    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime]:
-        return event, self.start + index * MICROSECOND
+    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime, str | None]:
+        return event, self._times.at(index), self._times.text(index)
 
 
 class RecordedStamps:
@@ -78,7 +88,7 @@ class RecordedStamps:
     def __init__(self) -> None:
         self.previous: datetime | None = None
 
-    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime]:
+    def stamp(self, index: int, event: ev.Event) -> tuple[ev.Event, datetime, str | None]:
         if event.recorded_at is None:
             raise Invalid("recorded_at is missing: a recorded history carries it")
         at = instant(event.recorded_at)
@@ -88,7 +98,7 @@ class RecordedStamps:
                 f"{format_instant(self.previous)}"
             )
         self.previous = at
-        return msgspec.structs.replace(event, recorded_at=None), at
+        return msgspec.structs.replace(event, recorded_at=None), at, None
 
 
 class Ledger(Application[str]):
@@ -198,18 +208,21 @@ class Ledger(Application[str]):
         if dry_run:
             first = self.head() + 1
             return AppendResult(list(range(first, first + len(pending))), skipped)
-        # The event store's public put (the mapper, then the recorder's insert_events
-        # with these keywords); save() would first check every object against the
-        # library's aggregate and event protocols, which Pending is not. Its steps:
-        # encoding each event, inserting each, adding each to the tree (the recorder).
+        # What the event store's public put does (the mapper, then the recorder's
+        # insert_events with these keywords), without the library's Recording and
+        # Notification of each event it would build around the positions; save() would
+        # first check every object against the library's aggregate and event protocols,
+        # which Pending is not. Its steps: encoding each event, inserting each, adding
+        # each to the tree (the recorder).
         with reporting.phase("Storing", 3 * len(pending)):
-            recordings = self.events.put(
-                pending,
+            stored = self._mapper.to_stored_events(pending)
+            positions = self.recorder.insert_events(
+                stored,
                 restamp=stamper.restamp,
                 read_set=world.read_set(written={p.originator_id for p in pending}),
             )
         self._remember_written(world, pending)
-        return AppendResult([r.notification.id for r in recordings], skipped)
+        return AppendResult(list(positions or ()), skipped)
 
     @staticmethod
     def _decide_batch(
@@ -223,9 +236,10 @@ class Ledger(Application[str]):
         skipped: list[Skipped] = []
         for index, given in enumerate(events):
             try:
-                raw, at = stamper.stamp(len(pending), given)
-                event = normalize(raw, at)
-                stream = world.stream(event.stream)
+                raw, at, text = stamper.stamp(len(pending), given)
+                event = normalize(raw, at, text)
+                key = event.stream
+                stream = world.stream(key)
                 duplicate = find_duplicate(stream, event, raw.effective_at is not None)
                 if duplicate is not None:
                     skipped.append(Skipped(index, event.stream, duplicate))
@@ -234,8 +248,8 @@ class Ledger(Application[str]):
                 decide(event, stream, world)
             except (Invalid, Refused) as error:
                 raise BatchRefused(index, type(given).__name__, error) from None
-            world.apply(event)
-            pending.append(Pending(event.stream, stream.version + 1, event))
+            world.apply(event, key)
+            pending.append(Pending(key, stream.version + 1, event))
             if index % 1000 == 999:
                 reporting.advance(1000)
                 if progress is not None:
@@ -338,6 +352,12 @@ class Ledger(Application[str]):
                 for key in dict.fromkeys(p.originator_id for p in pending)
             }
         )
+
+    @property
+    def _mapper(self) -> EventMapper:
+        """The store's mapper: always the ledger's (``MAPPER_TOPIC``, ``store/``)."""
+        assert isinstance(self.mapper, EventMapper)
+        return self.mapper
 
     @property
     def reader(self) -> LogRecorder:

@@ -7,6 +7,7 @@ that it is strictly increasing and sorts as text.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -41,19 +42,64 @@ def parse_instant(text: str, field: str = "time") -> datetime:
 
 
 # isoformat() is about three times faster than strftime() and gives the same text here.
+# An instant already in UTC (every one the ledger makes) is formatted as is, its
+# "+00:00" cut off: the text of the naive UTC instant, without converting it.
 def format_instant(value: datetime) -> str:
     """Canonical stored text of an instant."""
+    spec = "microseconds" if value.microsecond else "seconds"
+    if value.tzinfo is UTC:
+        return value.isoformat(timespec=spec)[:-6] + "Z"
     naive = value.astimezone(UTC).replace(tzinfo=None)
-    return (
-        naive.isoformat(timespec="microseconds" if naive.microsecond else "seconds") + "Z"
-    )
+    return naive.isoformat(timespec=spec) + "Z"
 
 
 def format_recorded(value: datetime) -> str:
     """Canonical text of ``recorded_at``: fixed width, always with microseconds."""
+    if value.tzinfo is UTC:
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
     return (
         value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
     )
+
+
+class MicrosecondsFrom:
+    """The instants ``start``, ``start`` + 1 µs, + 2 µs, … (a batch's ``recorded_at``)
+    and their ``format_recorded`` text: each second's text is formatted once, and the
+    microseconds written after it."""
+
+    def __init__(self, start: datetime):
+        self.start = start
+        self._first = start.microsecond  # the microseconds of ``start`` in its second
+        self._second = -1  # whole seconds after start's: the one ``_prefix`` is of
+        self._prefix = ""
+
+    def at(self, index: int) -> datetime:
+        return self.start + index * MICROSECOND
+
+    def text(self, index: int) -> str:
+        """``format_recorded(self.at(index))``."""
+        second, micro = divmod(self._first + index, 1_000_000)
+        if second != self._second:
+            # "YYYY-MM-DDTHH:MM:SS." of that second (the year always four digits)
+            whole = self.start + (index - micro) * MICROSECOND
+            self._prefix, self._second = format_recorded(whole)[:20], second
+        return f"{self._prefix}{micro:06d}Z"
+
+
+# The canonical text of a whole second (what format_instant gives it); a text of this
+# shape that parses is its own canonical text.
+_WHOLE_SECOND = re.compile(
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\dZ",
+    re.ASCII,
+)
+
+
+def canonical(text: str, value: datetime) -> str:
+    """``format_instant(value)`` for ``value = instant(text)``: ``text`` itself when it is
+    already canonical (the usual input), without formatting it again."""
+    if len(text) == 20 and _WHOLE_SECOND.fullmatch(text) is not None:
+        return text
+    return format_instant(value)
 
 
 def now() -> datetime:

@@ -99,7 +99,7 @@ class Event(
     @property
     def stream(self) -> str:
         """The stream key, e.g. ``case:PL-B-AHA``: the originator id in the store."""
-        return f"{self.STREAM}:{self.stream_id}"
+        return f"{self.STREAM}:{getattr(self, self.STREAM)}"
 
 
 class PartnerEvent(Event, frozen=True, kw_only=True):

@@ -50,8 +50,16 @@ class Stream(msgspec.Struct, frozen=True):
 
 
 def evolve(stream: Stream, event: ev.Event) -> Stream:
-    """The stream's state after an accepted event."""
-    return fold(stream, (event,))
+    """The stream's state after an accepted event: ``fold`` of that one event."""
+    case = stream.case
+    if isinstance(event, ev.CaseFiled):
+        case = open_case(event)
+    elif case is not None:
+        case = evolve_case(case, event)
+    facts = stream.facts
+    if isinstance(event, FACT_TYPES):
+        facts = (*stream.fact_events(), (len(stream.events), event))
+    return Stream(stream.key, stream.version + 1, (*stream.events, event), case, facts)
 
 
 def fold(stream: Stream, events: Sequence[ev.Event]) -> Stream:

@@ -70,8 +70,10 @@ class Overlay:
         """Every stream seen so far, in the order first seen."""
         return list(self._streams.values())
 
-    def apply(self, event: ev.Event) -> Stream:
-        key = event.stream
+    def apply(self, event: ev.Event, key: str | None = None) -> Stream:
+        """Fold an accepted event in (``key``: its stream's, if already known)."""
+        if key is None:
+            key = event.stream
         state = self._streams[key] = evolve(self.stream(key), event)
         self._applied.append(event)
         if isinstance(event, ev.NotificationThresholdsSet):

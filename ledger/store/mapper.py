@@ -8,6 +8,7 @@ modules never changes what is stored); the originator id is the stream key
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -39,6 +40,15 @@ class EventMapper(Mapper[str]):
             topic=type(event).__name__,
             state=ev.encoder.encode(event),
         )
+
+    def to_stored_events(self, pending: Sequence[Pending]) -> list[StoredEvent]:
+        """``to_stored_event`` of each, in one loop (a batch on its way to the store)."""
+        encode = ev.encoder.encode
+        return [
+            StoredEvent(p.originator_id, p.originator_version, type(e).__name__, encode(e))
+            for p in pending
+            for e in (p.event,)
+        ]
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         return Recorded(

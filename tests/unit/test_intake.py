@@ -162,3 +162,15 @@ def test_a_wrong_type_in_an_enumerated_field_still_points_to_the_schema():
         "Expected `str`, got `int` - at `$.notification_group` (`arms-ledger schema "
         "TYPE` shows the fields of each type)"
     )
+
+
+def test_a_key_given_twice_in_a_nested_object_is_refused():
+    line = b'{"type":"EventCorrected","case":"PL-B-AHA","corrects":3,"actor":"a",'
+    line += b'"rationale":"r","corrected":{"quantity":2,"quantity":3}}'
+    assert refused(line) == (
+        "the key 'quantity' appears twice in one object; give each field once (with "
+        "JSON's duplicate keys the last one would silently win)"
+    )
+    corrected = decode_event(line.replace(b'"quantity":2,', b""))
+    assert isinstance(corrected, ev.EventCorrected)
+    assert corrected.corrected == {"quantity": 3}

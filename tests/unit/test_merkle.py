@@ -441,6 +441,22 @@ def test_a_builder_resumed_from_the_frontier_continues_exactly(leaves: list[byte
 
 
 @settings(max_examples=150, deadline=None)
+@given(leaf_lists, st.data())
+def test_add_all_is_add_of_each_leaf_in_turn(leaves: list[bytes], data):
+    scratch = Tree(leaves)
+    k = data.draw(st.integers(0, len(leaves)), "stored size")
+    cut = data.draw(st.integers(k, len(leaves)), "first run's end")
+    resumed = Builder(k, [scratch.nodes[node] for node in frontier_nodes(k)])
+    hashes = [leaf_hash(leaf) for leaf in leaves]
+    first = resumed.add_all(hashes[k:cut])
+    assert first == [row for i in range(k, cut) for row in scratch.added[i]]
+    assert resumed.size == cut and resumed.root() == scratch.roots[cut]
+    second = resumed.add_all(iter(hashes[cut:]))
+    assert second == [row for i in range(cut, len(leaves)) for row in scratch.added[i]]
+    assert resumed.size == len(leaves) and resumed.root() == scratch.roots[len(leaves)]
+
+
+@settings(max_examples=150, deadline=None)
 @given(leaf_lists)
 def test_the_builder_stores_exactly_the_perfect_subtrees(leaves: list[bytes]):
     tree = Tree(leaves)
