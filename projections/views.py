@@ -109,13 +109,15 @@ _KIND = (
 
 
 VIEWS: dict[str, tuple[str, str]] = {
+    # Every flag's event has its audit_log row: LEFT JOIN only lets SQLite skip the
+    # lookup when a query reads no column of it (the flags of a kind, by position).
     "event_flags": (
         "Oversight flags raised by one event (backdated decisions, notifications without "
         "QME certification, corrections, deliveries and offers out of sequence); "
         "oversight_flags adds the EEUM inventory flags.",
         f"""SELECT f.event_position, {_KIND} AS kind, a.stream, f.partner, a.effective_at,
        coalesce(f.detail, {SKIPPED_TEXT}) AS detail
-FROM raised_flags f JOIN audit_log a ON a.position = f.event_position""",
+FROM raised_flags f LEFT JOIN audit_log a ON a.position = f.event_position""",
     ),
     "backlog": (
         "Open cases and their value by platform, partner and stage.",
