@@ -166,10 +166,10 @@ def query_command(
 ) -> None:
     """Run a read-only SQL query on the read models.
 
-    Tables: partners, platforms, cases, queue, audit_log, policies, event_flags,
+    Tables: partners, platforms, cases, queue, audit_log, policies, raised_flags,
     deliveries, end_use_checks, eeum_designations, eeum_clocks, queue_moves,
     queue_shifts, queue_cases; views: queue_changes, queue_changes_explained, backlog,
-    oversight_flags (`arms-ledger query --tables` describes every column).
+    event_flags, oversight_flags (`arms-ledger query --tables` describes every column).
 
     \b
     Example:

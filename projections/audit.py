@@ -51,35 +51,51 @@ def audit_row(position: int, stream: str, version: int, e: ev.Event) -> tuple:
     )
 
 
-def backdated(position: int, stream: str, e: ev.Event, partner: str | None) -> tuple | None:
-    """The ``event_flags`` row of a backdated decision, if it is one."""
+# An oversight flag's row in ``raised_flags`` (the ``event_flags`` view words it): the
+# event's position, the flag's kind by its number in ``oversight.FLAG_KINDS``, the partner,
+# and either the detail or, for an out-of-sequence flag, its ``oversight.Skipped`` (the
+# view takes the stream and the effective time from the event's ``audit_log`` row).
+_KIND = {kind: n for n, kind in enumerate(oversight.FLAG_KINDS)}
+_NO_SKIP = (None, None, None, None, None)
+
+
+def _row(
+    position: int, kind: oversight.FlagKind, partner: str | None, detail: str
+) -> tuple:
+    return (position, _KIND[kind], partner, detail, *_NO_SKIP)
+
+
+def backdated(position: int, e: ev.Event, partner: str | None) -> tuple | None:
+    """The ``raised_flags`` row of a backdated decision, if it is one."""
     detail = oversight.backdated(e)
     if detail is None:
         return None
-    return (position, "backdated-decision", stream, partner, e.effective_at, detail)
+    return _row(position, "backdated-decision", partner, detail)
 
 
 def qme_missing(
-    position: int, stream: str, e: ev.Event, partner: str, middle_east: bool
+    position: int, e: ev.Event, partner: str, middle_east: bool
 ) -> tuple | None:
-    """The ``event_flags`` row of a notification lacking QME certification, if it is one."""
+    """The ``raised_flags`` row of a notification lacking QME certification, if any."""
     detail = oversight.qme_missing(e, partner, middle_east)
     if detail is None:
         return None
-    return (position, "qme-not-certified", stream, partner, e.effective_at, detail)
+    return _row(position, "qme-not-certified", partner, detail)
 
 
-def corrected(position: int, stream: str, e: ev.Event, partner: str) -> tuple | None:
-    """The ``event_flags`` row of a correction, if the event is one."""
+def corrected(position: int, e: ev.Event, partner: str) -> tuple | None:
+    """The ``raised_flags`` row of a correction, if the event is one."""
     detail = oversight.corrected(e)
     if detail is None:
         return None
-    return (position, "correction", stream, partner, e.effective_at, detail)
+    return _row(position, "correction", partner, detail)
+
+
+OUT_OF_SEQUENCE = _KIND["out-of-sequence"]
 
 
 def out_of_sequence(
     position: int,
-    stream: str,
     e: ev.Event,
     partner: str,
     platform: str,
@@ -87,9 +103,9 @@ def out_of_sequence(
     cases: list[str],
     stages: list[str],
 ) -> tuple | None:
-    """The ``event_flags`` row of a delivery or offer out of its queue's sequence
-    (``cases`` ahead of it, in order, and their ``stages``)."""
-    detail = oversight.out_of_sequence(e, platform, at, cases, stages)
-    if detail is None:
+    """The ``raised_flags`` row of a delivery or offer out of its queue's sequence
+    (``cases`` ahead of it, in order, and their ``stages``): its ``oversight.Skipped``."""
+    found = oversight.skipped(e, platform, at, cases, stages)
+    if found is None:
         return None
-    return (position, "out-of-sequence", stream, partner, e.effective_at, detail)
+    return (position, OUT_OF_SEQUENCE, partner, None, *found)

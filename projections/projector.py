@@ -79,7 +79,7 @@ class Projector(ProjectionState):
         partner.rescore(self.policies.in_force)
         self.dirty_partners.add(e.partner)
         if self.history:
-            self._flag(audit.backdated(position, stream, e, e.partner))
+            self._flag(audit.backdated(position, e, e.partner))
         fields = partner.sort_fields()
         if fields != before:
             queued = self.queued(e.partner)
@@ -111,7 +111,7 @@ class Projector(ProjectionState):
         self.platform(e.platform).apply(e, position)
         self.dirty_platforms.add(e.platform)
         if self.history:
-            self._flag(audit.backdated(position, stream, e, None))
+            self._flag(audit.backdated(position, e, None))
         if isinstance(e, ev.ProductionCapacitySet):
             self.dirty_queues.add(e.platform)  # estimated completions change
         elif isinstance(e, ev.EEUMDesignationChanged) and self.history:
@@ -132,7 +132,7 @@ class Projector(ProjectionState):
                 and self.history
                 and isinstance(e, (ev.DeliveryRecorded, ev.OfferIssued))
             ):
-                self._sequence(position, stream, e, view)
+                self._sequence(position, e, view)
             view.apply(e, position)
         state = view.state
         self.dirty_cases.add(case_id)
@@ -142,7 +142,7 @@ class Projector(ProjectionState):
             self._requeue(view, was_queued)
             return
         if e.DECISION:
-            self._flag(audit.backdated(position, stream, e, state.partner))
+            self._flag(audit.backdated(position, e, state.partner))
         if isinstance(e, ev.DeliveryRecorded):
             self.delivery_rows.append(
                 (
@@ -156,11 +156,11 @@ class Projector(ProjectionState):
             )
         elif isinstance(e, ev.CongressionalNotified):
             middle_east = self.partner(state.partner).middle_east
-            self._flag(audit.qme_missing(position, stream, e, state.partner, middle_east))
+            self._flag(audit.qme_missing(position, e, state.partner, middle_east))
         elif isinstance(e, ev.EndUseCheckRecorded):
             self.check_rows.append((position, case_id, e.kind, e.result, e.effective_at))
         elif isinstance(e, ev.EventCorrected):
-            self._flag(audit.corrected(position, stream, e, state.partner))
+            self._flag(audit.corrected(position, e, state.partner))
             if e.of == "DeliveryRecorded":
                 self._correct_delivery(e, state.platform, state.partner)
         self._requeue(view, was_queued)
@@ -176,9 +176,7 @@ class Projector(ProjectionState):
         row = (e.corrects, e.case, platform, partner, e.corrected["quantity"])
         self.delivery_rows.append((*row, e.effective_at))
 
-    def _sequence(
-        self, position: int, stream: str, e: ev.CaseEvent, view: CaseView
-    ) -> None:
+    def _sequence(self, position: int, e: ev.CaseEvent, view: CaseView) -> None:
         """Flag a delivery or an offer that skips cases still waiting ahead of it."""
         state = view.state
         q = self._touch(state.platform)
@@ -188,7 +186,6 @@ class Projector(ProjectionState):
         self._flag(
             audit.out_of_sequence(
                 position,
-                stream,
                 e,
                 state.partner,
                 state.platform,
@@ -238,7 +235,7 @@ class Projector(ProjectionState):
     def _policy_event(self, position: int, stream: str, e: ev.PolicyEvent) -> None:
         self.dirty_policies = True
         if self.history:
-            self._flag(audit.backdated(position, stream, e, None))
+            self._flag(audit.backdated(position, e, None))
         mode = self.policies.mode  # the stored queues were ordered under it
         if not self.policies.apply(e, position):
             return

@@ -449,7 +449,7 @@ def _make_side(shares: SplitAlongTheLog | None, path: str, pages: Any) -> None:
 
 
 # What side 1 builds and side 0 takes from it: every row of these tables; the
-# event_flags of case events; queue_moves and queue_shifts renumbered (``_merge_side``).
+# raised_flags of case events; queue_moves and queue_shifts renumbered (``_merge_side``).
 SIDE_TABLES = (
     schema.CASES,
     schema.DELIVERIES,
@@ -467,11 +467,17 @@ def _merge_side(conn: sqlite3.Connection, part: str) -> None:
     ``queue_moves`` and ``queue_shifts`` get their ids again, in that order."""
     for table in SIDE_TABLES:
         conn.execute(f'INSERT INTO main."{table.name}" SELECT * FROM {part}."{table.name}"')
+    # Both sides flag the events of no case (identically); each its own cases' events.
+    # In the order of the key, into an empty table: full pages (``raised_flags`` has no
+    # rowid, its rows are its key's B-tree).
     flags = schema.FLAGS.name
+    conn.execute(f"CREATE TEMP TABLE side0 AS SELECT * FROM main.{flags}")
+    conn.execute(f"DELETE FROM main.{flags}")
     conn.execute(
-        f'INSERT INTO main."{flags}" SELECT * FROM {part}."{flags}" '
-        "WHERE substr(stream, 1, 5) = 'case:'"
+        f"INSERT OR IGNORE INTO main.{flags} SELECT * FROM (SELECT * FROM temp.side0 "
+        f"UNION ALL SELECT * FROM {part}.{flags}) ORDER BY event_position, kind"
     )
+    conn.execute("DROP TABLE temp.side0")
     moves, shifts = schema.QUEUE_MOVES.name, schema.QUEUE_SHIFTS.name
     conn.execute(
         "CREATE TEMP TABLE change_ids (side INTEGER, local INTEGER, id INTEGER, "

@@ -19,8 +19,9 @@ from arms_ledger.projections.views import VIEWS
 # Bump when a table or its meaning changes: a projection of another version is rebuilt.
 # 2: the partners' score points; 3: strategic unrounded; 4: queue_changes a view over
 # queue_moves and the runs of queue_shifts; 5: corrections (EventCorrected) in cases,
-# deliveries and event_flags; 6: event_flags has out-of-sequence deliveries and offers
-SCHEMA_VERSION = 7
+# deliveries and event_flags; 6: event_flags has out-of-sequence deliveries and offers;
+# 8: event_flags a view over raised_flags, eeum_clocks without rowid
+SCHEMA_VERSION = 8
 
 
 class Column(NamedTuple):
@@ -39,6 +40,9 @@ class Table(NamedTuple):
     columns: tuple[Column, ...]
     pk: str | tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+    # Stored in the order of its key, without a rowid: for a key that is the row's whole
+    # identity, so that the key is not held twice (in the table and in its own index).
+    without_rowid: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -296,23 +300,33 @@ POLICIES = Table(
 )
 
 FLAGS = Table(
-    "event_flags",
-    "Oversight flags raised by one event (backdated decisions, notifications without "
-    "QME certification, corrections, deliveries and offers out of sequence); "
-    "oversight_flags adds the EEUM inventory flags.",
+    "raised_flags",
+    "The oversight flags raised by one event, as stored: the event_flags view words "
+    "them (the stream and effective time from audit_log, an out-of-sequence flag's "
+    "sentence from its numbers and names).",
     (
         _c("event_position", int, "log position of the event"),
-        _c(
-            "kind",
-            str,
-            "backdated-decision, qme-not-certified, correction or out-of-sequence",
-        ),
-        _c("stream", str, "stream of the event"),
+        _c("kind", int, "the flag's kind: its number in oversight.FLAG_KINDS, from 0"),
         _c("partner", str, "partner concerned"),
-        _c("effective_at", str, "effective time of the event"),
-        _c("detail", str, "what was found"),
+        _c("detail", str, "what was found (null: out of sequence, worded from the rest)"),
+        _c("offer", bool, "out of sequence: an offer (else a delivery)"),
+        _c("queue_position", int, "out of sequence: the case's place in its queue"),
+        _c("platform", str, "out of sequence: the queue's platform"),
+        _c("waiting", int, "out of sequence: how many cases ahead still wait"),
+        _c("shown", str, "out of sequence: the first cases waiting, comma-separated"),
     ),
     ("event_position", "kind"),
+    without_rowid=True,
+)
+
+# The columns of the event_flags view (``projections.views``) over raised_flags.
+EVENT_FLAGS_COLUMNS = (
+    _c("event_position", int, "log position of the event"),
+    _c("kind", str, "backdated-decision, qme-not-certified, correction or out-of-sequence"),
+    _c("stream", str, "stream of the event"),
+    _c("partner", str, "partner concerned"),
+    _c("effective_at", str, "effective time of the event"),
+    _c("detail", str, "what was found"),
 )
 
 DELIVERIES = Table(
@@ -374,6 +388,7 @@ EEUM_CLOCKS = Table(
         _c("closed", str, "owed until (null: still owed)"),
     ),
     ("case", "kind", "opened", "position"),
+    without_rowid=True,
 )
 
 PROJECTION = Table(
@@ -392,7 +407,10 @@ PROJECTION = Table(
 )
 
 # The columns of views described here (the web's metadata describes every view's).
-VIEW_COLUMNS: dict[str, tuple[Column, ...]] = {"queue_changes": QUEUE_CHANGES_COLUMNS}
+VIEW_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "queue_changes": QUEUE_CHANGES_COLUMNS,
+    "event_flags": EVENT_FLAGS_COLUMNS,
+}
 
 TABLES: tuple[Table, ...] = (
     PARTNERS,
@@ -453,6 +471,9 @@ def create(conn: sqlite3.Connection, *, indexes: bool = True) -> None:
 
     db = sqlite_utils.Database(conn)
     for table in TABLES:
+        if table.without_rowid:  # which sqlite-utils does not make
+            create_table(conn, table)
+            continue
         db[table.name].create(  # type: ignore[union-attr]
             {c.name: c.type for c in table.columns},
             pk=table.pk,
@@ -461,6 +482,25 @@ def create(conn: sqlite3.Connection, *, indexes: bool = True) -> None:
     create_indexes(conn, only=None if indexes else KEPT_DURING_REBUILD)
     for name, (_, sql) in VIEWS.items():
         db.create_view(name, sql)
+
+
+# The column types sqlite-utils gives (``create``), for the tables made without it.
+TYPES = {str: "TEXT", int: "INTEGER", bool: "INTEGER", float: "REAL"}
+
+
+def create_table(conn: sqlite3.Connection, table: Table) -> None:
+    """``table`` as ``create`` makes it (the same columns, types and key) without
+    sqlite-utils, and without its indexes."""
+    pk = (table.pk,) if isinstance(table.pk, str) else table.pk
+    columns = [
+        f'"{c.name}" {TYPES[c.type]}' + (" NOT NULL" if c.name in pk else "")
+        for c in table.columns
+    ]
+    keys = ", ".join(f'"{k}"' for k in pk)
+    rowid = " WITHOUT ROWID" if table.without_rowid else ""
+    conn.execute(
+        f'CREATE TABLE "{table.name}" ({", ".join(columns)}, PRIMARY KEY ({keys})){rowid}'
+    )
 
 
 def create_indexes(

@@ -948,22 +948,10 @@ def _write(
     conn.execute("COMMIT")
 
 
-# The column types sqlite-utils gives (``schema.create``), whose import (70 ms or more)
-# a replay from a snapshot does without: it creates its few tables itself.
-TYPES = {str: "TEXT", int: "INTEGER", bool: "INTEGER", float: "REAL"}
-
-
 def _create(conn: sqlite3.Connection, table: schema.Table) -> None:
-    """``table`` as ``schema.create`` makes it: the same columns, types and key."""
-    pk = (table.pk,) if isinstance(table.pk, str) else table.pk
-    columns = [
-        f'"{c.name}" {TYPES[c.type]}' + (" NOT NULL" if c.name in pk else "")
-        for c in table.columns
-    ]
-    keys = ", ".join(f'"{k}"' for k in pk)
-    conn.execute(
-        f'CREATE TABLE "{table.name}" ({", ".join(columns)}, PRIMARY KEY ({keys}))'
-    )
+    """``table`` as ``schema.create`` makes it, without sqlite-utils (whose import, 70 ms
+    or more, a replay from a snapshot does without): the same columns, types and key."""
+    schema.create_table(conn, table)
     for index in table.indexes:
         cols = ", ".join(f'"{c}"' for c in index)
         name = f"idx_{table.name}_{'_'.join(index)}"

@@ -7,6 +7,8 @@ judged here, at ``projection.time`` (a replay's own time) or now.
 
 from __future__ import annotations
 
+from string import Formatter
+
 from arms_ledger.ledger.domain import oversight
 
 # The time flags are judged at: a replay's own time, else now.
@@ -68,7 +70,55 @@ JOIN audit_log a ON a.position = s.event_position
 WHERE s.k >= 0"""
 
 
+def _words(template: str, fields: dict[str, str]) -> str:
+    """SQL: ``template`` (a ``str.format`` template of ``oversight``) with each field
+    replaced by the value of an SQL expression, as ``str.format`` would write it (text as
+    it is, an integer in decimal: so does ``||``)."""
+    parts = []
+    for literal, field, spec, conversion in Formatter().parse(template):
+        if literal:
+            parts.append("'" + literal.replace("'", "''") + "'")
+        if field is not None:
+            assert not spec and conversion is None, "plain fields only"
+            parts.append(f"({fields[field]})")
+    return " || ".join(parts)
+
+
+_SHOWN = oversight.SHOWN
+# An out-of-sequence flag's sentence (``oversight.skipped_text``) from the
+# ``oversight.Skipped`` a ``raised_flags`` row ``f`` holds.
+SKIPPED_TEXT = _words(
+    oversight.SKIPPED,
+    {
+        "what": f"CASE WHEN f.offer THEN '{oversight.WHAT[1]}' "
+        f"ELSE '{oversight.WHAT[0]}' END",
+        "position": "f.queue_position",
+        "platform": "f.platform",
+        "waiting": "f.waiting",
+        "shown": "f.shown",
+        "more": f"CASE WHEN f.waiting > {_SHOWN} THEN "
+        f"{_words(oversight.MORE, {'more': f'f.waiting - {_SHOWN}'})} ELSE '' END",
+    },
+)
+# A ``raised_flags`` kind's name (its number in ``oversight.FLAG_KINDS``).
+_KIND = (
+    "CASE f.kind "
+    + " ".join(f"WHEN {n} THEN '{kind}'" for n, kind in enumerate(oversight.FLAG_KINDS))
+    + " END"
+)
+
+
 VIEWS: dict[str, tuple[str, str]] = {
+    # Every flag's event has its audit_log row: LEFT JOIN only lets SQLite skip the
+    # lookup when a query reads no column of it (the flags of a kind, by position).
+    "event_flags": (
+        "Oversight flags raised by one event (backdated decisions, notifications without "
+        "QME certification, corrections, deliveries and offers out of sequence); "
+        "oversight_flags adds the EEUM inventory flags.",
+        f"""SELECT f.event_position, {_KIND} AS kind, a.stream, f.partner, a.effective_at,
+       coalesce(f.detail, {SKIPPED_TEXT}) AS detail
+FROM raised_flags f LEFT JOIN audit_log a ON a.position = f.event_position""",
+    ),
     "backlog": (
         "Open cases and their value by platform, partner and stage.",
         """SELECT platform, partner, stage, count(*) AS cases,

@@ -118,10 +118,34 @@ def _count_waiting(e: ev.Event, stages: list[str]) -> int:
     return found if inside else len(stages) - found
 
 
-def out_of_sequence(
+# The out-of-sequence flag's sentence, worded once: ``skipped_text`` fills it in from a
+# ``Skipped`` here; the read models hold each flag's ``Skipped`` and the ``event_flags``
+# view words it in SQL from these same templates (``projections.views``).
+SHOWN = 3  # the waiting cases named; the others are counted
+WHAT = ("delivery", "offer")  # by ``Skipped.offer``
+SKIPPED = (
+    "{what} to position {position} of the {platform} queue while {waiting} case(s) "
+    "ahead still wait ({shown}{more}), with no bypass_reason"
+)
+MORE = " and {more} more"  # after the cases shown, when more than SHOWN wait
+
+
+class Skipped(NamedTuple):
+    """What an out-of-sequence flag found: an offer (else a delivery) to the case at
+    queue ``position`` of ``platform`` while ``waiting`` cases ahead still wait, the
+    first SHOWN of them named in ``shown`` (comma-separated, in queue order)."""
+
+    offer: bool
+    position: int
+    platform: str
+    waiting: int
+    shown: str
+
+
+def skipped(
     e: ev.Event, platform: str, position: int, cases: list[str], stages: list[str]
-) -> str | None:
-    """Why a delivery or an offer to the case at queue ``position`` is flagged: cases
+) -> Skipped | None:
+    """Whether a delivery or an offer to the case at queue ``position`` is flagged: cases
     ahead of it (``cases``, in queue order, and their ``stages``) still wait, and the
     event gives no coded ``bypass_reason``. None otherwise."""
     if not isinstance(e, (ev.DeliveryRecorded, ev.OfferIssued)):
@@ -135,14 +159,32 @@ def out_of_sequence(
     for case, stage in zip(cases, stages, strict=True):
         if waiting(e, stage):
             first.append(case)
-            if len(first) == 3:
+            if len(first) == SHOWN:
                 break
-    what = "delivery" if isinstance(e, ev.DeliveryRecorded) else "offer"
-    shown = ", ".join(first) + (f" and {count - 3} more" if count > 3 else "")
-    return (
-        f"{what} to position {position} of the {platform} queue while {count} "
-        f"case(s) ahead still wait ({shown}), with no bypass_reason"
+    offer = isinstance(e, ev.OfferIssued)
+    return Skipped(offer, position, platform, count, ", ".join(first))
+
+
+def skipped_text(s: Skipped) -> str:
+    """The sentence of an out-of-sequence flag."""
+    more = MORE.format(more=s.waiting - SHOWN) if s.waiting > SHOWN else ""
+    return SKIPPED.format(
+        what=WHAT[s.offer],
+        position=s.position,
+        platform=s.platform,
+        waiting=s.waiting,
+        shown=s.shown,
+        more=more,
     )
+
+
+def out_of_sequence(
+    e: ev.Event, platform: str, position: int, cases: list[str], stages: list[str]
+) -> str | None:
+    """Why a delivery or an offer to the case at queue ``position`` is flagged
+    (``skipped``), or None."""
+    found = skipped(e, platform, position, cases, stages)
+    return None if found is None else skipped_text(found)
 
 
 # --- Enhanced end-use monitoring: the inventory clocks ----------------------------------

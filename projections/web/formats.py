@@ -48,7 +48,7 @@ def column_format(column: schema.Column) -> Format | None:
 def _tables() -> dict[str, dict[str, Format]]:
     found: dict[str, dict[str, Format]] = defaultdict(dict)
     columns = {(t.name, c.name): c for t in schema.TABLES for c in t.columns} | {
-        ("queue_changes", c.name): c for c in schema.QUEUE_CHANGES_COLUMNS
+        (view, c.name): c for view, cols in schema.VIEW_COLUMNS.items() for c in cols
     }
     for (table, name), column in columns.items():
         if (f := column_format(column)) is not None:

@@ -39,6 +39,7 @@ VIEW_COLUMNS: dict[str, dict[str, str | From]] = {
         "value_usd": "latest known values of the open cases, summed, USD",
     },
     "queue_changes": {c.name: c.description for c in schema.QUEUE_CHANGES_COLUMNS},
+    "event_flags": {c.name: c.description for c in schema.EVENT_FLAGS_COLUMNS},
     "queue_changes_explained": {
         "id": From("queue_changes", "id"),
         "event_position": From("queue_changes", "event_position"),
@@ -91,6 +92,7 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
     "audit_log": {"sort_desc": "position", "facets": ["type", "actor", "decision"]},
     "policies": {"sort_desc": "position", "facets": ["type", "in_force"]},
     "event_flags": {"sort_desc": "event_position", "facets": ["kind"]},
+    "raised_flags": {"sort_desc": "event_position", "facets": ["kind"]},
     "deliveries": {"sort_desc": "effective_at", "facets": ["platform", "partner"]},
     "end_use_checks": {"sort_desc": "effective_at", "facets": ["kind", "result"]},
     "eeum_designations": {
@@ -110,7 +112,8 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
 
 
 _COLUMNS = {t.name: {c.name: c.description for c in t.columns} for t in schema.TABLES} | {
-    "queue_changes": {c.name: c.description for c in schema.QUEUE_CHANGES_COLUMNS}
+    name: {c.name: c.description for c in columns}
+    for name, columns in schema.VIEW_COLUMNS.items()
 }
 
 
