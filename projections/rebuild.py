@@ -217,15 +217,21 @@ def _project_all(
             if snap is not None and snap.wants(last):
                 snap.take(projector, last, last)
             applied += count
-            pending += count
-            if pending >= FLUSH_EVENTS:
-                writer.put(projector.take(last, everything=False))
-                projector.pack_ended()
-                pending = 0
+            pending = _hand_over(writer, projector, last, pending + count)
         writer.put(projector.take(last))
     finally:
         projector.close()
     return applied
+
+
+def _hand_over(writer: _Writer, projector: Projector, last: int, pending: int) -> int:
+    """Once ``pending`` events are a batch (``FLUSH_EVENTS``), hand their rows to
+    ``writer`` and put the ended cases aside; returns the events still pending."""
+    if pending < FLUSH_EVENTS:
+        return pending
+    writer.put(projector.take(last, everything=False))
+    projector.pack_ended()
+    return 0
 
 
 AUDIT_PART = "-audit"  # the audit_log process's file: beside the one being built
@@ -417,11 +423,7 @@ def _project_side(
             if shares is not None and shares.wants(last):
                 shares.take(side, projector, last, partition.holds)
             read += len(rows)
-            pending += len(rows)
-            if pending >= FLUSH_EVENTS:
-                writer.put(projector.take(last, everything=False))
-                projector.pack_ended()
-                pending = 0
+            pending = _hand_over(writer, projector, last, pending + len(rows))
         writer.put(projector.take(last))
     finally:
         projector.close()
